@@ -89,7 +89,7 @@ func TestParseFlags(t *testing.T) {
 
 func TestTemplate(t *testing.T) {
 	for _, tc := range []struct {
-		in, want string
+		in, want  string
 		perClient bool
 	}{
 		{"bench/%i", "bench/42", true},

@@ -18,11 +18,11 @@ const PayloadFormatV1 PayloadFormatVersion = 1
 //
 // Wire layout (format version 1, 28 bytes, integers big-endian):
 //
-//	 0      2     3       4          8             12                 20                 28
-//	 +------+-----+-------+----------+-------------+------------------+------------------+----------
-//	 | "MB" | ver | flags |  run id  |  publisher  |     sequence     |  sent, unix ns   |  filler
-//	 +------+-----+-------+----------+-------------+------------------+------------------+----------
-//	  magic   =1    =0      uint32     uint32         uint64, from 1     int64
+//	0      2     3       4          8             12                 20                 28
+//	+------+-----+-------+----------+-------------+------------------+------------------+----------
+//	| "MB" | ver | flags |  run id  |  publisher  |     sequence     |  sent, unix ns   |  filler
+//	+------+-----+-------+----------+-------------+------------------+------------------+----------
+//	 magic   =1    =0      uint32     uint32         uint64, from 1     int64
 //
 // The run id is random per bench run, so messages left over from an earlier run (retained, or queued
 // in a durable session) are told apart and ignored. The filler brings the payload up to --size, or is
