@@ -70,6 +70,11 @@ type Item struct {
 	Topic     string
 	Timestamp uint64
 	Value     []byte // the Entry.Value that was stored
+	// After is the position right after this message: what Next would have returned had it
+	// stopped here. Prefer it to PositionAfter(Key): in wildcard_optimized, the order of a
+	// stream inside an epoch depends on whether that epoch was complete when it was read
+	// (see DESIGN.md, Layouts), which a key alone does not say.
+	After Position
 }
 
 // Stats counts the storage work a read did. Layouts add to it; callers aggregate.
@@ -122,7 +127,11 @@ type Layout interface {
 	// and has a timestamp >= since.
 	NewPosition(stream Stream, filter []string, since uint64) (Position, error)
 
-	// PositionAfter returns the position right after the message with key in stream.
+	// PositionAfter returns the position right after the message with key in stream, in key
+	// order. It is exact for the reference layout, for every stream without varying levels,
+	// and for messages of epochs that were complete when they were read (always the case in a
+	// closed generation); for a message read from the open epoch of a wildcard stream use
+	// Item.After, which is exact everywhere.
 	PositionAfter(stream Stream, filter []string, key []byte) (Position, error)
 
 	// Next reads up to n messages of stream that match filter, after pos, within bounds, in the
