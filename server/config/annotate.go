@@ -1,0 +1,165 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// docs holds the comment printed above each key by WriteAnnotated. Every option has one
+// (TestDocsCoverEveryOption), so `mqttds config defaults` is the reference for the file format.
+var docs = map[string]string{
+	"data_dir": "Directory for the durable storage (messages, sessions, retained messages). Created if missing.",
+
+	"log":        "Logging.",
+	"log.level":  "Least severe level logged: debug | info | warn | error.",
+	"log.format": "text (human readable, key=value) | json (one object per line).",
+
+	"listeners":                        "Network listeners. A listener bound to a non-loopback address needs an authentication choice, see auth.",
+	"listeners.tcp":                    "MQTT over plain TCP.",
+	"listeners.tcp.enabled":            "Run this listener.",
+	"listeners.tcp.bind":               "host:port to listen on. An empty host or 0.0.0.0 listens on every interface.",
+	"listeners.tls":                    "MQTT over TLS.",
+	"listeners.tls.enabled":            "Run this listener; needs cert_file and key_file.",
+	"listeners.tls.bind":               "host:port to listen on.",
+	"listeners.tls.cert_file":          "PEM server certificate chain.",
+	"listeners.tls.key_file":           "PEM private key of cert_file.",
+	"listeners.tls.ca_file":            "PEM CAs that client certificates must chain to; required by verify_client.",
+	"listeners.tls.verify_client":      "Require and verify a client certificate.",
+	"listeners.tls.use_cn_as_username": "Use the verified certificate's common name as the username (needs verify_client).",
+	"listeners.ws":                     "MQTT over WebSocket.",
+	"listeners.ws.enabled":             "Run this listener.",
+	"listeners.ws.bind":                "host:port to listen on.",
+	"listeners.ws.path":                "HTTP path that accepts the WebSocket upgrade.",
+	"listeners.wss":                    "MQTT over WebSocket over TLS.",
+	"listeners.wss.enabled":            "Run this listener; needs cert_file and key_file.",
+	"listeners.wss.bind":               "host:port to listen on.",
+	"listeners.wss.path":               "HTTP path that accepts the WebSocket upgrade.",
+	"listeners.wss.cert_file":          "PEM server certificate chain.",
+	"listeners.wss.key_file":           "PEM private key of cert_file.",
+	"listeners.wss.ca_file":            "PEM CAs that client certificates must chain to; required by verify_client.",
+	"listeners.wss.verify_client":      "Require and verify a client certificate.",
+	"listeners.wss.use_cn_as_username": "Use the verified certificate's common name as the username (needs verify_client).",
+
+	"auth":                 "Authentication and authorization.",
+	"auth.allow_anonymous": "Accept clients that send no username.",
+	"auth.allow_anonymous_on_public_listeners": "Confirm that anonymous clients may connect through a non-loopback listener.\nWithout it, allow_anonymous with no password_file and a public listener is a startup error.",
+	"auth.password_file":                       "File of user:hash lines (bcrypt or argon2id), managed with `mqttds passwd`. Empty: no passwords.",
+	"auth.acl_file":                            "Access control rules, one per line (see `mqttds help` and DESIGN.md). Empty: every action passes\nto acl_nomatch.",
+	"auth.acl_nomatch":                         "Decision when no ACL rule matches: allow | deny.",
+	"auth.client_id_allowlist":                 "If not empty, only these client ids may connect. Example: [pump-1, pump-2]",
+	"auth.failure_delay":                       "Wait this long before answering a failed authentication, to slow down password guessing.",
+
+	"mqtt":                                 "MQTT protocol limits and features.",
+	"mqtt.max_packet_size":                 "Largest packet accepted or sent, in bytes (\"1MiB\", \"65536\").",
+	"mqtt.max_topic_levels":                "Most levels a topic name or filter may have.",
+	"mqtt.max_inflight":                    "Most unacknowledged QoS 1/2 messages sent to one client (also capped by the client's Receive Maximum).",
+	"mqtt.receive_maximum":                 "Most unacknowledged QoS 1/2 messages a client may send us (announced in CONNACK).",
+	"mqtt.max_mqueue_len":                  "Most messages queued for an in-memory session whose in-flight window is full; 0 = unlimited.",
+	"mqtt.mqueue_store_qos0":               "Queue QoS 0 messages for offline in-memory sessions too.",
+	"mqtt.mqueue_drop_policy":              "Which message goes when the queue is full: drop_oldest | drop_newest.",
+	"mqtt.session_expiry_interval":         "Session expiry given to MQTT 3.1.1 clients that connect with clean session false.",
+	"mqtt.max_session_expiry":              "Cap on the session expiry any client may ask for; 0 = no cap.",
+	"mqtt.server_keep_alive":               "Keep alive the server imposes (MQTT 5 Server Keep Alive); 0 = use the client's.",
+	"mqtt.topic_alias_maximum":             "Most topic aliases a client may use towards us; 0 disables aliases.",
+	"mqtt.max_awaiting_rel":                "Most QoS 2 messages a client may leave waiting for PUBREL.",
+	"mqtt.await_rel_timeout":               "How long a QoS 2 message waits for PUBREL before it is dropped.",
+	"mqtt.max_subscriptions":               "Most subscriptions per client; 0 = unlimited.",
+	"mqtt.retain_available":                "Support retained messages.",
+	"mqtt.wildcard_subscription_available": "Support wildcard (+, #) subscriptions.",
+	"mqtt.shared_subscription_available":   "Support $share/group/filter subscriptions.",
+	"mqtt.shared_subscription_strategy":    "How a shared subscription picks a member: round_robin | random | sticky | hash_clientid.",
+	"mqtt.idle_timeout":                    "Close a connection that has not sent CONNECT within this time.",
+	"mqtt.auto_subscriptions":              "Subscriptions added to every client at connect; %c is the client id, %u the username.\nExample: [{filter: \"cmd/%c/#\", qos: 1}]",
+
+	"limits":                       "Overload protection. 0 turns a limit off.",
+	"limits.max_connections":       "Most concurrent client connections on this node.",
+	"limits.connection_rate":       "New connections accepted per second, per listener.",
+	"limits.client_messages_rate":  "PUBLISH packets accepted per second from one client.",
+	"limits.client_bytes_rate":     "Inbound bytes accepted per second from one client (\"1MiB\").",
+	"limits.memory_high_watermark": "Refuse new connections while the Go heap is above this size (\"2GiB\").",
+
+	"sys":          "$SYS topics.",
+	"sys.interval": "How often $SYS statistics are published; 0 = never.",
+
+	"api":      "HTTP API.",
+	"api.bind": "host:port of the REST API and Prometheus /metrics; empty disables it.",
+
+	"durable_sessions":                          "Sessions whose state and messages survive restarts (session expiry > 0).",
+	"durable_sessions.enable":                   "Keep sessions with an expiry interval in durable storage.",
+	"durable_sessions.batch_size":               "Most messages read from storage for one session in one step.",
+	"durable_sessions.idle_poll_interval":       "How often an idle session checks storage when no new-data notification arrived (a fallback).",
+	"durable_sessions.heartbeat_interval":       "How often a node refreshes the liveness of the sessions it hosts.",
+	"durable_sessions.renew_streams_interval":   "How often a session looks for new streams (new shards or generations).",
+	"durable_sessions.session_gc_interval":      "How often expired sessions are deleted.",
+	"durable_sessions.message_retention_period": "How long stored messages are kept, unless a retention class says otherwise.",
+	"durable_sessions.retention_classes":        "Per-topic retention; the first class whose filter matches wins.\nExample: [{filter: \"telemetry/#\", period: 1h}, {filter: \"audit/#\", period: 720h}]",
+
+	"durable_storage":                                            "Storage engine.",
+	"durable_storage.messages":                                   "The database of published messages.",
+	"durable_storage.messages.n_shards":                          "Number of shards; a publisher's messages all go to one shard, keeping their order. Fixed at creation.",
+	"durable_storage.messages.local_write_buffer":                "Group commit: one fsync per batch.",
+	"durable_storage.messages.local_write_buffer.max_items":      "Most messages in one batch.",
+	"durable_storage.messages.local_write_buffer.max_bytes":      "Most payload bytes in one batch.",
+	"durable_storage.messages.local_write_buffer.flush_interval": "Longest a message waits in a batch while an earlier batch commits.",
+	"durable_storage.messages.layout":                            "Key layout of new generations.",
+	"durable_storage.messages.layout.type":                       "wildcard_optimized (learned topic structure, fast wildcard reads) | reference (time order, full scans).",
+	"durable_storage.messages.layout.epoch_bits":                 "Low timestamp bits (microseconds) below the topic hashes: 20 bits groups about one second.",
+	"durable_storage.messages.layout.bits_per_topic_level":       "Bits of each varying topic level's hash stored in the key (1-64).",
+	"durable_storage.messages.layout.topic_index_bytes":          "Bytes of the learned-structure index at the start of each key (1-8).",
+}
+
+const annotatedHeader = `# mqttds configuration: every option with its value and what it does.
+# Any option can be overridden by an environment variable: listeners.tcp.bind is MQTTDS_LISTENERS_TCP_BIND.
+# Durations are Go durations (10ms, 15s, 2h); sizes are bytes or take a unit (64KiB, 1MiB, 1GB).
+
+`
+
+// WriteAnnotated writes c as YAML with a comment above every key. Its output parses back to c.
+func WriteAnnotated(w io.Writer, c *Config) error {
+	var root yaml.Node
+	if err := root.Encode(c); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	annotate(&root, "")
+	var buf bytes.Buffer
+	buf.WriteString(annotatedHeader)
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&root); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	_, err := w.Write(spaceSections(buf.Bytes()))
+	return err
+}
+
+// annotate sets the doc comment of every mapping key under n, whose dotted key is prefix.
+func annotate(n *yaml.Node, prefix string) {
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key := joinKey(prefix, n.Content[i].Value)
+		n.Content[i].HeadComment = docs[key]
+		annotate(n.Content[i+1], key)
+	}
+}
+
+// spaceSections puts a blank line before each top-level key's comment, which yaml.v3 cannot emit.
+func spaceSections(out []byte) []byte {
+	lines := strings.SplitAfter(string(out), "\n")
+	var b strings.Builder
+	for i, l := range lines {
+		if i > 0 && strings.HasPrefix(l, "# ") && !strings.HasPrefix(lines[i-1], "#") && lines[i-1] != "\n" {
+			b.WriteString("\n")
+		}
+		b.WriteString(l)
+	}
+	return []byte(b.String())
+}
