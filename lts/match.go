@@ -1,0 +1,175 @@
+package lts
+
+import (
+	"cmp"
+	"slices"
+)
+
+// Constraint restricts one varying level of a stream: Any ('+') or the concrete Value.
+type Constraint struct {
+	Any   bool
+	Value string
+}
+
+func (c Constraint) String() string {
+	if c.Any {
+		return "+"
+	}
+	return c.Value
+}
+
+// Match is one stream that may hold topics matching a filter: the static index and one
+// constraint per varying level of the stream, in level order. A topic of the stream matches
+// the filter exactly when each of its varying levels satisfies its constraint.
+type Match struct {
+	Index   Index
+	Varying []Constraint
+}
+
+// Satisfies reports whether a topic with these varying levels (as returned by Lookup for
+// m.Index) satisfies m's constraints.
+func (m Match) Satisfies(varying []string) bool {
+	if len(varying) != len(m.Varying) {
+		return false
+	}
+	for i, c := range m.Varying {
+		if !c.Any && c.Value != varying[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Match returns the streams whose topics can match an MQTT topic filter (its levels), sorted by
+// Index; every stream appears at most once. Rules ([MQTT-4.7]):
+//   - a concrete filter level follows the concrete edge with that label if there is one,
+//     else the '+' edge with a concrete constraint (the reference design follows both, but a
+//     topic with that level can only be behind the concrete edge: see the invariant on node);
+//   - '+' follows every concrete edge and the '+' edge (adding an Any constraint);
+//   - '#' (last level only) takes the whole subtree, including the topic that ends at the
+//     parent level: "a/#" matches "a";
+//   - at the end of the filter only the end-of-topic edge matches;
+//   - a filter whose first level is '+' or '#' never matches a topic starting with '$'
+//     [MQTT-4.7.2-1], while "$SYS/#" matches under the '$' root.
+//
+// A filter that is not a valid MQTT filter ('#' before the last level, no levels) matches
+// nothing. The result and its constraints are owned by the caller; constraint values share
+// the strings of filter. Safe for concurrent use.
+func (t *Trie) Match(filter []string) []Match {
+	for i, l := range filter {
+		if l == "#" && i != len(filter)-1 {
+			return nil
+		}
+	}
+	if len(filter) == 0 {
+		return nil
+	}
+	m := matcher{filter: filter}
+	t.mu.RLock()
+	start := t.root
+	if isDollar(filter[0]) {
+		start = t.dollar
+	}
+	if start != nil {
+		m.walk(start, 0)
+	}
+	t.mu.RUnlock()
+	return m.result()
+}
+
+// matcher collects the results of one Match walk. Constraints of all results are appended to
+// one flat slice (stack holds the current path's) to keep allocations per call constant.
+type matcher struct {
+	filter []string
+	stack  []Constraint
+	flat   []Constraint
+	found  []found
+}
+
+type found struct {
+	idx      Index
+	off, len int // constraints in flat
+}
+
+// walk matches filter[i:] from n.
+func (m *matcher) walk(n *node, i int) {
+	if i == len(m.filter) {
+		if n.eot != 0 {
+			m.emit(n.eot)
+		}
+		return
+	}
+	switch f := m.filter[i]; f {
+	case "#":
+		m.subtree(n)
+	case "+":
+		if n.big != nil {
+			for _, c := range n.big {
+				m.walk(c, i+1)
+			}
+		} else {
+			for _, e := range n.kids {
+				m.walk(e.child, i+1)
+			}
+		}
+		if n.plus != nil {
+			m.stack = append(m.stack, Constraint{Any: true})
+			m.walk(n.plus, i+1)
+			m.stack = m.stack[:len(m.stack)-1]
+		}
+	default:
+		if c := n.child(f); c != nil {
+			// A node's concrete edges are all in place before its '+' edge exists (Learn
+			// never adds one later and Apply refuses to), so a topic whose level here is f
+			// took the concrete edge: the '+' stream holds none of them.
+			m.walk(c, i+1)
+		} else if n.plus != nil {
+			m.stack = append(m.stack, Constraint{Value: f})
+			m.walk(n.plus, i+1)
+			m.stack = m.stack[:len(m.stack)-1]
+		}
+	}
+}
+
+// subtree emits every topic at or below n.
+func (m *matcher) subtree(n *node) {
+	if n.eot != 0 {
+		m.emit(n.eot)
+	}
+	if n.big != nil {
+		for _, c := range n.big {
+			m.subtree(c)
+		}
+	} else {
+		for _, e := range n.kids {
+			m.subtree(e.child)
+		}
+	}
+	if n.plus != nil {
+		m.stack = append(m.stack, Constraint{Any: true})
+		m.subtree(n.plus)
+		m.stack = m.stack[:len(m.stack)-1]
+	}
+}
+
+func (m *matcher) emit(idx Index) {
+	m.found = append(m.found, found{idx: idx, off: len(m.flat), len: len(m.stack)})
+	m.flat = append(m.flat, m.stack...)
+}
+
+// result sorts the matches by Index. Map iteration makes the walk order vary; the trie is a
+// tree, so an index is found at most once and the sort gives one order.
+func (m *matcher) result() []Match {
+	if len(m.found) == 0 {
+		return nil
+	}
+	slices.SortFunc(m.found, func(a, b found) int { return cmp.Compare(a.idx, b.idx) })
+	out := make([]Match, len(m.found))
+	for i, f := range m.found {
+		out[i] = Match{Index: f.idx}
+		if f.len > 0 {
+			out[i].Varying = m.flat[f.off : f.off+f.len : f.off+f.len]
+		}
+	}
+	return out
+}

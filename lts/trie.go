@@ -1,0 +1,243 @@
+package lts
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+)
+
+// Index is the id of a trie state. Ids are allocated 1, 2, 3, ... in learning order (never
+// hashed, so two states never share one); the static index of a topic, its stream, is the id of
+// its end-of-topic state. 0 is never allocated: it names the root.
+type Index uint64
+
+// rootIndex is the id of the root of ordinary topics. The root of '$' topics is an ordinary
+// allocated state reached from it by an EdgeDollar edge.
+const rootIndex Index = 0
+
+// Trie is the learned topic structure of one generation of one shard.
+//
+// Concurrency: Learn and Apply (the writers) may be called from one goroutine at a time; they
+// are serialised by an internal mutex, so a second writer blocks rather than corrupts. Lookup,
+// Match, WildcardOps, Ops and Stats (the readers) may be called from any number of goroutines
+// at once, concurrently with a writer. Readers share an RWMutex read lock that a writer takes
+// exclusively only for the short moment it links new states in: learning a topic that is
+// already known never blocks a reader.
+type Trie struct {
+	opts Options
+
+	// writeMu serialises writers. A writer holding it may read the trie without mu, because
+	// only writers change it.
+	writeMu sync.Mutex
+
+	// mu guards the shape of the trie (every node field reachable from root, and dollar) and
+	// counters. Readers hold mu.RLock; a writer holds writeMu and takes mu.Lock to change it.
+	mu     sync.RWMutex
+	root   *node
+	dollar *node // root of topics starting with '$'; nil until the first one is learned
+	counts counters
+
+	// byID maps every allocated id to its node; an end-of-topic id maps to the node the
+	// topic ends at (whose id differs). Use: Apply finds parents and detects reused ids.
+	// Only writers touch it (under writeMu).
+	byID map[Index]*node
+	// next is the next id to allocate. Invariant: next > every id in byID. Writers only.
+	next Index
+}
+
+// counters are the figures behind Stats. Guarded by Trie.mu.
+type counters struct {
+	nodes      int64 // nodes, roots included
+	concrete   int64 // concrete edges
+	plus       int64 // '+' edges
+	streams    int64 // end-of-topic edges
+	dollar     int64 // 0 or 1
+	kidsBytes  int64 // bytes held by children slices and maps
+	labelBytes int64 // bytes of concrete labels
+}
+
+// New returns an empty trie. A nil opts means defaults. New panics if opts fails Validate:
+// options come from configuration that the caller validates first.
+func New(opts *Options) *Trie {
+	if err := opts.Validate(); err != nil {
+		panic(err)
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+		o.Thresholds = append([]int(nil), opts.Thresholds...)
+	}
+	o.EnsureDefaults()
+	root := &node{id: rootIndex}
+	return &Trie{
+		opts:   o,
+		root:   root,
+		byID:   map[Index]*node{rootIndex: root},
+		next:   1,
+		counts: counters{nodes: 1},
+	}
+}
+
+// Lookup returns the static index of a topic (MQTT topic levels) and its varying levels (the
+// levels that go through '+' edges, in order), or ok = false if the topic was never learned
+// and no learned path covers it. It learns nothing.
+//
+// varying is a new slice that shares the strings of levels; it is nil when the topic has no
+// varying level. Safe for concurrent use.
+func (t *Trie) Lookup(levels []string) (idx Index, varying []string, ok bool) {
+	t.mu.RLock()
+	n, i, varying := t.walk(levels)
+	if n != nil && i == len(levels) {
+		idx = n.eot
+	}
+	t.mu.RUnlock()
+	if idx == 0 {
+		return 0, nil, false
+	}
+	return idx, varying, true
+}
+
+// walk follows the existing edges for levels, preferring concrete edges over '+', and returns
+// the node where it stopped, the number of levels consumed and the levels consumed by '+'
+// edges. n is nil when the topic starts with '$' and no '$' topic was learned yet.
+// Callers hold mu.RLock or writeMu.
+func (t *Trie) walk(levels []string) (n *node, i int, varying []string) {
+	n = t.root
+	if len(levels) > 0 && isDollar(levels[0]) {
+		if n = t.dollar; n == nil {
+			return nil, 0, nil
+		}
+	}
+	for ; i < len(levels); i++ {
+		if c := n.child(levels[i]); c != nil {
+			n = c
+			continue
+		}
+		if n.plus == nil {
+			break
+		}
+		if varying == nil {
+			varying = make([]string, 0, min(len(levels)-i, t.opts.MaxVarying))
+		}
+		varying = append(varying, levels[i])
+		n = n.plus
+	}
+	return n, i, varying
+}
+
+// Learn returns the static index and varying levels of a topic like Lookup, learning the
+// structure it needs first: every state it creates is appended to ops (parents before
+// children), for the caller to persist in the same batch as the message that needed them.
+//
+// Learning follows the rules of the reference design: an existing concrete edge always wins;
+// otherwise an existing '+' edge is taken; otherwise a concrete edge is created, and if that
+// brings the node's concrete children to Threshold(depth), a '+' edge is created too (later new
+// siblings take it). With threshold 0 the '+' edge is created and taken at once. No '+' edge is
+// created below MaxVarying '+' edges.
+//
+// Errors: ErrInvalidTopic (nothing learned), ErrIndexExhausted (nothing learned, ops returned
+// unchanged). varying shares the strings of levels; the trie keeps its own copies of labels,
+// so levels may be reused after Learn returns. Writers are serialised (see Trie).
+func (t *Trie) Learn(levels []string, ops []Op) (Index, []string, []Op, error) {
+	if err := checkTopic(levels); err != nil {
+		return 0, nil, ops, err
+	}
+	t.writeMu.Lock()
+	defer t.writeMu.Unlock()
+
+	// 1. Follow what exists. The common case ends here, without taking mu.
+	n, i, varying := t.walk(levels)
+	if n != nil && i == len(levels) && n.eot != 0 {
+		return n.eot, varying, ops, nil
+	}
+
+	// 2. Build the missing states aside, invisible to readers, so that running out of ids
+	// leaves nothing half-learned.
+	g := grower{t: t, next: t.next, ops: ops, mark: len(ops)}
+	if n == nil {
+		if n = g.newDollarRoot(); n == nil {
+			return 0, nil, g.ops[:g.mark], g.exhausted()
+		}
+	} else {
+		g.shared = n
+	}
+	for ; i < len(levels); i++ {
+		if n = g.step(n, i, levels[i]); n == nil {
+			return 0, nil, g.ops[:g.mark], g.exhausted()
+		}
+		if g.lastPlus {
+			if varying == nil {
+				varying = make([]string, 0, min(len(levels)-i, t.opts.MaxVarying))
+			}
+			varying = append(varying, levels[i])
+		}
+	}
+	eot := g.end(n)
+	if eot == 0 {
+		return 0, nil, g.ops[:g.mark], g.exhausted()
+	}
+
+	// 3. Link the new states in. Only the graft point is shared with readers.
+	t.mu.Lock()
+	g.commitLocked()
+	t.mu.Unlock()
+	return eot, varying, g.ops, nil
+}
+
+// Stats describes the size of a trie.
+type Stats struct {
+	// Nodes counts trie states with outgoing edges: the roots and the targets of concrete
+	// and '+' edges. End-of-topic states are counted by Streams.
+	Nodes int64
+	// ConcreteEdges, WildcardEdges and Streams count concrete, '+' and end-of-topic edges.
+	ConcreteEdges, WildcardEdges, Streams int64
+	// Edges counts every edge, the one to the '$' root included.
+	Edges int64
+	// MemoryBytes approximates the heap bytes the trie holds (nodes, children containers,
+	// labels and the id index). It is computed, not measured; tests keep it within a factor
+	// of the measured figure.
+	MemoryBytes int64
+}
+
+// Stats returns the trie's size figures. Safe for concurrent use.
+func (t *Trie) Stats() Stats {
+	t.mu.RLock()
+	c := t.counts
+	t.mu.RUnlock()
+	ids := c.nodes + c.streams
+	return Stats{
+		Nodes:         c.nodes,
+		ConcreteEdges: c.concrete,
+		WildcardEdges: c.plus,
+		Streams:       c.streams,
+		Edges:         c.concrete + c.plus + c.streams + c.dollar,
+		MemoryBytes:   c.nodes*nodeBytes + c.kidsBytes + c.labelBytes + ids*idEntryBytes,
+	}
+}
+
+func (s Stats) String() string {
+	return fmt.Sprintf("nodes=%d edges=%d (concrete=%d +=%d end=%d) memory≈%dB",
+		s.Nodes, s.Edges, s.ConcreteEdges, s.WildcardEdges, s.Streams, s.MemoryBytes)
+}
+
+// isDollar reports whether a first topic level puts the topic under the '$' root
+// [MQTT-4.7.2-1].
+func isDollar(level string) bool { return len(level) > 0 && level[0] == '$' }
+
+// checkTopic validates topic levels as an MQTT topic name.
+func checkTopic(levels []string) error {
+	if len(levels) == 0 {
+		return fmt.Errorf("%w: no levels", ErrInvalidTopic)
+	}
+	for i, l := range levels {
+		if !validLevel(l) {
+			return fmt.Errorf("%w: level %d %q contains '+', '#', '/' or NUL", ErrInvalidTopic, i, l)
+		}
+	}
+	return nil
+}
+
+// validLevel reports whether l can be a level of a topic name. Empty levels are valid.
+func validLevel(l string) bool {
+	return !strings.ContainsAny(l, "+#/\x00")
+}
