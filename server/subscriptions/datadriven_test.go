@@ -78,7 +78,9 @@ func formatSubscribers(subs []Subscriber) string {
 		var b strings.Builder
 		if s.Shared() {
 			fmt.Fprintf(&b, "share %s:", s.Group)
-			for _, m := range s.Members {
+			members := slices.Clone(s.Members) // the index's slice is read-only
+			sortMembers(members)
+			for _, m := range members {
 				fmt.Fprintf(&b, " %s(qos=%d", m.ClientID, m.QoS)
 				if m.SubscriptionID != 0 {
 					fmt.Fprintf(&b, " id=%d", m.SubscriptionID)
