@@ -1,0 +1,131 @@
+package ds
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Batch is an atomic group of writes to one shard: messages and KV table writes that commit
+// together or not at all. Every message's publisher must belong to the batch's shard.
+//
+// A Batch copies what it is given (the caller may reuse its slices). It is not safe for
+// concurrent use, and must not be changed while Apply runs.
+type Batch struct {
+	db    *DB
+	shard int
+	req   request
+	err   error
+}
+
+// NewBatch returns an empty batch for shard.
+func (d *DB) NewBatch(shard int) *Batch {
+	b := &Batch{db: d, shard: shard}
+	if err := d.checkShard(shard); err != nil {
+		b.err = err
+	}
+	return b
+}
+
+// Shard returns the batch's shard.
+func (b *Batch) Shard() int { return b.shard }
+
+// AddMessage adds a message. An invalid message, or one whose publisher belongs to another
+// shard, makes Apply fail.
+func (b *Batch) AddMessage(m *Message) {
+	if b.err != nil {
+		return
+	}
+	if err := m.validate(); err != nil {
+		b.err = err
+		return
+	}
+	if s := ShardOf(m.ClientID, b.db.numShards); s != b.shard {
+		b.err = fmt.Errorf("%w: publisher %q belongs to shard %d, the batch to %d",
+			ErrInvalidShard, m.ClientID, s, b.shard)
+		return
+	}
+	b.req.addMessage(m, b.db.opts.Compression == S2Compression)
+}
+
+// Put sets key to value in table t.
+func (b *Batch) Put(t *Table, key, value []byte) {
+	b.req.kv = append(b.req.kv, kvWrite{
+		key: kvKey(b.shard, t.id, key), value: append([]byte(nil), value...),
+	})
+	b.req.items++
+	b.req.bytes += len(key) + len(value)
+}
+
+// Delete removes key from table t.
+func (b *Batch) Delete(t *Table, key []byte) {
+	b.req.kv = append(b.req.kv, kvWrite{key: kvKey(b.shard, t.id, key), delete: true})
+	b.req.items++
+	b.req.bytes += len(key)
+}
+
+// Len returns the number of writes in the batch.
+func (b *Batch) Len() int { return b.req.items }
+
+func (r *request) addMessage(m *Message, compress bool) {
+	r.entries = append(r.entries, pendingEntry{topic: m.Topic, value: appendMessage(nil, m, compress)})
+	r.items++
+	r.bytes += len(m.Topic) + len(m.Payload)
+}
+
+// Apply commits b atomically through the shard's write buffer. Unless wo.NoWait, it returns
+// once b is durable, or with the flush's error. If ctx ends first Apply returns ctx.Err(), and
+// b may or may not be committed. A batch may be applied once.
+//
+// Safe for concurrent use.
+func (d *DB) Apply(ctx context.Context, b *Batch, wo WriteOptions) error {
+	if b.err != nil {
+		return b.err
+	}
+	if b.req.items == 0 {
+		return nil
+	}
+	s, err := d.shard(b.shard)
+	if err != nil {
+		return err
+	}
+	r := &b.req
+	return d.submit(ctx, []*shard{s}, []*request{r}, wo)
+}
+
+// submit enqueues one request per shard and waits for all of them.
+func (d *DB) submit(ctx context.Context, shards []*shard, reqs []*request, wo WriteOptions) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	start := time.Now()
+	for i, r := range reqs {
+		r.start = start
+		if !wo.NoWait {
+			r.done = make(chan error, 1)
+		}
+		if err := shards[i].enqueue(r); err != nil {
+			// Earlier requests are queued and will commit; their callers' outcome is what it
+			// is, but this call reports the failure.
+			return err
+		}
+	}
+	if wo.NoWait {
+		return nil
+	}
+	var first error
+	for _, r := range reqs {
+		select {
+		case err := <-r.done:
+			if err != nil && first == nil {
+				first = err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if first == nil {
+		d.metrics.storeLatency.record(time.Since(start))
+	}
+	return first
+}

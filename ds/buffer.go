@@ -1,0 +1,260 @@
+package ds
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/mqttds/mqttds/layout"
+)
+
+// The write buffer of a shard: group commit with pipelined flushes.
+//
+// Writers append requests to the shard's pending list and wait on their done channel. One
+// flusher goroutine per shard takes requests off the list and prepares and applies them as one
+// batch; one completer goroutine waits, in order, for each applied batch to be durable and then
+// answers its writers. A flush starts
+//
+//   - at once when nothing of the shard is committing (a lone write waits for one fsync, not for
+//     a timer);
+//   - when the pending requests reach MaxItems or MaxBytes;
+//   - when the oldest pending request has waited FlushInterval,
+//
+// and only while fewer than MaxInFlight flushes are committing. While one flush commits, the
+// next fills: at high load batches grow by themselves, at low load latency is one fsync.
+// Requests are never split across flushes, so a request is atomic.
+
+// request is one Store or Apply call's part for one shard.
+type request struct {
+	entries []pendingEntry
+	kv      []kvWrite
+	items   int
+	bytes   int
+	start   time.Time
+	// done receives the flush's result; nil for NoWait requests.
+	done chan error
+}
+
+// pendingEntry is a message waiting for its timestamp; value is its encoding.
+type pendingEntry struct {
+	topic string
+	value []byte
+}
+
+// kvWrite is one KV table write; key is the full pebble key.
+type kvWrite struct {
+	key, value []byte
+	delete     bool
+}
+
+func (r *request) finish(err error) {
+	if r.done != nil {
+		r.done <- err
+	}
+}
+
+// enqueue adds r to the shard's pending list and wakes the flusher if r may start a flush.
+func (s *shard) enqueue(r *request) error {
+	s.mu.Lock()
+	if s.mu.closing {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if len(s.mu.pending) == 0 {
+		s.mu.oldest = r.start
+	}
+	s.mu.pending = append(s.mu.pending, r)
+	s.mu.items += r.items
+	s.mu.bytes += r.bytes
+	wake := s.mu.inflight == 0 || s.fullLocked()
+	s.mu.Unlock()
+	if wake {
+		s.wake()
+	}
+	return nil
+}
+
+func (s *shard) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *shard) fullLocked() bool {
+	return s.mu.items >= s.db.opts.Buffer.MaxItems || s.mu.bytes >= s.db.opts.Buffer.MaxBytes
+}
+
+// readyLocked reports whether a flush may start now, or else how long until the oldest
+// pending request has lingered FlushInterval (0: wait for a kick).
+func (s *shard) readyLocked(now time.Time) (bool, time.Duration) {
+	if len(s.mu.pending) == 0 || s.mu.inflight >= s.db.opts.Buffer.MaxInFlight {
+		return false, 0
+	}
+	if s.mu.inflight == 0 || s.mu.closing || s.fullLocked() {
+		return true, 0
+	}
+	linger := s.db.opts.Buffer.FlushInterval - now.Sub(s.mu.oldest)
+	if linger <= 0 {
+		return true, 0
+	}
+	return false, linger
+}
+
+// takeLocked removes the requests of the next flush from the pending list: at least one, then
+// as many as fit in MaxItems and MaxBytes.
+func (s *shard) takeLocked() []*request {
+	opts := &s.db.opts.Buffer
+	n, items, bytes := 0, 0, 0
+	for _, r := range s.mu.pending {
+		if n > 0 && (items+r.items > opts.MaxItems || bytes+r.bytes > opts.MaxBytes) {
+			break
+		}
+		n, items, bytes = n+1, items+r.items, bytes+r.bytes
+	}
+	reqs := s.mu.pending[:n:n]
+	s.mu.pending = s.mu.pending[n:]
+	if len(s.mu.pending) == 0 {
+		// Let the backing array go instead of creeping along it forever.
+		s.mu.pending = nil
+	} else {
+		s.mu.oldest = s.mu.pending[0].start
+	}
+	s.mu.items -= items
+	s.mu.bytes -= bytes
+	return reqs
+}
+
+// runFlusher is the shard's flusher goroutine. It exits once the shard is closing and every
+// pending request has been flushed.
+func (s *shard) runFlusher() {
+	defer close(s.commits)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		s.writeMu.Lock()
+		s.mu.Lock()
+		ready, linger := s.readyLocked(time.Now())
+		if ready {
+			reqs := s.takeLocked()
+			s.mu.inflight++
+			s.mu.Unlock()
+			s.flush(reqs)
+			s.writeMu.Unlock()
+			continue
+		}
+		exit := s.mu.closing && len(s.mu.pending) == 0
+		s.mu.Unlock()
+		s.writeMu.Unlock()
+		if exit {
+			return
+		}
+		if linger > 0 {
+			timer.Reset(linger)
+		}
+		select {
+		case <-s.kick:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// inflightFlush is a flush handed from the flusher to the completer.
+type inflightFlush struct {
+	commit  Commit
+	reqs    []*request
+	lastTS  uint64 // the shard clock after the flush
+	items   int
+	bytes   int
+	started time.Time
+}
+
+// runCompleter is the shard's completer goroutine: it waits for each applied flush in order,
+// publishes its timestamps to readers, and answers its writers.
+func (s *shard) runCompleter() {
+	defer close(s.completerDone)
+	for f := range s.commits {
+		err := f.commit.Wait()
+		if err == nil {
+			s.visible.Store(f.lastTS)
+			s.notify()
+		}
+		s.db.metrics.flushDone(f, err)
+		for _, r := range f.reqs {
+			r.finish(err)
+		}
+		s.mu.Lock()
+		s.mu.inflight--
+		s.mu.drained.Broadcast()
+		s.mu.Unlock()
+		s.wake()
+	}
+}
+
+// flush prepares reqs as one batch and hands it to the applier. Called by the flusher with
+// writeMu held and the flush counted in inflight.
+func (s *shard) flush(reqs []*request) {
+	started := time.Now()
+	cb, last, items, bytes, err := s.prepare(reqs, s.db.opts.Now())
+	var commit Commit
+	if err == nil {
+		commit, err = s.db.applier.Apply(s.id, cb)
+	}
+	if err != nil {
+		// Nothing of the batch was committed, but the layout may have learned structure while
+		// preparing it: reload it from what is committed so later batches persist that
+		// structure themselves.
+		if rerr := s.reloadCurrentLocked(); rerr != nil {
+			err = fmt.Errorf("%w (and reloading the layout: %v)", err, rerr)
+		}
+		s.db.metrics.flushFailed(items)
+		for _, r := range reqs {
+			r.finish(err)
+		}
+		s.mu.Lock()
+		s.mu.inflight--
+		s.mu.drained.Broadcast()
+		s.mu.Unlock()
+		return
+	}
+	s.commits <- &inflightFlush{commit: commit, reqs: reqs, lastTS: last, items: items, bytes: bytes, started: started}
+}
+
+// prepare assigns timestamps and cooks reqs into one batch: the layout's writes for the
+// messages, the KV writes, and the shard clock. It returns the batch and the shard clock after
+// it.
+func (s *shard) prepare(reqs []*request, now time.Time) (cb *layout.CookedBatch, last uint64, items, bytes int, err error) {
+	n := 0
+	for _, r := range reqs {
+		n += len(r.entries)
+		items += r.items
+		bytes += r.bytes
+	}
+	cb = &layout.CookedBatch{Writes: make([]layout.Write, 0, n+2)}
+	if n > 0 {
+		entries := make([]layout.Entry, 0, n)
+		nowTS := timestampOf(now)
+		for _, r := range reqs {
+			for _, e := range r.entries {
+				s.clock = max(s.clock+1, nowTS)
+				entries = append(entries, layout.Entry{Topic: e.topic, Timestamp: s.clock, Value: e.value})
+			}
+		}
+		g := s.current()
+		if err := g.mu.layout.Prepare(entries, cb); err != nil {
+			return nil, 0, items, bytes, err
+		}
+		cb.Set(shardClockKey(s.id), binary.BigEndian.AppendUint64(nil, s.clock))
+	}
+	for _, r := range reqs {
+		for _, w := range r.kv {
+			if w.delete {
+				cb.Writes = append(cb.Writes, layout.Write{Kind: layout.WriteDelete, Key: w.key})
+			} else {
+				cb.Set(w.key, w.value)
+			}
+		}
+	}
+	return cb, s.clock, items, bytes, nil
+}

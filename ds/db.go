@@ -1,0 +1,373 @@
+package ds
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/mqttds/mqttds/layout"
+)
+
+// DB is an open store: one pebble instance in one directory, holding the "messages" database
+// (message streams in shards and generations) and the KV tables. All methods are safe for
+// concurrent use unless their comment says otherwise.
+type DB struct {
+	opts      Options
+	dir       string
+	lock      io.Closer
+	pebble    *pebble.DB
+	applier   Applier
+	numShards int
+	shards    []*shard
+
+	tables struct {
+		sync.Mutex
+		byName map[string]uint16
+		next   uint16
+	}
+
+	metrics   metrics
+	retention retention
+	closed    atomic.Bool
+}
+
+// Open opens the store in dir, creating it if dir is missing or empty. opts may be nil.
+//
+// Open fails with ErrNotStore for a directory that holds other files, ErrFormatVersion for a
+// store of a newer format, ErrLocked when the store is open elsewhere, ErrOptionsMismatch when
+// opts.NumShards contradicts the store, and an error wrapping ErrCorruption for damaged
+// metadata. It writes nothing in those cases.
+func Open(dir string, opts *Options) (*DB, error) {
+	o := Options{}
+	if opts != nil {
+		o = *opts
+	}
+	o.EnsureDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	o.Layout.EnsureDefaults()
+	if err := o.Layout.Validate(); err != nil {
+		return nil, err
+	}
+	d := &DB{opts: o, dir: dir}
+	if err := d.open(); err != nil {
+		d.closeStorage()
+		return nil, err
+	}
+	for _, s := range d.shards {
+		go s.runFlusher()
+		go s.runCompleter()
+	}
+	d.startRetention()
+	return d, nil
+}
+
+// open does Open's I/O: directory checks, lock, pebble, metadata, shards.
+func (d *DB) open() error {
+	fs := d.opts.FS
+	// 1. Refuse foreign and newer directories before writing anything.
+	if _, err := checkDir(fs, d.dir); err != nil {
+		return err
+	}
+	// 2. Lock, then look again: another process may have created the store meanwhile.
+	lock, err := lockDir(fs, d.dir)
+	if err != nil {
+		return err
+	}
+	d.lock = lock
+	fresh, err := checkDir(fs, d.dir)
+	if err != nil {
+		return err
+	}
+	if fresh {
+		if err := writeMarker(fs, d.dir, FormatNewest); err != nil {
+			return fmt.Errorf("ds: creating %s: %w", d.dir, err)
+		}
+	}
+	// 3. Pebble, and the format record and catalog inside it.
+	popts := &pebble.Options{}
+	if d.opts.Pebble != nil {
+		popts = d.opts.Pebble.Clone()
+	}
+	popts.FS = fs
+	popts.EnsureDefaults()
+	db, err := pebble.Open(d.dir, popts)
+	if err != nil {
+		return fmt.Errorf("ds: opening pebble in %s: %w", d.dir, err)
+	}
+	d.pebble = db
+	d.applier = NewLocalApplier(db)
+	if err := d.loadCatalog(); err != nil {
+		return err
+	}
+	if err := d.loadTables(); err != nil {
+		return err
+	}
+	// 4. Shards: clocks, generations, layouts.
+	d.shards = make([]*shard, d.numShards)
+	for i := range d.shards {
+		d.shards[i] = newShard(d, i)
+		if err := d.shards[i].load(d.opts.Layout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The catalog (value of catalogKey), format version 1:
+//
+//	| 0x01 | NumShards uvarint |
+//
+// The format record (value of formatKey) is "mqttds" followed by the FormatVersion as a uvarint.
+const catalogFormatV1 = 1
+
+var formatMagic = []byte("mqttds")
+
+// loadCatalog reads (or, in an empty pebble, writes) the format record and the catalog.
+func (d *DB) loadCatalog() error {
+	format, err := d.get(formatKey)
+	if err != nil {
+		return err
+	}
+	if format == nil {
+		return d.initCatalog()
+	}
+	fd := decoder{b: format}
+	for _, c := range formatMagic {
+		if fd.byte() != c && fd.err == nil {
+			fd.fail("format record %q", format)
+		}
+	}
+	v := fd.uvarint()
+	if err := fd.done(); err != nil {
+		return err
+	}
+	if FormatVersion(v) > FormatNewest {
+		return fmt.Errorf("%w: %s stores format %d, this build reads up to %d", ErrFormatVersion, d.dir, v, FormatNewest)
+	}
+	cat, err := d.get(catalogKey)
+	if err != nil {
+		return err
+	}
+	cd := decoder{b: cat}
+	if ver := cd.byte(); cd.err == nil && ver != catalogFormatV1 {
+		return corruptf("catalog version %d", ver)
+	}
+	n := cd.uvarint()
+	if err := cd.done(); err != nil {
+		return fmt.Errorf("ds: catalog: %w", err)
+	}
+	if n == 0 || n > maxShards {
+		return corruptf("catalog: %d shards", n)
+	}
+	if d.opts.NumShards != 0 && uint64(d.opts.NumShards) != n {
+		return fmt.Errorf("%w: NumShards = %d, the store has %d", ErrOptionsMismatch, d.opts.NumShards, n)
+	}
+	d.numShards = int(n)
+	return nil
+}
+
+// initCatalog writes the format record and catalog of a new store. pebble must be empty: a
+// pebble instance with data but no format record is not ours.
+func (d *DB) initCatalog() error {
+	it, err := d.pebble.NewIter(nil)
+	if err != nil {
+		return err
+	}
+	nonEmpty := it.First()
+	if err := it.Close(); err != nil {
+		return err
+	}
+	if nonEmpty {
+		return corruptf("%s: pebble holds data but no mqttds format record", d.dir)
+	}
+	d.numShards = d.opts.NumShards
+	if d.numShards == 0 {
+		d.numShards = DefaultNumShards
+	}
+	b := d.pebble.NewBatch()
+	defer b.Close()
+	if err := b.Set(formatKey, binary.AppendUvarint(append([]byte(nil), formatMagic...), uint64(FormatNewest)), nil); err != nil {
+		return err
+	}
+	if err := b.Set(catalogKey, binary.AppendUvarint([]byte{catalogFormatV1}, uint64(d.numShards)), nil); err != nil {
+		return err
+	}
+	return b.Commit(pebble.Sync)
+}
+
+// get returns a copy of key's value, or nil if it is missing.
+func (d *DB) get(key []byte) ([]byte, error) {
+	v, closer, err := d.pebble.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	return append([]byte{}, v...), nil
+}
+
+// Close flushes every pending write, waits for it, and closes the store. Writes that arrive
+// during Close fail with ErrClosed. Closing twice returns ErrClosed.
+func (d *DB) Close() error {
+	if !d.closed.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	d.stopRetention()
+	for _, s := range d.shards {
+		s.close()
+	}
+	return d.closeStorage()
+}
+
+// closeStorage closes pebble and releases the lock; it also cleans up after a failed Open.
+func (d *DB) closeStorage() error {
+	var errs []error
+	for _, s := range d.shards {
+		if s != nil && !d.closed.Load() {
+			closeLayouts(s.gens.list)
+		}
+	}
+	if d.pebble != nil {
+		errs = append(errs, d.pebble.Close())
+	}
+	if d.lock != nil {
+		errs = append(errs, d.lock.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// NumShards returns the store's number of shards.
+func (d *DB) NumShards() int { return d.numShards }
+
+// ShardOf returns the shard of a publisher's messages.
+func (d *DB) ShardOf(clientID string) int { return ShardOf(clientID, d.numShards) }
+
+func (d *DB) checkOpen() error {
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+func (d *DB) checkShard(shard int) error {
+	if shard < 0 || shard >= d.numShards {
+		return fmt.Errorf("%w: %d (the store has %d)", ErrInvalidShard, shard, d.numShards)
+	}
+	return nil
+}
+
+func (d *DB) shard(id int) (*shard, error) {
+	if err := d.checkOpen(); err != nil {
+		return nil, err
+	}
+	if err := d.checkShard(id); err != nil {
+		return nil, err
+	}
+	return d.shards[id], nil
+}
+
+func (d *DB) generation(r Rank) (*generation, error) {
+	s, err := d.shard(r.Shard)
+	if err != nil {
+		return nil, err
+	}
+	g := s.generation(r.Generation)
+	if g == nil {
+		return nil, fmt.Errorf("%w: shard %d generation %d", ErrGenerationNotFound, r.Shard, r.Generation)
+	}
+	return g, nil
+}
+
+// Store stores msgs and, unless wo.NoWait, returns once they are durable. Messages are split by
+// publisher shard; each shard's part commits atomically, parts of different shards
+// independently. If any message is invalid Store returns its error and stores nothing.
+//
+// Store does not retain msgs. If ctx ends first Store returns ctx.Err() and the messages may or
+// may not be stored. Safe for concurrent use.
+func (d *DB) Store(ctx context.Context, msgs []Message, wo WriteOptions) error {
+	if err := d.checkOpen(); err != nil {
+		return err
+	}
+	for i := range msgs {
+		if err := msgs[i].validate(); err != nil {
+			return fmt.Errorf("message %d: %w", i, err)
+		}
+	}
+	compress := d.opts.Compression == S2Compression
+	// One request per shard touched; the common case is a single shard, so a linear search
+	// beats a map.
+	var shards []*shard
+	var reqs []*request
+	for i := range msgs {
+		s := d.shards[ShardOf(msgs[i].ClientID, d.numShards)]
+		j := slices.Index(shards, s)
+		if j < 0 {
+			j = len(shards)
+			shards = append(shards, s)
+			reqs = append(reqs, &request{})
+		}
+		reqs[j].addMessage(&msgs[i], compress)
+	}
+	if len(reqs) == 0 {
+		return nil
+	}
+	return d.submit(ctx, shards, reqs, wo)
+}
+
+// AddGeneration closes the current generation of every shard and opens a new one with the
+// layout options of opts.Layout. Safe for concurrent use.
+func (d *DB) AddGeneration() ([]GenerationInfo, error) {
+	if err := d.checkOpen(); err != nil {
+		return nil, err
+	}
+	var out []GenerationInfo
+	for _, s := range d.shards {
+		gi, err := s.addGeneration(d.opts.Layout)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, gi)
+	}
+	return out, nil
+}
+
+// DropGeneration deletes a closed generation of a shard with all its messages (one range
+// delete). Iterators of the generation get ErrGenerationNotFound. Safe for concurrent use.
+func (d *DB) DropGeneration(r Rank) error {
+	s, err := d.shard(r.Shard)
+	if err != nil {
+		return err
+	}
+	return s.dropGeneration(r.Generation)
+}
+
+// ListGenerations returns the live generations of every shard that may hold timestamps in
+// [since, until) (until = 0: no upper bound), ordered by shard and id.
+func (d *DB) ListGenerations(since, until uint64) ([]GenerationInfo, error) {
+	if err := d.checkOpen(); err != nil {
+		return nil, err
+	}
+	var out []GenerationInfo
+	for _, s := range d.shards {
+		for _, g := range s.generations() {
+			if g.overlaps(since, until) {
+				out = append(out, g.info(s.id))
+			}
+		}
+	}
+	return out, nil
+}
+
+// LayoutOptions returns the layout options new generations are created with.
+func (d *DB) LayoutOptions() layout.Options { return d.opts.Layout }

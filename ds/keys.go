@@ -1,0 +1,91 @@
+package ds
+
+import (
+	"encoding/binary"
+)
+
+// The pebble keyspace of a store. Everything that belongs to one shard lives under the shard's
+// prefix, so a shard can later be copied (raft snapshot) with one range scan.
+//
+//	key                                          value
+//	0x00 'f'                                     format record        (formatRecord)
+//	0x00 'c'                                     catalog              (catalog)
+//	0x00 't' <table name>                        table id             (uint16 BE)
+//	0x01 <shard:2> 'c'                           shard clock          (uint64 BE, last timestamp, µs)
+//	0x01 <shard:2> 'g' <gen:4>                   generation record    (generationRecord)
+//	0x01 <shard:2> 'm' <gen:4> ...               messages of the generation: owned by its layout
+//	0x01 <shard:2> 'k' <table:2> <key>           KV table value       (user bytes)
+//
+// Shards and tables are big-endian so that keys sort by number; generations likewise, so that a
+// shard's generations are in order.
+const (
+	keyGlobal byte = 0x00
+	keyShard  byte = 0x01
+
+	keyFormat  byte = 'f'
+	keyCatalog byte = 'c'
+	keyTable   byte = 't'
+
+	keyShardClock byte = 'c'
+	keyShardGen   byte = 'g'
+	keyShardMsgs  byte = 'm'
+	keyShardKV    byte = 'k'
+
+	// maxShards bounds NumShards: the shard number has two bytes in keys.
+	maxShards = 1 << 16
+	// maxTables bounds the number of KV tables: the table id has two bytes in keys.
+	maxTables = 1 << 16
+)
+
+var (
+	formatKey  = []byte{keyGlobal, keyFormat}
+	catalogKey = []byte{keyGlobal, keyCatalog}
+)
+
+func tableNameKey(name string) []byte {
+	return append([]byte{keyGlobal, keyTable}, name...)
+}
+
+func shardPrefix(shard int) []byte {
+	return []byte{keyShard, byte(shard >> 8), byte(shard)}
+}
+
+func shardClockKey(shard int) []byte {
+	return append(shardPrefix(shard), keyShardClock)
+}
+
+func generationKey(shard int, gen uint32) []byte {
+	return binary.BigEndian.AppendUint32(append(shardPrefix(shard), keyShardGen), gen)
+}
+
+// generationsPrefix is the common prefix of a shard's generation records.
+func generationsPrefix(shard int) []byte {
+	return append(shardPrefix(shard), keyShardGen)
+}
+
+// messagesPrefix is the prefix ds gives the layout of one generation: the layout owns every key
+// that starts with it.
+func messagesPrefix(shard int, gen uint32) []byte {
+	return binary.BigEndian.AppendUint32(append(shardPrefix(shard), keyShardMsgs), gen)
+}
+
+func kvPrefix(shard int, table uint16) []byte {
+	return binary.BigEndian.AppendUint16(append(shardPrefix(shard), keyShardKV), table)
+}
+
+func kvKey(shard int, table uint16, key []byte) []byte {
+	return append(kvPrefix(shard, table), key...)
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix p, or nil if there is
+// none (p is all 0xff).
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}

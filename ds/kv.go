@@ -1,0 +1,138 @@
+package ds
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Table is a named key-value table, partitioned by the same shards as the messages. A key lives
+// in the shard the caller names (usually ShardOf of the client id it belongs to), so that a
+// session's state and the messages it publishes can commit in one atomic Batch.
+//
+// Writes go through the shard's write buffer (group commit) and are durable when they return.
+// A Table is safe for concurrent use.
+type Table struct {
+	db   *DB
+	name string
+	id   uint16
+}
+
+// maxTableName bounds table names.
+const maxTableName = 255
+
+// Table returns the table called name, creating it (durably) if it does not exist.
+func (d *DB) Table(name string) (*Table, error) {
+	if err := d.checkOpen(); err != nil {
+		return nil, err
+	}
+	if name == "" || len(name) > maxTableName {
+		return nil, fmt.Errorf("%w: %q", ErrInvalidTable, name)
+	}
+	d.tables.Lock()
+	defer d.tables.Unlock()
+	if id, ok := d.tables.byName[name]; ok {
+		return &Table{db: d, name: name, id: id}, nil
+	}
+	if len(d.tables.byName) >= maxTables {
+		return nil, fmt.Errorf("%w: too many tables", ErrInvalidTable)
+	}
+	id := d.tables.next
+	if err := d.pebble.Set(tableNameKey(name), binary.BigEndian.AppendUint16(nil, id), pebble.Sync); err != nil {
+		return nil, err
+	}
+	d.tables.byName[name] = id
+	d.tables.next++
+	return &Table{db: d, name: name, id: id}, nil
+}
+
+// loadTables reads the table catalog.
+func (d *DB) loadTables() error {
+	prefix := tableNameKey("")
+	it, err := d.pebble.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return err
+	}
+	d.tables.byName = map[string]uint16{}
+	for valid := it.First(); valid; valid = it.Next() {
+		if len(it.Value()) != 2 {
+			it.Close()
+			return corruptf("table %q id of %d bytes", it.Key()[len(prefix):], len(it.Value()))
+		}
+		id := binary.BigEndian.Uint16(it.Value())
+		d.tables.byName[string(it.Key()[len(prefix):])] = id
+		if int(id) >= int(d.tables.next) {
+			d.tables.next = id + 1
+		}
+	}
+	return it.Close()
+}
+
+// Name returns the table's name.
+func (t *Table) Name() string { return t.name }
+
+// Get returns a copy of the value of key in shard, or ErrNotFound. It sees every write whose
+// Put has returned (and may see one whose Put is still waiting for its fsync).
+func (t *Table) Get(shard int, key []byte) ([]byte, error) {
+	if err := t.check(shard); err != nil {
+		return nil, err
+	}
+	v, closer, err := t.db.pebble.Get(kvKey(shard, t.id, key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	return append([]byte(nil), v...), nil
+}
+
+// Put sets key to value in shard, durably. The caller may reuse key and value when it returns.
+func (t *Table) Put(ctx context.Context, shard int, key, value []byte) error {
+	b := t.db.NewBatch(shard)
+	b.Put(t, key, value)
+	return t.db.Apply(ctx, b, Sync)
+}
+
+// Delete removes key from shard, durably.
+func (t *Table) Delete(ctx context.Context, shard int, key []byte) error {
+	b := t.db.NewBatch(shard)
+	b.Delete(t, key)
+	return t.db.Apply(ctx, b, Sync)
+}
+
+// Scan calls fn for every key of shard that starts with prefix, in key order, until fn returns
+// an error (which Scan returns). key and value are valid only during the call.
+func (t *Table) Scan(shard int, prefix []byte, fn func(key, value []byte) error) error {
+	if err := t.check(shard); err != nil {
+		return err
+	}
+	lower := kvKey(shard, t.id, prefix)
+	it, err := t.db.pebble.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	if err != nil {
+		return err
+	}
+	skip := len(kvPrefix(shard, t.id))
+	for valid := it.First(); valid; valid = it.Next() {
+		v, err := it.ValueAndErr()
+		if err == nil {
+			err = fn(it.Key()[skip:], v)
+		}
+		if err != nil {
+			it.Close()
+			return err
+		}
+	}
+	return it.Close()
+}
+
+func (t *Table) check(shard int) error {
+	if err := t.db.checkOpen(); err != nil {
+		return err
+	}
+	return t.db.checkShard(shard)
+}

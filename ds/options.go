@@ -1,0 +1,197 @@
+package ds
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/mqttds/mqttds/layout"
+)
+
+// Options configure a DB. A nil *Options means all defaults, and a zero field means that
+// field's default (see EnsureDefaults). Open does not retain the caller's struct: it works on a
+// copy.
+type Options struct {
+	// FS is the file system every file of the store goes through. Default vfs.Default. Tests use
+	// vfs.NewMem, vfs.NewCrashableMem or an errorfs wrapper.
+	FS vfs.FS
+
+	// NumShards is the number of shards, fixed when the store is created. Zero means: the stored
+	// value for an existing store, DefaultNumShards for a new one. A non-zero value that differs
+	// from the stored one makes Open fail with ErrOptionsMismatch.
+	NumShards int
+
+	// Buffer configures each shard's write buffer.
+	Buffer BufferOptions
+
+	// Compression of message payloads written from now on. Stored values record whether they
+	// are compressed, so this can change between opens. Default NoCompression.
+	Compression Compression
+
+	// Layout are the layout options of generations created from now on; existing generations
+	// keep the options they were created with. Default: the layout package's defaults.
+	Layout layout.Options
+
+	// Retention configures generation rotation and the dropping of old generations.
+	Retention RetentionOptions
+
+	// Pebble, when non-nil, is the starting point for the pebble options (cache size, memtable
+	// size, ...). Open copies it and then sets FS and the settings ds depends on.
+	Pebble *pebble.Options
+
+	// Now is the wall clock, used for message timestamps and retention. Default time.Now. Tests
+	// set it to make timestamps deterministic; timestamps stay strictly increasing whatever it
+	// returns.
+	Now func() time.Time
+}
+
+// BufferOptions configure a shard's write buffer (group commit; see doc.go).
+type BufferOptions struct {
+	// MaxItems is the most messages and KV writes one flush commits. A single Store call that is
+	// larger is committed alone, never split. Default 1000.
+	MaxItems int
+	// MaxBytes is the most payload+topic+KV bytes one flush commits (same rule for a larger
+	// call). Default 16 MiB.
+	MaxBytes int
+	// FlushInterval bounds how long a write lingers in the buffer while earlier flushes of its
+	// shard are still committing: after it, another flush starts alongside them (up to
+	// MaxInFlight). A write that arrives while nothing is committing is flushed at once.
+	// Default 10ms.
+	FlushInterval time.Duration
+	// MaxInFlight is how many flushes of one shard may be committing at the same time. Default 4.
+	MaxInFlight int
+}
+
+// RetentionOptions configure how long messages are kept.
+type RetentionOptions struct {
+	// Period is how long a message is kept: its generation is dropped once every message in it
+	// is older than Period. Default 24h.
+	Period time.Duration
+	// RotationInterval is the age at which a shard's current generation is closed and a new one
+	// opened. A message lives at most Period + RotationInterval + the check interval
+	// (RotationInterval/4). Default Period/10.
+	RotationInterval time.Duration
+	// Disabled turns off automatic rotation and dropping; AddGeneration and DropGeneration still
+	// work.
+	Disabled bool
+}
+
+// Compression selects how message payloads are stored.
+type Compression uint8
+
+const (
+	// NoCompression stores payloads as they are.
+	NoCompression Compression = iota
+	// S2Compression stores each payload of at least 64 bytes s2-compressed when that is smaller.
+	S2Compression
+)
+
+func (c Compression) String() string {
+	switch c {
+	case NoCompression:
+		return "none"
+	case S2Compression:
+		return "s2"
+	}
+	return fmt.Sprintf("Compression(%d)", uint8(c))
+}
+
+// Defaults.
+const (
+	DefaultNumShards     = 16
+	DefaultMaxItems      = 1000
+	DefaultMaxBytes      = 16 << 20
+	DefaultFlushInterval = 10 * time.Millisecond
+	DefaultMaxInFlight   = 4
+	DefaultRetention     = 24 * time.Hour
+)
+
+// EnsureDefaults fills every zero field with its default and returns o (a nil o is allocated).
+// NumShards is left alone: its default depends on whether the store exists.
+func (o *Options) EnsureDefaults() *Options {
+	if o == nil {
+		o = &Options{}
+	}
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	if o.Buffer.MaxItems == 0 {
+		o.Buffer.MaxItems = DefaultMaxItems
+	}
+	if o.Buffer.MaxBytes == 0 {
+		o.Buffer.MaxBytes = DefaultMaxBytes
+	}
+	if o.Buffer.FlushInterval == 0 {
+		o.Buffer.FlushInterval = DefaultFlushInterval
+	}
+	if o.Buffer.MaxInFlight == 0 {
+		o.Buffer.MaxInFlight = DefaultMaxInFlight
+	}
+	if o.Retention.Period == 0 {
+		o.Retention.Period = DefaultRetention
+	}
+	if o.Retention.RotationInterval == 0 {
+		o.Retention.RotationInterval = o.Retention.Period / 10
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Validate returns every problem with o in one error, or nil. Call it after EnsureDefaults.
+func (o *Options) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("ds: option "+format, args...))
+	}
+	if o.NumShards < 0 || o.NumShards > maxShards {
+		bad("NumShards = %d: must be in [1, %d] (0 = default)", o.NumShards, maxShards)
+	}
+	if o.Buffer.MaxItems < 1 {
+		bad("Buffer.MaxItems = %d: must be positive", o.Buffer.MaxItems)
+	}
+	if o.Buffer.MaxBytes < 1 {
+		bad("Buffer.MaxBytes = %d: must be positive", o.Buffer.MaxBytes)
+	}
+	if o.Buffer.FlushInterval < 0 {
+		bad("Buffer.FlushInterval = %v: must be positive", o.Buffer.FlushInterval)
+	}
+	if o.Buffer.MaxInFlight < 1 || o.Buffer.MaxInFlight > 64 {
+		bad("Buffer.MaxInFlight = %d: must be in [1, 64]", o.Buffer.MaxInFlight)
+	}
+	if o.Compression > S2Compression {
+		bad("Compression = %d: unknown", o.Compression)
+	}
+	if o.Retention.Period < time.Millisecond {
+		bad("Retention.Period = %v: must be at least 1ms", o.Retention.Period)
+	}
+	if o.Retention.RotationInterval < time.Millisecond || o.Retention.RotationInterval > o.Retention.Period {
+		bad("Retention.RotationInterval = %v: must be in [1ms, Period]", o.Retention.RotationInterval)
+	}
+	if o.FS == nil {
+		bad("FS is nil (call EnsureDefaults)")
+	}
+	if o.Now == nil {
+		bad("Now is nil (call EnsureDefaults)")
+	}
+	return errors.Join(errs...)
+}
+
+// WriteOptions are per-call options of Store and Apply.
+type WriteOptions struct {
+	// NoWait makes Store return as soon as the messages are queued, without waiting for the
+	// flush (fire and forget). The messages are lost if the process dies before the flush
+	// commits, and a flush error is only counted in Metrics. Default false: Store returns once
+	// the messages are durable.
+	NoWait bool
+}
+
+// Sync waits for durability (the default); NoWait returns once queued.
+var (
+	Sync   = WriteOptions{}
+	NoWait = WriteOptions{NoWait: true}
+)
