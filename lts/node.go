@@ -5,11 +5,13 @@ import (
 	"unsafe"
 )
 
-// maxSortedKids is the most concrete children a node keeps in its sorted slice. Beyond it the
-// children move to a map: a node can collect millions of concrete children when its threshold
-// is large or its path is at MaxVarying, and sorted insertion would then be quadratic. Below it
-// the slice is smaller and, for a few dozen labels, as fast to search as a map.
-const maxSortedKids = 64
+// maxSortedKids is the most concrete children a node keeps in its sorted slice; beyond it the
+// children move to a map. A short slice is searched by a linear scan of string equality (a
+// length check first), which beats both binary search and hashing for a handful of labels;
+// past that a map is faster, takes about as much memory as the slice would, and keeps nodes
+// with millions of children (large thresholds, or paths at MaxVarying) free of quadratic
+// sorted insertion.
+const maxSortedKids = 8
 
 // node is one state of the trie.
 //
@@ -53,25 +55,14 @@ func (n *node) child(label string) *node {
 	if n.big != nil {
 		return n.big[label]
 	}
-	if i, ok := n.search(label); ok {
-		return n.kids[i].child
+	for i := range n.kids {
+		if n.kids[i].label == label {
+			return n.kids[i].child
+		}
 	}
 	return nil
 }
 
-// search returns the position of label in kids and whether it is there.
-func (n *node) search(label string) (int, bool) {
-	lo, hi := 0, len(n.kids)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if n.kids[m].label < label {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo, lo < len(n.kids) && n.kids[lo].label == label
-}
 
 // concreteCount returns the number of concrete children; it is what thresholds compare with.
 func (n *node) concreteCount() int {
@@ -88,7 +79,10 @@ func (n *node) addChild(label string, c *node) (deltaBytes int64) {
 		n.big[label] = c
 		return mapEntryBytes
 	}
-	i, _ := n.search(label)
+	i := 0
+	for i < len(n.kids) && n.kids[i].label < label {
+		i++
+	}
 	before := int64(cap(n.kids))
 	n.kids = append(n.kids, edge{})
 	copy(n.kids[i+1:], n.kids[i:])
