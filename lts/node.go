@@ -63,7 +63,6 @@ func (n *node) child(label string) *node {
 	return nil
 }
 
-
 // concreteCount returns the number of concrete children; it is what thresholds compare with.
 func (n *node) concreteCount() int {
 	if n.big != nil {
