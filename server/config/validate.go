@@ -8,7 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/mqttds/mqttds/mqtt/topic"
 )
 
 // Validate checks every option and every combination of options, and returns an Errors naming each
@@ -215,7 +216,7 @@ func (c *Config) validateMQTT(v *validator) {
 	v.positiveDuration("mqtt.idle_timeout", m.IdleTimeout)
 	for i, s := range m.AutoSubscriptions {
 		key := fmt.Sprintf("mqtt.auto_subscriptions[%d]", i)
-		if err := validFilter(s.Filter); err != nil {
+		if err := topic.ValidateFilter(s.Filter); err != nil {
 			v.fail(key+".filter", "%v", err)
 		}
 		v.intRange(key+".qos", s.QoS, 0, 2)
@@ -242,7 +243,7 @@ func (c *Config) validateDurable(v *validator) {
 	v.positiveDuration("durable_sessions.message_retention_period", s.MessageRetentionPeriod)
 	for i, rc := range s.RetentionClasses {
 		key := fmt.Sprintf("durable_sessions.retention_classes[%d]", i)
-		if err := validFilter(rc.Filter); err != nil {
+		if err := topic.ValidateFilter(rc.Filter); err != nil {
 			v.fail(key+".filter", "%v", err)
 		}
 		v.positiveDuration(key+".period", rc.Period)
@@ -261,28 +262,4 @@ func (c *Config) validateDurable(v *validator) {
 	v.intRange("durable_storage.messages.layout.epoch_bits", l.EpochBits, 1, 63)
 	v.intRange("durable_storage.messages.layout.bits_per_topic_level", l.BitsPerTopicLevel, 1, 64)
 	v.intRange("durable_storage.messages.layout.topic_index_bytes", l.TopicIndexBytes, 1, 8)
-}
-
-// validFilter checks an MQTT topic filter (§4.7): non-empty, valid UTF-8 without NUL, '#' only as the
-// whole last level, '+' only as a whole level. The %c and %u placeholders are ordinary characters here.
-// It is kept local (a dozen lines) so that config imports nothing of ours.
-func validFilter(f string) error {
-	switch {
-	case f == "":
-		return fmt.Errorf("empty topic filter")
-	case len(f) > 65535:
-		return fmt.Errorf("topic filter longer than 65535 bytes")
-	case !utf8.ValidString(f) || strings.ContainsRune(f, 0):
-		return fmt.Errorf("topic filter %q is not valid UTF-8 without NUL", f)
-	}
-	levels := strings.Split(f, "/")
-	for i, lvl := range levels {
-		if strings.Contains(lvl, "#") && (lvl != "#" || i != len(levels)-1) {
-			return fmt.Errorf("topic filter %q: '#' must be the whole last level", f)
-		}
-		if strings.Contains(lvl, "+") && lvl != "+" {
-			return fmt.Errorf("topic filter %q: '+' must be a whole level", f)
-		}
-	}
-	return nil
 }
