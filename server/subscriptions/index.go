@@ -19,6 +19,8 @@ type Index struct {
 		clients map[string]*client
 		// count is the number of subscriptions, shared ones included.
 		count int
+		// seq numbers clients; see client.seq.
+		seq uint64
 	}
 	// scratch recycles the per-Match buffer of raw hits (*[]*sub).
 	scratch sync.Pool
@@ -68,7 +70,8 @@ func (ix *Index) addLocked(clientID string, f topic.Filter, opts Options) (repla
 	// 2. Find or create the client record.
 	c := ix.mu.clients[clientID]
 	if c == nil {
-		c = &client{id: strings.Clone(clientID)}
+		ix.mu.seq++
+		c = &client{id: strings.Clone(clientID), seq: ix.mu.seq}
 		ix.mu.clients[c.id] = c
 	}
 	// 3. Replace the client's subscription on that node (and group), or add one.
@@ -83,7 +86,7 @@ func (ix *Index) addLocked(clientID string, f topic.Filter, opts Options) (repla
 			g.set(g.subs[i])
 			return true
 		}
-		s := &sub{client: c, opts: opts, node: n, group: g}
+		s := &sub{client: c, seq: c.seq, opts: opts, node: n, group: g}
 		g.set(s)
 		ix.linkLocked(c, s)
 		return false
@@ -92,7 +95,7 @@ func (ix *Index) addLocked(clientID string, f topic.Filter, opts Options) (repla
 		n.subs[i].opts = opts
 		return true
 	}
-	s := &sub{client: c, opts: opts, node: n}
+	s := &sub{client: c, seq: c.seq, opts: opts, node: n}
 	n.addSub(s)
 	ix.linkLocked(c, s)
 	return false

@@ -1,6 +1,7 @@
 package subscriptions
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 
@@ -84,7 +85,7 @@ func (m *matcher) visit(n *node, name string, dollar bool) {
 		m.emit(n.hash) // "#" after n matches every remaining level
 	}
 	level, rest, more := topic.CutLevel(name)
-	if c := n.children[level]; c != nil {
+	if c := n.children.get(level); c != nil {
 		m.step(c, rest, more)
 	}
 	if !dollar && n.plus != nil {
@@ -120,16 +121,18 @@ func (m *matcher) emit(n *node) {
 // collect turns the hits into one Subscriber per client.
 func (m *matcher) collect(publisherID string) {
 	if m.nodes > 1 {
-		slices.SortFunc(m.hits, func(a, b *sub) int { return strings.Compare(a.client.id, b.client.id) })
+		// Hits of one client can come from several nodes: bring them together.
+		slices.SortFunc(m.hits, func(a, b *sub) int { return cmp.Compare(a.seq, b.seq) })
 	}
 	var last *Subscriber
+	var lastSeq uint64 // client seqs start at 1
 	for _, h := range m.hits {
 		if h.opts.NoLocal && h.client.id == publisherID {
 			continue // [MQTT-3.8.3-3] v5
 		}
-		if last == nil || last.ClientID != h.client.id {
+		if h.seq != lastSeq {
 			m.dst, last = grow(m.dst)
-			last.ClientID = h.client.id
+			last.ClientID, lastSeq = h.client.id, h.seq
 		}
 		last.QoS = max(last.QoS, h.opts.QoS)
 		last.RetainAsPublished = last.RetainAsPublished || h.opts.RetainAsPublished

@@ -33,7 +33,7 @@ type RetainedEntry[V any] struct {
 type rnode[V any] struct {
 	parent   *rnode[V]
 	level    string
-	children map[string]*rnode[V]
+	children children[rnode[V]]
 	// topic is the full name when the node holds a value, so matching never rebuilds names.
 	topic string
 	has   bool
@@ -57,13 +57,10 @@ func (r *Retained[V]) Set(name string, v V) (replaced bool, err error) {
 	for rest, more := name, true; more; {
 		var level string
 		level, rest, more = topic.CutLevel(rest)
-		c := n.children[level]
+		c := n.children.get(level)
 		if c == nil {
-			c = &rnode[V]{parent: n, level: strings.Clone(level)}
-			if n.children == nil {
-				n.children = make(map[string]*rnode[V])
-			}
-			n.children[c.level] = c
+			c = &rnode[V]{parent: n, level: intern(level)}
+			n.children.put(c.level, c)
 		}
 		n = c
 	}
@@ -100,12 +97,9 @@ func (r *Retained[V]) Delete(name string) bool {
 	n.topic, n.has, n.value = "", false, zero
 	r.mu.count--
 	// Unlink the nodes that now lead nowhere.
-	for n.parent != nil && !n.has && len(n.children) == 0 {
+	for n.parent != nil && !n.has && n.children.len() == 0 {
 		p := n.parent
-		delete(p.children, n.level)
-		if len(p.children) == 0 {
-			p.children = nil
-		}
+		p.children.del(n.level)
 		n.parent = nil
 		n = p
 	}
@@ -117,7 +111,7 @@ func (r *Retained[V]) findLocked(name string) *rnode[V] {
 	for rest, more := name, true; more && n != nil; {
 		var level string
 		level, rest, more = topic.CutLevel(rest)
-		n = n.children[level]
+		n = n.children.get(level)
 	}
 	return n
 }
@@ -152,19 +146,19 @@ func (r *Retained[V]) matchLocked(n *rnode[V], rest string, first bool, dst []Re
 		if n.has {
 			dst = append(dst, RetainedEntry[V]{n.topic, n.value})
 		}
-		for _, c := range n.children {
-			if !(first && strings.HasPrefix(c.level, "$")) {
+		n.children.each(func(level string, c *rnode[V]) {
+			if !(first && strings.HasPrefix(level, "$")) {
 				dst = appendAll(c, dst)
 			}
-		}
+		})
 	case "+":
-		for _, c := range n.children {
-			if !(first && strings.HasPrefix(c.level, "$")) {
+		n.children.each(func(level string, c *rnode[V]) {
+			if !(first && strings.HasPrefix(level, "$")) {
 				dst = r.step(c, rest, more, dst)
 			}
-		}
+		})
 	default:
-		if c := n.children[level]; c != nil {
+		if c := n.children.get(level); c != nil {
 			dst = r.step(c, rest, more, dst)
 		}
 	}
@@ -194,8 +188,6 @@ func appendAll[V any](n *rnode[V], dst []RetainedEntry[V]) []RetainedEntry[V] {
 	if n.has {
 		dst = append(dst, RetainedEntry[V]{n.topic, n.value})
 	}
-	for _, c := range n.children {
-		dst = appendAll(c, dst)
-	}
+	n.children.each(func(_ string, c *rnode[V]) { dst = appendAll(c, dst) })
 	return dst
 }

@@ -68,8 +68,8 @@ func TestRetained(t *testing.T) {
 	for _, e := range r.All(nil) {
 		r.Delete(e.Topic)
 	}
-	if r.Len() != 0 || r.mu.root.children != nil {
-		t.Errorf("not empty after deleting everything: %d %v", r.Len(), r.mu.root.children)
+	if r.Len() != 0 || r.mu.root.children.len() != 0 {
+		t.Errorf("not empty after deleting everything: %d %v", r.Len(), r.mu.root.children.len())
 	}
 }
 

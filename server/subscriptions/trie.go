@@ -1,7 +1,5 @@
 package subscriptions
 
-import "strings"
-
 // smallNode is the number of non-shared subscriptions a node holds before it builds a client → position
 // map. Below it a linear scan is faster than hashing and saves the map's memory, which matters because
 // most filters have a single subscriber.
@@ -13,11 +11,10 @@ const smallNode = 8
 // All fields are guarded by Index.mu.
 type node struct {
 	parent *node
-	// level is this node's key in its parent: the exact level, "+" or "#". Cloned from the caller's
-	// filter so the index never pins a packet buffer.
+	// level is this node's key in its parent: the exact level, "+" or "#". Interned (see intern).
 	level string
-	// children holds the exact-level children; nil when there are none.
-	children map[string]*node
+	// children holds the exact-level children.
+	children children[node]
 	// plus and hash are the '+' and '#' children, kept apart so matching never looks them up by key.
 	plus, hash *node
 	// subs are the non-shared subscriptions ending here, at most one per client.
@@ -32,22 +29,27 @@ type node struct {
 // sub is one stored subscription.
 type sub struct {
 	client *client
-	opts   Options
-	node   *node
-	group  *group // nil unless shared
+	// seq is client.seq, copied here so that Match can group a client's hits without following the
+	// client pointer or comparing ids.
+	seq   uint64
+	opts  Options
+	node  *node
+	group *group // nil unless shared
 	// pos is the index of this sub in client.subs. Invariant: client.subs[pos] == this sub.
 	pos int
 }
 
 // client is the set of subscriptions of one client id, for RemoveClient and ClientSubscriptions.
 type client struct {
-	id   string
+	id string
+	// seq is unique among the clients of one index (Index.mu.seq at creation).
+	seq  uint64
 	subs []*sub
 }
 
 // empty reports whether a node carries nothing and can be unlinked.
 func (n *node) empty() bool {
-	return len(n.children) == 0 && n.plus == nil && n.hash == nil && len(n.subs) == 0 && len(n.groups) == 0
+	return n.children.len() == 0 && n.plus == nil && n.hash == nil && len(n.subs) == 0 && len(n.groups) == 0
 }
 
 // child returns the child for one filter level, creating it if create is set. It returns nil if the child
@@ -60,22 +62,19 @@ func (n *node) child(level string, create bool) *node {
 	case "#":
 		c = n.hash
 	default:
-		c = n.children[level]
+		c = n.children.get(level)
 	}
 	if c != nil || !create {
 		return c
 	}
-	c = &node{parent: n, level: strings.Clone(level)}
+	c = &node{parent: n, level: intern(level)}
 	switch level {
 	case "+":
 		n.plus = c
 	case "#":
 		n.hash = c
 	default:
-		if n.children == nil {
-			n.children = make(map[string]*node)
-		}
-		n.children[c.level] = c
+		n.children.put(c.level, c)
 	}
 	return c
 }
@@ -91,10 +90,7 @@ func (n *node) prune() {
 		case p.hash == n:
 			p.hash = nil
 		default:
-			delete(p.children, n.level)
-			if len(p.children) == 0 {
-				p.children = nil
-			}
+			p.children.del(n.level)
 		}
 		n.parent = nil
 		n = p
