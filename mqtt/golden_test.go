@@ -1,0 +1,62 @@
+package mqtt_test
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/mqttds/mqttds/mqtt"
+	"github.com/mqttds/mqttds/mqtt/mqtttest"
+	"github.com/stretchr/testify/require"
+)
+
+// readOne decodes raw through a Reader, the way the broker does.
+func readOne(raw []byte, v mqtt.Version, max int) (mqtt.Packet, error) {
+	r := mqtt.NewReader(bufio.NewReader(bytes.NewReader(raw)), max)
+	p, err := r.ReadPacket(v)
+	if err == nil {
+		if _, extra := r.ReadPacket(v); extra != io.EOF {
+			return p, errors.New("bytes left after the packet")
+		}
+	}
+	return p, err
+}
+
+func TestGoldenDecode(t *testing.T) {
+	for _, c := range mqtttest.Valid {
+		t.Run(c.Desc, func(t *testing.T) {
+			p, n, err := mqtt.Decode(c.Raw, c.ReadVersion())
+			require.NoError(t, err)
+			require.Equal(t, len(c.Raw), n)
+			require.Equal(t, c.Packet, p)
+
+			p, err = readOne(c.Raw, c.ReadVersion(), 0)
+			require.NoError(t, err)
+			require.Equal(t, c.Packet, p)
+		})
+	}
+}
+
+func TestGoldenEncode(t *testing.T) {
+	for _, c := range mqtttest.Valid {
+		t.Run(c.Desc, func(t *testing.T) {
+			prefix := []byte("prefix")
+			b, err := mqtt.Encode(append([]byte(nil), prefix...), &c.Packet, c.Version)
+			require.NoError(t, err)
+			require.Equal(t, prefix, b[:len(prefix)], "Encode appends")
+			require.Equal(t, c.Encoded(), b[len(prefix):])
+
+			n, err := mqtt.Size(&c.Packet, c.Version)
+			require.NoError(t, err)
+			require.Equal(t, len(c.Encoded()), n)
+
+			var out bytes.Buffer
+			w := mqtt.NewWriter(bufio.NewWriter(&out), 0)
+			require.NoError(t, w.WritePacket(&c.Packet, c.Version))
+			require.NoError(t, w.Flush())
+			require.Equal(t, c.Encoded(), out.Bytes())
+		})
+	}
+}
