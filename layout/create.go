@@ -1,8 +1,6 @@
 package layout
 
 import (
-	"fmt"
-
 	"github.com/cockroachdb/pebble/v2"
 )
 
@@ -36,10 +34,3 @@ func Open(r pebble.Reader, prefix []byte, opts Options) (Layout, error) {
 		return openWildcard(r, prefix, opts)
 	}
 }
-
-// errNotBuilt is returned while the wildcard layout waits for the lts package.
-var errNotBuilt = fmt.Errorf("layout: kind %q is not available yet; use %q", KindWildcardOptimized, KindReference)
-
-func createWildcard([]byte, Options, Layout, *CookedBatch) (Layout, error) { return nil, errNotBuilt }
-
-func openWildcard(pebble.Reader, []byte, Options) (Layout, error) { return nil, errNotBuilt }

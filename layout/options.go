@@ -55,7 +55,8 @@ type Options struct {
 	// NoEpochBits for 0.
 	EpochBits int
 	// Thresholds are the LTS learning thresholds per topic depth (the last one repeats).
-	// Default [100, 20]. Each must be >= 1.
+	// Default [100, 20]. 0 learns the wildcard at once (the first topic at that depth already
+	// goes through '+'); negative values are invalid.
 	Thresholds []int
 }
 
@@ -102,8 +103,8 @@ func (o *Options) Validate() error {
 		bad("Thresholds empty")
 	}
 	for i, t := range o.Thresholds {
-		if t < 1 {
-			bad("Thresholds[%d] = %d, want >= 1", i, t)
+		if t < 0 {
+			bad("Thresholds[%d] = %d is negative", i, t)
 		}
 	}
 	return errors.Join(errs...)

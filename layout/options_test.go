@@ -15,7 +15,7 @@ func TestOptionsDefaultsAndRoundTrip(t *testing.T) {
 
 	for _, in := range []Options{
 		o,
-		{Kind: KindReference, TopicIndexBytes: 2, BitsPerTopicLevel: 8, EpochBits: NoEpochBits, Thresholds: []int{3}},
+		{Kind: KindReference, TopicIndexBytes: 2, BitsPerTopicLevel: 8, EpochBits: NoEpochBits, Thresholds: []int{3, 0}},
 		{Kind: KindWildcardOptimized, TopicIndexBytes: 8, BitsPerTopicLevel: 13, EpochBits: 64, Thresholds: []int{1, 2, 300000}},
 	} {
 		b, err := in.MarshalBinary()
@@ -27,10 +27,10 @@ func TestOptionsDefaultsAndRoundTrip(t *testing.T) {
 }
 
 func TestOptionsValidateReportsEverything(t *testing.T) {
-	o := Options{Kind: "btree", TopicIndexBytes: 9, BitsPerTopicLevel: 7, EpochBits: 65, Thresholds: []int{5, 0}}
+	o := Options{Kind: "btree", TopicIndexBytes: 9, BitsPerTopicLevel: 7, EpochBits: 65, Thresholds: []int{5, -1}}
 	err := o.Validate()
 	require.Error(t, err)
-	for _, want := range []string{`unknown kind "btree"`, "TopicIndexBytes 9", "BitsPerTopicLevel 7", "EpochBits 65", "Thresholds[1] = 0"} {
+	for _, want := range []string{`unknown kind "btree"`, "TopicIndexBytes 9", "BitsPerTopicLevel 7", "EpochBits 65", "Thresholds[1] = -1"} {
 		require.ErrorContains(t, err, want)
 	}
 	_, err = o.MarshalBinary()

@@ -1,0 +1,420 @@
+package layout
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/mqttds/mqttds/layout/keymap"
+)
+
+// Reading a wildcard_optimized stream: the epoch rule.
+//
+// Inside one epoch, the keys of a stream with varying levels are ordered by hash before time,
+// so a message committed after a reader passed key K can sort before K. A key-ordered cursor
+// is therefore only safe in an epoch that can receive no more writes. Timestamps are strictly
+// increasing per shard and ReadBounds.Visible says every timestamp below it is committed, so
+// every epoch that ends below Visible is complete (for a closed generation, every epoch).
+//
+// A position is in one of two modes:
+//
+//   - key mode, K(key): every key of the stream below key has been consumed; key lies in a
+//     complete epoch. Reads walk the box (index, epochs [e, first incomplete epoch),
+//     constrained hashes) in key order, one seek per gap.
+//   - time mode, T(ts): every message with a timestamp below ts has been consumed, none at or
+//     above. Used for the epoch that is still open: each read queries the box (index, epoch,
+//     constrained hashes, low time bits in [ts, Visible-1]), takes up to n matches from each
+//     hash group (one seek per group, the groups being sorted by time), merges them by
+//     timestamp and returns the n smallest.
+//
+// A reader starts in T(since). T(ts) at the first microsecond of a complete epoch becomes key
+// mode at the start of that epoch; T(ts) inside a complete epoch (an epoch that was open when
+// the reader got there and has closed since) keeps reading that epoch in time order, then moves
+// to the next epoch. A key-mode read that exhausts the complete epochs continues in T at the
+// start of the open epoch. A message becomes readable as soon as it is visible, and none is
+// ever passed over: key mode only walks complete epochs, and time mode never moves its bound
+// past Visible.
+//
+// Streams without varying levels need none of this: their keys are in time order, so every
+// position is in key mode and reads stop at Visible.
+//
+// Position encoding, format version 1:
+//
+//	+------+------+-------------------------------------------+
+//	| 0x01 | 'T'  | timestamp (8 bytes, big-endian)           |
+//	| 0x01 | 'K'  | message key without prefix (keymap Len)   |
+//	+------+------+-------------------------------------------+
+const (
+	positionFormatV1 = 1
+	modeTime         = 'T'
+	modeKey          = 'K'
+)
+
+func timePosition(ts uint64) Position {
+	p := make(Position, 10)
+	p[0], p[1] = positionFormatV1, modeTime
+	binary.BigEndian.PutUint64(p[2:], ts)
+	return p
+}
+
+// keyPosition returns K(key+1): the position right after key.
+func keyPositionAfter(key []byte) Position {
+	p := append(Position{positionFormatV1, modeKey}, key...)
+	for i := len(p) - 1; i >= 2; i-- {
+		if p[i]++; p[i] != 0 {
+			break
+		}
+	}
+	// The topic index chunk leads the key and is never all ones (lts.MaxIndex excludes it),
+	// so the increment cannot carry out of the key.
+	return p
+}
+
+// NewPosition implements Layout.
+func (w *wildcard) NewPosition(s Stream, _ []string, since uint64) (Position, error) {
+	if _, err := w.decodeStream(s); err != nil {
+		return nil, err
+	}
+	return timePosition(since), nil
+}
+
+// PositionAfter implements Layout: K(key+1), exact in key order (see Layout).
+func (w *wildcard) PositionAfter(s Stream, _ []string, key []byte) (Position, error) {
+	st, err := w.decodeStream(s)
+	if err != nil {
+		return nil, err
+	}
+	m := w.maps[len(st.varying)]
+	if len(key) != len(w.dataPrefix)+m.Len() || string(key[:len(w.dataPrefix)]) != string(w.dataPrefix) ||
+		m.Dim(key[len(w.dataPrefix):], dimIndex) != st.index {
+		return nil, fmt.Errorf("%w: key %x is not in stream", ErrBadPosition, key)
+	}
+	return keyPositionAfter(key[len(w.dataPrefix):]), nil
+}
+
+// readState is one Next call.
+type readState struct {
+	w       *wildcard
+	m       *keymap.Keymap
+	st      stream
+	filter  []string
+	it      *pebble.Iterator
+	stats   *Stats
+	n       int
+	items   []Item
+	visible uint64
+	// open is the first epoch that is not known to be complete: every epoch below it is.
+	open uint64
+	// hashes are the key chunks of the constrained varying levels.
+	dims []keymap.Interval
+	key  []byte // scratch: prefix | key
+	vec  []uint64
+	buf  []byte // arena for the items' keys and values
+}
+
+// Next implements Layout (see the epoch rule above).
+func (w *wildcard) Next(r pebble.Reader, s Stream, filter []string, pos Position, n int, bounds ReadBounds, stats *Stats) ([]Item, Position, error) {
+	st, err := w.decodeStream(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	m := w.maps[len(st.varying)]
+	if err := w.checkPosition(pos, m); err != nil {
+		return nil, nil, err
+	}
+	if n <= 0 || bounds.Visible == 0 {
+		return nil, pos, nil
+	}
+	rs := &readState{w: w, m: m, st: st, filter: filter, stats: stats, n: n, visible: bounds.Visible}
+	rs.open = bounds.Visible >> w.epochBits
+	if w.epochBits == 64 {
+		rs.open = 0
+	}
+	if bounds.Closed {
+		rs.open = w.epoch(bounds.Visible-1) + 1
+	}
+	rs.dims = make([]keymap.Interval, dimHash+len(st.varying))
+	rs.dims[dimIndex] = keymap.Eq(st.index)
+	for i, c := range st.varying {
+		if c.Any {
+			rs.dims[dimHash+i] = keymap.Any(w.levelBits)
+		} else {
+			rs.dims[dimHash+i] = keymap.Eq(w.hashLevel(c.Value))
+		}
+	}
+	rs.vec = make([]uint64, len(rs.dims))
+	rs.key = append(make([]byte, 0, len(w.dataPrefix)+m.Len()), w.dataPrefix...)
+
+	// The stream is the key range of its topic index, a whole-byte prefix of the key.
+	var idx [8]byte
+	binary.BigEndian.PutUint64(idx[:], st.index)
+	lower := append(append([]byte(nil), w.dataPrefix...), idx[8-w.opts.TopicIndexBytes:]...)
+	rs.it, err = r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rs.it.Close()
+
+	pos, err = rs.run(pos)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rs.items, pos, nil
+}
+
+func (w *wildcard) checkPosition(pos Position, m *keymap.Keymap) error {
+	ok := len(pos) >= 2 && pos[0] == positionFormatV1 &&
+		(pos[1] == modeTime && len(pos) == 10 || pos[1] == modeKey && len(pos) == 2+m.Len())
+	if !ok {
+		return fmt.Errorf("%w: position %x", ErrBadPosition, []byte(pos))
+	}
+	return nil
+}
+
+// epoch returns the epoch of ts.
+func (w *wildcard) epoch(ts uint64) uint64 {
+	if w.epochBits == 64 {
+		return 0
+	}
+	return ts >> w.epochBits
+}
+
+// epochStart returns the first timestamp of epoch e, saturating at MaxUint64 past the end.
+func (w *wildcard) epochStart(e uint64) uint64 {
+	if w.epochBits == 64 {
+		if e == 0 {
+			return 0
+		}
+		return math.MaxUint64
+	}
+	if e > math.MaxUint64>>w.epochBits {
+		return math.MaxUint64
+	}
+	return e << w.epochBits
+}
+
+// epochEnd returns the last timestamp of epoch e.
+func (w *wildcard) epochEnd(e uint64) uint64 {
+	if w.epochBits == 64 {
+		return math.MaxUint64
+	}
+	return e<<w.epochBits | (1<<w.epochBits - 1)
+}
+
+// run reads from pos until n items are found or nothing more is readable, moving between
+// modes as the epoch rule says, and returns the new position.
+func (rs *readState) run(pos Position) (Position, error) {
+	w := rs.w
+	for len(rs.items) < rs.n {
+		if pos[1] == modeKey {
+			next, err := rs.readKeys(pos[2:])
+			if err != nil || next != nil {
+				return next, err
+			}
+			// Every complete epoch is read: continue in time order in the open one.
+			pos = timePosition(rs.keyLimit() + 1)
+			if rs.keyLimit() == math.MaxUint64 {
+				return pos, nil
+			}
+			continue
+		}
+		ts := binary.BigEndian.Uint64(pos[2:])
+		if ts >= rs.visible {
+			return pos, nil
+		}
+		e := w.epoch(ts)
+		if len(rs.st.varying) == 0 || (e < rs.open && ts == w.epochStart(e)) {
+			// Key order is time order here (no varying level, or the epoch's start).
+			rs.vec[dimIndex], rs.vec[dimTime] = rs.st.index, ts
+			clear(rs.vec[dimHash:])
+			pos = append(Position{positionFormatV1, modeKey}, rs.m.AppendKey(nil, rs.vec)...)
+			continue
+		}
+		last := rs.visible - 1
+		if e < rs.open {
+			last = w.epochEnd(e)
+		}
+		full, err := rs.readTime(e, ts, last)
+		if err != nil {
+			return nil, err
+		}
+		if full {
+			return timePosition(rs.items[len(rs.items)-1].Timestamp + 1), nil
+		}
+		if last == math.MaxUint64 {
+			return timePosition(last), nil
+		}
+		pos = timePosition(last + 1)
+	}
+	return pos, nil
+}
+
+// keyLimit is the last timestamp key mode may read: the end of the last complete epoch, or for
+// a stream without varying levels the last visible timestamp.
+func (rs *readState) keyLimit() uint64 {
+	if len(rs.st.varying) == 0 {
+		return rs.visible - 1
+	}
+	return rs.w.epochStart(rs.open) - 1 // open >= 1 whenever key mode runs
+}
+
+// readKeys walks the stream in key order from key (inclusive) through the complete epochs.
+// It returns the position after the last item when n items are found, nil when the walk ran
+// out of keys.
+func (rs *readState) readKeys(from []byte) (Position, error) {
+	w := rs.w
+	startTs := rs.m.Dim(from, dimTime)
+	limit := rs.keyLimit()
+	if len(rs.st.varying) > 0 && w.epoch(startTs) >= rs.open {
+		// A key position in an epoch not (or no longer) known complete: Visible went back.
+		// Nothing is readable yet.
+		return append(Position{positionFormatV1, modeKey}, from...), nil
+	}
+	if startTs > limit {
+		return append(Position{positionFormatV1, modeKey}, from...), nil
+	}
+	rs.dims[dimTime] = keymap.Interval{Min: w.epochStart(w.epoch(startTs)), Max: limit}
+	box, err := rs.m.Box(rs.dims)
+	if err != nil {
+		return nil, fmt.Errorf("layout: read box: %w", err)
+	}
+	valid := rs.seek(from)
+	for valid {
+		k := rs.it.Key()[len(w.dataPrefix):]
+		if !box.Contains(k) {
+			next, ok := box.Seek(rs.key[:len(w.dataPrefix)], k)
+			if !ok {
+				break
+			}
+			valid = rs.seekKey(next)
+			continue
+		}
+		ts := rs.m.Dim(k, dimTime)
+		if ts > limit {
+			break // only without varying levels, where the box's low chunk is wider
+		}
+		if err := rs.emit(k, ts, true); err != nil {
+			return nil, err
+		}
+		if len(rs.items) == rs.n {
+			return rs.items[len(rs.items)-1].After, nil
+		}
+		rs.stats.Nexts++
+		valid = rs.it.Next()
+	}
+	return nil, rs.it.Error()
+}
+
+// readTime reads epoch e from ts to last (inclusive) in time order: up to `need` matches per
+// hash group, merged by timestamp, the smallest `need` kept. It reports whether it found need.
+func (rs *readState) readTime(e, ts, last uint64) (bool, error) {
+	w := rs.w
+	need := rs.n - len(rs.items)
+	rs.dims[dimTime] = keymap.Interval{Min: ts, Max: last}
+	box, err := rs.m.Box(rs.dims)
+	if err != nil {
+		return false, fmt.Errorf("layout: read box: %w", err)
+	}
+	first := len(rs.items)
+	group := make([]uint64, len(rs.st.varying))
+	inGroup := 0
+	valid := rs.seekKey(box.AppendMin(rs.key[:len(w.dataPrefix)]))
+	for valid {
+		k := rs.it.Key()[len(w.dataPrefix):]
+		if !box.Contains(k) {
+			next, ok := box.Seek(rs.key[:len(w.dataPrefix)], k)
+			if !ok {
+				break
+			}
+			valid = rs.seekKey(next)
+			continue
+		}
+		rs.m.Decode(k, rs.vec)
+		if inGroup > 0 && !slices.Equal(group, rs.vec[dimHash:]) {
+			inGroup = 0
+		}
+		copy(group, rs.vec[dimHash:])
+		before := len(rs.items)
+		if err := rs.emit(k, rs.vec[dimTime], false); err != nil {
+			return false, err
+		}
+		if len(rs.items) > before {
+			inGroup++
+		}
+		if inGroup < need {
+			rs.stats.Nexts++
+			valid = rs.it.Next()
+			continue
+		}
+		// This group gave all it may: jump past its last possible key.
+		rs.vec[dimTime] = w.epochEnd(e)
+		next, ok := box.SeekAfter(rs.key[:len(w.dataPrefix)], rs.m.AppendKey(nil, rs.vec))
+		if !ok {
+			break
+		}
+		inGroup = 0
+		valid = rs.seekKey(next)
+	}
+	if err := rs.it.Error(); err != nil {
+		return false, err
+	}
+	got := rs.items[first:]
+	slices.SortFunc(got, func(a, b Item) int {
+		switch {
+		case a.Timestamp < b.Timestamp:
+			return -1
+		case a.Timestamp > b.Timestamp:
+			return 1
+		}
+		return 0
+	})
+	if len(got) >= need {
+		rs.items = rs.items[:first+need]
+		return true, nil
+	}
+	return false, nil
+}
+
+// seek positions the iterator at the first key >= key (without prefix).
+func (rs *readState) seek(key []byte) bool {
+	return rs.seekKey(append(rs.key[:len(rs.w.dataPrefix)], key...))
+}
+
+// seekKey positions the iterator at the first key >= the full key k.
+func (rs *readState) seekKey(k []byte) bool {
+	rs.stats.Seeks++
+	return rs.it.SeekGE(k)
+}
+
+// emit checks the candidate under the iterator against the filter and appends it to the items
+// (a mismatch is a hash collision). keyMode selects the position recorded as Item.After.
+func (rs *readState) emit(k []byte, ts uint64, keyMode bool) error {
+	v, err := rs.it.ValueAndErr()
+	if err != nil {
+		return err
+	}
+	topic, value, err := decodeEnvelope(v)
+	if err != nil {
+		return fmt.Errorf("key %x: %w", k, err)
+	}
+	if !matchTopic(rs.filter, topic) {
+		rs.stats.Collisions++
+		return nil
+	}
+	start := len(rs.buf)
+	rs.buf = append(rs.buf, rs.w.dataPrefix...)
+	rs.buf = append(rs.buf, k...)
+	rs.buf = append(rs.buf, value...)
+	key := rs.buf[start : start+len(rs.w.dataPrefix)+len(k) : start+len(rs.w.dataPrefix)+len(k)]
+	val := rs.buf[start+len(key) : len(rs.buf) : len(rs.buf)]
+	var after Position
+	if keyMode {
+		after = keyPositionAfter(k)
+	} else {
+		after = timePosition(ts + 1)
+	}
+	rs.items = append(rs.items, Item{Key: key, Topic: string(topic), Timestamp: ts, Value: val, After: after})
+	return nil
+}
