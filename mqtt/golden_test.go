@@ -60,3 +60,32 @@ func TestGoldenEncode(t *testing.T) {
 		})
 	}
 }
+
+func TestGoldenErrors(t *testing.T) {
+	for _, c := range mqtttest.Invalid {
+		t.Run(c.Desc, func(t *testing.T) {
+			var err error
+			if c.Raw == nil {
+				_, err = mqtt.Encode(nil, &c.Packet, c.Version)
+				if err == nil {
+					var out bytes.Buffer
+					err = mqtt.NewWriter(bufio.NewWriter(&out), 0).WritePacket(&c.Packet, c.Version)
+				}
+			} else {
+				_, err = readOne(c.Raw, c.ReadVersion(), c.MaxPacketSize)
+				if c.MaxPacketSize == 0 {
+					// Decode must agree with the Reader.
+					_, _, derr := mqtt.Decode(c.Raw, c.ReadVersion())
+					require.Equal(t, err, derr)
+				}
+			}
+			var e *mqtt.Error
+			require.ErrorAs(t, err, &e)
+			require.Equal(t, c.Code, e.Code, "%v", err)
+			require.Equal(t, c.Rule, e.Rule, "%v", err)
+			require.ErrorIs(t, err, c.Code)
+			require.Equal(t, c.Code, mqtt.Reason(err))
+			require.Contains(t, err.Error(), c.Rule)
+		})
+	}
+}
