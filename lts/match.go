@@ -52,16 +52,11 @@ func (m Match) Satisfies(varying []string) bool {
 //   - a filter whose first level is '+' or '#' never matches a topic starting with '$'
 //     [MQTT-4.7.2-1], while "$SYS/#" matches under the '$' root.
 //
-// A filter that is not a valid MQTT filter ('#' before the last level, no levels) matches
-// nothing. The result and its constraints are owned by the caller; constraint values share
+// A filter that is not a valid MQTT filter (no levels, '#' before the last level, '+' or '#'
+// sharing a level with other characters, NUL) matches nothing. The result and its constraints are owned by the caller; constraint values share
 // the strings of filter. Safe for concurrent use.
 func (t *Trie) Match(filter []string) []Match {
-	for i, l := range filter {
-		if l == "#" && i != len(filter)-1 {
-			return nil
-		}
-	}
-	if len(filter) == 0 {
+	if !validFilter(filter) {
 		return nil
 	}
 	m := matcher{filter: filter}
@@ -172,4 +167,27 @@ func (m *matcher) result() []Match {
 		}
 	}
 	return out
+}
+
+// validFilter reports whether filter (its levels) is a valid MQTT topic filter [MQTT-4.7.1].
+func validFilter(filter []string) bool {
+	if len(filter) == 0 {
+		return false
+	}
+	for i, l := range filter {
+		switch l {
+		case "+":
+		case "#":
+			if i != len(filter)-1 {
+				return false
+			}
+		default:
+			for j := 0; j < len(l); j++ {
+				if c := l[j]; c == '+' || c == '#' || c == 0 {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
