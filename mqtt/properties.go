@@ -129,6 +129,9 @@ func AllowedProps(t Type) PropSet {
 	return allowedProps[t]
 }
 
+// AllowedWillProps returns the set of properties the Will Properties of a CONNECT may carry.
+func AllowedWillProps() PropSet { return allowedProps[willContext] }
+
 // PropSet is a set of property identifiers, bit id for PropID id.
 type PropSet uint64
 
