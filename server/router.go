@@ -1,0 +1,117 @@
+package server
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/mqttds/mqttds/mqtt"
+	"github.com/mqttds/mqttds/server/subscriptions"
+)
+
+// subscriberBufs recycles Match result slices: routing is the hot path and
+// one slice per PUBLISH would be most of its garbage.
+var subscriberBufs = sync.Pool{New: func() any { s := make([]subscriptions.Subscriber, 0, 16); return &s }}
+
+// route hands a message to every session with a matching subscription and
+// returns how many received it. It never blocks on a network write: each
+// session queues what its connection cannot take yet.
+func (s *Server) route(m *Message) int {
+	if m.Retain {
+		s.retain(m)
+	}
+	buf := subscriberBufs.Get().(*[]subscriptions.Subscriber)
+	subs := s.subs.Match(m.Topic, m.Publisher, (*buf)[:0])
+	shed := m.QoS == mqtt.QoS0 && s.memoryHigh()
+	n := 0
+	for i := range subs {
+		sub := &subs[i]
+		if sub.Shared() {
+			if s.deliverShared(m, sub, "") {
+				n++
+			}
+			continue
+		}
+		sess := s.session(sub.ClientID)
+		if sess == nil {
+			continue
+		}
+		n++
+		if shed {
+			s.dropped(sub.ClientID, m, DropMemoryPressure)
+			continue
+		}
+		sess.deliver(delivery{
+			msg: m,
+			qos: min(m.QoS, mqtt.QoS(sub.QoS)), // [MQTT-3.8.4-8] v5
+			// Forwarded copies carry RETAIN only with Retain As Published
+			// [MQTT-3.3.1-12], [MQTT-3.3.1-13] v5.
+			retain: m.Retain && sub.RetainAsPublished,
+			// Match reuses these arrays on the next call: copy.
+			subIDs: slices.Clone(sub.SubscriptionIDs),
+		})
+	}
+	if n == 0 {
+		s.stats.messagesNoSubscribers.Add(1)
+	}
+	clear(subs)
+	*buf = subs[:0]
+	subscriberBufs.Put(buf)
+	return n
+}
+
+// deliverShared gives the message to one member of a shared subscription,
+// preferring online members; when none is online it is queued for an
+// offline one. except names a member to skip (one that just left).
+func (s *Server) deliverShared(m *Message, sub *subscriptions.Subscriber, except string) bool {
+	online := func(id string) bool {
+		if id == except {
+			return false
+		}
+		sess := s.session(id)
+		return sess != nil && sess.online()
+	}
+	member, ok := sub.Pick(s.strategy, m.Publisher, online)
+	if !ok {
+		member, ok = sub.Pick(s.strategy, m.Publisher, func(id string) bool { return id != except && s.session(id) != nil })
+	}
+	if !ok {
+		return false
+	}
+	sess := s.session(member.ClientID)
+	if sess == nil {
+		return false
+	}
+	var ids []uint32
+	if member.SubscriptionID != 0 {
+		ids = []uint32{member.SubscriptionID} // only the member's own (MQTT5 §4.8.2)
+	}
+	sess.deliver(delivery{
+		msg:    m,
+		qos:    min(m.QoS, mqtt.QoS(member.QoS)), // [MQTT-4.8.2-3] v5
+		retain: m.Retain && member.RetainAsPublished,
+		subIDs: ids,
+		group:  sub.Group,
+	})
+	return true
+}
+
+// redispatch offers messages that a departing shared-subscription member
+// did not finish to another member of the same group. A message with no
+// other member to go to is dropped and counted.
+func (s *Server) redispatch(from string, ds []delivery) {
+	for _, d := range ds {
+		done := false
+		if !d.msg.expired(timeNow()) {
+			subs := s.subs.Match(d.msg.Topic, d.msg.Publisher, nil)
+			for i := range subs {
+				if subs[i].Shared() && subs[i].Group == d.group {
+					done = s.deliverShared(d.msg, &subs[i], from)
+					break
+				}
+			}
+		}
+		if !done {
+			s.dropped(from, d.msg, DropSessionEnded)
+		}
+	}
+}

@@ -1,0 +1,354 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/mqttds/mqttds/mqtt"
+	"github.com/mqttds/mqttds/mqtt/topic"
+	"github.com/mqttds/mqttds/server/listeners"
+	"github.com/mqttds/mqttds/server/subscriptions"
+)
+
+// Version is reported in $SYS and the API.
+const Version = "0.1.0"
+
+// Server is the MQTT broker: it owns the listeners, the connections, the
+// sessions, the subscription index and the retained store, and routes
+// messages between them.
+//
+// Use New, AddListener and AddHook, then Start; Close stops it. Every
+// method is safe for concurrent use.
+type Server struct {
+	opts     *Options
+	log      *slog.Logger
+	topics   *topic.Options
+	subs     *subscriptions.Index
+	strategy subscriptions.Strategy
+	hooks    hooks
+	stats    counters
+	started  time.Time
+	mem      memoryWatch
+
+	// connectMu serializes session take-over and creation, so two CONNECTs
+	// with one client id cannot both believe they own the session.
+	connectMu sync.Mutex
+
+	mu struct {
+		sync.RWMutex
+		sessions  map[string]*memSession
+		conns     map[*conn]struct{}
+		listeners []listeners.Listener
+		rates     map[string]*tokenBucket
+		started   bool
+		closed    bool
+	}
+	closing chan struct{}
+	wg      sync.WaitGroup // listeners' Serve and connection goroutines
+}
+
+// New returns a Server with opts (nil for defaults), or the problems with
+// opts.
+func New(opts *Options) (*Server, error) {
+	opts = opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	strategy, _ := subscriptions.ParseStrategy(opts.SharedStrategy)
+	s := &Server{
+		opts:     opts,
+		log:      opts.Logger,
+		topics:   &topic.Options{MaxLevels: opts.MaxTopicLevels},
+		subs:     subscriptions.New(),
+		strategy: strategy,
+		closing:  make(chan struct{}),
+	}
+	s.mu.sessions = make(map[string]*memSession)
+	s.mu.conns = make(map[*conn]struct{})
+	s.mu.rates = make(map[string]*tokenBucket)
+	return s, nil
+}
+
+// AddListener adds a transport. Listeners added after Start are started
+// at once.
+func (s *Server) AddListener(l listeners.Listener) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		return ErrClosed
+	}
+	for _, x := range s.mu.listeners {
+		if x.ID() == l.ID() {
+			return fmt.Errorf("server: listener id %q already in use", l.ID())
+		}
+	}
+	s.mu.listeners = append(s.mu.listeners, l)
+	if s.opts.ConnectionRate > 0 {
+		s.mu.rates[l.ID()] = newTokenBucket(float64(s.opts.ConnectionRate), float64(s.opts.ConnectionRate))
+	}
+	if s.mu.started {
+		return s.startListenerLocked(l)
+	}
+	return nil
+}
+
+// AddHook adds an event hook; see Hook.
+func (s *Server) AddHook(h Hook) { s.hooks.add(h) }
+
+// ErrClosed is returned after Close.
+var ErrClosed = errors.New("server: closed")
+
+// Start binds every listener and starts serving. It returns once all are
+// bound, or the first bind error (having closed those already bound).
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		return ErrClosed
+	}
+	if s.mu.started {
+		return nil
+	}
+	s.started = time.Now()
+	for _, l := range s.mu.listeners {
+		if err := s.startListenerLocked(l); err != nil {
+			for _, x := range s.mu.listeners {
+				_ = x.Close()
+			}
+			return err
+		}
+	}
+	s.mu.started = true
+	s.mem.start(s)
+	if s.opts.SysInterval > 0 {
+		s.wg.Add(1)
+		go s.sysLoop()
+	}
+	return nil
+}
+
+func (s *Server) startListenerLocked(l listeners.Listener) error {
+	if err := l.Init(s.log); err != nil {
+		return fmt.Errorf("server: listener %s (%s on %s): %w", l.ID(), l.Protocol(), l.Address(), err)
+	}
+	s.log.Info("listening", "listener", l.ID(), "protocol", l.Protocol(), "address", l.Address())
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		l.Serve(s.establish)
+	}()
+	return nil
+}
+
+// Listeners returns the added listeners (for their bound addresses).
+func (s *Server) Listeners() []listeners.Listener {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return append([]listeners.Listener(nil), s.mu.listeners...)
+}
+
+// establish serves one accepted connection; it is the listeners'
+// EstablishFunc.
+func (s *Server) establish(listener string, nc net.Conn) {
+	if !s.admit(listener) {
+		s.stats.connectionsRefused.Add(1)
+		s.stats.disconnects[CauseRefused].Add(1)
+		_ = nc.Close()
+		return
+	}
+	c := newConn(s, listener, nc)
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		_ = nc.Close()
+		return
+	}
+	s.mu.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	s.stats.connections.Add(1)
+	defer func() {
+		s.stats.connections.Add(-1)
+		s.mu.Lock()
+		delete(s.mu.conns, c)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	err := c.run()
+	c.finish(err)
+}
+
+// admit applies the per-listener connection rate.
+func (s *Server) admit(listener string) bool {
+	s.mu.RLock()
+	tb := s.mu.rates[listener]
+	s.mu.RUnlock()
+	return tb == nil || tb.take(1)
+}
+
+// session returns the session of clientID, or nil.
+func (s *Server) session(clientID string) *memSession {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.mu.sessions[clientID]
+}
+
+// openSession finds or makes the session for a connecting client. An
+// existing connection with the same id is taken over: it gets DISCONNECT
+// 0x8E and is closed [MQTT-3.1.4-3] v5, and we wait for it to let go of the
+// session. Clean Start discards the old session [MQTT-3.1.2-4] v5,
+// otherwise it continues [MQTT-3.1.2-5] v5.
+func (s *Server) openSession(c *conn, id string, clean bool) (*memSession, bool) {
+	s.connectMu.Lock()
+	defer s.connectMu.Unlock()
+	if old := s.session(id); old != nil {
+		if oc := old.currentConn(); oc != nil {
+			oc.disconnect(CauseTakeover, mqtt.SessionTakenOver)
+			oc.waitFinished(5 * time.Second)
+		}
+		if clean {
+			s.endSession(old, "clean_start")
+		}
+	}
+	if sess := s.session(id); sess != nil && !sess.isEnded() {
+		return sess, true
+	}
+	sess := newMemSession(s, id)
+	s.mu.Lock()
+	s.mu.sessions[id] = sess
+	s.mu.Unlock()
+	return sess, false
+}
+
+// endSession discards a session's state: subscriptions, queue, in flight.
+// Its Will, if still held, is published now: the session is over
+// [MQTT-3.1.2-8] v5.
+func (s *Server) endSession(sess *memSession, reason string) {
+	if w := sess.takeWill(); w != nil {
+		s.publishWill(w)
+	}
+	s.mu.Lock()
+	if s.mu.sessions[sess.id] == sess {
+		delete(s.mu.sessions, sess.id)
+	}
+	s.mu.Unlock()
+	s.subs.RemoveClient(sess.id)
+	sess.end(reason)
+	s.hooks.sessionTerminated(sess.id, reason)
+}
+
+// expireSession ends a session whose expiry interval passed while offline
+// [MQTT-4.1.0-2] v5.
+func (s *Server) expireSession(sess *memSession) {
+	s.connectMu.Lock()
+	defer s.connectMu.Unlock()
+	if sess.online() || sess.isEnded() {
+		return
+	}
+	s.endSession(sess, "expired")
+}
+
+// Publish routes a message from the broker itself (no client publisher):
+// $SYS, the API, embedding programs. It returns the number of sessions that
+// received it.
+func (s *Server) Publish(topicName string, payload []byte, qos mqtt.QoS, retain bool) (int, error) {
+	if err := s.topics.ValidateName(topicName); err != nil {
+		return 0, err
+	}
+	if qos > mqtt.QoS2 {
+		return 0, fmt.Errorf("server: QoS %d", qos)
+	}
+	m := &Message{Topic: topicName, Payload: payload, QoS: qos, Retain: retain, Created: timeNow()}
+	return s.route(m), nil
+}
+
+// dropped counts a message that will not reach clientID and tells hooks.
+func (s *Server) dropped(clientID string, m *Message, r DropReason) {
+	s.stats.dropped[r].Add(1)
+	s.hooks.messageDropped(clientID, m, r)
+}
+
+// acked counts a completed QoS 1/2 delivery and tells hooks.
+func (s *Server) acked(clientID string, m *Message) {
+	s.stats.messagesAcked.Add(1)
+	s.hooks.messageAcked(clientID, m)
+}
+
+// Metrics returns a snapshot of the broker's counters and sizes.
+func (s *Server) Metrics() Metrics {
+	var m Metrics
+	s.stats.snapshot(&m)
+	s.mu.RLock()
+	m.Sessions.Total = int64(len(s.mu.sessions))
+	sessions := make([]*memSession, 0, len(s.mu.sessions))
+	for _, sess := range s.mu.sessions {
+		sessions = append(sessions, sess)
+	}
+	s.mu.RUnlock()
+	for _, sess := range sessions {
+		if sess.online() {
+			m.Sessions.Online++
+		}
+	}
+	m.Subscriptions = int64(s.subs.Len())
+	m.Retained = int64(s.opts.Retained.Len())
+	return m
+}
+
+// Close stops the broker: listeners stop accepting, every v5 client gets
+// DISCONNECT 0x8B (Server shutting down), every connection is closed, and
+// Close returns when all connection goroutines are done or ctx ends.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.closed = true
+	close(s.closing)
+	ls := s.mu.listeners
+	conns := make([]*conn, 0, len(s.mu.conns))
+	for c := range s.mu.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+
+	for _, l := range ls {
+		if err := l.Close(); err != nil {
+			s.log.Warn("closing listener", "listener", l.ID(), "err", err)
+		}
+	}
+	for _, c := range conns {
+		c.disconnect(CauseShutdown, mqtt.ServerShuttingDown)
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.close(CauseShutdown)
+		}
+		return ctx.Err()
+	}
+	s.mem.stop()
+	return nil
+}
+
+// defaultNodeName is "mqttds@<hostname>".
+func defaultNodeName() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "localhost"
+	}
+	return "mqttds@" + h
+}
+
+// timeNow is time.Now, named so tests read clearly where time matters.
+func timeNow() time.Time { return time.Now() }

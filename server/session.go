@@ -1,0 +1,518 @@
+package server
+
+import (
+	"sync"
+	"time"
+
+	"github.com/mqttds/mqttds/mqtt"
+)
+
+// Session is the state MQTT keeps for one client id across network
+// connections (MQTT5 §4.1): the subscriptions (held in the broker's index),
+// the outbound QoS 1/2 messages not yet acknowledged, the messages queued
+// while the client is away or its window is full, the inbound QoS 2 packet
+// ids awaiting PUBREL, and the Will.
+//
+// This is the seam for durable sessions: the in-memory implementation
+// (memSession) keeps all of it in RAM and loses it when the process stops; a
+// storage-backed one keeps the same state in ds and reads messages from the
+// topic log instead of copying them per session. The broker reaches a
+// session only through these methods.
+type Session interface {
+	// ClientID is the session's key [MQTT-3.1.3-2] v5.
+	ClientID() string
+	// Info is a snapshot for the API and $SYS.
+	Info() SessionInfo
+
+	// deliver offers one message to the session; it never blocks on the
+	// network [MQTT-4.5.0-1] v5.
+	deliver(d delivery)
+	// attach binds a connection that just completed CONNECT and re-sends
+	// the unacknowledged messages of a resumed session [MQTT-4.4.0-1] v5.
+	attach(c *conn, resumed bool)
+	// detach unbinds c (if it is still the attached connection) and starts
+	// the expiry clock.
+	detach(c *conn)
+	// acknowledgements from the client for our outbound PUBLISHes
+	puback(pid uint16, code mqtt.ReasonCode)
+	pubrec(pid uint16, code mqtt.ReasonCode) (known bool)
+	pubcomp(pid uint16)
+	// inbound QoS 2: received reports whether pid is already waiting for
+	// PUBREL (a re-sent PUBLISH); release forgets it on PUBREL.
+	received(pid uint16, limit int) (dup bool, full bool)
+	release(pid uint16) (known bool)
+	// end discards the session's state; queued messages are counted as
+	// dropped (or redispatched to another shared-group member).
+	end(reason string)
+}
+
+// SessionInfo describes a session for the REST API.
+type SessionInfo struct {
+	ClientID string        `json:"client_id"`
+	Online   bool          `json:"online"`
+	Expiry   time.Duration `json:"expiry_ns"`
+	Inflight int           `json:"inflight"`
+	Queued   int           `json:"queued"`
+	Created  time.Time     `json:"created"`
+}
+
+// deliveryState is where an outbound message stands.
+type deliveryState uint8
+
+const (
+	stateQueued   deliveryState = iota // not yet sent on this session
+	stateSent                          // PUBLISH sent, waiting for PUBACK (QoS 1) or PUBREC (QoS 2)
+	stateReleased                      // PUBREL sent, waiting for PUBCOMP
+)
+
+// delivery is one message on its way to one session: the shared message
+// plus what is particular to this subscriber.
+type delivery struct {
+	msg    *Message
+	qos    mqtt.QoS // the lower of published and granted QoS [MQTT-3.8.4-8] v5
+	retain bool     // the RETAIN flag this subscriber sees
+	subIDs []uint32
+	// group is the shared subscription ("$share/g/filter") that chose this
+	// session, so the message can go to another member if this one leaves
+	// before acknowledging it.
+	group string
+	pid   uint16
+	state deliveryState
+}
+
+// memSession is the in-memory Session.
+type memSession struct {
+	srv     *Server
+	id      string
+	created time.Time
+
+	mu struct {
+		sync.Mutex
+		// conn is the attached connection; nil while offline.
+		conn *conn
+		// quota is our send window on conn: the client's Receive Maximum
+		// capped by Options.MaxInflight [MQTT-3.3.4-9] v5.
+		quota int
+		// expiry is how long the session outlives its connection;
+		// neverExpire for 0xFFFFFFFF [MQTT-3.1.2-23] v5.
+		expiry time.Duration
+		// inflight holds sent, unacknowledged deliveries in send order, so
+		// a resume re-sends them in their original order [MQTT-4.6.0-1] v5.
+		// Invariant: len(inflight) is small (≤ quota, except right after a
+		// resume on a connection with a smaller window).
+		inflight []delivery
+		// queue holds deliveries not yet sent. Invariant: len ≤ MaxQueued.
+		queue []delivery
+		// nextPID is where the next packet id search starts.
+		nextPID uint16
+		// awaitingRel: inbound QoS 2 packet ids answered with PUBREC and not
+		// yet released, with when they arrived (for AwaitRelTimeout).
+		awaitingRel map[uint16]time.Time
+		// will is the Will of the attached (or last) connection.
+		will      *Message
+		willDelay time.Duration
+		// timers run the will delay and the session expiry while offline.
+		willTimer, expiryTimer *time.Timer
+		ended                  bool
+	}
+}
+
+// neverExpire is the session expiry of 0xFFFFFFFF seconds.
+const neverExpire = time.Duration(1<<63 - 1)
+
+var _ Session = (*memSession)(nil)
+
+func newMemSession(srv *Server, id string) *memSession {
+	return &memSession{srv: srv, id: id, created: time.Now()}
+}
+
+func (s *memSession) ClientID() string { return s.id }
+
+func (s *memSession) Info() SessionInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return SessionInfo{ClientID: s.id, Online: s.mu.conn != nil, Expiry: s.mu.expiry,
+		Inflight: len(s.mu.inflight), Queued: len(s.mu.queue), Created: s.created}
+}
+
+// online reports whether a connection is attached.
+func (s *memSession) online() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.conn != nil
+}
+
+// configure sets what a CONNECT decides: expiry and will.
+func (s *memSession) configure(expiry time.Duration, will *Message, willDelay time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.expiry, s.mu.will, s.mu.willDelay = expiry, will, willDelay
+}
+
+// attach implements Session.
+func (s *memSession) attach(c *conn, resumed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopTimersLocked() // a reconnect within the will delay cancels the Will [MQTT-3.1.3-9] v5
+	s.mu.conn = c
+	s.mu.quota = int(min(c.clientReceiveMax, s.srv.opts.MaxInflight))
+	if resumed {
+		// Re-send what the client has not acknowledged, in order, with the
+		// original packet ids: PUBLISH with DUP for those still waiting for
+		// PUBACK/PUBREC, PUBREL for those waiting for PUBCOMP [MQTT-4.4.0-1] v5.
+		for _, d := range s.mu.inflight {
+			if d.state == stateReleased {
+				c.sendAck(mqtt.TypePubrel, d.pid, mqtt.Success)
+			} else {
+				c.sendPublish(d, true)
+			}
+		}
+	}
+	s.fillLocked()
+}
+
+// detach implements Session.
+func (s *memSession) detach(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.conn != c || s.mu.ended {
+		return
+	}
+	s.mu.conn = nil
+	moved := s.takeSharedLocked()
+	defer s.srv.redispatch(s.id, moved) // after the unlock: it locks other sessions
+	if s.mu.expiry == 0 {
+		return // the caller ends the session right away
+	}
+	if s.mu.will != nil && s.mu.willDelay > 0 && s.mu.willDelay < s.mu.expiry {
+		s.mu.willTimer = time.AfterFunc(s.mu.willDelay, s.willTimerFired)
+	}
+	if s.mu.expiry != neverExpire {
+		s.mu.expiryTimer = time.AfterFunc(s.mu.expiry, s.expiryTimerFired)
+	}
+}
+
+// takeWill removes and returns the Will, so that it is published once.
+func (s *memSession) takeWill() *Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.mu.will
+	s.mu.will = nil
+	return w
+}
+
+// willDelayed reports whether the Will must wait (delay > 0 and the session
+// outlives the connection).
+func (s *memSession) willDelayed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.will != nil && s.mu.willDelay > 0 && s.mu.expiry > 0 && s.mu.willDelay < s.mu.expiry
+}
+
+func (s *memSession) willTimerFired() {
+	s.mu.Lock()
+	if s.mu.conn != nil || s.mu.ended {
+		s.mu.Unlock()
+		return
+	}
+	w := s.mu.will
+	s.mu.will = nil
+	s.mu.Unlock()
+	if w != nil {
+		s.srv.publishWill(w)
+	}
+}
+
+func (s *memSession) expiryTimerFired() {
+	s.srv.expireSession(s)
+}
+
+func (s *memSession) stopTimersLocked() {
+	if s.mu.willTimer != nil {
+		s.mu.willTimer.Stop()
+		s.mu.willTimer = nil
+	}
+	if s.mu.expiryTimer != nil {
+		s.mu.expiryTimer.Stop()
+		s.mu.expiryTimer = nil
+	}
+}
+
+// end implements Session.
+func (s *memSession) end(reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.ended {
+		return
+	}
+	s.mu.ended = true
+	s.stopTimersLocked()
+	moved := s.takeSharedLocked()
+	defer s.srv.redispatch(s.id, moved) // after the unlock: it locks other sessions
+	for _, d := range s.mu.inflight {
+		s.srv.dropped(s.id, d.msg, DropSessionEnded)
+	}
+	for _, d := range s.mu.queue {
+		s.srv.dropped(s.id, d.msg, DropSessionEnded)
+	}
+	s.mu.queue, s.mu.inflight, s.mu.awaitingRel = nil, nil, nil
+}
+
+// deliver implements Session.
+func (s *memSession) deliver(d delivery) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.ended {
+		return
+	}
+	c := s.mu.conn
+	if d.qos == mqtt.QoS0 {
+		switch {
+		case c != nil && len(s.mu.queue) == 0:
+			c.sendPublish(d, false)
+		case c == nil && !s.srv.opts.QueueQoS0:
+			s.srv.dropped(s.id, d.msg, DropOfflineQoS0)
+		default:
+			s.enqueueLocked(d)
+		}
+		return
+	}
+	if c != nil && len(s.mu.queue) == 0 && len(s.mu.inflight) < s.mu.quota {
+		s.sendLocked(c, d)
+		return
+	}
+	s.enqueueLocked(d)
+}
+
+// enqueueLocked appends d to the queue, applying the drop policy when it is
+// full. Every drop is counted and told to hooks.
+func (s *memSession) enqueueLocked(d delivery) {
+	if len(s.mu.queue) >= s.srv.opts.MaxQueued {
+		if s.srv.opts.DropPolicy == DropNewest || len(s.mu.queue) == 0 {
+			s.srv.dropped(s.id, d.msg, DropQueueFull)
+			return
+		}
+		s.srv.dropped(s.id, s.mu.queue[0].msg, DropQueueFull)
+		s.mu.queue[0] = delivery{}
+		s.mu.queue = s.mu.queue[1:]
+	}
+	s.mu.queue = append(s.mu.queue, d)
+}
+
+// sendLocked starts delivering a QoS 1/2 message on c: it takes a packet id,
+// enters the in-flight window and goes to the writer [MQTT-4.3.2-1] v5.
+func (s *memSession) sendLocked(c *conn, d delivery) {
+	d.pid = s.nextPIDLocked()
+	d.state = stateSent
+	s.mu.inflight = append(s.mu.inflight, d)
+	c.sendPublish(d, false)
+}
+
+// fillLocked moves queued messages to the connection while the window has
+// room. Expired messages are dropped here: delivery has not begun for them
+// [MQTT-3.3.2-5] v5.
+func (s *memSession) fillLocked() {
+	c := s.mu.conn
+	if c == nil {
+		return
+	}
+	now := time.Now()
+	n := 0
+	for ; n < len(s.mu.queue); n++ {
+		d := s.mu.queue[n]
+		if d.qos > mqtt.QoS0 && len(s.mu.inflight) >= s.mu.quota {
+			break // QoS 0 may still go, but not past a waiting QoS 1/2 (order)
+		}
+		s.mu.queue[n] = delivery{}
+		if d.msg.expired(now) {
+			s.srv.dropped(s.id, d.msg, DropExpired)
+			continue
+		}
+		if d.qos == mqtt.QoS0 {
+			c.sendPublish(d, false)
+		} else {
+			s.sendLocked(c, d)
+		}
+	}
+	s.mu.queue = s.mu.queue[n:]
+	if len(s.mu.queue) == 0 {
+		s.mu.queue = nil // let a long queue's array go
+	}
+}
+
+// nextPIDLocked returns a packet id not used by any in-flight delivery
+// [MQTT-2.2.1-3] v5. The window is small, so a scan is cheaper than a
+// 8 KiB bitmap per session.
+func (s *memSession) nextPIDLocked() uint16 {
+	for {
+		s.mu.nextPID++
+		if s.mu.nextPID == 0 {
+			s.mu.nextPID = 1
+		}
+		if s.inflightIndexLocked(s.mu.nextPID) < 0 {
+			return s.mu.nextPID
+		}
+	}
+}
+
+func (s *memSession) inflightIndexLocked(pid uint16) int {
+	for i := range s.mu.inflight {
+		if s.mu.inflight[i].pid == pid {
+			return i
+		}
+	}
+	return -1
+}
+
+// completeLocked removes in-flight entry i and refills the window.
+func (s *memSession) completeLocked(i int, acked bool) {
+	d := s.mu.inflight[i]
+	s.mu.inflight = append(s.mu.inflight[:i], s.mu.inflight[i+1:]...)
+	if acked {
+		s.srv.acked(s.id, d.msg)
+	}
+	s.fillLocked()
+}
+
+// puback implements Session: QoS 1 done [MQTT-4.3.2-3] v5. A failure code
+// also ends the wait; the message is not re-sent [MQTT-4.4.0-2] v5.
+func (s *memSession) puback(pid uint16, code mqtt.ReasonCode) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i := s.inflightIndexLocked(pid); i >= 0 && s.mu.inflight[i].qos == mqtt.QoS1 {
+		s.completeLocked(i, !code.IsError())
+	}
+}
+
+// pubrec implements Session: QoS 2 first half. Below 0x80 we answer PUBREL
+// and wait for PUBCOMP [MQTT-4.3.3-4] v5; 0x80 and above ends the exchange.
+func (s *memSession) pubrec(pid uint16, code mqtt.ReasonCode) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.inflightIndexLocked(pid)
+	if i < 0 || s.mu.inflight[i].qos != mqtt.QoS2 {
+		return false
+	}
+	if code.IsError() {
+		s.completeLocked(i, false)
+		return true
+	}
+	s.mu.inflight[i].state = stateReleased
+	return true
+}
+
+// pubcomp implements Session: QoS 2 done [MQTT-4.3.3-5] v5.
+func (s *memSession) pubcomp(pid uint16) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i := s.inflightIndexLocked(pid); i >= 0 && s.mu.inflight[i].state == stateReleased {
+		s.completeLocked(i, true)
+	}
+}
+
+// dropInflight finishes a delivery the writer could not send because the
+// packet exceeds the client's Maximum Packet Size: it behaves as if the
+// message was delivered [MQTT-3.1.2-25] v5.
+func (s *memSession) dropInflight(pid uint16) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i := s.inflightIndexLocked(pid); i >= 0 {
+		s.completeLocked(i, false)
+	}
+}
+
+// received implements Session: inbound QoS 2 de-duplication
+// [MQTT-4.3.3-10] v5. full reports that the client exceeded our Receive
+// Maximum with unreleased QoS 2 messages.
+func (s *memSession) received(pid uint16, limit int) (dup, full bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.mu.awaitingRel[pid]; ok {
+		return true, false
+	}
+	s.expireAwaitingRelLocked()
+	if len(s.mu.awaitingRel) >= limit {
+		return false, true
+	}
+	if s.mu.awaitingRel == nil {
+		s.mu.awaitingRel = make(map[uint16]time.Time)
+	}
+	s.mu.awaitingRel[pid] = time.Now()
+	return false, false
+}
+
+// expireAwaitingRelLocked forgets packet ids whose PUBREL never came within
+// AwaitRelTimeout, so a client that lost them cannot fill the table forever.
+func (s *memSession) expireAwaitingRelLocked() {
+	if len(s.mu.awaitingRel) < s.srv.opts.MaxAwaitingRel/2 {
+		return
+	}
+	limit := time.Now().Add(-s.srv.opts.AwaitRelTimeout)
+	for pid, at := range s.mu.awaitingRel {
+		if at.Before(limit) {
+			delete(s.mu.awaitingRel, pid)
+		}
+	}
+}
+
+// release implements Session: PUBREL frees the packet id [MQTT-4.3.3-11] v5.
+func (s *memSession) release(pid uint16) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.mu.awaitingRel[pid]
+	delete(s.mu.awaitingRel, pid)
+	return ok
+}
+
+// takeSharedLocked removes and returns the messages this session got through
+// a shared subscription and has not finished, for the caller to hand to
+// other members of the group once the lock is released. Queued messages and
+// QoS 1 in flight move; a QoS 2 already sent stays with this member, to be
+// completed when it returns [MQTT-4.8.2-4] v5, and is not offered elsewhere
+// if the session ends first [MQTT-4.8.2-5] v5.
+func (s *memSession) takeSharedLocked() []delivery {
+	var moved []delivery
+	keep := s.mu.inflight[:0]
+	for _, d := range s.mu.inflight {
+		if d.group != "" && d.qos == mqtt.QoS1 {
+			moved = append(moved, d)
+			continue
+		}
+		keep = append(keep, d)
+	}
+	s.mu.inflight = keep
+	keepQ := s.mu.queue[:0]
+	for _, d := range s.mu.queue {
+		if d.group != "" {
+			moved = append(moved, d)
+			continue
+		}
+		keepQ = append(keepQ, d)
+	}
+	s.mu.queue = keepQ
+	return moved
+}
+
+func (s *memSession) expiry() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.expiry
+}
+
+func (s *memSession) setExpiry(e time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.expiry = e
+}
+
+func (s *memSession) currentConn() *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.conn
+}
+
+func (s *memSession) isEnded() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.ended
+}

@@ -1,0 +1,59 @@
+package server
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/mqttds/mqttds/mqtt"
+)
+
+// sysLoop publishes the broker's state under $SYS/brokers/<node>/ every
+// SysInterval, retained, so a subscriber sees the latest values at once.
+func (s *Server) sysLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.opts.SysInterval)
+	defer t.Stop()
+	s.publishSys()
+	for {
+		select {
+		case <-t.C:
+			s.publishSys()
+		case <-s.closing:
+			return
+		}
+	}
+}
+
+// sysTopics lists the $SYS values, each from a metrics snapshot.
+var sysTopics = []struct {
+	name  string
+	value func(s *Server, m *Metrics) string
+}{
+	{"version", func(*Server, *Metrics) string { return Version }},
+	{"uptime", func(s *Server, _ *Metrics) string {
+		return strconv.FormatInt(int64(time.Since(s.started)/time.Second), 10)
+	}},
+	{"clients/connected", func(_ *Server, m *Metrics) string { return itoa(m.Connections.Current) }},
+	{"clients/total", func(_ *Server, m *Metrics) string { return itoa(m.Connections.Total) }},
+	{"sessions/count", func(_ *Server, m *Metrics) string { return itoa(m.Sessions.Total) }},
+	{"subscriptions/count", func(_ *Server, m *Metrics) string { return itoa(m.Subscriptions) }},
+	{"retained/count", func(_ *Server, m *Metrics) string { return itoa(m.Retained) }},
+	{"messages/received", func(_ *Server, m *Metrics) string { return itoa(m.Messages.Received) }},
+	{"messages/sent", func(_ *Server, m *Metrics) string { return itoa(m.Messages.Sent) }},
+	{"messages/dropped", func(_ *Server, m *Metrics) string { return itoa(m.DroppedTotal()) }},
+	{"bytes/received", func(_ *Server, m *Metrics) string { return itoa(m.Bytes.Received) }},
+	{"bytes/sent", func(_ *Server, m *Metrics) string { return itoa(m.Bytes.Sent) }},
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// publishSys publishes one round of $SYS values.
+func (s *Server) publishSys() {
+	m := s.Metrics()
+	prefix := "$SYS/brokers/" + s.opts.NodeName + "/"
+	for _, t := range sysTopics {
+		msg := &Message{Topic: prefix + t.name, Payload: []byte(t.value(s, &m)), QoS: mqtt.QoS0, Retain: true,
+			Created: time.Now()}
+		s.route(msg)
+	}
+}
