@@ -22,7 +22,7 @@ type Index struct {
 		// seq numbers clients; see client.seq.
 		seq uint64
 	}
-	// scratch recycles the per-Match buffer of raw hits (*[]*sub).
+	// scratch recycles the *matcher of Match calls, with their buffers.
 	scratch sync.Pool
 }
 
@@ -30,7 +30,7 @@ type Index struct {
 func New() *Index {
 	ix := &Index{}
 	ix.mu.clients = make(map[string]*client)
-	ix.scratch.New = func() any { s := make([]*sub, 0, 64); return &s }
+	ix.scratch.New = func() any { return &matcher{hits: make([]*sub, 0, 64)} }
 	return ix
 }
 

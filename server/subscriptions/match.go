@@ -1,8 +1,6 @@
 package subscriptions
 
 import (
-	"cmp"
-	"slices"
 	"strings"
 
 	"github.com/mqttds/mqttds/mqtt/topic"
@@ -53,28 +51,38 @@ func (s *Subscriber) Shared() bool { return s.group != nil }
 // SubscriptionIDs arrays found in dst's spare capacity, so a caller that keeps a Subscriber beyond the
 // next Match into the same buffer must copy its SubscriptionIDs.
 func (ix *Index) Match(topic, publisherID string, dst []Subscriber) []Subscriber {
-	hp := ix.scratch.Get().(*[]*sub)
-	m := matcher{hits: (*hp)[:0], dst: dst}
+	m := ix.scratch.Get().(*matcher)
+	m.dst = dst
 
 	ix.mu.RLock()
 	m.visit(&ix.mu.root, topic, strings.HasPrefix(topic, "$"))
 	m.collect(publisherID)
 	ix.mu.RUnlock()
 
+	dst = m.dst
 	clear(m.hits) // drop the pointers so the pool does not keep removed subscriptions alive
-	*hp = m.hits[:0]
-	ix.scratch.Put(hp)
-	return m.dst
+	m.hits, m.nodes, m.dst = m.hits[:0], 0, nil
+	ix.scratch.Put(m)
+	return dst
 }
 
-// matcher carries the state of one Match.
+// matcher carries the state of one Match. Matchers are recycled through Index.scratch so that their
+// buffers are reused.
 type matcher struct {
 	// hits are the non-shared subscriptions of every matching node, node by node.
 	hits []*sub
 	// nodes counts the matching nodes that contributed hits: with fewer than two, no client can appear
 	// twice and the merge step is skipped.
 	nodes int
+	// table is the open-addressing hash table of the merge step: client seq → index in dst.
+	table []mergeSlot
 	dst   []Subscriber
+}
+
+// mergeSlot is one entry of matcher.table; seq 0 marks an empty slot (client seqs start at 1).
+type mergeSlot struct {
+	seq uint64
+	idx int
 }
 
 // visit finds the nodes under n whose filters match name, the part of the topic after n's level.
@@ -120,24 +128,48 @@ func (m *matcher) emit(n *node) {
 
 // collect turns the hits into one Subscriber per client.
 func (m *matcher) collect(publisherID string) {
-	if m.nodes > 1 {
-		// Hits of one client can come from several nodes: bring them together.
-		slices.SortFunc(m.hits, func(a, b *sub) int { return cmp.Compare(a.seq, b.seq) })
+	// A client can only have hits in several nodes if several nodes matched. Merging goes through a
+	// hash table of client seqs rather than a sort: linear in the number of hits, which matters for
+	// topics with thousands of subscribers.
+	merge := m.nodes > 1
+	var mask uint64
+	if merge {
+		size := 4
+		for size < 2*len(m.hits) {
+			size *= 2
+		}
+		if cap(m.table) < size {
+			m.table = make([]mergeSlot, size)
+		}
+		m.table = m.table[:size]
+		clear(m.table)
+		mask = uint64(size - 1)
 	}
-	var last *Subscriber
-	var lastSeq uint64 // client seqs start at 1
 	for _, h := range m.hits {
 		if h.opts.NoLocal && h.client.id == publisherID {
 			continue // [MQTT-3.8.3-3] v5
 		}
-		if h.seq != lastSeq {
-			m.dst, last = grow(m.dst)
-			last.ClientID, lastSeq = h.client.id, h.seq
+		var s *Subscriber
+		if merge {
+			i := (h.seq * 0x9e3779b97f4a7c15 >> 32) & mask // Fibonacci hashing spreads sequential seqs
+			for m.table[i].seq != 0 && m.table[i].seq != h.seq {
+				i = (i + 1) & mask
+			}
+			if m.table[i].seq == h.seq {
+				s = &m.dst[m.table[i].idx]
+			} else {
+				m.dst, s = grow(m.dst)
+				m.table[i] = mergeSlot{seq: h.seq, idx: len(m.dst) - 1}
+				s.ClientID = h.client.id
+			}
+		} else {
+			m.dst, s = grow(m.dst)
+			s.ClientID = h.client.id
 		}
-		last.QoS = max(last.QoS, h.opts.QoS)
-		last.RetainAsPublished = last.RetainAsPublished || h.opts.RetainAsPublished
+		s.QoS = max(s.QoS, h.opts.QoS)
+		s.RetainAsPublished = s.RetainAsPublished || h.opts.RetainAsPublished
 		if h.opts.SubscriptionID != 0 {
-			last.SubscriptionIDs = append(last.SubscriptionIDs, h.opts.SubscriptionID)
+			s.SubscriptionIDs = append(s.SubscriptionIDs, h.opts.SubscriptionID)
 		}
 	}
 }
