@@ -145,12 +145,17 @@ type Gen struct {
 
 var alphabet = []string{"a", "b", "c", "d", "e", "f", "", "$s", "$t", "x1", "x2"}
 
-// Options returns random options: thresholds 0..4 per depth, small MaxVarying, and sometimes a
-// MaxIndex small enough to run out.
+// Options returns random options: thresholds 0..4 per depth (sometimes 100, so that nodes
+// outgrow their sorted slice), small MaxVarying, and sometimes a MaxIndex small enough to run
+// out.
 func (g Gen) Options() *lts.Options {
 	o := &lts.Options{}
 	for range 1 + g.R.IntN(3) {
-		o.Thresholds = append(o.Thresholds, g.R.IntN(5))
+		th := g.R.IntN(5)
+		if g.R.IntN(6) == 0 {
+			th = 100
+		}
+		o.Thresholds = append(o.Thresholds, th)
 	}
 	o.MaxVarying = []int{1, 2, 3, 10}[g.R.IntN(4)]
 	if g.R.IntN(5) == 0 {
