@@ -95,17 +95,19 @@ func TestFleetMemory(t *testing.T) {
 func TestConcurrentReaders(t *testing.T) {
 	tr := lts.New(&lts.Options{Thresholds: []int{50, 5}})
 	topics := fleetTopics(60, 300)
-	deadline := time.Now().Add(300 * time.Millisecond)
+	deadline := time.Now().Add(200 * time.Millisecond)
 	var wg sync.WaitGroup
 	done := make(chan struct{})
 	wg.Go(func() {
 		defer close(done)
-		for _, tp := range topics {
+		// The fleet topics, then new topics (new shapes too) until the deadline.
+		for i := 0; time.Now().Before(deadline); i++ {
+			tp := []string{"x", fmt.Sprint(i % 7), fmt.Sprint(i), "y"}
+			if i < len(topics) {
+				tp = topics[i]
+			}
 			if _, _, _, err := tr.Learn(tp, nil); err != nil {
 				t.Error(err)
-				return
-			}
-			if time.Now().After(deadline) {
 				return
 			}
 		}
@@ -130,6 +132,7 @@ func TestConcurrentReaders(t *testing.T) {
 					seen[key] = idx
 				}
 				_ = tr.Match([]string{"site", "+", "dev", tp[3], "#"})
+				_ = tr.Match([]string{"x", "#"})
 				_ = tr.Stats()
 			}
 		})
