@@ -82,6 +82,7 @@ type Config struct {
 	Duration time.Duration // the run stops by itself after this long
 	Drain    time.Duration // after publishing ends, how long receivers may still take
 	Quiet    bool          // no per-second progress lines
+	Label    string        // copied into the Result, to tell runs apart (e.g. the broker's name)
 	RSSPid   int           // conn mode: sample this process's VmRSS before and after connecting
 
 	// durable mode.

@@ -141,6 +141,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Duration, "d", c.Duration, "short for --duration")
 	fs.DurationVar(&c.Drain, "drain", c.Drain, "after publishing stops, how long receivers may still take")
 	fs.BoolVar(&c.Quiet, "quiet", c.Quiet, "no per-second progress lines")
+	fs.StringVar(&c.Label, "label", c.Label, "a name copied into the RESULT line, to tell runs apart")
 	fs.IntVar(&c.RSSPid, "rss-pid", c.RSSPid, "conn mode: report this process's VmRSS growth per connection")
 
 	fs.IntVar(&c.Messages, "messages", c.Messages, "durable mode: messages published while the session is offline")

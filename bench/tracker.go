@@ -127,6 +127,25 @@ func (t *SeqTracker) Lost(sent uint64) uint64 {
 	return sent - got
 }
 
+// LostOf is how many of the sequence numbers in want (typically the ones a QoS 1/2 publisher had
+// acknowledged) never arrived here. It walks both run lists once.
+func (t *SeqTracker) LostOf(want *SeqTracker) uint64 {
+	var common uint64
+	i, j := 0, 0
+	for i < len(t.runs) && j < len(want.runs) {
+		a, b := t.runs[i], want.runs[j]
+		if lo, hi := max(a.lo, b.lo), min(a.hi, b.hi); lo <= hi {
+			common += hi - lo + 1
+		}
+		if a.hi < b.hi {
+			i++
+		} else {
+			j++
+		}
+	}
+	return want.distinct - common
+}
+
 // Contains reports whether seq was received.
 func (t *SeqTracker) Contains(seq uint64) bool {
 	i := sort.Search(len(t.runs), func(i int) bool { return t.runs[i].hi >= seq })

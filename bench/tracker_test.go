@@ -127,3 +127,29 @@ func TestHeaderRoundTrip(t *testing.T) {
 		t.Errorf("file payload template = %q", f)
 	}
 }
+
+func TestSeqTrackerLostOf(t *testing.T) {
+	mk := func(seqs ...uint64) *SeqTracker {
+		tr := &SeqTracker{}
+		for _, s := range seqs {
+			tr.Observe(s)
+		}
+		return tr
+	}
+	for _, tc := range []struct {
+		got, want *SeqTracker
+		lost      uint64
+	}{
+		{mk(), mk(), 0},
+		{mk(), mk(1, 2, 3), 3},
+		{mk(1, 2, 3), mk(1, 2, 3), 0},
+		{mk(1, 2, 3, 4, 5), mk(2, 4), 0},
+		{mk(1, 3, 5, 7), mk(1, 2, 3, 4, 5, 6, 7, 8), 4},
+		{mk(1, 2, 3, 9, 10), mk(2, 3, 4, 5, 8, 9, 11), 4},
+		{mk(1, 1, 3, 2), mk(3, 2, 1), 0}, // duplicates and order do not matter
+	} {
+		if got := tc.got.LostOf(tc.want); got != tc.lost {
+			t.Errorf("%v LostOf %v = %d, want %d", tc.got.runs, tc.want.runs, got, tc.lost)
+		}
+	}
+}

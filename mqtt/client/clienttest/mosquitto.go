@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -31,7 +32,9 @@ type Mosquitto struct {
 	TLSPort int    // MQTT over TLS, with the certificate in CAFile
 	CAFile  string // PEM of the self-signed certificate the TLS listener presents (for 127.0.0.1)
 	Dir     string // the broker's directory: config, persistence, log
+	bin     string
 	cmd     *exec.Cmd
+	exited  chan struct{} // closed once the first broker process has been reaped
 }
 
 // Options tunes StartMosquitto.
@@ -64,7 +67,7 @@ func StartMosquitto(t testing.TB, o *Options) *Mosquitto {
 	if o == nil {
 		o = &Options{}
 	}
-	m := &Mosquitto{Dir: t.TempDir()}
+	m := &Mosquitto{Dir: t.TempDir(), bin: bin, exited: make(chan struct{})}
 	m.Port, m.TLSPort = freePort(t), freePort(t)
 	m.CAFile = writeCert(t, m.Dir)
 	cfg := []string{
@@ -77,6 +80,7 @@ func StartMosquitto(t testing.TB, o *Options) *Mosquitto {
 		"log_type error", "log_type warning", "log_type notice",
 		fmt.Sprintf("persistence %v", o.Persistence),
 		"persistence_location " + m.Dir + "/",
+		"pid_file " + m.pidFile(), // written by a broker started with -d (see RestartCommand)
 		"max_inflight_messages 0",
 		"max_queued_messages 0",
 		fmt.Sprintf("listener %d 127.0.0.1", m.Port),
@@ -85,7 +89,7 @@ func StartMosquitto(t testing.TB, o *Options) *Mosquitto {
 		"keyfile " + filepath.Join(m.Dir, "key.pem"),
 	}
 	cfg = append(cfg, o.Extra...)
-	conf := filepath.Join(m.Dir, "mosquitto.conf")
+	conf := m.conf()
 	if err := os.WriteFile(conf, []byte(strings.Join(cfg, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +100,7 @@ func StartMosquitto(t testing.TB, o *Options) *Mosquitto {
 	if err := m.cmd.Start(); err != nil {
 		t.Fatalf("starting mosquitto: %v", err)
 	}
+	go func() { _ = m.cmd.Wait(); close(m.exited) }() // reap at once, so "gone" is visible in /proc
 	t.Cleanup(m.Stop)
 	deadline := time.Now().Add(5 * time.Second)
 	for _, port := range []int{m.Port, m.TLSPort} {
@@ -122,19 +127,63 @@ func (m *Mosquitto) Addr() string { return fmt.Sprintf("127.0.0.1:%d", m.Port) }
 // PID is the broker's process id.
 func (m *Mosquitto) PID() int { return m.cmd.Process.Pid }
 
-// Stop ends the broker (SIGTERM, then SIGKILL after two seconds) and waits for it.
+func (m *Mosquitto) conf() string    { return filepath.Join(m.Dir, "mosquitto.conf") }
+func (m *Mosquitto) pidFile() string { return filepath.Join(m.Dir, "mosquitto.pid") }
+
+// RestartCommand returns a shell command that stops the broker cleanly (SIGTERM, so Mosquitto
+// saves its persistence file), waits for it to exit and starts it again in the background on the
+// same ports. Stop also ends the restarted broker.
+func (m *Mosquitto) RestartCommand(t testing.TB) string {
+	script := filepath.Join(m.Dir, "restart.sh")
+	body := fmt.Sprintf(`#!/bin/sh
+pid=$(cat %[1]s 2>/dev/null || echo %[2]d)
+kill -TERM "$pid"
+while [ -e /proc/"$pid" ] && ! grep -q '^State:.*Z' /proc/"$pid"/status 2>/dev/null; do sleep 0.02; done
+rm -f %[1]s
+exec %[3]s -c %[4]s -d
+`, m.pidFile(), m.PID(), m.bin, m.conf())
+	if err := os.WriteFile(script, []byte(body), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return script
+}
+
+// Stop ends the broker (SIGTERM, then SIGKILL after two seconds), and a broker a RestartCommand
+// started, and waits for them.
 func (m *Mosquitto) Stop() {
-	if m.cmd == nil || m.cmd.Process == nil || m.cmd.ProcessState != nil {
+	if m.cmd == nil || m.cmd.Process == nil {
 		return
 	}
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = m.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
-	case <-time.After(2 * time.Second):
-		_ = m.cmd.Process.Kill()
-		<-done
+	case <-m.exited:
+	default:
+		_ = m.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-m.exited:
+		case <-time.After(2 * time.Second):
+			_ = m.cmd.Process.Kill()
+			<-m.exited
+		}
+	}
+	if b, err := os.ReadFile(m.pidFile()); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid != m.PID() {
+			stopPID(pid)
+		}
+	}
+}
+
+// stopPID ends a process that is not our child: SIGTERM, then SIGKILL if it lingers.
+func stopPID(pid int) {
+	gone := func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		return err != nil || bytes.Contains(b, []byte("State:\tZ"))
+	}
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	for i := 0; i < 100 && !gone(); i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !gone() {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
 
