@@ -105,6 +105,11 @@ var Invalid = []Case{
 		},
 	},
 	{
+		Desc: "hostile 256 MB remaining length", Version: v5, Code: mqtt.PacketTooLarge,
+		Rule: "MQTT5 §3.2.2.3.6", MaxPacketSize: 1 << 20,
+		Raw: []byte{0x30, 0xFF, 0xFF, 0xFF, 0x7F}, // fixed header: PUBLISH, remaining length 268,435,455; no body
+	},
+	{
 		Desc: "PINGREQ with a body", Version: v311, Code: malformed, Rule: "MQTT5 §2.1.4",
 		Raw: []byte{0xC0, 0x01, 0x00}, // fixed header: PINGREQ, remaining length 1; a stray byte
 	},
