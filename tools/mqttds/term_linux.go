@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,6 +31,19 @@ func readNoEcho(f *os.File) (string, error) {
 		return "", err
 	}
 	defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
+	// Ctrl-C must not leave the terminal without echo: restore it before the default exit.
+	interrupted := make(chan os.Signal, 1)
+	signal.Notify(interrupted, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		if _, ok := <-interrupted; ok {
+			_ = unix.IoctlSetTermios(fd, unix.TCSETS, old)
+			os.Exit(130)
+		}
+	}()
+	defer func() {
+		signal.Stop(interrupted) // no more sends, so the channel can be closed
+		close(interrupted)
+	}()
 	line, err := bufio.NewReader(f).ReadString('\n')
 	if err != nil {
 		return "", err
