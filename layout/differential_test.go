@@ -23,7 +23,7 @@ import (
 // waiting for their epoch to close — each once, each topic in timestamp order.
 //
 // Seeds: LAYOUT_SEED=<n> replays one seed; LAYOUT_ROUNDS=<n> runs n random seeds per option
-// set (default 2 in -short mode, 6 otherwise).
+// set (default 2 in -short mode, 4 otherwise).
 
 // differentialOptions are the option sets the differential test covers.
 var differentialOptions = []Options{
@@ -36,7 +36,7 @@ var differentialOptions = []Options{
 }
 
 func TestDifferential(t *testing.T) {
-	rounds := 6
+	rounds := 4
 	if testing.Short() {
 		rounds = 2
 	}
@@ -256,6 +256,10 @@ func (e *diffEnv) readStep(r *diffReader) {
 	for _, s := range r.streams {
 		items, pos, err := e.wild.Next(e.db, Stream(s), r.filter, r.positions[s], n, e.bounds(), &e.stats)
 		require.NoError(e.t, err)
+		again, pos2, err := e.wild.Next(e.db, Stream(s), r.filter, r.positions[s], n, e.bounds(), &Stats{})
+		require.NoError(e.t, err)
+		require.Equal(e.t, items, again, "Next is not deterministic")
+		require.Equal(e.t, pos, pos2, "Next is not deterministic")
 		e.checkItems(r, items, n)
 		if len(items) > 1 && e.rng.IntN(3) == 0 {
 			k := e.rng.IntN(len(items))

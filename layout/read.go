@@ -52,24 +52,28 @@ const (
 	modeKey          = 'K'
 )
 
-func timePosition(ts uint64) Position {
-	p := make(Position, 10)
-	p[0], p[1] = positionFormatV1, modeTime
-	binary.BigEndian.PutUint64(p[2:], ts)
-	return p
+func timePosition(ts uint64) Position { return appendTimePosition(nil, ts) }
+
+func appendTimePosition(dst []byte, ts uint64) []byte {
+	dst = append(dst, positionFormatV1, modeTime)
+	return binary.BigEndian.AppendUint64(dst, ts)
 }
 
-// keyPosition returns K(key+1): the position right after key.
-func keyPositionAfter(key []byte) Position {
-	p := append(Position{positionFormatV1, modeKey}, key...)
-	for i := len(p) - 1; i >= 2; i-- {
-		if p[i]++; p[i] != 0 {
+// keyPositionAfter returns K(key+1): the position right after key.
+func keyPositionAfter(key []byte) Position { return appendKeyPositionAfter(nil, key) }
+
+func appendKeyPositionAfter(dst, key []byte) []byte {
+	start := len(dst)
+	dst = append(dst, positionFormatV1, modeKey)
+	dst = append(dst, key...)
+	// The topic index chunk leads the key and is never all ones (lts.MaxIndex excludes it),
+	// so the increment cannot carry out of the key.
+	for i := len(dst) - 1; i >= start+2; i-- {
+		if dst[i]++; dst[i] != 0 {
 			break
 		}
 	}
-	// The topic index chunk leads the key and is never all ones (lts.MaxIndex excludes it),
-	// so the increment cannot carry out of the key.
-	return p
+	return dst
 }
 
 // NewPosition implements Layout.
@@ -403,18 +407,29 @@ func (rs *readState) emit(k []byte, ts uint64, keyMode bool) error {
 		rs.stats.Collisions++
 		return nil
 	}
+	// One arena per call holds every item's key, value and position: three slices of it per
+	// item instead of three allocations. Growing the arena leaves earlier items on the old
+	// array, which nothing writes again.
+	if rs.buf == nil {
+		// Size the arena for up to 64 items like this one; append doubles it from there.
+		size := len(rs.w.dataPrefix) + 2*len(k) + len(value) + 16
+		rs.buf = make([]byte, 0, size*min(rs.n, 64))
+		rs.items = make([]Item, 0, min(rs.n, 64))
+	}
 	start := len(rs.buf)
 	rs.buf = append(rs.buf, rs.w.dataPrefix...)
 	rs.buf = append(rs.buf, k...)
+	keyEnd := len(rs.buf)
 	rs.buf = append(rs.buf, value...)
-	key := rs.buf[start : start+len(rs.w.dataPrefix)+len(k) : start+len(rs.w.dataPrefix)+len(k)]
-	val := rs.buf[start+len(key) : len(rs.buf) : len(rs.buf)]
-	var after Position
+	valEnd := len(rs.buf)
 	if keyMode {
-		after = keyPositionAfter(k)
+		rs.buf = appendKeyPositionAfter(rs.buf, k)
 	} else {
-		after = timePosition(ts + 1)
+		rs.buf = appendTimePosition(rs.buf, ts+1)
 	}
+	key := rs.buf[start:keyEnd:keyEnd]
+	val := rs.buf[keyEnd:valEnd:valEnd]
+	after := Position(rs.buf[valEnd:len(rs.buf):len(rs.buf)])
 	rs.items = append(rs.items, Item{Key: key, Topic: string(topic), Timestamp: ts, Value: val, After: after})
 	return nil
 }
