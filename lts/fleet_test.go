@@ -223,17 +223,28 @@ func BenchmarkMapBaseline(b *testing.B) {
 }
 
 func BenchmarkMatch(b *testing.B) {
-	_, tr := fleet()
-	for _, f := range []string{
-		"site/7/dev/7/temp",    // concrete site, concrete device
-		"site/77/dev/777/temp", // both in '+' streams
-		"site/+/dev/+/temp",    // every stream
-		"site/7/#",             // one site's subtree
-		"site/+/dev/777/temp",  // one device everywhere
-		"$SYS/broker/uptime",   // nothing learned
+	topics, tr := fleet()
+	// One topic of a fully concrete stream and one of the stream with two varying levels.
+	var concrete, varying string
+	for _, tp := range topics {
+		_, v, _ := tr.Lookup(tp)
+		switch {
+		case len(v) == 0 && concrete == "":
+			concrete = strings.Join(tp, "/")
+		case len(v) == 2 && varying == "":
+			varying = strings.Join(tp, "/")
+		}
+	}
+	for _, bc := range []struct{ name, filter string }{
+		{"topic/concrete", concrete},
+		{"topic/varying", varying},
+		{"all", "site/+/dev/+/temp"},
+		{"one-site", "site/7/#"},
+		{"one-device", "site/+/dev/777/temp"},
+		{"nothing", "$SYS/broker/uptime"},
 	} {
-		filter := strings.Split(f, "/")
-		b.Run(strings.NewReplacer("/", "_", "+", "P", "#", "H", "$", "D").Replace(f), func(b *testing.B) {
+		filter := strings.Split(bc.filter, "/")
+		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			var n int
 			for b.Loop() {

@@ -53,8 +53,9 @@ func (m Match) Satisfies(varying []string) bool {
 //     [MQTT-4.7.2-1], while "$SYS/#" matches under the '$' root.
 //
 // A filter that is not a valid MQTT filter (no levels, '#' before the last level, '+' or '#'
-// sharing a level with other characters, NUL) matches nothing. The result and its constraints are owned by the caller; constraint values share
-// the strings of filter. Safe for concurrent use.
+// sharing a level with other characters, NUL) matches nothing. The result and its
+// constraints are owned by the caller; constraint values share the strings of filter. Safe for
+// concurrent use.
 func (t *Trie) Match(filter []string) []Match {
 	if !validFilter(filter) {
 		return nil
@@ -69,21 +70,21 @@ func (t *Trie) Match(filter []string) []Match {
 		m.walk(start, 0)
 	}
 	t.mu.RUnlock()
-	return m.result()
+	// Map iteration makes the walk order vary; the trie is a tree, so an index is found at
+	// most once and sorting by it gives one order.
+	slices.SortFunc(m.out, func(a, b Match) int { return cmp.Compare(a.Index, b.Index) })
+	return m.out
 }
 
-// matcher collects the results of one Match walk. Constraints of all results are appended to
-// one flat slice (stack holds the current path's) to keep allocations per call constant.
+// matcher collects the results of one Match walk. stack holds the constraints of the current
+// path; at each result they are appended to flat, and the result's Varying is a capped
+// sub-slice of flat. When flat grows, earlier results keep pointing into the old array, whose
+// contents never change again, so one flat slice serves every result.
 type matcher struct {
 	filter []string
 	stack  []Constraint
 	flat   []Constraint
-	found  []found
-}
-
-type found struct {
-	idx      Index
-	off, len int // constraints in flat
+	out    []Match
 }
 
 // walk matches filter[i:] from n.
@@ -108,7 +109,7 @@ func (m *matcher) walk(n *node, i int) {
 			}
 		}
 		if n.plus != nil {
-			m.stack = append(m.stack, Constraint{Any: true})
+			m.push(Constraint{Any: true})
 			m.walk(n.plus, i+1)
 			m.stack = m.stack[:len(m.stack)-1]
 		}
@@ -119,7 +120,7 @@ func (m *matcher) walk(n *node, i int) {
 			// took the concrete edge: the '+' stream holds none of them.
 			m.walk(c, i+1)
 		} else if n.plus != nil {
-			m.stack = append(m.stack, Constraint{Value: f})
+			m.push(Constraint{Value: f})
 			m.walk(n.plus, i+1)
 			m.stack = m.stack[:len(m.stack)-1]
 		}
@@ -141,32 +142,28 @@ func (m *matcher) subtree(n *node) {
 		}
 	}
 	if n.plus != nil {
-		m.stack = append(m.stack, Constraint{Any: true})
+		m.push(Constraint{Any: true})
 		m.subtree(n.plus)
 		m.stack = m.stack[:len(m.stack)-1]
 	}
 }
 
-func (m *matcher) emit(idx Index) {
-	m.found = append(m.found, found{idx: idx, off: len(m.flat), len: len(m.stack)})
-	m.flat = append(m.flat, m.stack...)
+// push adds a constraint to the current path, sized on first use for typical depths.
+func (m *matcher) push(c Constraint) {
+	if m.stack == nil {
+		m.stack = make([]Constraint, 0, 4)
+	}
+	m.stack = append(m.stack, c)
 }
 
-// result sorts the matches by Index. Map iteration makes the walk order vary; the trie is a
-// tree, so an index is found at most once and the sort gives one order.
-func (m *matcher) result() []Match {
-	if len(m.found) == 0 {
-		return nil
+func (m *matcher) emit(idx Index) {
+	var varying []Constraint
+	if len(m.stack) > 0 {
+		off := len(m.flat)
+		m.flat = append(m.flat, m.stack...)
+		varying = m.flat[off:len(m.flat):len(m.flat)]
 	}
-	slices.SortFunc(m.found, func(a, b found) int { return cmp.Compare(a.idx, b.idx) })
-	out := make([]Match, len(m.found))
-	for i, f := range m.found {
-		out[i] = Match{Index: f.idx}
-		if f.len > 0 {
-			out[i].Varying = m.flat[f.off : f.off+f.len : f.off+f.len]
-		}
-	}
-	return out
+	m.out = append(m.out, Match{Index: idx, Varying: varying})
 }
 
 // validFilter reports whether filter (its levels) is a valid MQTT topic filter [MQTT-4.7.1].
