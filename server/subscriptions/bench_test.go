@@ -79,11 +79,13 @@ func BenchmarkMatch(b *testing.B) {
 			var buf []Subscriber
 			found := 0
 			i := 0
+			cpu := cpuNanos()
 			for b.Loop() {
 				buf = bi.ix.Match(bi.topics[i%len(bi.topics)], "publisher", buf[:0])
 				found += len(buf)
 				i++
 			}
+			b.ReportMetric(float64(cpuNanos()-cpu)/float64(i), "cpu-ns/op")
 			b.ReportMetric(float64(found)/float64(i), "subscribers/match")
 			b.ReportMetric(bi.bytesPer, "B/subscription")
 		})
@@ -95,6 +97,7 @@ func BenchmarkMatch(b *testing.B) {
 func BenchmarkMatchNaiveScan(b *testing.B) {
 	bi := buildBenchIndex(b, 10_000)
 	i, found := 0, 0
+	cpu := cpuNanos()
 	for b.Loop() {
 		name := bi.topics[i%len(bi.topics)]
 		for _, f := range bi.filters {
@@ -104,6 +107,7 @@ func BenchmarkMatchNaiveScan(b *testing.B) {
 		}
 		i++
 	}
+	b.ReportMetric(float64(cpuNanos()-cpu)/float64(i), "cpu-ns/op")
 	b.ReportMetric(float64(found)/float64(i), "subscriptions/match")
 }
 
