@@ -245,6 +245,12 @@ func (a *ACL) Authorize(_ context.Context, id Identity, act Action, topicOrFilte
 	return d == Allow, nil
 }
 
+// ACLFormat is the version of the ACL file format this package reads. A file may declare it with a
+// marker comment, "#mqttds-acl 1"; a reader refuses a marker naming a version it does not know.
+const ACLFormat = 1
+
+const aclMarker = "#mqttds-acl"
+
 // ParseACL reads ACL rules, one per line, in the format described in the package documentation. name
 // labels errors ("acl.conf:7: ..."); every bad line is reported, together.
 func ParseACL(r io.Reader, name string) ([]Rule, error) {
@@ -255,6 +261,9 @@ func ParseACL(r io.Reader, name string) ([]Rule, error) {
 	for lineNo := 1; sc.Scan(); lineNo++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || line[0] == '#' {
+			if err := checkFormatMarker(line, aclMarker, ACLFormat); err != nil {
+				errs = append(errs, fmt.Errorf("%s:%d: %w", name, lineNo, err))
+			}
 			continue
 		}
 		rule, err := parseRule(line)

@@ -25,7 +25,8 @@
 // # Authorization: the ACL file
 //
 // One rule per line; blank lines and lines whose first non-blank character is '#' are comments (a '#'
-// later on a line is part of the rule, since it is also the multi-level wildcard):
+// later on a line is part of the rule, since it is also the multi-level wildcard). The comment
+// "#mqttds-acl 1" may declare the format version (ACLFormat); other versions are refused:
 //
 //	<allow|deny>  <subject>  <action>  <topic filter>
 //

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,35 @@ type pwLine struct {
 	raw        string
 }
 
+// PasswordFileFormat is the version of the password file format this package reads and writes. A file
+// may say which version it is in with a marker comment, "#mqttds-passwd 1"; a reader refuses a marker
+// naming a version it does not know, so that a future format is never misread. New files get the marker.
+const PasswordFileFormat = 1
+
+const passwdMarker = "#mqttds-passwd"
+
+// NewPasswordFile returns an empty password file that starts with the format marker.
+func NewPasswordFile() *PasswordFile {
+	return &PasswordFile{lines: []pwLine{{raw: fmt.Sprintf("%s %d", passwdMarker, PasswordFileFormat)}}}
+}
+
+// checkFormatMarker returns an error if line is a format marker (prefix followed by a version) that
+// names a version other than want.
+func checkFormatMarker(line, prefix string, want int) error {
+	rest, ok := strings.CutPrefix(line, prefix)
+	if !ok || (rest != "" && rest[0] != ' ' && rest[0] != '\t') {
+		return nil
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(rest))
+	if err != nil {
+		return fmt.Errorf("format marker %q: want %s <version>", line, prefix)
+	}
+	if v != want {
+		return fmt.Errorf("file format version %d; this version of mqttds reads version %d", v, want)
+	}
+	return nil
+}
+
 // User describes one entry of a password file.
 type User struct {
 	Name      string
@@ -54,14 +84,17 @@ func ParsePasswordFile(r io.Reader, name string) (*PasswordFile, error) {
 	sc.Buffer(nil, 1<<20)
 	for lineNo := 1; sc.Scan(); lineNo++ {
 		raw := strings.TrimRight(sc.Text(), " \t\r")
+		fail := func(format string, args ...any) {
+			errs = append(errs, fmt.Errorf("%s:%d: %s", name, lineNo, fmt.Sprintf(format, args...)))
+		}
 		if t := strings.TrimSpace(raw); t == "" || t[0] == '#' {
+			if err := checkFormatMarker(t, passwdMarker, PasswordFileFormat); err != nil {
+				fail("%v", err)
+			}
 			f.lines = append(f.lines, pwLine{raw: raw})
 			continue
 		}
 		user, hash, ok := strings.Cut(raw, ":")
-		fail := func(format string, args ...any) {
-			errs = append(errs, fmt.Errorf("%s:%d: %s", name, lineNo, fmt.Sprintf(format, args...)))
-		}
 		if !ok {
 			fail("want username:hash")
 			continue

@@ -275,3 +275,30 @@ type failingAuthenticator struct{}
 func (failingAuthenticator) Authenticate(context.Context, Credentials) (Result, error) {
 	return Result{}, os.ErrDeadlineExceeded
 }
+
+// Ensure that a file declaring a format version this code does not know is refused, not misread.
+func TestFormatMarkers(t *testing.T) {
+	var b bytes.Buffer
+	_, err := NewPasswordFile().WriteTo(&b)
+	require.NoError(t, err)
+	require.Equal(t, "#mqttds-passwd 1\n", b.String())
+
+	for _, tc := range []struct{ text, err string }{
+		{"#mqttds-passwd 1\n", ""},
+		{"#mqttds-passwdish comment\n", ""},
+		{"# mqttds-passwd 2 (a comment, not a marker)\n", ""},
+		{"#mqttds-passwd 2\n", "pw:1: file format version 2; this version of mqttds reads version 1"},
+		{"\n#mqttds-passwd two\n", "pw:2: format marker"},
+	} {
+		_, err := ParsePasswordFile(strings.NewReader(tc.text), "pw")
+		if tc.err == "" {
+			require.NoError(t, err, tc.text)
+		} else {
+			require.ErrorContains(t, err, tc.err, tc.text)
+		}
+	}
+	_, err = ParseACL(strings.NewReader("#mqttds-acl 1\nallow all all #\n"), "acl")
+	require.NoError(t, err)
+	_, err = ParseACL(strings.NewReader("#mqttds-acl 3\nallow all all #\n"), "acl")
+	require.ErrorContains(t, err, "acl:1: file format version 3")
+}

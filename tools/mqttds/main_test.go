@@ -128,6 +128,9 @@ func TestPasswd(t *testing.T) {
 	st, err := os.Stat(file)
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(data), "#mqttds-passwd 1\nalice:$2a$04$"), "a new file starts with the format marker:\n%s", data)
 
 	out, err = run("b-pw\r\nignored\n", "add", "bob", "--algorithm", "argon2id")
 	require.NoError(t, err)

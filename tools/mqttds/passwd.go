@@ -81,7 +81,7 @@ func passwdAdd(file, user, password string, passwordSet bool, opts *auth.HashOpt
 	f, err := auth.ReadPasswordFile(file)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		f = &auth.PasswordFile{} // add creates the file
+		f = auth.NewPasswordFile() // add creates the file
 	case err != nil:
 		return err
 	}
