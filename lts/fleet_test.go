@@ -163,6 +163,17 @@ func BenchmarkLearn(b *testing.B) {
 			_, _, ops, _ = tr.Learn(topics[i%len(topics)], ops[:0])
 		}
 	})
+	b.Run("known-append", func(b *testing.B) {
+		topics, tr := fleet()
+		b.ReportAllocs()
+		var (
+			ops     []lts.Op
+			varying []string
+		)
+		for i := 0; b.Loop(); i++ {
+			_, varying, ops, _ = tr.LearnAppend(topics[i%len(topics)], varying[:0], ops[:0])
+		}
+	})
 	b.Run("fresh", func(b *testing.B) {
 		// Every topic learned by an empty trie: the cost of building the fleet trie, per topic.
 		topics, _ := fleet()
@@ -194,12 +205,24 @@ func BenchmarkLearn(b *testing.B) {
 
 func BenchmarkLookup(b *testing.B) {
 	topics, tr := fleet()
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		if _, _, ok := tr.Lookup(topics[i%len(topics)]); !ok {
-			b.Fatal("not found")
+	b.Run("new-slice", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if _, _, ok := tr.Lookup(topics[i%len(topics)]); !ok {
+				b.Fatal("not found")
+			}
 		}
-	}
+	})
+	b.Run("append", func(b *testing.B) {
+		b.ReportAllocs()
+		var varying []string
+		for i := 0; b.Loop(); i++ {
+			var ok bool
+			if _, varying, ok = tr.LookupAppend(topics[i%len(topics)], varying[:0]); !ok {
+				b.Fatal("not found")
+			}
+		}
+	})
 }
 
 func BenchmarkMapBaseline(b *testing.B) {

@@ -16,8 +16,8 @@ const rootIndex Index = 0
 
 // Trie is the learned topic structure of one generation of one shard.
 //
-// Concurrency: Learn and Apply (the writers) may be called from one goroutine at a time; they
-// are serialised by an internal mutex, so a second writer blocks rather than corrupts. Lookup,
+// Concurrency: Learn and Apply (the writers) are serialised by an internal mutex; the layout
+// has one writer goroutine per shard anyway, and a second one would wait, not corrupt. Lookup,
 // Match, WildcardOps, Ops and Stats (the readers) may be called from any number of goroutines
 // at once, concurrently with a writer. Readers share an RWMutex read lock that a writer takes
 // exclusively only for the short moment it links new states in: learning a topic that is
@@ -84,27 +84,35 @@ func New(opts *Options) *Trie {
 // varying is a new slice that shares the strings of levels; it is nil when the topic has no
 // varying level. Safe for concurrent use.
 func (t *Trie) Lookup(levels []string) (idx Index, varying []string, ok bool) {
+	return t.LookupAppend(levels, nil)
+}
+
+// LookupAppend is Lookup appending the varying levels to dst, so that a caller reusing dst
+// looks topics up without allocating. When ok is false, varying is dst[:len(dst)] (possibly
+// with scratch data beyond its length).
+func (t *Trie) LookupAppend(levels, dst []string) (idx Index, varying []string, ok bool) {
 	t.mu.RLock()
-	n, i, varying := t.walk(levels)
+	n, i, varying := t.walk(levels, dst)
 	if n != nil && i == len(levels) {
 		idx = n.eot
 	}
 	t.mu.RUnlock()
 	if idx == 0 {
-		return 0, nil, false
+		return 0, dst, false
 	}
 	return idx, varying, true
 }
 
 // walk follows the existing edges for levels, preferring concrete edges over '+', and returns
-// the node where it stopped, the number of levels consumed and the levels consumed by '+'
-// edges. n is nil when the topic starts with '$' and no '$' topic was learned yet.
-// Callers hold mu.RLock or writeMu.
-func (t *Trie) walk(levels []string) (n *node, i int, varying []string) {
+// the node where it stopped, the number of levels consumed and varying: dst with the levels
+// consumed by '+' edges appended. n is nil when the topic starts with '$' and no '$' topic was
+// learned yet. Callers hold mu.RLock or writeMu.
+func (t *Trie) walk(levels, dst []string) (n *node, i int, varying []string) {
+	varying = dst
 	n = t.root
 	if len(levels) > 0 && isDollar(levels[0]) {
 		if n = t.dollar; n == nil {
-			return nil, 0, nil
+			return nil, 0, varying
 		}
 	}
 	for ; i < len(levels); i++ {
@@ -115,13 +123,19 @@ func (t *Trie) walk(levels []string) (n *node, i int, varying []string) {
 		if n.plus == nil {
 			break
 		}
-		if varying == nil {
-			varying = make([]string, 0, min(len(levels)-i, t.opts.MaxVarying))
-		}
-		varying = append(varying, levels[i])
+		varying = t.appendVarying(varying, levels, i)
 		n = n.plus
 	}
 	return n, i, varying
+}
+
+// appendVarying appends levels[i] to varying. A nil varying gets room for every varying level
+// the topic can still have, so that one allocation serves the whole walk.
+func (t *Trie) appendVarying(varying, levels []string, i int) []string {
+	if varying == nil {
+		varying = make([]string, 0, min(len(levels)-i, t.opts.MaxVarying))
+	}
+	return append(varying, levels[i])
 }
 
 // Learn returns the static index and varying levels of a topic like Lookup, learning the
@@ -138,14 +152,20 @@ func (t *Trie) walk(levels []string) (n *node, i int, varying []string) {
 // unchanged). varying shares the strings of levels; the trie keeps its own copies of labels,
 // so levels may be reused after Learn returns. Writers are serialised (see Trie).
 func (t *Trie) Learn(levels []string, ops []Op) (Index, []string, []Op, error) {
+	return t.LearnAppend(levels, nil, ops)
+}
+
+// LearnAppend is Learn appending the varying levels to dst, so that a writer reusing dst (and
+// ops) learns known topics without allocating. On error varying is dst.
+func (t *Trie) LearnAppend(levels, dst []string, ops []Op) (idx Index, varying []string, _ []Op, _ error) {
 	if err := checkTopic(levels); err != nil {
-		return 0, nil, ops, err
+		return 0, dst, ops, err
 	}
 	t.writeMu.Lock()
 	defer t.writeMu.Unlock()
 
 	// 1. Follow what exists. The common case ends here, without taking mu.
-	n, i, varying := t.walk(levels)
+	n, i, varying := t.walk(levels, dst)
 	if n != nil && i == len(levels) && n.eot != 0 {
 		return n.eot, varying, ops, nil
 	}
@@ -155,25 +175,22 @@ func (t *Trie) Learn(levels []string, ops []Op) (Index, []string, []Op, error) {
 	g := grower{t: t, next: t.next, ops: ops, mark: len(ops)}
 	if n == nil {
 		if n = g.newDollarRoot(); n == nil {
-			return 0, nil, g.ops[:g.mark], g.exhausted()
+			return 0, dst, g.ops[:g.mark], g.exhausted()
 		}
 	} else {
 		g.shared = n
 	}
 	for ; i < len(levels); i++ {
 		if n = g.step(n, i, levels[i]); n == nil {
-			return 0, nil, g.ops[:g.mark], g.exhausted()
+			return 0, dst, g.ops[:g.mark], g.exhausted()
 		}
 		if g.lastPlus {
-			if varying == nil {
-				varying = make([]string, 0, min(len(levels)-i, t.opts.MaxVarying))
-			}
-			varying = append(varying, levels[i])
+			varying = t.appendVarying(varying, levels, i)
 		}
 	}
 	eot := g.end(n)
 	if eot == 0 {
-		return 0, nil, g.ops[:g.mark], g.exhausted()
+		return 0, dst, g.ops[:g.mark], g.exhausted()
 	}
 
 	// 3. Link the new states in. Only the graft point is shared with readers.

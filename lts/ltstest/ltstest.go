@@ -46,13 +46,28 @@ func (l Learned) String() string {
 	return fmt.Sprintf("%s -> %d %q", strings.Join(l.Topic, "/"), l.Index, l.Varying)
 }
 
-// CheckStable verifies that every learned topic still looks up to what Learn returned.
+// CheckStable verifies that every learned topic still looks up (with Lookup, LookupAppend and
+// LearnAppend) to what Learn returned, learning nothing new.
 func CheckStable(t *lts.Trie, learned []Learned) error {
+	buf := make([]string, 1, 8)
+	before := t.Stats()
 	for _, l := range learned {
 		idx, varying, ok := t.Lookup(l.Topic)
 		if !ok || idx != l.Index || !slices.Equal(varying, l.Varying) {
 			return fmt.Errorf("learned %s, lookup now gives %d %q (ok=%t)", l, idx, varying, ok)
 		}
+		buf[0] = "prefix"
+		idx, varying, ok = t.LookupAppend(l.Topic, buf[:1])
+		if !ok || idx != l.Index || varying[0] != "prefix" || !slices.Equal(varying[1:], l.Varying) {
+			return fmt.Errorf("learned %s, LookupAppend now gives %d %q (ok=%t)", l, idx, varying, ok)
+		}
+		idx, varying, ops, err := t.LearnAppend(l.Topic, buf[:1], nil)
+		if err != nil || len(ops) != 0 || idx != l.Index || varying[0] != "prefix" || !slices.Equal(varying[1:], l.Varying) {
+			return fmt.Errorf("learned %s, LearnAppend now gives %d %q, %d ops, %v", l, idx, varying, len(ops), err)
+		}
+	}
+	if after := t.Stats(); after != before {
+		return fmt.Errorf("looking up learned topics changed the trie: %v -> %v", before, after)
 	}
 	return nil
 }
