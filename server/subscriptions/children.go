@@ -23,7 +23,9 @@ type kid[N any] struct {
 
 // intern returns a canonical copy of a level. Levels repeat a lot ("temp", "status", small numbers), so
 // sharing their bytes saves memory and keeps the bytes a lookup compares hot in the cache; the copy also
-// keeps the index from pinning the caller's buffer.
+// keeps the index from pinning the caller's buffer. Sharing is best effort: the index keeps the string,
+// not the unique.Handle, so once the runtime drops its weak entry a later level gets a fresh copy, which
+// costs memory but never correctness.
 func intern(level string) string { return unique.Make(level).Value() }
 
 func (c *children[N]) len() int {

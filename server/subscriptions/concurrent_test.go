@@ -104,3 +104,66 @@ func TestIndexConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestRetainedConcurrent runs Set and Delete against Match and Get, then checks the final content against
+// the writers' models. Run it with -race.
+func TestRetainedConcurrent(t *testing.T) {
+	seed := testSeed(t)
+	r := NewRetained[int]()
+	const writers = 2
+	ops := randomOps(t, 3000)
+	models := make([]map[string]int, writers)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := range writers {
+		models[w] = map[string]int{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng, m := newRand(seed+uint64(w)), models[w]
+			for i := range ops {
+				name := fmt.Sprintf("w%d/%s", w, topictest.RandomName(rng)) // disjoint subtrees
+				if rng.IntN(3) == 0 {
+					r.Delete(name)
+					delete(m, name)
+					continue
+				}
+				if _, err := r.Set(name, i); err != nil {
+					t.Errorf("Set(%q): %v", name, err)
+					return
+				}
+				m[name] = i
+			}
+		}()
+	}
+	var readers sync.WaitGroup
+	readers.Add(1)
+	go func() {
+		defer readers.Done()
+		rng := newRand(seed + 100)
+		var buf []RetainedEntry[int]
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			buf = r.Match(topictest.RandomFilter(rng), buf[:0])
+			r.Get(topictest.RandomName(rng))
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+	want := map[string]int{}
+	for _, m := range models {
+		maps.Copy(want, m)
+	}
+	got := map[string]int{}
+	for _, e := range r.All(nil) {
+		got[e.Topic] = e.Value
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("seed %d: final content differs: %d topics, want %d", seed, len(got), len(want))
+	}
+}
