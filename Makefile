@@ -49,3 +49,9 @@ lint:
 
 clean:
 	rm -rf bin data
+
+## compare: the same bench scenarios against Mosquitto and mqttds in one run, one table with the
+## ratios (about 3 minutes; stopped after 10).
+.PHONY: compare
+compare:
+	timeout 600 scripts/compare.sh

@@ -114,11 +114,15 @@ func metricsOf(r *Result) []metric {
 		if d.SessionPresent {
 			present = "yes"
 		}
+		drain := num("drain time s (lower is better)", d.DrainSeconds, "%.2f")
+		if d.Delivered == 0 {
+			drain = txt(drain.name, "n/a") // nothing arrived, so there was nothing to drain
+		}
 		return []metric{
 			txt("acked messages delivered after restart", fmt.Sprintf("%d / %d", d.Delivered, d.Acked)),
 			txt("session present after restart", present),
 			txt("duplicates", fmt.Sprintf("%d", d.Duplicates)),
-			num("drain time s (lower is better)", d.DrainSeconds, "%.2f"),
+			drain,
 		}
 	default:
 		rate, what := r.RecvRate, "received msg/s (higher is better)"
