@@ -28,7 +28,7 @@ func (e *Error) Error() string {
 	if e.Version.Valid() {
 		ver = " v" + e.Version.String()
 	}
-	return fmt.Sprintf("mqtt: %s%s [%s%s]: %s (0x%02X)", where, e.Detail, e.Rule, ver, e.Code, byte(e.Code))
+	return fmt.Sprintf("mqtt: %s%s [%s%s]: %s (0x%02X)", where, e.Detail, e.Rule, ver, e.Code.String(), byte(e.Code))
 }
 
 // Unwrap exposes the reason code, so errors.Is(err, mqtt.ProtocolError) holds.

@@ -124,7 +124,7 @@ func (g *Generator) PacketOf(t mqtt.Type) mqtt.Packet {
 	case mqtt.TypeSubscribe:
 		p.PacketID = g.id()
 		for n := 1 + g.R.IntN(4); n > 0; n-- {
-			s := mqtt.Subscription{Filter: g.str(10), QoS: mqtt.QoS(g.R.IntN(3))}
+			s := mqtt.Subscription{Filter: g.nonEmpty(10), QoS: mqtt.QoS(g.R.IntN(3))}
 			if v5 {
 				s.RetainAsPublished = g.chance(0.5)
 				s.RetainHandling = byte(g.R.IntN(3))
@@ -144,7 +144,7 @@ func (g *Generator) PacketOf(t mqtt.Type) mqtt.Packet {
 	case mqtt.TypeUnsubscribe:
 		p.PacketID = g.id()
 		for n := 1 + g.R.IntN(4); n > 0; n-- {
-			p.Filters = append(p.Filters, g.str(10))
+			p.Filters = append(p.Filters, g.nonEmpty(10))
 		}
 	case mqtt.TypeUnsuback:
 		p.PacketID = g.id()
