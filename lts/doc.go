@@ -27,6 +27,9 @@
 // the value); a '+' level follows every edge; '#' takes a whole subtree. A learned topic
 // matches the filter exactly when its (index, varying) satisfies one of the results.
 //
+// LearnAppend and LookupAppend append the varying levels to a caller's slice: the write path
+// reuses one, and learning a known topic then allocates nothing.
+//
 // # Persistence
 //
 // Learn returns the new edges as Ops; the layout writes them (Op.AppendKey, Op.AppendValue)

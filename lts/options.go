@@ -25,7 +25,8 @@ type Options struct {
 	// Thresholds gives, per depth (0 = first topic level), the number of distinct concrete
 	// children a node may have before a '+' edge is learned at it. The last element applies to
 	// every deeper level. 0 means "learn '+' at once": the first topic at that depth already
-	// goes through the wildcard. Default DefaultThresholds ([100, 20]).
+	// goes through the wildcard; math.MaxInt means never. Default DefaultThresholds
+	// ([100, 20]).
 	//
 	// The topic whose new concrete edge brings the count to the threshold keeps that concrete
 	// edge; only later new siblings go through '+'.
