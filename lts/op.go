@@ -48,11 +48,13 @@ const (
 
 // Lengths of the fixed parts of the op encoding.
 const (
-	opIDLen        = 8
-	opKeyFixedLen  = opIDLen + 1 // parent + kind
-	opValueLen     = 1 + opIDLen // version + child
-	maxLabelInDump = 40
+	opIDLen       = 8
+	opKeyFixedLen = opIDLen + 1 // parent + kind
+	opValueLen    = 1 + opIDLen // version + child
 )
+
+// maxLabelInString bounds the label bytes Op.String prints (labels may be 64 KiB long).
+const maxLabelInString = 40
 
 // Op records one edge of the trie: the unit that Learn produces, that is persisted, and that
 // Apply replays. An op is a fact about the trie ("the edge of this kind and label leaving
@@ -87,8 +89,8 @@ func (op Op) String() string {
 	switch op.Kind {
 	case EdgeConcrete:
 		l := op.Label
-		if len(l) > maxLabelInDump {
-			l = l[:maxLabelInDump] + "…"
+		if len(l) > maxLabelInString {
+			l = l[:maxLabelInString] + "…"
 		}
 		return fmt.Sprintf("%d -%q-> %d", op.Parent, l, op.Child)
 	default:
