@@ -36,7 +36,10 @@ type conn struct {
 	clientMaxPacket  uint32        // the client's Maximum Packet Size, 0 if absent
 	clientAliasMax   uint16        // the client's Topic Alias Maximum [MQTT-3.1.2-26] v5
 	sess             *memSession
-	connected        bool
+	connected        bool // reader goroutine's view; others use ready
+	// ready is set once CONNECT succeeded and the fields above are final;
+	// other goroutines read them only after seeing it.
+	ready atomic.Bool
 
 	// Reader goroutine only.
 	first   [1]byte           // the first byte of a packet, read without a buffer
@@ -400,7 +403,7 @@ func (c *conn) close(cause DisconnectCause) {
 // closes it; a 3.x connection is just closed [MQTT-4.13.1-1] v5.
 func (c *conn) disconnect(cause DisconnectCause, code mqtt.ReasonCode) {
 	c.setCause(cause)
-	if c.version != mqtt.V5 || !c.connected {
+	if !c.ready.Load() || c.version != mqtt.V5 {
 		c.close(cause)
 		return
 	}

@@ -157,6 +157,7 @@ func (c *conn) connect(p *mqtt.Packet) error {
 		c.connackProperties(&ack.Properties, props, expiry, assigned)
 	}
 	c.connected = true
+	c.ready.Store(true)
 	s.stats.connectionsTotal.Add(1)
 	c.sendPacket(ack, false)
 	sess.attach(c, present)

@@ -1,0 +1,191 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/mqttds/mqttds/server/subscriptions"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// APIHandler serves the broker's HTTP API:
+//
+//	GET /metrics                   Prometheus text format
+//	GET /api/v1/metrics            the Metrics snapshot as JSON
+//	GET /api/v1/clients            connected clients
+//	GET /api/v1/sessions           every session, online or not
+//	GET /api/v1/subscriptions      every subscription (?client=ID for one client)
+//
+// It has no authentication of its own: bind it to loopback (the default
+// api.bind) or put it behind a proxy that has.
+func (s *Server) APIHandler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&promCollector{s: s})
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /api/v1/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, s.Metrics())
+	})
+	mux.HandleFunc("GET /api/v1/clients", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, s.Clients())
+	})
+	mux.HandleFunc("GET /api/v1/sessions", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, s.Sessions())
+	})
+	mux.HandleFunc("GET /api/v1/subscriptions", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, s.Subscriptions(r.URL.Query().Get("client")))
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// ClientView is a connected client as the API shows it.
+type ClientView struct {
+	ClientID  string `json:"client_id"`
+	Username  string `json:"username,omitempty"`
+	Listener  string `json:"listener"`
+	Remote    string `json:"remote"`
+	Version   string `json:"protocol_version"`
+	KeepAlive int    `json:"keepalive_s"`
+}
+
+// Clients lists the connected clients, sorted by client id.
+func (s *Server) Clients() []ClientView {
+	s.mu.RLock()
+	out := make([]ClientView, 0, len(s.mu.conns))
+	for c := range s.mu.conns {
+		if !c.ready.Load() || c.sess.currentConn() != c {
+			continue // still connecting, or already replaced
+		}
+		out = append(out, ClientView{ClientID: c.clientID, Username: c.username, Listener: c.listener,
+			Remote: c.remote.String(), Version: c.version.String(), KeepAlive: int(c.keepAlive.Seconds())})
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b ClientView) int { return strings.Compare(a.ClientID, b.ClientID) })
+	return out
+}
+
+// Sessions lists every session, sorted by client id.
+func (s *Server) Sessions() []SessionInfo {
+	s.mu.RLock()
+	sessions := make([]*memSession, 0, len(s.mu.sessions))
+	for _, sess := range s.mu.sessions {
+		sessions = append(sessions, sess)
+	}
+	s.mu.RUnlock()
+	out := make([]SessionInfo, 0, len(sessions))
+	for _, sess := range sessions {
+		out = append(out, sess.Info())
+	}
+	slices.SortFunc(out, func(a, b SessionInfo) int { return strings.Compare(a.ClientID, b.ClientID) })
+	return out
+}
+
+// SubscriptionView is one subscription as the API shows it.
+type SubscriptionView struct {
+	ClientID          string `json:"client_id"`
+	Filter            string `json:"filter"`
+	QoS               byte   `json:"qos"`
+	NoLocal           bool   `json:"no_local,omitempty"`
+	RetainAsPublished bool   `json:"retain_as_published,omitempty"`
+	RetainHandling    byte   `json:"retain_handling,omitempty"`
+	SubscriptionID    uint32 `json:"subscription_id,omitempty"`
+}
+
+// Subscriptions lists the subscriptions of clientID, or of every session
+// when clientID is "".
+func (s *Server) Subscriptions(clientID string) []SubscriptionView {
+	ids := []string{clientID}
+	if clientID == "" {
+		ids = ids[:0]
+		for _, si := range s.Sessions() {
+			ids = append(ids, si.ClientID)
+		}
+	}
+	out := []SubscriptionView{}
+	for _, id := range ids {
+		subs := s.subs.ClientSubscriptions(id, nil)
+		slices.SortFunc(subs, func(a, b subscriptions.Subscription) int { return strings.Compare(a.Filter, b.Filter) })
+		for _, x := range subs {
+			o := x.Options
+			out = append(out, SubscriptionView{ClientID: id, Filter: x.Filter, QoS: o.QoS, NoLocal: o.NoLocal,
+				RetainAsPublished: o.RetainAsPublished, RetainHandling: o.RetainHandling, SubscriptionID: o.SubscriptionID})
+		}
+	}
+	return out
+}
+
+// promCollector exports a Metrics snapshot at each scrape, so the
+// Prometheus view and $SYS can never disagree.
+type promCollector struct{ s *Server }
+
+var (
+	promDesc = func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("mqttds_"+name, help, labels, nil)
+	}
+	descConnections      = promDesc("connections", "Connections open now.")
+	descConnectionsTotal = promDesc("connections_total", "Connections accepted (CONNACK 0x00) since start.")
+	descRefused          = promDesc("connections_refused_total", "Connections refused before or at CONNECT.")
+	descSessions         = promDesc("sessions", "Sessions held, online or not.")
+	descSessionsOnline   = promDesc("sessions_online", "Sessions with a connection attached.")
+	descSubscriptions    = promDesc("subscriptions", "Subscriptions in the index.")
+	descRetained         = promDesc("retained_messages", "Topics with a retained message.")
+	descPackets          = promDesc("packets_total", "MQTT packets by direction.", "direction")
+	descBytes            = promDesc("bytes_total", "Bytes of MQTT packets by direction.", "direction")
+	descMessages         = promDesc("messages_total", "Application messages: received from clients, sent to clients, acknowledged by clients.", "event")
+	descNoSubscribers    = promDesc("messages_no_subscribers_total", "Published messages that matched no subscription.")
+	descDropped          = promDesc("messages_dropped_total", "Messages that did not reach a subscriber, by reason.", "reason")
+	descDisconnects      = promDesc("disconnects_total", "Ended connections, by cause.", "cause")
+	descAuthFailures     = promDesc("auth_failures_total", "Refused authentications.")
+)
+
+func (p *promCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descConnections, descConnectionsTotal, descRefused, descSessions,
+		descSessionsOnline, descSubscriptions, descRetained, descPackets, descBytes, descMessages,
+		descNoSubscribers, descDropped, descDisconnects, descAuthFailures} {
+		ch <- d
+	}
+}
+
+func (p *promCollector) Collect(ch chan<- prometheus.Metric) {
+	m := p.s.Metrics()
+	gauge := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
+	}
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge(descConnections, m.Connections.Current)
+	counter(descConnectionsTotal, m.Connections.Total)
+	counter(descRefused, m.Connections.Refused)
+	gauge(descSessions, m.Sessions.Total)
+	gauge(descSessionsOnline, m.Sessions.Online)
+	gauge(descSubscriptions, m.Subscriptions)
+	gauge(descRetained, m.Retained)
+	counter(descPackets, m.Packets.Received, "in")
+	counter(descPackets, m.Packets.Sent, "out")
+	counter(descBytes, m.Bytes.Received, "in")
+	counter(descBytes, m.Bytes.Sent, "out")
+	counter(descMessages, m.Messages.Received, "received")
+	counter(descMessages, m.Messages.Sent, "sent")
+	counter(descMessages, m.Messages.Acked, "acked")
+	counter(descNoSubscribers, m.Messages.NoSubscribers)
+	for r, n := range m.Messages.Dropped {
+		counter(descDropped, n, DropReason(r).String())
+	}
+	for c, n := range m.Disconnects {
+		counter(descDisconnects, n, DisconnectCause(c).String())
+	}
+	counter(descAuthFailures, m.AuthFailures)
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/stretchr/testify/require"
+)
+
+// buildBinary compiles the mqttds command into a temporary directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "mqttds")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// The built binary serves MQTT, and on SIGTERM tells a v5 client
+// DISCONNECT 0x8B (Server shutting down) and exits 0.
+func TestServe_SmokeAndShutdown(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "serve", "--bind", addr, "--data-dir", filepath.Join(dir, "data"))
+	cmd.Env = append(os.Environ(), "MQTTDS_API_BIND="+freeAddr(t))
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	logs := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logs <- sc.Text()
+		}
+		close(logs)
+	}()
+	waitLog(t, logs, "mqttds started")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	require.NoError(t, err)
+	got := make(chan *paho.Publish, 1)
+	disconnected := make(chan *paho.Disconnect, 1)
+	c := paho.NewClient(paho.ClientConfig{
+		Conn: nc,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(r paho.PublishReceived) (bool, error) {
+			got <- r.Packet
+			return true, nil
+		}},
+		OnServerDisconnect: func(d *paho.Disconnect) { disconnected <- d },
+	})
+	_, err = c.Connect(ctx, &paho.Connect{ClientID: "smoke", CleanStart: true, KeepAlive: 30})
+	require.NoError(t, err)
+	_, err = c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "smoke/#", QoS: 1}}})
+	require.NoError(t, err)
+	_, err = c.Publish(ctx, &paho.Publish{Topic: "smoke/test", QoS: 1, Payload: []byte("hello")})
+	require.NoError(t, err)
+	select {
+	case m := <-got:
+		require.Equal(t, "hello", string(m.Payload))
+	case <-ctx.Done():
+		t.Fatal("no message")
+	}
+	require.DirExists(t, filepath.Join(dir, "data"))
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case d := <-disconnected:
+		require.EqualValues(t, 0x8B, d.ReasonCode)
+	case <-ctx.Done():
+		t.Fatal("no DISCONNECT on shutdown")
+	}
+	waitLog(t, logs, "stopped")
+	require.NoError(t, cmd.Wait(), "exit status 0")
+}
+
+func TestServe_BadFlags(t *testing.T) {
+	bin := buildBinary(t)
+	out, err := exec.Command(bin, "serve", "extra").CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 2, ee.ExitCode())
+	require.Contains(t, string(out), "serve takes no arguments")
+
+	cfg := filepath.Join(t.TempDir(), "bad.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("mqtt:\n  no_such_key: 1\n"), 0o600))
+	out, err = exec.Command(bin, "serve", "--config", cfg).CombinedOutput()
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 1, ee.ExitCode())
+	require.Contains(t, string(out), "no_such_key")
+}
+
+func waitLog(t *testing.T, logs <-chan string, want string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case l, ok := <-logs:
+			require.True(t, ok, "process ended before %q", want)
+			if strings.Contains(l, want) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no log line %q", want)
+		}
+	}
+}
