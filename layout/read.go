@@ -125,7 +125,7 @@ func (w *wildcard) Next(r pebble.Reader, s Stream, filter []string, pos Position
 		return nil, nil, err
 	}
 	m := w.maps[len(st.varying)]
-	if err := w.checkPosition(pos, m); err != nil {
+	if err := w.checkPosition(pos, m, st.index); err != nil {
 		return nil, nil, err
 	}
 	if n <= 0 || bounds.Visible == 0 {
@@ -168,9 +168,11 @@ func (w *wildcard) Next(r pebble.Reader, s Stream, filter []string, pos Position
 	return rs.items, pos, nil
 }
 
-func (w *wildcard) checkPosition(pos Position, m *keymap.Keymap) error {
+// checkPosition validates pos for a stream of index whose keys use m.
+func (w *wildcard) checkPosition(pos Position, m *keymap.Keymap, index uint64) error {
 	ok := len(pos) >= 2 && pos[0] == positionFormatV1 &&
-		(pos[1] == modeTime && len(pos) == 10 || pos[1] == modeKey && len(pos) == 2+m.Len())
+		(pos[1] == modeTime && len(pos) == 10 ||
+			pos[1] == modeKey && len(pos) == 2+m.Len() && m.Dim(pos[2:], dimIndex) == index)
 	if !ok {
 		return fmt.Errorf("%w: position %x", ErrBadPosition, []byte(pos))
 	}
