@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-
 func TestWildcardNewGenerationInheritsWildcards(t *testing.T) {
 	db := openMemDB(t)
 	opts := Options{Thresholds: []int{100, 2}}
