@@ -169,3 +169,57 @@ func TestACL_Reload(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrNotExist)
 	require.Error(t, NewACL(nil, Deny).Reload())
 }
+
+func TestRule_Expand(t *testing.T) {
+	id := Identity{ClientID: "c1", Username: "u1"}
+	for _, tc := range []struct{ filter, want string }{
+		{"plain/topic", "plain/topic"},
+		{"d/%c/#", "d/c1/#"},
+		{"%u/%c", "u1/c1"},
+		{"%u%u-%c", "u1u1-c1"},
+		{"rate/100%", "rate/100%"},
+		{"a/%x/%%c", "a/%x/%c1"},
+	} {
+		r := Rule{Filter: tc.filter}
+		got, ok := r.expand(id)
+		require.True(t, ok, tc.filter)
+		require.Equal(t, tc.want, got, tc.filter)
+	}
+}
+
+// Ensure that checks running during reloads always see one whole rule list, the old or the new (run
+// with -race to check the swap itself).
+func TestACL_ReloadConcurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "acl")
+	files := []string{"deny all publish a\ndeny all publish b\n", "allow all publish a\nallow all publish b\n"}
+	require.NoError(t, os.WriteFile(path, []byte(files[0]), 0o600))
+	acl, err := LoadACL(path, Deny)
+	require.NoError(t, err)
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 50 {
+			if err := os.WriteFile(path, []byte(files[i%2]), 0o600); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := acl.Reload(); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		rules := acl.Rules()
+		require.Len(t, rules, 2)
+		require.Equal(t, rules[0].Decision, rules[1].Decision, "a check saw half of a reload")
+		d, _ := acl.Check(Identity{}, Publish, "a")
+		require.Contains(t, []Decision{Allow, Deny}, d)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -268,8 +269,14 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 // PasswordAuthenticator checks usernames and passwords against a password file. It abstains on clients
 // without a username, allows a known user with the right password and denies everyone else.
 // Reload re-reads the file; it is safe to call while clients authenticate.
+//
+// At most GOMAXPROCS password checks run at once; more would not finish sooner (they are CPU-bound) and
+// each argon2id check holds its memory parameter (64 MiB by default) while it runs, so a burst of
+// connections could otherwise exhaust memory. A check waiting for its turn gives up when ctx is done.
 type PasswordAuthenticator struct {
 	path string
+	// verifying holds one token per password check in progress.
+	verifying chan struct{}
 	// users maps username → encoded hash.
 	// Use: replaced whole by Reload, read without locks by Authenticate.
 	users atomic.Pointer[map[string]string]
@@ -277,7 +284,7 @@ type PasswordAuthenticator struct {
 
 // NewPasswordAuthenticator reads the password file at path.
 func NewPasswordAuthenticator(path string) (*PasswordAuthenticator, error) {
-	p := &PasswordAuthenticator{path: path}
+	p := &PasswordAuthenticator{path: path, verifying: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	if err := p.Reload(); err != nil {
 		return nil, err
 	}
@@ -301,9 +308,15 @@ func (p *PasswordAuthenticator) Reload() error {
 }
 
 // Authenticate implements Authenticator.
-func (p *PasswordAuthenticator) Authenticate(_ context.Context, c Credentials) (Result, error) {
+func (p *PasswordAuthenticator) Authenticate(ctx context.Context, c Credentials) (Result, error) {
 	if c.Username == "" {
 		return Result{Decision: Abstain}, nil
+	}
+	select {
+	case p.verifying <- struct{}{}:
+		defer func() { <-p.verifying }()
+	case <-ctx.Done():
+		return Result{}, fmt.Errorf("auth: waiting to check a password: %w", context.Cause(ctx))
 	}
 	hash, ok := (*p.users.Load())[c.Username]
 	if !ok {

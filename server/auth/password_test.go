@@ -208,6 +208,19 @@ func TestPasswordAuthenticator(t *testing.T) {
 
 	_, err = NewPasswordAuthenticator(filepath.Join(t.TempDir(), "none"))
 	require.ErrorIs(t, err, os.ErrNotExist)
+
+	// With every check slot taken, a caller whose context ends gets an error, not a decision.
+	for range cap(p.verifying) {
+		p.verifying <- struct{}{}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = p.Authenticate(cctx, Credentials{Username: "bob", Password: []byte("b-pw")})
+	require.ErrorIs(t, err, context.Canceled)
+	for range cap(p.verifying) {
+		<-p.verifying
+	}
+	check("bob", []byte("b-pw"), Allow)
 }
 
 func TestChain(t *testing.T) {
