@@ -320,11 +320,21 @@ func parseRule(line string) (Rule, error) {
 	default:
 		return Rule{}, fmt.Errorf("rule starts with %q (want allow or deny)", toks[0])
 	}
-	want := 5
-	if len(toks) > 1 && toks[1] == "all" {
-		want = 4
+	want := 0
+	if len(toks) > 1 {
+		switch toks[1] {
+		case "all":
+			want = 4
+		case "user", "client", "ip":
+			want = 5
+		default:
+			return Rule{}, fmt.Errorf("subject %q (want all, user, client or ip)", toks[1])
+		}
 	}
 	if len(toks) != want {
+		if want == 0 {
+			want = 4
+		}
 		return Rule{}, fmt.Errorf("%d fields, want %d: allow|deny  all | user NAME | client ID | ip PREFIX  publish|subscribe|all  FILTER", len(toks), want)
 	}
 	if err := parseSubject(&r, toks[1], toks[2]); err != nil {
@@ -353,8 +363,6 @@ func parseRule(line string) (Rule, error) {
 
 func parseSubject(r *Rule, kind, value string) error {
 	switch kind {
-	case "all":
-		r.Subject = Anyone
 	case "user", "client":
 		if value == "" {
 			return fmt.Errorf("empty %s name", kind)
@@ -376,8 +384,8 @@ func parseSubject(r *Rule, kind, value string) error {
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
 		r.Subject, r.Prefix = ByAddr, p.Masked()
-	default:
-		return fmt.Errorf("subject %q (want all, user, client or ip)", kind)
+	default: // "all", the zero Subject
+		r.Subject = Anyone
 	}
 	return nil
 }

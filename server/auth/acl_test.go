@@ -129,6 +129,8 @@ func TestParseACL_Errors(t *testing.T) {
 		{"allow user bob publish", "4 fields, want 5"},
 		{"allow user bob publish a b", "6 fields, want 5"},
 		{"allow group x publish a", `subject "group"`},
+		{"allow everyone all #", `subject "everyone"`},
+		{"deny", "1 fields, want 4"},
 		{"allow user bob read a", `action "read"`},
 		{"allow ip 10.0.0/8 all a", `ip "10.0.0/8"`},
 		{"allow all all a/#/b", `filter "a/#/b"`},
