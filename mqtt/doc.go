@@ -28,7 +28,7 @@
 // A protocol violation is an *Error carrying the MQTT 5 reason code to send (MalformedPacket,
 // ProtocolError, PacketTooLarge, TopicAliasInvalid, UnsupportedProtocolVersion, …) and the id of
 // the broken statement, "[MQTT-x.y.z-n]" for the version read, or "MQTT5 §x.y.z" for unnumbered
-// rules (see shared/design/mqtt-rules.md). ReasonCode itself implements error, and
+// rules (ids as in the spec texts and our MQTT rules digest). ReasonCode itself implements error, and
 // errors.Is(err, mqtt.MalformedPacket) works on an *Error.
 //
 // # Reading and writing

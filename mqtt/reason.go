@@ -1,6 +1,9 @@
 package mqtt
 
-import "fmt"
+import (
+	"fmt"
+	"io"
+)
 
 // ReasonCode is an MQTT 5 reason code (Table 2-6). Codes below 0x80 report success, 0x80 and above
 // report failure. A ReasonCode is also an error value, so a handler can return NotAuthorized and
@@ -167,6 +170,22 @@ func (c ReasonCode) Name(t Type) string {
 // Error makes every reason code usable as an error: "mqtt: Not authorized (0x87)".
 func (c ReasonCode) Error() string {
 	return fmt.Sprintf("mqtt: %s (0x%02X)", c.String(), byte(c))
+}
+
+// Format prints the name for %v and %s ("Not authorized"; fmt.Errorf's %w too), the full error
+// text for %+v, and the number for the integer verbs (%d, %x, …), so that a ReasonCode reads well
+// in logs and test diffs although it is an error.
+func (c ReasonCode) Format(f fmt.State, verb rune) {
+	switch {
+	case verb == 'v' && f.Flag('+'):
+		io.WriteString(f, c.Error())
+	case verb == 'v' || verb == 's':
+		io.WriteString(f, c.String())
+	case verb == 'q':
+		fmt.Fprintf(f, "%q", c.String())
+	default:
+		fmt.Fprintf(f, fmt.FormatString(f, verb), byte(c))
+	}
 }
 
 // IsError reports whether the code reports a failure (0x80 and above).

@@ -186,3 +186,15 @@ func TestPacketString(t *testing.T) {
 		require.Equal(t, c.want, c.p.LogValue().String())
 	}
 }
+
+func TestReasonCodeFormat(t *testing.T) {
+	c := mqtt.NotAuthorized
+	require.Equal(t, "Not authorized", fmt.Sprintf("%v", c))
+	require.Equal(t, "Not authorized", fmt.Sprintf("%s", c))
+	require.Equal(t, `"Not authorized"`, fmt.Sprintf("%q", c))
+	require.Equal(t, "mqtt: Not authorized (0x87)", fmt.Sprintf("%+v", c))
+	require.Equal(t, "0x87 135", fmt.Sprintf("%#x %d", c, c))
+	err := fmt.Errorf("publish: %w", c)
+	require.Equal(t, "publish: Not authorized", err.Error()) // fmt hands %w to Format as %v
+	require.ErrorIs(t, err, mqtt.NotAuthorized)
+}
