@@ -23,8 +23,8 @@ func TestDispatch(t *testing.T) {
 		stdout, stderr string
 	}{
 		{"no command", nil, 2, "", "usage: mqttds <command>"},
-		{"help", []string{"help"}, 0, "  passwd   add, remove or list users", ""},
-		{"--help", []string{"--help"}, 0, "  version  print the version", ""},
+		{"help", []string{"help"}, 0, "add, remove or list users", ""},
+		{"--help", []string{"--help"}, 0, "print the version", ""},
 		{"unknown", []string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
 		{"help for a command", []string{"help", "passwd"}, 0, "", "usage: mqttds passwd"},
 		{"help for an unknown command", []string{"help", "nope"}, 2, "", `unknown command "nope"`},
