@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 	"sync/atomic"
@@ -150,6 +151,26 @@ func (ch *Chain) Authenticate(ctx context.Context, c Credentials) (Result, error
 	}
 	ch.metrics.denied.Add(1)
 	return Result{Decision: Deny, Reason: "no authenticator accepted the client"}, nil
+}
+
+// Reloader is implemented by authenticators and authorizers backed by a file (PasswordAuthenticator,
+// ACL). Reload re-reads the file; on error the old contents stay in force.
+type Reloader interface {
+	Reload() error
+}
+
+// Reload reloads every link of the chain that is a Reloader, so that the broker's reload signal needs
+// one call for all authentication files. It returns every failure, joined.
+func (ch *Chain) Reload() error {
+	var errs []error
+	for _, l := range ch.links {
+		if r, ok := l.(Reloader); ok {
+			if err := r.Reload(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Metrics returns a snapshot of the chain's counters.

@@ -60,7 +60,8 @@
 // or '/', so that a client id cannot widen "devices/%c/#" into a wildcard or into another client's
 // tree. A shared subscription "$share/group/f" is checked as f. Parse errors give the file and line.
 //
-// What auth is not: it does not watch files; the broker calls Reload (for example on SIGHUP). Both
+// What auth is not: it does not watch files; the broker calls Chain.Reload and ACL.Reload (for example
+// on SIGHUP). Both
 // PasswordAuthenticator and ACL swap their whole contents atomically on reload, and every type here is
 // safe for concurrent use except PasswordFile, the editing model.
 //

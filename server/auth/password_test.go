@@ -276,6 +276,19 @@ func TestChain(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, Deny, r.Decision, "a chain where all abstain denies")
 
+	// Reload reaches the password file through the chain.
+	f2 := &PasswordFile{}
+	_, err = f2.Set("zed", h)
+	require.NoError(t, err)
+	require.NoError(t, f2.WriteFile(path))
+	withReload := build(false)
+	require.NoError(t, withReload.Reload())
+	r, err = withReload.Authenticate(context.Background(), Credentials{Username: "zed", Password: []byte("pw")})
+	require.NoError(t, err)
+	require.Equal(t, Allow, r.Decision)
+	require.NoError(t, os.WriteFile(path, []byte("broken"), 0o600))
+	require.ErrorContains(t, withReload.Reload(), path+":1:")
+
 	failing := NewChain(failingAuthenticator{})
 	before := failing.Metrics()
 	_, err = failing.Authenticate(context.Background(), Credentials{})
