@@ -13,8 +13,12 @@ func TestChildren(t *testing.T) {
 	r := newRand(seed)
 	var c children[int]
 	model := map[string]*int{}
-	for i := range randomOps(t, 20000) {
-		level := fmt.Sprint(r.IntN(3 * smallKids))
+	keys := 3 * smallKids
+	for i := range randomOps(t, 40000) {
+		if i%5000 == 0 {
+			keys = []int{3 * smallKids, 200, smallKids + 1, 1000}[i/5000%4] // grow, shrink, grow again
+		}
+		level := fmt.Sprint(r.IntN(keys))
 		if r.IntN(2) == 0 {
 			if model[level] == nil {
 				v := i
@@ -31,9 +35,19 @@ func TestChildren(t *testing.T) {
 		if c.big != nil && c.small != nil {
 			t.Fatalf("seed %d op %d: both representations in use", seed, i)
 		}
-		probe := fmt.Sprint(r.IntN(3 * smallKids))
-		if c.get(probe) != model[probe] {
-			t.Fatalf("seed %d op %d: get(%q) disagrees", seed, i, probe)
+		probe := fmt.Sprint(r.IntN(keys))
+		for _, l := range []string{level, probe} {
+			if c.get(l) != model[l] {
+				t.Fatalf("seed %d op %d: get(%q) disagrees", seed, i, l)
+			}
+		}
+		if i%64 != 0 {
+			continue
+		}
+		for l, n := range model {
+			if c.get(l) != n {
+				t.Fatalf("seed %d op %d: get(%q) lost a child", seed, i, l)
+			}
 		}
 		got := map[string]*int{}
 		c.each(func(l string, n *int) { got[l] = n })
