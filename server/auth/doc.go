@@ -61,9 +61,8 @@
 // tree. A shared subscription "$share/group/f" is checked as f. Parse errors give the file and line.
 //
 // What auth is not: it does not watch files; the broker calls Chain.Reload and ACL.Reload (for example
-// on SIGHUP). Both
-// PasswordAuthenticator and ACL swap their whole contents atomically on reload, and every type here is
-// safe for concurrent use except PasswordFile, the editing model.
+// on SIGHUP). PasswordAuthenticator and ACL swap their whole contents atomically on reload, and every
+// type here is safe for concurrent use except PasswordFile, the editing model.
 //
 // Topic matching for publish checks is mqtt/topic's; the two filter relations subscriptions need
 // (covers, intersects) live in this package because nothing else needs them.
