@@ -164,3 +164,46 @@ func TestReaderAllocs(t *testing.T) {
 		require.Equal(t, c.allocs, allocs, "%s", c.p)
 	}
 }
+
+// A DISCONNECT (or an acknowledgement) too large for the peer loses its Reason String, then its
+// User Properties, before it is refused ([MQTT-3.14.2-3], [MQTT-3.14.2-4] v5); a PUBLISH never
+// loses properties.
+func TestWriterTrimsDiagnostics(t *testing.T) {
+	p := mqtt.Packet{Type: mqtt.TypeDisconnect, ReasonCode: mqtt.ServerShuttingDown,
+		Properties: mqtt.Properties{ReasonString: "maintenance window until 06:00 UTC",
+			User: []mqtt.UserProperty{{Key: "node", Value: "b"}}, ServerReference: "srv"}}
+	orig := p
+	write := func(max int) ([]byte, error) {
+		var out bytes.Buffer
+		bw := bufio.NewWriter(&out)
+		err := mqtt.NewWriter(bw, max).WritePacket(&p, mqtt.V5)
+		require.NoError(t, bw.Flush())
+		return out.Bytes(), err
+	}
+	full, err := write(0)
+	require.NoError(t, err)
+
+	got, err := write(len(full) - 1)
+	require.NoError(t, err)
+	q, _, err := mqtt.Decode(got, mqtt.V5)
+	require.NoError(t, err)
+	require.Empty(t, q.Properties.ReasonString)
+	require.Equal(t, orig.Properties.User, q.Properties.User)
+
+	got, err = write(12)
+	require.NoError(t, err)
+	q, _, err = mqtt.Decode(got, mqtt.V5)
+	require.NoError(t, err)
+	require.Equal(t, mqtt.Packet{Type: mqtt.TypeDisconnect, ReasonCode: mqtt.ServerShuttingDown,
+		Properties: mqtt.Properties{ServerReference: "srv"}}, q)
+
+	_, err = write(8)
+	require.ErrorIs(t, err, mqtt.PacketTooLarge)
+	require.Equal(t, orig, p, "the caller's packet is not modified")
+
+	pub := mqtt.Packet{Type: mqtt.TypePublish, Topic: "t", Properties: mqtt.Properties{User: orig.Properties.User}}
+	size, err := mqtt.Size(&pub, mqtt.V5)
+	require.NoError(t, err)
+	err = mqtt.NewWriter(bufio.NewWriter(io.Discard), size-1).WritePacket(&pub, mqtt.V5)
+	require.ErrorIs(t, err, mqtt.PacketTooLarge)
+}
