@@ -63,6 +63,10 @@ func dialRaw(t testing.TB, addr string, v mqtt.Version) *rawClient {
 	nc, err := net.DialTimeout("tcp", addr, testTimeout)
 	require.NoError(t, err)
 	t.Cleanup(func() { nc.Close() })
+	return wrapRaw(t, nc, v)
+}
+
+func wrapRaw(t testing.TB, nc net.Conn, v mqtt.Version) *rawClient {
 	return &rawClient{t: t, nc: nc, r: mqtt.NewReader(bufio.NewReader(nc), 0), v: v}
 }
 

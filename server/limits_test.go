@@ -1,0 +1,151 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/mqttds/mqttds/mqtt"
+	"github.com/mqttds/mqttds/server/auth"
+	"github.com/mqttds/mqttds/server/internal/testcert"
+	"github.com/mqttds/mqttds/server/listeners"
+	"github.com/stretchr/testify/require"
+)
+
+func TestLimits_MaxConnections(t *testing.T) {
+	s, addr := startServer(t, &Options{MaxConnections: 1})
+	a := dialRaw(t, addr, mqtt.V5)
+	a.connect("first", true)
+	b := dialRaw(t, addr, mqtt.V5)
+	require.Equal(t, mqtt.QuotaExceeded, b.connect("second", true).ReasonCode)
+	b.expectClosed()
+	waitFor(t, "refused counted", func() bool { return s.Metrics().Connections.Refused == 1 })
+}
+
+func TestLimits_ConnectionRate(t *testing.T) {
+	s, addr := startServer(t, &Options{ConnectionRate: 2})
+	for i := range 2 {
+		c := dialRaw(t, addr, mqtt.V5)
+		require.Equal(t, mqtt.Success, c.connect("r"+string(rune('a'+i)), true).ReasonCode)
+	}
+	c := dialRaw(t, addr, mqtt.V5)
+	c.send(&mqtt.Packet{Type: mqtt.TypeConnect, Connect: &mqtt.Connect{ProtocolVersion: mqtt.V5, ClientID: "rc", CleanStart: true}})
+	c.expectClosed()
+	require.EqualValues(t, 1, s.Metrics().Disconnects[CauseRefused])
+	time.Sleep(600 * time.Millisecond) // the bucket refills
+	c = dialRaw(t, addr, mqtt.V5)
+	require.Equal(t, mqtt.Success, c.connect("rd", true).ReasonCode)
+}
+
+// A client over its message rate is slowed down (its reads pause), not
+// disconnected.
+func TestLimits_ClientMessageRate(t *testing.T) {
+	_, addr := startServer(t, &Options{ClientMessageRate: 50})
+	c := dialRaw(t, addr, mqtt.V5)
+	c.connect("chatty", true)
+	start := time.Now()
+	for i := range 100 {
+		c.publish("rate", "x", mqtt.QoS1, uint16(i+1), false)
+	}
+	for range 100 {
+		c.expect(mqtt.TypePuback)
+	}
+	// 50 in the burst, then 50 more at 50/s: about a second.
+	require.Greater(t, time.Since(start), 800*time.Millisecond)
+}
+
+func TestLimits_MaxSubscriptions(t *testing.T) {
+	_, addr := startServer(t, &Options{MaxSubscriptions: 2})
+	c := dialRaw(t, addr, mqtt.V5)
+	c.connect("subs", true)
+	ack := c.subscribe(1, mqtt.Subscription{Filter: "a"}, mqtt.Subscription{Filter: "b"},
+		mqtt.Subscription{Filter: "c"}, mqtt.Subscription{Filter: "a", QoS: mqtt.QoS1})
+	require.Equal(t, []mqtt.ReasonCode{0, 0, mqtt.QuotaExceeded, mqtt.GrantedQoS1}, ack.ReasonCodes,
+		"a replacement is not a new subscription")
+}
+
+// Above the memory high watermark new connections are refused with 0x89
+// and QoS 0 deliveries are shed (and counted); QoS 1 still flows.
+func TestLimits_MemoryHighWatermark(t *testing.T) {
+	s, addr := startServer(t, nil)
+	sub := dialRaw(t, addr, mqtt.V5)
+	sub.connect("sub", true)
+	sub.subscribe(1, mqtt.Subscription{Filter: "m", QoS: mqtt.QoS1})
+	pub := dialRaw(t, addr, mqtt.V5)
+	pub.connect("pub", true)
+
+	s.mem.high.Store(true)
+	c := dialRaw(t, addr, mqtt.V5)
+	require.Equal(t, mqtt.ServerBusy, c.connect("late", true).ReasonCode)
+	pub.publish("m", "qos0", mqtt.QoS0, 0, false)
+	pub.publish("m", "qos1", mqtt.QoS1, 1, false)
+	pub.expect(mqtt.TypePuback)
+	m := sub.expect(mqtt.TypePublish)
+	require.Equal(t, "qos1", string(m.Payload))
+	require.EqualValues(t, 1, s.Metrics().Messages.Dropped[DropMemoryPressure])
+}
+
+// TLS with a verified client certificate whose common name becomes the
+// username; the ACL sees that name.
+func TestTLS_CertificateCommonName(t *testing.T) {
+	ca, err := testcert.NewCA()
+	require.NoError(t, err)
+	srvCert, _, _, err := ca.Issue("127.0.0.1", true)
+	require.NoError(t, err)
+	cliCert, _, _, err := ca.Issue("sensor-9", false)
+	require.NoError(t, err)
+	rec := &recorder{want: []Event{ClientConnected}}
+	s, err := New(&Options{Logger: testLogger(), UseCNAsUsername: map[string]bool{"tls": true},
+		Authenticator: auth.NewChain(auth.CertCommonName{}, auth.Anonymous{Allowed: false})})
+	require.NoError(t, err)
+	s.AddHook(rec)
+	l := listeners.NewTLS("tls", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{srvCert},
+		ClientCAs: ca.Pool, ClientAuth: tls.VerifyClientCertIfGiven})
+	require.NoError(t, s.AddListener(l))
+	require.NoError(t, s.Start())
+	defer s.Close(context.Background())
+
+	dial := func(certs []tls.Certificate) *rawClient {
+		nc, err := tls.Dial("tcp", l.Address(), &tls.Config{RootCAs: ca.Pool, Certificates: certs, ServerName: "127.0.0.1"})
+		require.NoError(t, err)
+		t.Cleanup(func() { nc.Close() })
+		return wrapRaw(t, nc, mqtt.V5)
+	}
+	c := dial([]tls.Certificate{cliCert})
+	require.Equal(t, mqtt.Success, c.connect("dev", true).ReasonCode)
+	require.Equal(t, "sensor-9", s.Clients()[0].Username)
+	c = dial(nil)
+	require.Equal(t, mqtt.BadUserNameOrPassword, c.connect("nocert", true).ReasonCode)
+}
+
+// MQTT over WebSocket through the broker.
+func TestWebSocket_EndToEnd(t *testing.T) {
+	s, err := New(&Options{Logger: testLogger()})
+	require.NoError(t, err)
+	l := listeners.NewWebSocket("ws", "127.0.0.1:0", "/mqtt", nil)
+	require.NoError(t, s.AddListener(l))
+	require.NoError(t, s.Start())
+	defer s.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws://"+l.Address()+"/mqtt", &websocket.DialOptions{Subprotocols: []string{"mqtt"},
+		HTTPClient: http.DefaultClient})
+	require.NoError(t, err)
+	nc := websocket.NetConn(context.Background(), ws, websocket.MessageBinary)
+	t.Cleanup(func() { nc.Close() })
+	c := wrapRaw(t, nc, mqtt.V311)
+	require.Equal(t, mqtt.Success, c.connect("wsclient", true).ReasonCode)
+	c.subscribe(1, mqtt.Subscription{Filter: "ws/#", QoS: mqtt.QoS1})
+	c.publish("ws/x", "over websocket", mqtt.QoS1, 2, false)
+	got := map[mqtt.Type]mqtt.Packet{}
+	for range 2 {
+		p := c.next()
+		got[p.Type] = p
+	}
+	require.Equal(t, "over websocket", string(got[mqtt.TypePublish].Payload))
+	require.Contains(t, got, mqtt.TypePuback)
+}
+
