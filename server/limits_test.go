@@ -148,4 +148,3 @@ func TestWebSocket_EndToEnd(t *testing.T) {
 	require.Equal(t, "over websocket", string(got[mqtt.TypePublish].Payload))
 	require.Contains(t, got, mqtt.TypePuback)
 }
-
