@@ -18,13 +18,13 @@ import (
 type Reader struct {
 	br      *bufio.Reader
 	max     int    // largest whole packet accepted (fixed header included)
-	scratch []byte // reused body buffer for packets without variable-length fields
+	scratch [4]byte // body of packets that cannot hold strings (see ownsBytes)
 }
 
 // NewReader returns a Reader over br that refuses packets larger than maxPacketSize bytes
 // (fixed header included). maxPacketSize <= 0 means the protocol maximum.
 func NewReader(br *bufio.Reader, maxPacketSize int) *Reader {
-	r := &Reader{br: br, scratch: make([]byte, 0, 64)}
+	r := &Reader{br: br}
 	r.SetMaxPacketSize(maxPacketSize)
 	return r
 }
@@ -39,9 +39,6 @@ func (r *Reader) SetMaxPacketSize(n int) {
 
 // MaxPacketSize returns the current limit.
 func (r *Reader) MaxPacketSize() int { return r.max }
-
-// scratchMax bounds the reused buffer: a rare large acknowledgement is read into a one-off buffer.
-const scratchMax = 4096
 
 // chunk is the step in which large bodies are read and their buffer grown.
 const chunk = 64 << 10
@@ -102,10 +99,7 @@ func (r *Reader) readBody(t Type, n int) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	if !ownsBytes(t, n) && n <= scratchMax {
-		if cap(r.scratch) < n {
-			r.scratch = make([]byte, n)
-		}
+	if !ownsBytes(t, n) {
 		buf := r.scratch[:n]
 		_, err := io.ReadFull(r.br, buf)
 		return buf, unexpected(err)
@@ -134,8 +128,9 @@ func (r *Reader) readBody(t Type, n int) ([]byte, error) {
 }
 
 // ownsBytes reports whether a decoded packet of type t with an n-byte body can point into its body
-// (strings, payloads, properties). PUBACK-like packets of 4 bytes or less, a DISCONNECT or AUTH of
-// 2 bytes or less and the PINGs cannot.
+// (strings, payloads, properties). PUBACK-like packets of 4 bytes or less, a CONNACK of 3, a
+// DISCONNECT or AUTH of 2 and the PINGs cannot: at those lengths any Property Length is 0. Every
+// body for which it reports false fits the Reader's 4-byte scratch array.
 func ownsBytes(t Type, n int) bool {
 	switch t {
 	case TypePuback, TypePubrec, TypePubrel, TypePubcomp:
