@@ -21,6 +21,8 @@ func TestMatch(t *testing.T) {
 		{"a/b", "a/b/", false},
 		{"a/b/", "a/b/", true},
 		{"a b", "a b", true},
+		{"\ufeffa", "\ufeffa", true}, // a BOM is kept, never stripped [MQTT-1.5.4-3] v5
+		{"a", "\ufeffa", false},
 		{"/a", "/a", true},
 		{"/a", "a", false},
 		{"a", "a/b", false},

@@ -41,6 +41,11 @@ func ValidateFilter(filter string) error { return (*Options)(nil).ValidateFilter
 // ValidateName checks a topic name: non-empty, within the length and level bounds, well-formed UTF-8
 // without U+0000, and free of wildcards. It returns one of the package's *RuleError sentinels, and never
 // allocates.
+//
+// Other control characters (U+0001–U+001F, U+007F–U+009F) are accepted: the specification says they
+// should not be sent and lets a receiver refuse them, but does not require it (MQTT5 §1.5.4), and
+// refusing them would break clients that use them. A leading U+FEFF is an ordinary character, kept and
+// matched as it is [MQTT-1.5.4-3] v5.
 func (o *Options) ValidateName(name string) error {
 	return o.validate(name, false)
 }

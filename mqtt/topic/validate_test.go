@@ -22,6 +22,7 @@ func TestValidate(t *testing.T) {
 		{in: "sport/tennis/player1", name: nil, filter: nil},
 		{in: "with space/Ünïcødé/ключ", name: nil, filter: nil},
 		{in: "$SYS/broker", name: nil, filter: nil},
+		{in: "\ufeffa/\x01\x7f", name: nil, filter: nil}, // [MQTT-1.5.4-3] v5; controls are not refused
 		// [MQTT-4.7.3-3] v5: at most 65535 bytes.
 		{in: long, name: nil, filter: nil},
 		{in: long + "a", name: ErrTooLong, filter: ErrTooLong},
