@@ -179,6 +179,9 @@ func TestDataDriven(t *testing.T) {
 			default:
 				d.Fatalf(t, "unknown command %q", d.Cmd)
 			}
+			if err := CheckInvariants(tr); err != nil {
+				d.Fatalf(t, "invariants: %v", err)
+			}
 			return out.String()
 		})
 	})

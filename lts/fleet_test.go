@@ -63,6 +63,9 @@ func TestFleetMemory(t *testing.T) {
 		return tr
 	})
 	tr := v.(*lts.Trie)
+	if err := lts.CheckInvariants(tr); err != nil {
+		t.Fatal(err)
+	}
 	st := tr.Stats()
 	t.Logf("fleet, default options: %d topics, %v, measured heap %d B", len(topics), st, measured)
 	if measured > 1<<20 {

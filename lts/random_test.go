@@ -72,6 +72,9 @@ func randomRound(g ltstest.Gen) error {
 	if err != nil {
 		return err
 	}
+	if err := lts.CheckInvariants(tr); err != nil {
+		return err
+	}
 	if err := ltstest.CheckStable(tr, learned); err != nil {
 		return err
 	}
@@ -91,6 +94,9 @@ func randomRound(g ltstest.Gen) error {
 			return err
 		}
 		if err := ltstest.CheckSame(tr, restored, topics, filters); err != nil {
+			return err
+		}
+		if err := lts.CheckInvariants(restored); err != nil {
 			return err
 		}
 	}
@@ -115,6 +121,9 @@ func randomRound(g ltstest.Gen) error {
 	}
 	learned2, _, err := ltstest.LearnAll(next, append(more, topics...))
 	if err != nil {
+		return err
+	}
+	if err := lts.CheckInvariants(next); err != nil {
 		return err
 	}
 	for _, f := range filters {
