@@ -173,8 +173,8 @@ func TestDataDriven(t *testing.T) {
 
 			case "stats":
 				s := tr.Stats()
-				fmt.Fprintf(&out, "nodes=%d edges=%d concrete=%d plus=%d streams=%d\n",
-					s.Nodes, s.Edges, s.ConcreteEdges, s.WildcardEdges, s.Streams)
+				fmt.Fprintf(&out, "nodes=%d edges=%d concrete=%d plus=%d streams=%d next=%d\n",
+					s.Nodes, s.Edges, s.ConcreteEdges, s.WildcardEdges, s.Streams, s.NextIndex)
 
 			default:
 				d.Fatalf(t, "unknown command %q", d.Cmd)

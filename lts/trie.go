@@ -40,7 +40,8 @@ type Trie struct {
 	// topic ends at (whose id differs). Use: Apply finds parents and detects reused ids.
 	// Only writers touch it (under writeMu).
 	byID map[Index]*node
-	// next is the next id to allocate. Invariant: next > every id in byID. Writers only.
+	// next is the next id to allocate. Invariant: next > every id in byID. Changed by
+	// writers under mu (commitLocked, applyLocked); Stats reads it under mu.RLock.
 	next Index
 }
 
@@ -213,12 +214,16 @@ type Stats struct {
 	// labels and the id index). It is computed, not measured; tests keep it within a factor
 	// of the measured figure.
 	MemoryBytes int64
+	// NextIndex is the id the next new state will get. Ids only grow, across generations
+	// too (inherited states keep theirs), so NextIndex against Options.MaxIndex says how
+	// close the id space is to exhaustion.
+	NextIndex Index
 }
 
 // Stats returns the trie's size figures. Safe for concurrent use.
 func (t *Trie) Stats() Stats {
 	t.mu.RLock()
-	c := t.counts
+	c, next := t.counts, t.next
 	t.mu.RUnlock()
 	ids := c.nodes + c.streams
 	return Stats{
@@ -228,12 +233,13 @@ func (t *Trie) Stats() Stats {
 		Streams:       c.streams,
 		Edges:         c.concrete + c.plus + c.streams + c.dollar,
 		MemoryBytes:   c.nodes*nodeBytes + c.kidsBytes + c.labelBytes + ids*idEntryBytes,
+		NextIndex:     next,
 	}
 }
 
 func (s Stats) String() string {
-	return fmt.Sprintf("nodes=%d edges=%d (concrete=%d +=%d end=%d) memory≈%dB",
-		s.Nodes, s.Edges, s.ConcreteEdges, s.WildcardEdges, s.Streams, s.MemoryBytes)
+	return fmt.Sprintf("nodes=%d edges=%d (concrete=%d +=%d end=%d) memory≈%dB next=%d",
+		s.Nodes, s.Edges, s.ConcreteEdges, s.WildcardEdges, s.Streams, s.MemoryBytes, s.NextIndex)
 }
 
 // isDollar reports whether a first topic level puts the topic under the '$' root
