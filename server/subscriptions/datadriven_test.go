@@ -16,7 +16,7 @@ import (
 //	remove-client <client>                                       → number removed
 //	match <topic> [from=<publisher>]                             → one line per Subscriber, sorted
 //	list <client>                                                → the client's subscriptions, sorted
-//	len                                                          → subscriptions and clients
+//	len                                                          → Metrics
 func TestIndexDataDriven(t *testing.T) {
 	ix := New()
 	datadriven.RunTest(t, "testdata/index", func(t *testing.T, d *datadriven.TestData) string {
@@ -64,7 +64,12 @@ func TestIndexDataDriven(t *testing.T) {
 			slices.Sort(lines)
 			return strings.Join(lines, "\n")
 		case "len":
-			return fmt.Sprintf("subscriptions=%d clients=%d", ix.Len(), ix.Clients())
+			m := ix.Metrics()
+			if m.Subscriptions != ix.Len() || m.Clients != ix.Clients() {
+				t.Fatalf("Metrics %+v disagrees with Len %d and Clients %d", m, ix.Len(), ix.Clients())
+			}
+			return fmt.Sprintf("subscriptions=%d clients=%d shared=%d nodes=%d", m.Subscriptions, m.Clients,
+				m.SharedSubscriptions, m.Nodes)
 		}
 		t.Fatalf("unknown command %q", d.Cmd)
 		return ""

@@ -19,6 +19,8 @@ type Index struct {
 		clients map[string]*client
 		// count is the number of subscriptions, shared ones included.
 		count int
+		// nodes and groups count the trie nodes (root excluded) and the shared subscriptions.
+		nodes, groups int
 		// seq numbers clients; see client.seq.
 		seq uint64
 	}
@@ -65,7 +67,12 @@ func (ix *Index) addLocked(clientID string, f topic.Filter, opts Options) (repla
 	for rest, more := f.Filter, true; more; {
 		var level string
 		level, rest, more = topic.CutLevel(rest)
-		n = n.child(level, true)
+		c := n.child(level, false)
+		if c == nil {
+			c = n.child(level, true)
+			ix.mu.nodes++
+		}
+		n = c
 	}
 	// 2. Find or create the client record.
 	c := ix.mu.clients[clientID]
@@ -80,6 +87,7 @@ func (ix *Index) addLocked(clientID string, f topic.Filter, opts Options) (repla
 		if g == nil {
 			g = &group{name: strings.Clone(f.Group), node: n}
 			n.groups = append(n.groups, g)
+			ix.mu.groups++
 		}
 		if i := g.find(c); i >= 0 {
 			g.subs[i].opts = opts
@@ -171,11 +179,12 @@ func (ix *Index) unlinkLocked(s *sub) {
 		g.remove(g.find(s.client))
 		if len(g.members) == 0 {
 			s.node.removeGroup(g)
+			ix.mu.groups--
 		}
 	} else {
 		s.node.removeSub(s.node.findSub(s.client))
 	}
-	s.node.prune()
+	ix.mu.nodes -= s.node.prune()
 	// 2. Off the client, moving its last subscription into the hole.
 	c := s.client
 	last := len(c.subs) - 1
@@ -213,6 +222,26 @@ func (ix *Index) Len() int {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	return ix.mu.count
+}
+
+// Metrics is a snapshot of the size of an Index.
+type Metrics struct {
+	// Subscriptions counts every subscription, each member of a shared subscription included.
+	Subscriptions int
+	// Clients counts the clients with at least one subscription.
+	Clients int
+	// SharedSubscriptions counts the distinct shared subscriptions (share name and filter).
+	SharedSubscriptions int
+	// Nodes counts the trie nodes, one per distinct filter prefix: the index's memory grows with it.
+	Nodes int
+}
+
+// Metrics returns the current sizes of the index.
+func (ix *Index) Metrics() Metrics {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return Metrics{Subscriptions: ix.mu.count, Clients: len(ix.mu.clients),
+		SharedSubscriptions: ix.mu.groups, Nodes: ix.mu.nodes}
 }
 
 // Clients returns the number of clients with at least one subscription.

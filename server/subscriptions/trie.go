@@ -80,9 +80,9 @@ func (n *node) child(level string, create bool) *node {
 }
 
 // prune removes the empty node n from its parent, then the parent if that left it empty, and so on up
-// to the root, which always stays.
-func (n *node) prune() {
-	for n.parent != nil && n.empty() {
+// to the root, which always stays. It returns how many nodes it removed.
+func (n *node) prune() (removed int) {
+	for ; n.parent != nil && n.empty(); removed++ {
 		p := n.parent
 		switch {
 		case p.plus == n:
@@ -95,6 +95,7 @@ func (n *node) prune() {
 		n.parent = nil
 		n = p
 	}
+	return removed
 }
 
 // findSub returns the index in n.subs of the subscription of client c, or -1.
