@@ -280,3 +280,29 @@ func BenchmarkMatch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFleetMemory reports the live heap of the fleet trie (100k topics), with default
+// options and with wildcards disabled. One iteration builds the whole trie.
+func BenchmarkFleetMemory(b *testing.B) {
+	topics := fleetTopics(100, 1000)
+	for _, bc := range []struct {
+		name string
+		opts *lts.Options
+	}{
+		{"default", nil},
+		{"no-wildcard", &lts.Options{Thresholds: []int{1 << 30}}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var heap int64
+			for b.Loop() {
+				heap, _ = heapAfter(func() any {
+					tr := lts.New(bc.opts)
+					learnAll(b, tr, topics)
+					return tr
+				})
+			}
+			b.ReportMetric(float64(heap), "heap-B")
+			b.ReportMetric(float64(heap)/float64(len(topics)), "heap-B/topic")
+		})
+	}
+}
