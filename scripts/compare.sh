@@ -3,7 +3,9 @@
 # one run, and print one table with both brokers' figures and their ratio.
 #
 # Both brokers listen on spare 127.0.0.1 ports with persistence on and their data in a temporary
-# directory; both are stopped by PID when the script ends, however it ends. Scenarios (64-byte
+# directory; both are stopped by PID when the script ends, however it ends. They get the same
+# flow-control limits (64 messages in flight each way, unlimited session queues); everything else
+# is each broker's default. Scenarios (64-byte
 # payloads, MQTT 5):
 #
 #   conn        CONNS connections at CONN_RATE/s, held; broker VmRSS growth per connection
@@ -17,16 +19,21 @@
 # Each scenario runs on one broker right after the other, so both see about the same machine load.
 # The connection scenario runs first, on freshly started brokers, so the memory figure is not
 # skewed by heap left over from message traffic. Environment knobs (defaults in brackets):
-# DURATION [10s], RATE0 [20000], CONNS [2000], CONN_RATE [2000], DURABLE_MSGS [10000],
+# DURATION [10s], DRAIN [15s: how long subscribers may catch up after publishing], RATE0 [20000], CONNS [2000], CONN_RATE [2000], DURABLE_MSGS [10000],
 # RESULTS [a temporary file: where the RESULT lines go].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
+DRAIN=${DRAIN:-15s}
 RATE0=${RATE0:-20000}
 CONNS=${CONNS:-2000}
 CONN_RATE=${CONN_RATE:-2000}
 DURABLE_MSGS=${DURABLE_MSGS:-10000}
+# Both brokers get the same flow-control limits: INFLIGHT unacknowledged QoS 1/2 messages in each
+# direction (the bench clients' own window is 64 too) and no cap on a session's queue, so the
+# durable scenario measures persistence rather than a queue limit.
+INFLIGHT=64
 BIN=bin/mqttds
 
 work=$(mktemp -d -t mqttds-compare.XXXXXX)
@@ -97,7 +104,7 @@ listener $MQ_PORT 127.0.0.1
 allow_anonymous true
 persistence true
 persistence_location $work/mosquitto/
-max_inflight_messages 0
+max_inflight_messages $INFLIGHT
 max_queued_messages 0
 log_dest file $work/mosquitto/mosquitto.log
 CONF
@@ -122,10 +129,15 @@ go build -o "$BIN" ./tools/mqttds
 HAVE_SERVE=0
 if "$BIN" help serve >/dev/null 2>&1; then HAVE_SERVE=1; fi
 MD_PORT=$(free_port)
+API_PORT=$(free_port)
 mkdir -p "$work/mqttds/data"
 cat > "$work/start-mqttds.sh" <<SH
 #!/bin/sh
-$PWD/$BIN serve --bind 127.0.0.1:$MD_PORT --data $work/mqttds/data >>$work/mqttds/stderr.log 2>&1 </dev/null &
+# The queue bound is a large number, not 0: server.Options turns a 0 from the configuration into
+# its default of 1000.
+export MQTTDS_MQTT_MAX_INFLIGHT=$INFLIGHT MQTTDS_MQTT_RECEIVE_MAXIMUM=$INFLIGHT MQTTDS_MQTT_MAX_MQUEUE_LEN=100000000
+export MQTTDS_API_BIND=127.0.0.1:$API_PORT
+$PWD/$BIN serve --bind 127.0.0.1:$MD_PORT --data-dir $work/mqttds/data >>$work/mqttds/stderr.log 2>&1 </dev/null &
 echo \$! > $work/mqttds.pid
 SH
 cat > "$work/restart-mqttds.sh" <<SH
@@ -157,10 +169,10 @@ run_scenario() {
 		pidfile=$work/$broker.pid
 		case $1 in
 		conn) bench "$broker" "$port" conn conn -c "$CONNS" -R "$CONN_RATE" -d 8s --rss-pid "$(cat "$pidfile")" ;;
-		qos0-p2p) bench "$broker" "$port" qos0-p2p pub -c 4 --subscribers 4 -q 0 -s 64 --rate "$RATE0" -d "$DURATION" ;;
-		qos1-p2p) bench "$broker" "$port" qos1-p2p pub -c 4 --subscribers 4 -q 1 -s 64 -d "$DURATION" ;;
-		qos0-fanin) bench "$broker" "$port" qos0-fanin pub -c 4 --subscribers 1 --sub-topic 'bench/#' -q 0 -s 64 --rate "$RATE0" -d "$DURATION" ;;
-		qos1-fanin) bench "$broker" "$port" qos1-fanin pub -c 4 --subscribers 1 --sub-topic 'bench/#' -q 1 -s 64 -d "$DURATION" ;;
+		qos0-p2p) bench "$broker" "$port" qos0-p2p pub -c 4 --subscribers 4 -q 0 -s 64 --rate "$RATE0" -d "$DURATION" --drain "$DRAIN" ;;
+		qos1-p2p) bench "$broker" "$port" qos1-p2p pub -c 4 --subscribers 4 -q 1 -s 64 -d "$DURATION" --drain "$DRAIN" ;;
+		qos0-fanin) bench "$broker" "$port" qos0-fanin pub -c 4 --subscribers 1 --sub-topic 'bench/#' -q 0 -s 64 --rate "$RATE0" -d "$DURATION" --drain "$DRAIN" ;;
+		qos1-fanin) bench "$broker" "$port" qos1-fanin pub -c 4 --subscribers 1 --sub-topic 'bench/#' -q 1 -s 64 -d "$DURATION" --drain "$DRAIN" ;;
 		durable) bench "$broker" "$port" durable durable --messages "$DURABLE_MSGS" -s 64 --drain 5s \
 			--restart-cmd "$work/restart-$broker.sh" ;;
 		esac
