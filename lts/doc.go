@@ -16,6 +16,9 @@
 // with '$' live under their own root, so filters starting with '+' or '#' never reach them
 // [MQTT-4.7.2-1].
 //
+// LearnAppend and LookupAppend append the varying levels to a caller's slice: the write path
+// reuses one, and learning a known topic then allocates nothing.
+//
 // For the fleet topics site/{0..99}/dev/{0..999}/temp with the default thresholds [100, 20],
 // 20 sites and 20 devices per site stay concrete and the rest share '+' streams: 100,000 topics
 // cost a few hundred states.
@@ -23,12 +26,9 @@
 // # Matching
 //
 // Match turns a topic filter into streams with one Constraint per varying level: a concrete
-// filter level follows its concrete edge and the '+' edge (constraining that varying level to
-// the value); a '+' level follows every edge; '#' takes a whole subtree. A learned topic
-// matches the filter exactly when its (index, varying) satisfies one of the results.
-//
-// LearnAppend and LookupAppend append the varying levels to a caller's slice: the write path
-// reuses one, and learning a known topic then allocates nothing.
+// filter level follows its concrete edge, or else the '+' edge (constraining that varying
+// level to the value); a '+' level follows every edge; '#' takes a whole subtree. A learned
+// topic matches the filter exactly when its (index, varying) satisfies one of the results.
 //
 // # Persistence
 //
