@@ -42,8 +42,8 @@
 //
 // One writer (Learn, Apply) at a time, any number of concurrent readers (Lookup, Match,
 // WildcardOps, Ops, Stats). Readers share a read lock that the writer takes exclusively only
-// to link new states in, which happens once per new topic shape; learning a known topic takes
-// no lock but the writer's own.
+// to link new states in, when a topic needs states that do not exist yet; learning a known
+// topic takes no lock but the writer's own.
 //
 // # Example
 //
