@@ -184,10 +184,12 @@ func (r *runner) runPub(ctx context.Context) (*Result, error) {
 	pubTime := time.Since(pubStart)
 	stop := stopCause(ctx, runCtx)
 
-	// 4. Drain: outstanding acknowledgements first (they decide what is expected), then receipts.
-	r.drain(ctx, func() bool { return r.st.outstanding.Load() == 0 })
+	// 4. Drain, within one cfg.Drain: outstanding acknowledgements first (they decide what is
+	// expected), then receipts.
+	drainEnd := time.Now().Add(c.Drain)
+	r.drainUntil(ctx, drainEnd, func() bool { return r.st.outstanding.Load() == 0 })
 	expected := r.expected(pubs, recvs)
-	r.drain(ctx, func() bool { return r.st.distinct.Load() >= expected })
+	r.drainUntil(ctx, drainEnd, func() bool { return r.st.distinct.Load() >= expected })
 	closeAll(pcls)
 	closeAll(subs)
 
@@ -269,9 +271,13 @@ func (r *runner) lost(pubs []*publisher, recvs []*receiver) int64 {
 	return n
 }
 
-// drain waits until done reports true, for at most cfg.Drain, polling every 5 ms.
+// drain waits until done reports true, for at most cfg.Drain.
 func (r *runner) drain(ctx context.Context, done func() bool) {
-	deadline := time.Now().Add(r.cfg.Drain)
+	r.drainUntil(ctx, time.Now().Add(r.cfg.Drain), done)
+}
+
+// drainUntil waits until done reports true, or until deadline, polling every 5 ms.
+func (r *runner) drainUntil(ctx context.Context, deadline time.Time, done func() bool) {
 	for !done() && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 	}
