@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -63,9 +65,28 @@ func TestRunAgainstMosquitto(t *testing.T) {
 		t.Errorf("durable: unexpected result\n%s", out)
 	}
 
-	res, out = runArgs(t, "conn", port+"-c 50 -R 500 -d 300ms")
-	if res.Connected != 50 || res.ConnectFailed != 0 || res.ConnectLatency.Count != 50 {
+	res, out = runArgs(t, "conn", port+"-c 50 -R 500 -d 1500ms --rss-pid "+strconv.Itoa(m.PID()))
+	if res.Connected != 50 || res.ConnectFailed != 0 || res.ConnectLatency.Count != 50 || res.RSSAfter == 0 {
 		t.Errorf("conn: unexpected result\n%s", out)
+	}
+
+	// The other transports, credentials, and a payload file.
+	payload := filepath.Join(t.TempDir(), "payload")
+	if err := os.WriteFile(payload, bytes.Repeat([]byte("x"), 100), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range []string{
+		"--tls --cafile " + m.CAFile + " -p " + strconv.Itoa(m.TLSPort),
+		"--ws -p " + strconv.Itoa(m.WSPort),
+		"-u alice -P secret --payload-file " + payload + " " + port,
+	} {
+		res, out := runArgs(t, "pub", args+" -c 2 --subscribers 2 -q 1 -L 100 -d 20s --quiet")
+		if res.Received != 200 || res.Lost != 0 {
+			t.Errorf("%s: unexpected result\n%s", args, out)
+		}
+		if strings.Contains(args, "payload-file") && res.Size != HeaderSize+100 {
+			t.Errorf("payload file: size %d, want %d", res.Size, HeaderSize+100)
+		}
 	}
 }
 
