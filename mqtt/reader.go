@@ -17,7 +17,7 @@ import (
 // never alias Reader memory and stay valid after the next ReadPacket.
 type Reader struct {
 	br      *bufio.Reader
-	max     int    // largest whole packet accepted (fixed header included)
+	max     int     // largest whole packet accepted (fixed header included)
 	scratch [4]byte // body of packets that cannot hold strings (see ownsBytes)
 }
 
