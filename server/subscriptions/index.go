@@ -94,7 +94,7 @@ func (ix *Index) addLocked(clientID string, f topic.Filter, opts Options) (repla
 			g.set(g.subs[i])
 			return true
 		}
-		s := &sub{client: c, seq: c.seq, opts: opts, node: n, group: g}
+		s := &sub{client: c, id: c.id, seq: c.seq, opts: opts, node: n, group: g}
 		g.set(s)
 		ix.linkLocked(c, s)
 		return false
@@ -103,7 +103,7 @@ func (ix *Index) addLocked(clientID string, f topic.Filter, opts Options) (repla
 		n.subs[i].opts = opts
 		return true
 	}
-	s := &sub{client: c, seq: c.seq, opts: opts, node: n}
+	s := &sub{client: c, id: c.id, seq: c.seq, opts: opts, node: n}
 	n.addSub(s)
 	ix.linkLocked(c, s)
 	return false

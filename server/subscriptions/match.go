@@ -146,7 +146,7 @@ func (m *matcher) collect(publisherID string) {
 		mask = uint64(size - 1)
 	}
 	for _, h := range m.hits {
-		if h.opts.NoLocal && h.client.id == publisherID {
+		if h.opts.NoLocal && h.id == publisherID {
 			continue // [MQTT-3.8.3-3] v5
 		}
 		var s *Subscriber
@@ -160,11 +160,11 @@ func (m *matcher) collect(publisherID string) {
 			} else {
 				m.dst, s = grow(m.dst)
 				m.table[i] = mergeSlot{seq: h.seq, idx: len(m.dst) - 1}
-				s.ClientID = h.client.id
+				s.ClientID = h.id
 			}
 		} else {
 			m.dst, s = grow(m.dst)
-			s.ClientID = h.client.id
+			s.ClientID = h.id
 		}
 		s.QoS = max(s.QoS, h.opts.QoS)
 		s.RetainAsPublished = s.RetainAsPublished || h.opts.RetainAsPublished

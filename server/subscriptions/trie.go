@@ -29,6 +29,8 @@ type node struct {
 // sub is one stored subscription.
 type sub struct {
 	client *client
+	// id is client.id, copied so that Match never follows the client pointer.
+	id string
 	// seq is client.seq, copied here so that Match can group a client's hits without following the
 	// client pointer or comparing ids.
 	seq   uint64
