@@ -3,6 +3,7 @@ package subscriptions
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 )
 
@@ -21,11 +22,16 @@ type Member struct {
 type group struct {
 	name string
 	node *node
-	// members is replaced, never modified in place, because Match hands it to callers that read it
-	// after the index lock is released. Written under Index.mu (write lock).
+	// members is what Match hands out, and callers read it after the index lock is released, so an
+	// element once published is never written again: an update or a removal publishes a new array. A
+	// new member is appended in place, which no earlier snapshot can see (each snapshot's length ends
+	// before it). Written under Index.mu (write lock).
 	members []Member
 	// subs[i] is the stored subscription of members[i]. Guarded by Index.mu.
 	subs []*sub
+	// pos maps client → index in subs once the group has more than smallNode members; nil before.
+	// Guarded by Index.mu.
+	pos map[*client]int
 	// next is the round-robin cursor. Atomic because Pick runs outside the index lock.
 	next atomic.Uint64
 	// sticky is the member the Sticky strategy keeps choosing while it stays online.
@@ -34,6 +40,12 @@ type group struct {
 
 // find returns the index of client c among the members, or -1.
 func (g *group) find(c *client) int {
+	if g.pos != nil {
+		if i, ok := g.pos[c]; ok {
+			return i
+		}
+		return -1
+	}
 	for i, s := range g.subs {
 		if s.client == c {
 			return i
@@ -42,30 +54,46 @@ func (g *group) find(c *client) int {
 	return -1
 }
 
-// set adds or updates the member for s, publishing a fresh members slice.
+// set adds the member for s, or publishes its new options if it is already a member.
 func (g *group) set(s *sub) {
 	m := Member{ClientID: s.client.id, QoS: s.opts.QoS, RetainAsPublished: s.opts.RetainAsPublished,
 		SubscriptionID: s.opts.SubscriptionID}
-	members := make([]Member, len(g.members), len(g.members)+1)
-	copy(members, g.members)
 	if i := g.find(s.client); i >= 0 {
+		members := slices.Clone(g.members)
 		members[i] = m
-	} else {
-		members = append(members, m)
-		g.subs = append(g.subs, s)
+		g.members = members
+		return
 	}
-	g.members = members
+	g.members = append(g.members, m)
+	g.subs = append(g.subs, s)
+	switch {
+	case g.pos != nil:
+		g.pos[s.client] = len(g.subs) - 1
+	case len(g.subs) > smallNode:
+		g.pos = make(map[*client]int, len(g.subs))
+		for i, s := range g.subs {
+			g.pos[s.client] = i
+		}
+	}
 }
 
 // remove drops member i, keeping the order of the others so that round robin and hashing move as little
-// as possible.
+// as possible. It costs O(members): shared subscriptions are sized for up to a few thousand members.
 func (g *group) remove(i int) {
 	members := make([]Member, 0, len(g.members)-1)
 	members = append(members, g.members[:i]...)
 	g.members = append(members, g.members[i+1:]...)
+	if g.pos != nil {
+		delete(g.pos, g.subs[i].client)
+	}
 	copy(g.subs[i:], g.subs[i+1:])
 	g.subs[len(g.subs)-1] = nil
 	g.subs = g.subs[:len(g.subs)-1]
+	if g.pos != nil {
+		for j := i; j < len(g.subs); j++ {
+			g.pos[g.subs[j].client] = j
+		}
+	}
 }
 
 // Strategy chooses which member of a shared subscription receives a message.

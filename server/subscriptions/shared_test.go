@@ -1,6 +1,9 @@
 package subscriptions
 
 import (
+	"fmt"
+	"maps"
+	"slices"
 	"testing"
 )
 
@@ -134,5 +137,53 @@ func TestStrategyNames(t *testing.T) {
 	}
 	if got := Strategy(9).String(); got != "Strategy(9)" {
 		t.Errorf("String of an unknown strategy = %q", got)
+	}
+}
+
+// TestGroupMembers drives one large shared subscription (past the member-index threshold) through random
+// joins, option changes and departures, and checks after each step that Members matches a model and that
+// every snapshot handed out earlier is unchanged: callers read those without the lock.
+func TestGroupMembers(t *testing.T) {
+	seed := testSeed(t)
+	r := newRand(seed)
+	ix := New()
+	model := map[string]byte{} // client → QoS
+	type snapshot struct {
+		members []Member
+		copy    []Member
+	}
+	var snapshots []snapshot
+	for i := range randomOps(t, 4000) {
+		c := fmt.Sprintf("m%d", r.IntN(60))
+		switch r.IntN(3) {
+		case 0:
+			ix.Remove(c, "$share/g/t")
+			delete(model, c)
+		default:
+			q := byte(r.IntN(3))
+			if _, err := ix.Add(c, "$share/g/t", Options{QoS: q}); err != nil {
+				t.Fatal(err)
+			}
+			model[c] = q
+		}
+		var got map[string]byte
+		for _, s := range ix.Match("t", "", nil) {
+			got = map[string]byte{}
+			for _, m := range s.Members {
+				got[m.ClientID] = m.QoS
+			}
+			snapshots = append(snapshots, snapshot{s.Members, slices.Clone(s.Members)})
+		}
+		if len(model) == 0 && got == nil {
+			continue
+		}
+		if !maps.Equal(got, model) {
+			t.Fatalf("seed %d op %d: members %v, want %v", seed, i, got, model)
+		}
+	}
+	for i, s := range snapshots {
+		if !slices.Equal(s.members, s.copy) {
+			t.Fatalf("seed %d: snapshot %d changed after it was handed out", seed, i)
+		}
 	}
 }
