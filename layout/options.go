@@ -171,7 +171,10 @@ func (o *Options) UnmarshalBinary(b []byte) error {
 	r := reader{b: b[2:]}
 	out.TopicIndexBytes = int(r.uvarint(9))
 	out.BitsPerTopicLevel = int(r.uvarint(65))
-	out.EpochBits = int(r.varint(-1, 64))
+	// MarshalBinary writes defaults, never a zero: a stored 0 would read back as the default.
+	if out.EpochBits = int(r.varint(-1, 64)); out.EpochBits == 0 && r.err == nil {
+		r.err = errors.New("EpochBits 0 (NoEpochBits is -1)")
+	}
 	n := r.uvarint(1 << 16)
 	for i := uint64(0); i < n && r.err == nil; i++ {
 		out.Thresholds = append(out.Thresholds, int(r.uvarint(1<<31)))
