@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/mqttds/mqttds/ds"
 	"github.com/mqttds/mqttds/server"
 	"github.com/mqttds/mqttds/server/config"
 )
@@ -68,11 +70,23 @@ func serve(args, environ []string, logOut io.Writer, stop <-chan os.Signal) erro
 		return fmt.Errorf("data directory: %w", err)
 	}
 
-	// 2. The broker and its listeners.
+	// 2. The storage, for now holding the retained messages.
+	db, err := ds.Open(filepath.Join(cfg.DataDir, "ds"), &ds.Options{NumShards: cfg.DurableStorage.Messages.NShards})
+	if err != nil {
+		return fmt.Errorf("opening the store in %s: %w", cfg.DataDir, err)
+	}
+	defer db.Close()
+	retained, err := server.OpenDSRetained(db)
+	if err != nil {
+		return err
+	}
+
+	// 3. The broker and its listeners.
 	opts, ls, err := server.FromConfig(cfg, log)
 	if err != nil {
 		return err
 	}
+	opts.Retained = retained
 	srv, err := server.New(opts)
 	if err != nil {
 		return err
@@ -86,7 +100,7 @@ func serve(args, environ []string, logOut io.Writer, stop <-chan os.Signal) erro
 		return err
 	}
 
-	// 3. The HTTP API (REST and /metrics).
+	// 4. The HTTP API (REST and /metrics).
 	var api *http.Server
 	if cfg.API.Bind != "" {
 		ln, err := net.Listen("tcp", cfg.API.Bind)
@@ -104,7 +118,7 @@ func serve(args, environ []string, logOut io.Writer, stop <-chan os.Signal) erro
 	}
 	log.Info("mqttds started", "data_dir", cfg.DataDir)
 
-	// 4. Wait for a signal, then stop in order.
+	// 5. Wait for a signal, then stop in order.
 	s := <-stop
 	log.Info("stopping", "signal", s.String())
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
