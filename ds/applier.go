@@ -2,6 +2,7 @@ package ds
 
 import (
 	"fmt"
+	"log"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -90,3 +91,13 @@ func writeCooked(b *pebble.Batch, cb *layout.CookedBatch) error {
 	}
 	return nil
 }
+
+// quietLogger is the pebble logger ds installs unless Options.Pebble brings one: pebble's
+// informational messages (every WAL recovery, flush and compaction) are dropped, errors go to
+// the standard logger, and fatal errors stay fatal (pebble cannot continue after them, e.g. a
+// failed WAL write).
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)              {}
+func (quietLogger) Errorf(format string, args ...any) { log.Printf("pebble: "+format, args...) }
+func (quietLogger) Fatalf(format string, args ...any) { log.Fatalf("pebble: "+format, args...) }

@@ -66,7 +66,9 @@ func (s *shard) enqueue(r *request) error {
 	s.mu.pending = append(s.mu.pending, r)
 	s.mu.items += r.items
 	s.mu.bytes += r.bytes
-	wake := s.mu.inflight == 0 || s.fullLocked()
+	// Wake the flusher when r may start a flush, or when r is the first pending write and the
+	// flusher must arm its linger timer.
+	wake := s.mu.inflight == 0 || len(s.mu.pending) == 1 || s.fullLocked()
 	s.mu.Unlock()
 	if wake {
 		s.wake()

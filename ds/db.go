@@ -98,13 +98,16 @@ func (d *DB) open() error {
 		popts = d.opts.Pebble.Clone()
 	}
 	popts.FS = fs
+	if popts.Logger == nil && popts.LoggerAndTracer == nil {
+		popts.Logger = quietLogger{}
+	}
 	popts.EnsureDefaults()
 	db, err := pebble.Open(d.dir, popts)
 	if err != nil {
 		return fmt.Errorf("ds: opening pebble in %s: %w", d.dir, err)
 	}
 	d.pebble = db
-	d.applier = NewLocalApplier(db)
+	d.applier = d.opts.NewApplier(db)
 	if err := d.loadCatalog(); err != nil {
 		return err
 	}

@@ -164,7 +164,7 @@ func decodeMessage(b []byte, m *Message) error {
 	}
 	rest := d.b
 	if flags&flagCompressed == 0 {
-		m.Payload = append([]byte(nil), rest...)
+		m.Payload = append([]byte{}, rest...)
 		return nil
 	}
 	n, err := s2.DecodedLen(rest)

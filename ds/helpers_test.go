@@ -73,5 +73,12 @@ func msg(client, topic, payload string) Message {
 }
 
 func fmtMsg(m *StoredMessage) string {
-	return fmt.Sprintf("%d %s %s %q", m.Timestamp, m.ClientID, m.Topic, m.Payload)
+	s := fmt.Sprintf("%d %s %s %q", m.Timestamp, m.ClientID, m.Topic, m.Payload)
+	if m.QoS != 0 {
+		s += fmt.Sprintf(" qos=%d", m.QoS)
+	}
+	if m.Retain {
+		s += " retain"
+	}
+	return s
 }

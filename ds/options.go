@@ -42,6 +42,10 @@ type Options struct {
 	// size, ...). Open copies it and then sets FS and the settings ds depends on.
 	Pebble *pebble.Options
 
+	// NewApplier returns the Applier that commits the shards' batches to db. Default
+	// NewLocalApplier. A replicated store plugs in here; tests inject failures.
+	NewApplier func(db *pebble.DB) Applier
+
 	// Now is the wall clock, used for message timestamps and retention. Default time.Now. Tests
 	// set it to make timestamps deterministic; timestamps stay strictly increasing whatever it
 	// returns.
@@ -139,6 +143,9 @@ func (o *Options) EnsureDefaults() *Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.NewApplier == nil {
+		o.NewApplier = NewLocalApplier
+	}
 	return o
 }
 
@@ -177,6 +184,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Now == nil {
 		bad("Now is nil (call EnsureDefaults)")
+	}
+	if o.NewApplier == nil {
+		bad("NewApplier is nil (call EnsureDefaults)")
 	}
 	return errors.Join(errs...)
 }
