@@ -1,6 +1,7 @@
 package layout
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -111,8 +112,10 @@ type readState struct {
 	visible uint64
 	// open is the first epoch that is not known to be complete: every epoch below it is.
 	open uint64
-	// hashes are the key chunks of the constrained varying levels.
+	// dims are the box's intervals: the index, the time range, one per varying level.
 	dims []keymap.Interval
+	// dense reports that no varying level is constrained (every hash is in the box).
+	dense bool
 	key  []byte // scratch: prefix | key
 	vec  []uint64
 	buf  []byte // arena for the items' keys and values
@@ -141,11 +144,13 @@ func (w *wildcard) Next(r pebble.Reader, s Stream, filter []string, pos Position
 	}
 	rs.dims = make([]keymap.Interval, dimHash+len(st.varying))
 	rs.dims[dimIndex] = keymap.Eq(st.index)
+	rs.dense = true
 	for i, c := range st.varying {
 		if c.Any {
 			rs.dims[dimHash+i] = keymap.Any(w.levelBits)
 		} else {
 			rs.dims[dimHash+i] = keymap.Eq(w.hashLevel(c.Value))
+			rs.dense = false
 		}
 	}
 	rs.vec = make([]uint64, len(rs.dims))
@@ -294,7 +299,7 @@ func (rs *readState) readKeys(from []byte) (Position, error) {
 			if !ok {
 				break
 			}
-			valid = rs.seekKey(next)
+			valid = rs.skipTo(next)
 			continue
 		}
 		ts := rs.m.Dim(k, dimTime)
@@ -334,7 +339,7 @@ func (rs *readState) readTime(e, ts, last uint64) (bool, error) {
 			if !ok {
 				break
 			}
-			valid = rs.seekKey(next)
+			valid = rs.skipTo(next)
 			continue
 		}
 		rs.m.Decode(k, rs.vec)
@@ -361,7 +366,7 @@ func (rs *readState) readTime(e, ts, last uint64) (bool, error) {
 			break
 		}
 		inGroup = 0
-		valid = rs.seekKey(next)
+		valid = rs.skipTo(next)
 	}
 	if err := rs.it.Error(); err != nil {
 		return false, err
@@ -386,6 +391,30 @@ func (rs *readState) readTime(e, ts, last uint64) (bool, error) {
 // seek positions the iterator at the first key >= key (without prefix).
 func (rs *readState) seek(key []byte) bool {
 	return rs.seekKey(append(rs.key[:len(rs.w.dataPrefix)], key...))
+}
+
+// nextsBeforeSeek is how many steps skipTo tries before it seeks in a dense box: a step costs
+// a small fraction of a seek, and when every hash is allowed the keys to skip are only those
+// of a group below the box's time range, usually a few.
+const nextsBeforeSeek = 8
+
+// skipTo moves the iterator forward to the first key >= the full key k: in a dense box a few
+// steps first, then a seek. A box that fixes a hash is sparse: the next key inside it is
+// usually far, so it seeks at once.
+func (rs *readState) skipTo(k []byte) bool {
+	if !rs.dense {
+		return rs.seekKey(k)
+	}
+	for range nextsBeforeSeek {
+		rs.stats.Nexts++
+		if !rs.it.Next() {
+			return false
+		}
+		if bytes.Compare(rs.it.Key(), k) >= 0 {
+			return true
+		}
+	}
+	return rs.seekKey(k)
 }
 
 // seekKey positions the iterator at the first key >= the full key k.
