@@ -1,0 +1,336 @@
+package dsbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/mqttds/mqttds/ds"
+	"github.com/mqttds/mqttds/layout"
+	"github.com/mqttds/mqttds/mqtt/topic"
+)
+
+// Result is what one Run measured.
+type Result struct {
+	Layout string `json:"layout"`
+	// EpochBits is the wildcard layout's epoch_bits; nil for the reference layout.
+	EpochBits *int           `json:"epoch_bits,omitempty"`
+	Write     WriteResult    `json:"write"`
+	Filters   []FilterResult `json:"filters"`
+}
+
+// WriteResult measures the write phase.
+type WriteResult struct {
+	Topics   int `json:"topics"`
+	Messages int `json:"messages"`
+	// Seconds is the wall-clock time of the phase, MsgsPerSec Messages/Seconds.
+	Seconds    float64 `json:"seconds"`
+	MsgsPerSec float64 `json:"msgs_per_sec"`
+	// SimulatedSeconds is the time span the messages' timestamps cover.
+	SimulatedSeconds float64 `json:"simulated_seconds"`
+	// DiskBytes is the store's disk usage after the phase (pebble's count: sstables and WAL).
+	DiskBytes uint64 `json:"disk_bytes"`
+	// Truncated reports that the phase was stopped (deadline) before the whole workload.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// FilterResult measures the replay of one filter: every stream GetStreams returned for it,
+// read with Next until the written generation was exhausted.
+type FilterResult struct {
+	Filter  string `json:"filter"`
+	Streams int    `json:"streams"`
+	// Expected is the number of messages written to matching topics; Returned what the
+	// replay got.
+	Expected int `json:"expected"`
+	Returned int `json:"returned"`
+	// Storage work of the replay, from the layouts (ds.Metrics.Read): pebble seeks, nexts,
+	// and keys that passed the key filter but whose topic did not match.
+	Seeks      uint64 `json:"seeks"`
+	Nexts      uint64 `json:"nexts"`
+	Collisions uint64 `json:"collisions"`
+	// KeysPerMsg is (Seeks + Nexts) / Returned: each seek or next lands on at most one key.
+	// 0 when nothing was returned.
+	KeysPerMsg float64 `json:"keys_per_msg"`
+	Seconds    float64 `json:"seconds"`
+	MsgsPerSec float64 `json:"msgs_per_sec"`
+	Truncated  bool    `json:"truncated,omitempty"`
+}
+
+// KeysRead returns the keys the replay positioned the iterator on.
+func (f *FilterResult) KeysRead() uint64 { return f.Seeks + f.Nexts }
+
+// ErrMismatch is returned by Run when a complete replay did not return exactly the messages
+// written to the filter's topics: a storage bug, not a measurement.
+var ErrMismatch = errors.New("dsbench: replay returned a different number of messages than were written")
+
+// Run writes cfg's workload into a fresh store and replays cfg's filters. It returns the
+// result, and with it an error wrapping ErrMismatch if a replay miscounted. When ctx ends the
+// running phase stops, what was measured is returned marked Truncated, and the rest is
+// skipped; err is then nil.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg.EnsureDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	tmpl, err := ParseTemplate(cfg.Topics)
+	if err != nil {
+		return nil, err
+	}
+	dir, cleanup, err := storeDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+
+	r := &runner{cfg: cfg, tmpl: tmpl, written: make([]uint32, tmpl.NumTopics())}
+	r.clock.Store(time.Now().UnixMicro())
+	opts := &ds.Options{
+		NumShards: cfg.Shards,
+		Layout:    cfg.Layout,
+		// Retention would rotate generations under a long simulated run.
+		Retention: ds.RetentionOptions{Disabled: true},
+		Pebble:    &pebble.Options{Logger: quietLogger{}},
+	}
+	if cfg.Rate > 0 {
+		opts.Now = func() time.Time { return time.UnixMicro(r.clock.Load()) }
+	}
+	db, err := ds.Open(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	r.db = db
+	res := &Result{Layout: cfg.Layout.Kind}
+	if cfg.Layout.Kind == layout.KindWildcardOptimized {
+		e := cfg.EpochBits()
+		res.EpochBits = &e
+	}
+	err = r.write(ctx, &res.Write)
+	if err == nil && !res.Write.Truncated {
+		err = r.replayAll(ctx, res)
+	}
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil && !errors.Is(err, ErrMismatch) {
+		return nil, err
+	}
+	return res, err
+}
+
+// storeDir returns the directory for a fresh store and what removes it afterwards.
+func storeDir(dir string) (string, func(), error) {
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "mqttds-dsbench-")
+		if err != nil {
+			return "", nil, err
+		}
+		return tmp, func() { os.RemoveAll(tmp) }, nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", nil, err
+	}
+	if len(entries) > 0 {
+		return "", nil, fmt.Errorf("dsbench: %s is not empty: dsbench needs a fresh store", dir)
+	}
+	return dir, func() {}, nil
+}
+
+// runner is one Run in progress.
+type runner struct {
+	cfg  Config
+	tmpl *Template
+	db   *ds.DB
+	// clock is the simulated wall clock (µs) that the store reads as its Now.
+	clock atomic.Int64
+	// written counts the messages stored per topic number.
+	written []uint32
+	// gens are the generations that hold the written messages, by rank.
+	gens map[ds.Rank]bool
+}
+
+// write publishes MessagesPerTopic rounds; each round sends to every topic once, in a fresh
+// random order, as a fleet whose devices report on a period does.
+func (r *runner) write(ctx context.Context, w *WriteResult) error {
+	cfg := &r.cfg
+	n := r.tmpl.NumTopics()
+	w.Topics = n
+	perm := make([]int32, n)
+	for i := range perm {
+		perm[i] = int32(i)
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x64736265))
+	payload := make([]byte, cfg.PayloadBytes)
+	for i := range payload {
+		payload[i] = byte(rng.Uint32())
+	}
+	batch := make([]ds.Message, 0, cfg.Batch)
+	topics := make([]int32, 0, cfg.Batch)
+	start := time.Now()
+	startClock := r.clock.Load()
+	tick := float64(cfg.tick()) / float64(time.Microsecond)
+	sent := 0
+	flush := func() error {
+		if err := r.db.Store(ctx, batch, ds.Sync); err != nil {
+			return err
+		}
+		for _, t := range topics {
+			r.written[t]++
+		}
+		w.Messages += len(batch)
+		batch, topics = batch[:0], topics[:0]
+		return nil
+	}
+	var err error
+rounds:
+	for round := 0; round < cfg.MessagesPerTopic; round++ {
+		rng.Shuffle(n, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+		for _, t := range perm {
+			name := r.tmpl.Topic(int(t))
+			batch = append(batch, ds.Message{ClientID: name, Topic: name, Payload: payload, QoS: 1})
+			topics = append(topics, t)
+			sent++
+			r.clock.Store(startClock + int64(float64(sent)*tick))
+			if len(batch) == cap(batch) {
+				if err = flush(); err != nil {
+					break rounds
+				}
+			}
+		}
+	}
+	if err == nil && len(batch) > 0 {
+		err = flush()
+	}
+	w.Seconds = time.Since(start).Seconds()
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		// Store may or may not have stored the last batch: count what is readable instead
+		// would need a scan; the replay is skipped for a truncated write anyway.
+		w.Truncated, err = true, nil
+	}
+	if err != nil {
+		return err
+	}
+	if w.Seconds > 0 {
+		w.MsgsPerSec = float64(w.Messages) / w.Seconds
+	}
+	w.DiskBytes = r.db.Metrics().Disk.Usage
+	if cfg.Rate > 0 {
+		w.SimulatedSeconds = float64(sent) / cfg.Rate
+	} else {
+		w.SimulatedSeconds = w.Seconds
+	}
+	gens, err := r.db.ListGenerations(0, 0)
+	if err != nil {
+		return err
+	}
+	r.gens = map[ds.Rank]bool{}
+	for _, g := range gens {
+		r.gens[ds.Rank{Shard: g.Shard, Generation: g.ID}] = true
+	}
+	if !r.cfg.Live {
+		// Close the written generation: every epoch becomes complete.
+		if _, err := r.db.AddGeneration(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replayAll replays every filter in turn.
+func (r *runner) replayAll(ctx context.Context, res *Result) error {
+	var mismatch []error
+	for _, f := range r.cfg.Filters {
+		fr, err := r.replay(ctx, f)
+		if err != nil {
+			return err
+		}
+		res.Filters = append(res.Filters, fr)
+		if fr.Truncated {
+			break
+		}
+		if fr.Returned != fr.Expected {
+			mismatch = append(mismatch, fmt.Errorf("%w: %s: %d returned, %d expected", ErrMismatch, f, fr.Returned, fr.Expected))
+		}
+	}
+	return errors.Join(mismatch...)
+}
+
+// replay reads every stream of filter in the written generations to its end and measures it.
+func (r *runner) replay(ctx context.Context, filter string) (FilterResult, error) {
+	fr := FilterResult{Filter: filter, Expected: r.expected(filter)}
+	before := r.db.Metrics().Read
+	start := time.Now()
+	streams, err := r.db.GetStreams(filter, 0)
+	if err != nil {
+		return fr, err
+	}
+	for _, s := range streams {
+		if !r.gens[s.Rank] {
+			continue // the empty generation opened to close the written one
+		}
+		fr.Streams++
+		it, err := r.db.MakeIterator(s.Stream, filter, 0)
+		if err != nil {
+			return fr, err
+		}
+		for {
+			var msgs []ds.StoredMessage
+			msgs, it, err = r.db.Next(ctx, it, r.cfg.ReadBatch)
+			if errors.Is(err, ds.ErrEndOfStream) {
+				break
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					fr.Truncated = true
+					break
+				}
+				return fr, err
+			}
+			fr.Returned += len(msgs)
+			if len(msgs) == 0 {
+				break // live: nothing more is visible
+			}
+		}
+		if fr.Truncated {
+			break
+		}
+	}
+	fr.Seconds = time.Since(start).Seconds()
+	after := r.db.Metrics().Read
+	fr.Seeks = after.Seeks - before.Seeks
+	fr.Nexts = after.Nexts - before.Nexts
+	fr.Collisions = after.Collisions - before.Collisions
+	if fr.Returned > 0 {
+		fr.KeysPerMsg = float64(fr.KeysRead()) / float64(fr.Returned)
+	}
+	if fr.Seconds > 0 {
+		fr.MsgsPerSec = float64(fr.Returned) / fr.Seconds
+	}
+	return fr, nil
+}
+
+// expected counts the messages written to topics that filter matches.
+func (r *runner) expected(filter string) int {
+	n := 0
+	for i, c := range r.written {
+		if c > 0 && topic.Match(filter, r.tmpl.Topic(i)) {
+			n += int(c)
+		}
+	}
+	return n
+}
+
+// quietLogger keeps pebble's informational logs out of the report.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
+}
