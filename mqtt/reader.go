@@ -99,7 +99,7 @@ func (r *Reader) readBody(t Type, n int) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	if !ownsBytes(t, n) {
+	if n <= len(r.scratch) && !ownsBytes(t, n) {
 		buf := r.scratch[:n]
 		_, err := io.ReadFull(r.br, buf)
 		return buf, unexpected(err)
@@ -129,8 +129,7 @@ func (r *Reader) readBody(t Type, n int) ([]byte, error) {
 
 // ownsBytes reports whether a decoded packet of type t with an n-byte body can point into its body
 // (strings, payloads, properties). PUBACK-like packets of 4 bytes or less, a CONNACK of 3, a
-// DISCONNECT or AUTH of 2 and the PINGs cannot: at those lengths any Property Length is 0. Every
-// body for which it reports false fits the Reader's 4-byte scratch array.
+// DISCONNECT or AUTH of 2 and the PINGs cannot: at those lengths any Property Length is 0.
 func ownsBytes(t Type, n int) bool {
 	switch t {
 	case TypePuback, TypePubrec, TypePubrel, TypePubcomp:

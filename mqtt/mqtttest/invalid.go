@@ -114,6 +114,13 @@ var Invalid = []Case{
 		Raw: []byte{0xC0, 0x01, 0x00}, // fixed header: PINGREQ, remaining length 1; a stray byte
 	},
 	{
+		Desc: "PINGRESP with a long body", Version: v5, Code: malformed, Rule: "MQTT5 §2.1.4",
+		Raw: []byte{
+			0xD0, 0x06, // fixed header: PINGRESP, remaining length 6
+			1, 2, 3, 4, 5, 6, // six stray bytes (longer than any short acknowledgement)
+		},
+	},
+	{
 		Desc: "PUBACK 3.1.1 with a reason code", Version: v311, Code: malformed, Rule: "MQTT5 §2.1.4",
 		Raw: []byte{
 			0x40, 0x03, // fixed header: PUBACK, remaining length 3
