@@ -33,6 +33,10 @@ type Client struct {
 	inboundQoS2 map[uint16]struct{}
 	// connacked: the CONNACK arrived. Use: reader goroutine only.
 	connacked bool
+	// rx and msg hold the packet being handled and its Message view; reusing them keeps the receive
+	// path free of allocations. Use: reader goroutine only.
+	rx  mqtt.Packet
+	msg Message
 
 	connackCh  chan mqtt.Packet // the reader hands over the CONNACK
 	lastSend   atomic.Int64     // unix ns of the latest write, for keep-alive
@@ -262,14 +266,16 @@ func (c *Client) read() error {
 	for {
 		// Decode every whole packet in the buffer.
 		for start < end {
-			p, n, err := mqtt.Decode(buf[start:end], c.v)
+			var n int
+			var err error
+			c.rx, n, err = mqtt.Decode(buf[start:end], c.v)
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				break
 			}
 			if err != nil {
 				return fmt.Errorf("client: from the broker: %w", err)
 			}
-			if err := c.handle(&p); err != nil {
+			if err := c.handle(&c.rx); err != nil {
 				return err
 			}
 			start += n
@@ -358,7 +364,8 @@ func (c *Client) receive(p *mqtt.Packet) error {
 		c.inboundQoS2[p.PacketID] = struct{}{}
 	}
 	if c.opts.OnMessage != nil {
-		c.opts.OnMessage(&Message{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, Dup: p.Dup, Packet: p})
+		c.msg = Message{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, Dup: p.Dup, Packet: p}
+		c.opts.OnMessage(&c.msg)
 	}
 	switch p.QoS {
 	case mqtt.QoS1:

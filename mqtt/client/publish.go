@@ -42,14 +42,14 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, qos 
 	if qos == mqtt.QoS2 {
 		kind = kindQoS2
 	}
-	id, err := c.out.add(&pending{kind: kind, done: done})
+	id, err := c.out.add(pending{kind: kind, done: done})
 	if err != nil {
 		<-c.window
 		return err
 	}
 	p.PacketID = id
 	if err := c.send(ctx, &p); err != nil {
-		if c.out.take(id, kind) != nil {
+		if _, ok := c.out.take(id, kind); ok {
 			<-c.window
 			return err
 		}
@@ -62,15 +62,15 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, qos 
 func (c *Client) acked(p *mqtt.Packet) error {
 	switch p.Type {
 	case mqtt.TypePuback:
-		pd := c.out.take(p.PacketID, kindQoS1)
-		if pd == nil {
+		pd, ok := c.out.take(p.PacketID, kindQoS1)
+		if !ok {
 			return fmt.Errorf("client: PUBACK for packet id %d, which is not a QoS 1 publish in flight", p.PacketID)
 		}
 		c.finish(pd, p.ReasonCode)
 	case mqtt.TypePubrec:
 		if p.ReasonCode.IsError() {
-			pd := c.out.take(p.PacketID, kindQoS2)
-			if pd == nil {
+			pd, ok := c.out.take(p.PacketID, kindQoS2)
+			if !ok {
 				return fmt.Errorf("client: PUBREC for packet id %d, which is not a QoS 2 publish in flight", p.PacketID)
 			}
 			c.finish(pd, p.ReasonCode)
@@ -81,8 +81,8 @@ func (c *Client) acked(p *mqtt.Packet) error {
 		}
 		return c.sendControl(&mqtt.Packet{Type: mqtt.TypePubrel, PacketID: p.PacketID})
 	case mqtt.TypePubcomp:
-		pd := c.out.take(p.PacketID, kindReleased)
-		if pd == nil {
+		pd, ok := c.out.take(p.PacketID, kindReleased)
+		if !ok {
 			return fmt.Errorf("client: PUBCOMP for packet id %d, which is not a released QoS 2 publish", p.PacketID)
 		}
 		c.finish(pd, p.ReasonCode)
@@ -91,7 +91,7 @@ func (c *Client) acked(p *mqtt.Packet) error {
 }
 
 // finish frees the window slot and reports the outcome.
-func (c *Client) finish(pd *pending, code mqtt.ReasonCode) {
+func (c *Client) finish(pd pending, code mqtt.ReasonCode) {
 	<-c.window
 	if pd.done == nil {
 		return
@@ -126,7 +126,7 @@ func (c *Client) Unsubscribe(ctx context.Context, filters ...string) ([]mqtt.Rea
 // request sends a SUBSCRIBE or UNSUBSCRIBE and waits for its acknowledgement.
 func (c *Client) request(ctx context.Context, p *mqtt.Packet) (mqtt.Packet, error) {
 	reply := make(chan mqtt.Packet, 1)
-	id, err := c.out.add(&pending{kind: kindRequest, reply: reply})
+	id, err := c.out.add(pending{kind: kindRequest, reply: reply})
 	if err != nil {
 		return mqtt.Packet{}, err
 	}
@@ -149,8 +149,8 @@ func (c *Client) request(ctx context.Context, p *mqtt.Packet) (mqtt.Packet, erro
 // settleRequest hands a SUBACK or UNSUBACK to its waiting request. The reason codes are copied: the
 // packet aliases the reader's buffer.
 func (c *Client) settleRequest(p *mqtt.Packet) error {
-	pd := c.out.take(p.PacketID, kindRequest)
-	if pd == nil {
+	pd, ok := c.out.take(p.PacketID, kindRequest)
+	if !ok {
 		// The request gave up (its context ended); the late answer is harmless.
 		return nil
 	}
@@ -180,16 +180,16 @@ type outbound struct {
 		sync.Mutex
 		// Invariant: every id in pending is in [1, 65535] and unique, so the broker never sees an
 		// id reused while it is in flight [MQTT-2.2.1-3].
-		pending map[uint16]*pending
+		pending map[uint16]pending // by value: no allocation per publish
 		last    uint16 // the id handed out last; the search for a free one starts after it
 		err     error  // set when the connection ended: no new ids
 	}
 }
 
-func (o *outbound) init() { o.mu.pending = map[uint16]*pending{} }
+func (o *outbound) init() { o.mu.pending = map[uint16]pending{} }
 
 // add assigns a free packet id to pd.
-func (o *outbound) add(pd *pending) (uint16, error) {
+func (o *outbound) add(pd pending) (uint16, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.mu.err != nil {
@@ -208,27 +208,28 @@ func (o *outbound) add(pd *pending) (uint16, error) {
 	return 0, errors.New("client: all 65535 packet ids are in use")
 }
 
-// take removes and returns the entry for id if it is of the given kind, else nil.
-func (o *outbound) take(id uint16, kind pendingKind) *pending {
+// take removes and returns the entry for id if it is of the given kind.
+func (o *outbound) take(id uint16, kind pendingKind) (pending, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	pd := o.mu.pending[id]
-	if pd == nil || pd.kind != kind {
-		return nil
+	pd, ok := o.mu.pending[id]
+	if !ok || pd.kind != kind {
+		return pending{}, false
 	}
 	delete(o.mu.pending, id)
-	return pd
+	return pd, true
 }
 
 // release moves a QoS 2 publish from "sent" to "released" (PUBREC received, PUBREL going out).
 func (o *outbound) release(id uint16) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	pd := o.mu.pending[id]
-	if pd == nil || pd.kind != kindQoS2 {
+	pd, ok := o.mu.pending[id]
+	if !ok || pd.kind != kindQoS2 {
 		return false
 	}
 	pd.kind = kindReleased
+	o.mu.pending[id] = pd
 	return true
 }
 
@@ -237,7 +238,7 @@ func (o *outbound) failAll(err error) {
 	o.mu.Lock()
 	o.mu.err = err
 	all := o.mu.pending
-	o.mu.pending = map[uint16]*pending{}
+	o.mu.pending = map[uint16]pending{}
 	o.mu.Unlock()
 	for _, pd := range all {
 		if pd.done != nil {
