@@ -1,0 +1,58 @@
+// Package durable is the storage side of mqttds durable sessions: a session's state (its
+// subscriptions, stream positions, packet ids in flight, inbound QoS 2 state, Will, expiry and
+// last-alive time) kept in a ds KV table, and the messages it receives read from the ds message
+// streams, never copied per session. It has no network code: package server adapts a Session
+// to its connections.
+//
+// # Writing a message
+//
+// Store.Persist writes a published message to the messages database once, whatever the number
+// of durable subscribers, and only if the RouteIndex (the filters of every durable
+// subscription, rebuilt from the session records at Open) matches its topic. It returns once
+// the message is durable, so the publisher's PUBACK/PUBREC follows the fsync. A durable
+// publisher's inbound QoS 2 packet id is written in the same atomic batch as its message, so a
+// PUBLISH re-sent after a crash is answered without being stored again.
+//
+// # Delivering
+//
+// Session.Fetch reads the session's streams (ds.GetStreams per filter, one cursor per stream)
+// in batches of Options.BatchSize, gives each QoS 1/2 message a packet id, and returns once the
+// packet ids and the advanced cursors are durable. An in-flight entry names its message by the
+// stream key and the serialized iterator right before it, so after a restart Session.Replay
+// reads exactly the in-flight window again and re-sends it with DUP and the same packet ids;
+// everything before a cursor that has no in-flight entry is done. PUBREC moves an entry to
+// "released" durably before PUBREL goes out, so a released QoS 2 message is never sent as
+// PUBLISH again. PUBACK and PUBCOMP delete the entry; that write is durable within one commit
+// (group commit), not awaited.
+//
+// The caller decides how much to Fetch (its window: the client's Receive Maximum minus what is
+// in flight) and when: typically when ds.Watch reports a commit, when an acknowledgement frees
+// the window, and on a slow fallback timer. An idle session runs no goroutine.
+//
+// # Session table (format v1)
+//
+// All keys of a session live in its client id's shard (ds.ShardOf), so a publisher's message
+// and its session writes can share one atomic batch:
+//
+//	meta      | 'm' | len(cid) | cid |                          → Meta (records.go)
+//	cursor    | 'c' | len(cid) | cid | len(filter) | filter | stream | → | v | ended | iterator |
+//	inflight  | 'f' | len(cid) | cid | packet id (BE16) |      → | v | seq | QoS | state | retain | sub ids | filter | key | iterator before |
+//	await-rel | 'r' | len(cid) | cid | packet id (BE16) |      → | v | received µs |
+//	heartbeat | 'n' |  (shard 0)                               → | v | µs |
+//
+// Lengths and integers are uvarints; every value starts with its FormatVersion byte, and a
+// reader refuses versions it does not know (ErrFormatVersion).
+//
+// # Concurrency
+//
+// Store and Session methods are safe for concurrent use. Fetch and Replay are meant for one
+// goroutine per session (its delivery loop); acknowledgements come from another.
+//
+// Example:
+//
+//	st, err := durable.Open(db, nil)
+//	s, err := st.Create(ctx, "client-1", time.Hour)
+//	_, err = s.Subscribe(durable.Subscription{Filter: "sensors/#", QoS: 1})
+//	_, err = st.Persist(ctx, &ds.Message{ClientID: "pub", Topic: "sensors/1", QoS: 1}, nil, 0)
+//	ds, err := s.Fetch(ctx, 32) // send them; on PUBACK: s.Complete(pid)
+package durable

@@ -1,0 +1,442 @@
+package durable
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mqttds/mqttds/ds"
+)
+
+// Delivery is one message for the session's connection.
+type Delivery struct {
+	// PID is the packet id (0 for QoS 0).
+	PID    uint16
+	QoS    byte
+	Retain bool // the RETAIN flag to send (Retain As Published applied)
+	SubIDs []uint32
+	// Dup marks a re-sent PUBLISH [MQTT-3.3.1-1].
+	Dup bool
+	// Released: send PUBREL for PID, not the message (QoS 2 after PUBREC).
+	Released bool
+	// Transient: an in-memory delivery registered with AddTransient; the caller holds the
+	// message.
+	Transient bool
+	// Message is the stored message (unset for Released and Transient deliveries).
+	Message ds.StoredMessage
+}
+
+// maxInflight bounds the packet id table: ids are 16 bits and 0 is not one.
+const maxInflight = 65535
+
+// InflightLen returns the number of outbound messages holding a packet id.
+func (s *Session) InflightLen() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.mu.inflight)
+}
+
+// AwaitingRelLen returns the number of inbound QoS 2 packet ids awaiting PUBREL.
+func (s *Session) AwaitingRelLen() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.mu.awaitingRel)
+}
+
+// allocPIDLocked returns a packet id that no in-flight message holds [MQTT-2.2.1-3], or 0 when
+// all are taken. Ids are handed out in a rising cycle, so a just-freed id is reused as late as
+// possible (a late duplicate acknowledgement cannot hit a new message).
+func (s *Session) allocPIDLocked() uint16 {
+	if len(s.mu.inflight) >= maxInflight {
+		return 0
+	}
+	for {
+		s.mu.nextPID++
+		if s.mu.nextPID == 0 {
+			s.mu.nextPID = 1
+		}
+		if _, used := s.mu.inflight[s.mu.nextPID]; !used {
+			return s.mu.nextPID
+		}
+	}
+}
+
+// AddTransient gives a packet id to a QoS 1/2 message that is not read from storage (a
+// retained message sent on SUBSCRIBE, a shared-subscription message). It is kept in memory
+// only: after a restart it is not re-sent. ok is false when no packet id is free.
+func (s *Session) AddTransient(qos byte) (pid uint16, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pid = s.allocPIDLocked()
+	if pid == 0 {
+		return 0, false
+	}
+	s.mu.seq++
+	s.mu.inflight[pid] = &inflight{pid: pid, seq: s.mu.seq, qos: qos, state: StateSent, transient: true}
+	return pid, true
+}
+
+// Complete ends the delivery holding pid: PUBACK [MQTT-4.3.2-3], PUBCOMP [MQTT-4.3.3-5], a
+// failing PUBREC, or a message dropped because it is too large for the client. The entry's
+// deletion is durable within one commit; if it is lost in a crash the message is re-sent
+// with DUP (QoS 1) or PUBREL is re-sent (QoS 2), which the protocol allows.
+func (s *Session) Complete(pid uint16) (known, transient bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.mu.inflight[pid]
+	if !ok {
+		return false, false
+	}
+	delete(s.mu.inflight, pid)
+	if !f.transient {
+		s.mu.pending[string(pidKey(kindInflight, s.id, pid))] = nil
+		s.scheduleLocked()
+	}
+	return true, f.transient
+}
+
+// Pubrec moves a QoS 2 delivery to "released" and waits until that is durable, so that the
+// message is never sent as PUBLISH again once PUBREL is on its way [MQTT-4.3.3-2]. known is
+// false for an id that holds no QoS 2 message waiting for PUBREC.
+func (s *Session) Pubrec(pid uint16) (known bool, err error) {
+	s.mu.Lock()
+	f, ok := s.mu.inflight[pid]
+	if !ok || f.qos != 2 {
+		s.mu.Unlock()
+		return false, nil
+	}
+	if f.state == StateReleased {
+		s.mu.Unlock()
+		return true, nil
+	}
+	f.state = StateReleased
+	var t uint64
+	if !f.transient {
+		s.mu.pending[string(pidKey(kindInflight, s.id, pid))] = encodeInflight(f)
+		t = s.scheduleLocked()
+	}
+	s.mu.Unlock()
+	return true, s.wait(t)
+}
+
+// InflightState returns the state and QoS of the delivery holding pid.
+func (s *Session) InflightState(pid uint16) (st State, qos byte, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.mu.inflight[pid]
+	if !ok {
+		return 0, 0, false
+	}
+	return f.state, f.qos, true
+}
+
+// Replay returns what a reconnecting client must be sent before anything new, in the original
+// send order [MQTT-4.4.0-1], [MQTT-4.6.0-1]: PUBLISH with DUP for messages waiting for
+// PUBACK/PUBREC (read again from storage by their stored position, with their original packet
+// id, QoS and flags), PUBREL for those waiting for PUBCOMP, and the transient entries (the
+// caller holds their messages). A message whose generation retention dropped meanwhile is
+// forgotten and counted as expired.
+func (s *Session) Replay(ctx context.Context) ([]Delivery, error) {
+	s.mu.Lock()
+	entries := make([]inflight, 0, len(s.mu.inflight))
+	for _, f := range s.mu.inflight {
+		entries = append(entries, *f)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(entries, func(a, b inflight) int { return cmpUint(a.seq, b.seq) })
+
+	out := make([]Delivery, 0, len(entries))
+	var lost []uint16
+	for i := range entries {
+		f := &entries[i]
+		d := Delivery{PID: f.pid, QoS: f.qos, Retain: f.retain, SubIDs: f.subIDs, Dup: true}
+		switch {
+		case f.transient:
+			d.Transient = true
+		case f.state == StateReleased:
+			d.Released = true
+		default:
+			m, err := s.reread(ctx, f)
+			if errors.Is(err, errMessageGone) {
+				lost = append(lost, f.pid)
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			d.Message = m
+		}
+		out = append(out, d)
+	}
+	for _, pid := range lost {
+		s.Complete(pid)
+		s.st.stats.expired.Add(1)
+	}
+	s.st.stats.replayed.Add(int64(len(out)))
+	return out, nil
+}
+
+var errMessageGone = errors.New("durable: message no longer stored")
+
+// rereadWindow is how many messages after the stored position Replay looks through for the
+// message's key (a message committed later may sort before it in an open epoch).
+const rereadWindow = 64
+
+// reread reads an in-flight message again from its stored position.
+func (s *Session) reread(ctx context.Context, f *inflight) (ds.StoredMessage, error) {
+	var it ds.Iterator
+	if err := it.UnmarshalBinary(f.before); err != nil {
+		return ds.StoredMessage{}, fmt.Errorf("durable: session %q packet id %d: %w", s.id, f.pid, err)
+	}
+	msgs, _, err := s.st.db.Next(ctx, it, rereadWindow)
+	switch {
+	case errors.Is(err, ds.ErrGenerationNotFound), errors.Is(err, ds.ErrEndOfStream):
+		return ds.StoredMessage{}, errMessageGone
+	case err != nil:
+		return ds.StoredMessage{}, err
+	}
+	for _, m := range msgs {
+		if bytes.Equal(m.Key, f.key) {
+			return m, nil
+		}
+	}
+	return ds.StoredMessage{}, errMessageGone
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Fetch reads up to max new messages for the session from its streams, gives each QoS 1/2
+// message a packet id, and returns them once the packet ids and the advanced stream positions
+// are durable: after a crash exactly these messages are re-sent, with DUP, and nothing before
+// them [MQTT-4.4.0-1]. At most BatchSize messages are read from one stream per call; streams
+// take turns. Within a shard, a generation is read to its end before the next one, which keeps
+// each publisher's order [MQTT-4.6.0-5].
+//
+// Fetch is meant to be called by one goroutine at a time (the session's delivery loop).
+func (s *Session) Fetch(ctx context.Context, max int) ([]Delivery, error) {
+	if err := s.renewStreams(); err != nil {
+		return nil, err
+	}
+	var out []Delivery
+	// Go on while rounds make progress and there is room: a round that closes a generation
+	// makes the next one readable, and a full batch may have more behind it.
+	for {
+		var progress bool
+		var err error
+		out, progress, err = s.fetchRound(ctx, out, max)
+		if err != nil {
+			return nil, err
+		}
+		if !progress || len(out) >= max {
+			break
+		}
+	}
+	s.mu.Lock()
+	t := s.mu.ticket
+	s.mu.Unlock()
+	if err := s.wait(t); err != nil {
+		return nil, err
+	}
+	s.st.stats.fetched.Add(int64(len(out)))
+	return out, nil
+}
+
+// fetchRound reads once from every readable cursor; progress reports that a message was read or
+// a generation ended.
+func (s *Session) fetchRound(ctx context.Context, out []Delivery, max int) (_ []Delivery, progress bool, _ error) {
+	s.mu.Lock()
+	if s.mu.ended {
+		s.mu.Unlock()
+		return nil, false, ErrSessionEnded
+	}
+	max = min(max, len(out)+maxInflight-len(s.mu.inflight))
+	cursors := s.readableLocked()
+	s.mu.Unlock()
+
+	now := s.st.opts.Now()
+	for _, c := range cursors {
+		if len(out) >= max {
+			break
+		}
+		n := min(max-len(out), s.st.opts.BatchSize)
+		msgs, next, err := s.st.db.Next(ctx, c.it, n)
+		s.mu.Lock()
+		sub, subscribed := s.mu.meta.Subs[c.filter]
+		if s.mu.cursors[c.key] != c || !subscribed {
+			s.mu.Unlock()
+			continue // unsubscribed meanwhile
+		}
+		switch {
+		case errors.Is(err, ds.ErrEndOfStream):
+			c.ended, progress = true, true
+			s.putCursorLocked(c)
+		case errors.Is(err, ds.ErrGenerationNotFound):
+			s.dropCursorLocked(c)
+			s.st.stats.lostStreams.Add(1)
+		case err != nil:
+			s.mu.Unlock()
+			return nil, false, err
+		default:
+			out = s.takeLocked(out, c, sub, msgs, now)
+			c.it = next
+			if len(msgs) > 0 {
+				progress = true
+				s.putCursorLocked(c)
+			}
+		}
+		s.mu.Unlock()
+	}
+	return out, progress, nil
+}
+
+// takeLocked turns messages read from cursor c into deliveries for subscription sub.
+func (s *Session) takeLocked(out []Delivery, c *cursor, sub Subscription, msgs []ds.StoredMessage, now time.Time) []Delivery {
+	before := c.it
+	for i := range msgs {
+		m := &msgs[i]
+		prev := before
+		before = m.After
+		if sub.NoLocal && m.ClientID == s.id {
+			continue // [MQTT-3.8.3-3]
+		}
+		if p := m.Properties; p.HasMessageExpiry &&
+			!now.Before(time.UnixMicro(int64(m.Timestamp)).Add(time.Duration(p.MessageExpiry)*time.Second)) {
+			s.st.stats.expired.Add(1) // [MQTT-3.3.2-5]
+			continue
+		}
+		d := Delivery{QoS: min(m.QoS, sub.QoS), Retain: m.Retain && sub.RetainAsPublished, Message: *m}
+		if sub.SubscriptionID != 0 {
+			d.SubIDs = []uint32{sub.SubscriptionID}
+		}
+		if d.QoS > 0 {
+			d.PID = s.allocPIDLocked()
+			prevBytes, _ := prev.MarshalBinary()
+			s.mu.seq++
+			f := &inflight{pid: d.PID, seq: s.mu.seq, qos: d.QoS, state: StateSent, retain: d.Retain,
+				subIDs: d.SubIDs, filter: c.filter, key: m.Key, before: prevBytes}
+			s.mu.inflight[d.PID] = f
+			s.mu.pending[string(pidKey(kindInflight, s.id, d.PID))] = encodeInflight(f)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func (s *Session) putCursorLocked(c *cursor) {
+	itb, _ := c.it.MarshalBinary()
+	s.mu.pending[c.key] = encodeCursor(c.ended, itb)
+	s.scheduleLocked()
+}
+
+func (s *Session) dropCursorLocked(c *cursor) {
+	delete(s.mu.cursors, c.key)
+	s.mu.pending[c.key] = nil
+	s.scheduleLocked()
+}
+
+// readableLocked returns the cursors to read now, rotating the start so that every stream gets
+// its turn: per (filter, shard), only those of the oldest generation not read to its end.
+func (s *Session) readableLocked() []*cursor {
+	type group struct {
+		filter string
+		shard  int
+	}
+	oldest := map[group]uint32{}
+	for _, c := range s.mu.cursors {
+		if c.ended {
+			continue
+		}
+		g := group{c.filter, c.rank.Shard}
+		if gen, ok := oldest[g]; !ok || c.rank.Generation < gen {
+			oldest[g] = c.rank.Generation
+		}
+	}
+	var out []*cursor
+	for _, c := range s.mu.cursors {
+		if !c.ended && oldest[group{c.filter, c.rank.Shard}] == c.rank.Generation {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b *cursor) int { return strings.Compare(a.key, b.key) })
+	if len(out) > 1 {
+		s.mu.rr = (s.mu.rr + 1) % len(out)
+		out = append(out[s.mu.rr:], out[:s.mu.rr]...)
+	}
+	return out
+}
+
+// renewStreams finds the streams of every subscription (new topics learned, new generations)
+// and makes cursors for the new ones, starting at the subscription's time. Cursors whose
+// generation retention dropped are removed: an unread one counts as a lost stream.
+func (s *Session) renewStreams() error {
+	s.mu.Lock()
+	subs := make([]Subscription, 0, len(s.mu.meta.Subs))
+	for _, sub := range s.mu.meta.Subs {
+		subs = append(subs, sub)
+	}
+	s.mu.Unlock()
+
+	type found struct {
+		sub    Subscription
+		stream ds.RankedStream
+		bytes  []byte
+	}
+	var all []found
+	for _, sub := range subs {
+		rs, err := s.st.db.GetStreams(sub.Filter, sub.Since)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			b, _ := r.Stream.MarshalBinary()
+			all = append(all, found{sub, r, b})
+		}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.mu.cursors {
+		c.live = false
+	}
+	for _, f := range all {
+		if _, ok := s.mu.meta.Subs[f.sub.Filter]; !ok {
+			continue
+		}
+		k := string(cursorKey(s.id, f.sub.Filter, f.bytes))
+		if c := s.mu.cursors[k]; c != nil {
+			c.live = true
+			continue
+		}
+		it, err := s.st.db.MakeIterator(f.stream.Stream, f.sub.Filter, f.sub.Since)
+		if errors.Is(err, ds.ErrGenerationNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		c := &cursor{key: k, filter: f.sub.Filter, stream: f.stream.Stream, rank: f.stream.Rank, it: it, live: true}
+		s.mu.cursors[k] = c
+		s.putCursorLocked(c)
+	}
+	for _, c := range s.mu.cursors {
+		if !c.live {
+			if !c.ended {
+				s.st.stats.lostStreams.Add(1)
+			}
+			s.dropCursorLocked(c)
+		}
+	}
+	return nil
+}

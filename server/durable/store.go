@@ -1,0 +1,341 @@
+package durable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqttds/mqttds/ds"
+)
+
+// TableName is the ds KV table that holds session state.
+const TableName = "sessions"
+
+// Options configure a Store. A nil *Options means all defaults; a zero field means that
+// field's default.
+type Options struct {
+	// BatchSize is the most messages one Fetch reads from one stream. Default 100.
+	BatchSize int
+	// HeartbeatInterval is how often the store records that this node is alive, so that after
+	// a crash the sessions that were online age from the last heartbeat. Default 5s.
+	HeartbeatInterval time.Duration
+	// Now is the wall clock. Default time.Now.
+	Now func() time.Time
+}
+
+// EnsureDefaults fills zero fields and returns o (a nil o is allocated).
+func (o *Options) EnsureDefaults() *Options {
+	if o == nil {
+		o = &Options{}
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 100
+	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = 5 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Store keeps durable sessions in a ds.DB: their state in the TableName KV table and the
+// messages they receive in the DB's message streams, written once whatever the number of
+// subscribers. It owns the durable route index.
+//
+// Every method is safe for concurrent use.
+type Store struct {
+	db     *ds.DB
+	tab    *ds.Table
+	opts   Options
+	routes RouteIndex
+	// lastHeartbeat is the heartbeat found at open: when the previous process was last known
+	// alive.
+	lastHeartbeat time.Time
+
+	mu struct {
+		sync.Mutex
+		sessions map[string]*Session
+	}
+	stats struct {
+		persisted, persistSkipped, persistErrors atomic.Int64
+		fetched, replayed, expired, lostStreams  atomic.Int64
+		commits, commitErrors                    atomic.Int64
+	}
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Open loads every session of db into memory (state only: no message is read), rebuilds the
+// route index, and starts the heartbeat. Sessions that were online when the previous process
+// stopped are marked offline, aging from its last heartbeat.
+func Open(db *ds.DB, opts *Options) (*Store, error) {
+	o := *opts.EnsureDefaults()
+	tab, err := db.Table(TableName)
+	if err != nil {
+		return nil, err
+	}
+	st := &Store{db: db, tab: tab, opts: o, stop: make(chan struct{})}
+	st.mu.sessions = make(map[string]*Session)
+	if err := st.load(); err != nil {
+		return nil, err
+	}
+	if err := st.heartbeat(); err != nil {
+		return nil, err
+	}
+	st.wg.Add(1)
+	go st.heartbeatLoop()
+	return st, nil
+}
+
+// load reads every shard's part of the table.
+func (st *Store) load() error {
+	now := st.opts.Now()
+	for shard := range st.db.NumShards() {
+		byID := map[string]*Session{}
+		get := func(cid string) *Session {
+			s := byID[cid]
+			if s == nil {
+				s = newSession(st, cid)
+				byID[cid] = s
+			}
+			return s
+		}
+		var orphans [][]byte
+		err := st.tab.Scan(shard, nil, func(k, v []byte) error {
+			if len(k) == 1 && k[0] == kindHeartbeat {
+				t, err := decodeTime(v)
+				if err != nil {
+					return err
+				}
+				st.lastHeartbeat = t
+				return nil
+			}
+			kind, cid, rest, err := parseSessionKey(k)
+			if err != nil {
+				return err
+			}
+			if err := get(cid).loadRecord(kind, rest, k, v); err != nil {
+				return fmt.Errorf("session %q key %x: %w", cid, k, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("durable: loading shard %d: %w", shard, err)
+		}
+		for cid, s := range byID {
+			if s.mu.meta == nil {
+				// Keys left by a deletion cut short: no session owns them.
+				orphans = append(orphans, s.ownedKeys()...)
+				continue
+			}
+			s.finishLoad()
+			st.mu.sessions[cid] = s
+			for f := range s.mu.meta.Subs {
+				st.routes.Add(f)
+			}
+		}
+		if len(orphans) > 0 {
+			b := st.db.NewBatch(shard)
+			for _, k := range orphans {
+				b.Delete(st.tab, k)
+			}
+			if err := st.db.Apply(context.Background(), b, ds.Sync); err != nil {
+				return err
+			}
+		}
+	}
+	// Sessions that were online when the previous process ended age from its last heartbeat.
+	for _, s := range st.mu.sessions {
+		s.mu.Lock()
+		if s.mu.meta.Online {
+			s.mu.meta.Online = false
+			s.mu.meta.LastAlive = latest(s.mu.meta.LastAlive, st.lastHeartbeat)
+			if s.mu.meta.LastAlive.After(now) {
+				s.mu.meta.LastAlive = now
+			}
+			s.putMetaLocked()
+		}
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// heartbeat records now as this node's last sign of life (shard 0).
+func (st *Store) heartbeat() error {
+	return st.tab.Put(context.Background(), 0, []byte{kindHeartbeat}, encodeTime(st.opts.Now()))
+}
+
+func (st *Store) heartbeatLoop() {
+	defer st.wg.Done()
+	t := time.NewTicker(st.opts.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-st.stop:
+			return
+		case <-t.C:
+			if err := st.heartbeat(); err != nil && !errors.Is(err, ds.ErrClosed) {
+				st.stats.commitErrors.Add(1)
+			}
+		}
+	}
+}
+
+// Close stops the heartbeat and waits for pending session writes. It does not close the DB.
+func (st *Store) Close() error {
+	select {
+	case <-st.stop:
+		return nil
+	default:
+	}
+	close(st.stop)
+	st.wg.Wait()
+	var errs []error
+	for _, s := range st.Sessions() {
+		if err := s.Flush(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// DB returns the store's ds.DB.
+func (st *Store) DB() *ds.DB { return st.db }
+
+// Routes returns the durable route index.
+func (st *Store) Routes() *RouteIndex { return &st.routes }
+
+// LastHeartbeat returns when the previous process was last known alive (zero for a new store).
+func (st *Store) LastHeartbeat() time.Time { return st.lastHeartbeat }
+
+// Sessions returns every session, sorted by client id.
+func (st *Store) Sessions() []*Session {
+	st.mu.Lock()
+	out := make([]*Session, 0, len(st.mu.sessions))
+	for _, s := range st.mu.sessions {
+		out = append(out, s)
+	}
+	st.mu.Unlock()
+	slices.SortFunc(out, func(a, b *Session) int { return strings.Compare(a.id, b.id) })
+	return out
+}
+
+// Session returns the session of clientID, or nil.
+func (st *Store) Session(clientID string) *Session {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.mu.sessions[clientID]
+}
+
+// Create makes a new, empty session for clientID and writes it durably. A session that already
+// exists under that id is deleted first (Clean Start, or an expired session).
+func (st *Store) Create(ctx context.Context, clientID string, expiry time.Duration) (*Session, error) {
+	if old := st.Session(clientID); old != nil {
+		if err := old.Delete(ctx); err != nil {
+			return nil, err
+		}
+	}
+	s := newSession(st, clientID)
+	now := st.opts.Now()
+	s.mu.meta = &Meta{Created: now, LastAlive: now, Expiry: expiry, Subs: map[string]Subscription{}}
+	s.mu.Lock()
+	t := s.putMetaLocked()
+	s.mu.Unlock()
+	if err := s.wait(t); err != nil {
+		return nil, err
+	}
+	st.mu.Lock()
+	st.mu.sessions[clientID] = s
+	st.mu.Unlock()
+	return s, nil
+}
+
+// Persist writes m to the messages database if a durable subscription matches its topic, and
+// returns once it is durable. m.ClientID is the publisher. When the publisher itself has a
+// durable session and this is a QoS 2 PUBLISH, pass it and the packet id: the packet id is
+// recorded as awaiting PUBREL in the same atomic batch as the message, so a PUBLISH re-sent
+// after a crash is recognized and not stored twice [MQTT-4.3.3-10].
+func (st *Store) Persist(ctx context.Context, m *ds.Message, publisher *Session, pid uint16) (stored bool, err error) {
+	match := st.routes.Match(m.Topic)
+	if !match && (publisher == nil || pid == 0) {
+		st.stats.persistSkipped.Add(1)
+		return false, nil
+	}
+	b := st.db.NewBatch(ds.ShardOf(m.ClientID, st.db.NumShards()))
+	if match {
+		b.AddMessage(m)
+	}
+	if publisher != nil && pid != 0 {
+		if publisher.shard != b.Shard() {
+			return false, fmt.Errorf("durable: publisher %q is not the message's client id %q", publisher.id, m.ClientID)
+		}
+		b.Put(st.tab, pidKey(kindRel, publisher.id, pid), encodeTime(st.opts.Now()))
+	}
+	if err := st.db.Apply(ctx, b, ds.Sync); err != nil {
+		st.stats.persistErrors.Add(1)
+		return false, err
+	}
+	if match {
+		st.stats.persisted.Add(1)
+	}
+	return match, nil
+}
+
+func (st *Store) forget(s *Session) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.mu.sessions[s.id] == s {
+		delete(st.mu.sessions, s.id)
+	}
+}
+
+// Metrics is a snapshot of the store's counters.
+type Metrics struct {
+	Sessions       int   // sessions in the store
+	Online         int   // of which online
+	Routes         int   // distinct durable filters
+	Persisted      int64 // messages written because a durable subscription matched
+	PersistSkipped int64 // messages not written: no durable subscription matched
+	PersistErrors  int64
+	Fetched        int64 // messages handed to sessions from storage
+	Replayed       int64 // in-flight messages re-sent after a reconnect or restart
+	Expired        int64 // messages skipped: message expiry passed or their generation was dropped
+	LostStreams    int64 // streams whose generation retention dropped before they were read
+	Commits        int64 // session state batches committed
+	CommitErrors   int64
+}
+
+// Metrics returns a snapshot.
+func (st *Store) Metrics() Metrics {
+	m := Metrics{Routes: st.routes.Len()}
+	for _, s := range st.Sessions() {
+		m.Sessions++
+		if s.Online() {
+			m.Online++
+		}
+	}
+	m.Persisted = st.stats.persisted.Load()
+	m.PersistSkipped = st.stats.persistSkipped.Load()
+	m.PersistErrors = st.stats.persistErrors.Load()
+	m.Fetched = st.stats.fetched.Load()
+	m.Replayed = st.stats.replayed.Load()
+	m.Expired = st.stats.expired.Load()
+	m.LostStreams = st.stats.lostStreams.Load()
+	m.Commits = st.stats.commits.Load()
+	m.CommitErrors = st.stats.commitErrors.Load()
+	return m
+}
