@@ -21,7 +21,8 @@ allow user ops  subscribe  #
 
 func authServer(t *testing.T, delay time.Duration) (*Server, string) {
 	t.Helper()
-	hash, err := auth.HashPassword([]byte("s3cret"), nil)
+	// The lowest bcrypt cost keeps the race-detector run quick.
+	hash, err := auth.HashPassword([]byte("s3cret"), &auth.HashOptions{BcryptCost: 4})
 	require.NoError(t, err)
 	pf := filepath.Join(t.TempDir(), "passwd")
 	require.NoError(t, os.WriteFile(pf, []byte("alice:"+hash+"\nops:"+hash+"\n"), 0o600))
