@@ -390,4 +390,7 @@ func (d *decoder) disconnectOrAuth(p *Packet) {
 	if d.remaining() > 0 {
 		d.properties(&p.Properties, d.t)
 	}
+	if d.err == nil && d.t == TypeAuth && !p.Properties.Has(PropAuthMethod) {
+		d.fail(ProtocolError, ruleAuthMethod, "AUTH without authentication method")
+	}
 }

@@ -339,6 +339,9 @@ func (e *encoding) planDisconnect(p *Packet) error {
 	default:
 		e.short = 0
 	}
+	if p.Type == TypeAuth && e.short != 0 && !e.props.Has(PropAuthMethod) {
+		return e.fail(ProtocolError, ruleAuthMethod, TypeAuth, "AUTH without authentication method")
+	}
 	return nil
 }
 

@@ -74,6 +74,9 @@ var (
 	ruleLength      = rule{"MQTT5 §2.1.4", "MQTT5 §2.1.4"}
 	ruleProps       = rule{"MQTT5 §2.2.2.2", "MQTT5 §2.2.2.2"}
 	ruleTopicLen    = rule{"MQTT-4.7.3-1", "MQTT-4.7.3-1"}
+	// Only the zero-length AUTH (success, no properties, MQTT5 §3.15.2.1) may leave out the
+	// Authentication Method; every other AUTH must carry it (MQTT5 §3.15.2.2.2).
+	ruleAuthMethod = rule{"MQTT5 §3.15.2.2.2", ""}
 )
 
 func newError(code ReasonCode, r rule, v Version, t Type, format string, args ...any) *Error {

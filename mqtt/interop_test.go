@@ -25,7 +25,10 @@ import (
 //   - it writes a CONNECT's Will Properties with the CONNECT property rules, dropping Payload Format,
 //     Message Expiry, Content Type, Response Topic and Correlation Data (Properties.Pack(CONNECT));
 //   - it cannot read a DISCONNECT of Remaining Length 0 (MQTT5 §3.14.2.1 allows it): the test
-//     checks that paho still refuses it, so we notice when that changes.
+//     checks that paho still refuses it, so we notice when that changes;
+//   - it writes a successful AUTH without properties as reason code and Property Length 0 rather
+//     than with Remaining Length 0, so the AUTH lacks the Authentication Method that every longer
+//     AUTH must carry (MQTT5 §3.15.2.2.2): we refuse it, and the test checks that we do.
 
 func interopPackets(t *testing.T, v mqtt.Version) []mqtt.Packet {
 	var ps []mqtt.Packet
@@ -46,6 +49,7 @@ func interopPackets(t *testing.T, v mqtt.Version) []mqtt.Packet {
 		}
 		if pr := &ps[i].Properties; pr.AuthData != nil && pr.AuthMethod == "" {
 			pr.AuthMethod = "m" // paho would drop an empty method and keep the data
+			pr.Present &^= 1 << mqtt.PropAuthMethod
 		}
 	}
 	return ps
@@ -69,8 +73,13 @@ func TestInteropPahoV5(t *testing.T) {
 		var buf bytes.Buffer
 		_, err = toPaho5(&p).WriteTo(&buf)
 		require.NoError(t, err)
+		written := append([]byte(nil), buf.Bytes()...)
 		got, err := mqtt.NewReader(bufio.NewReader(&buf), 0).ReadPacket(readVersion(&p, mqtt.V5))
-		require.NoError(t, err, "packet %d: paho wrote % x", i, buf.Bytes())
+		if p.Type == mqtt.TypeAuth && !p.Properties.Has(mqtt.PropAuthMethod) {
+			require.ErrorIs(t, err, mqtt.ProtocolError, "paho wrote % x", written)
+			continue
+		}
+		require.NoError(t, err, "packet %d: paho wrote % x", i, written)
 		require.Equal(t, pahoComparable(&p, true), pahoComparable(&got, false), "packet %d", i)
 	}
 }

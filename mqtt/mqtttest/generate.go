@@ -164,6 +164,10 @@ func (g *Generator) PacketOf(t mqtt.Type) mqtt.Packet {
 			p.Topic = ""
 		}
 	}
+	if t == mqtt.TypeAuth && (p.ReasonCode != 0 || p.Properties.Set() != 0) && p.Properties.AuthMethod == "" {
+		p.Properties.AuthMethod = "SCRAM-SHA-1" // MQTT5 §3.15.2.2.2
+		p.Properties.Present &^= 1 << mqtt.PropAuthMethod
+	}
 	return p
 }
 

@@ -726,6 +726,18 @@ var Invalid = []Case{
 		},
 	},
 	{
+		Desc: "AUTH without authentication method", Version: v5, Code: protoErr, Rule: "MQTT5 §3.15.2.2.2",
+		Raw: []byte{
+			0xF0, 0x02, // fixed header: AUTH, remaining length 2
+			0x19, // reason code re-authenticate
+			0x00, // property length 0: no authentication method
+		},
+	},
+	{
+		Desc: "encode AUTH without authentication method", Version: v5, Code: protoErr, Rule: "MQTT5 §3.15.2.2.2",
+		Packet: mqtt.Packet{Type: mqtt.TypeAuth, ReasonCode: mqtt.ContinueAuthentication},
+	},
+	{
 		Desc: "AUTH reason code not for AUTH", Version: v5, Code: protoErr, Rule: "MQTT-3.15.2-1",
 		Raw: []byte{
 			0xF0, 0x01, // fixed header: AUTH, remaining length 1
