@@ -20,12 +20,13 @@
 # The connection scenario runs first, on freshly started brokers, so the memory figure is not
 # skewed by heap left over from message traffic. Environment knobs (defaults in brackets):
 # DURATION [10s], DRAIN [15s: how long subscribers may catch up after publishing], RATE0 [20000], CONNS [2000], CONN_RATE [2000], DURABLE_MSGS [10000],
-# RESULTS [a temporary file: where the RESULT lines go].
+# RESULTS [a temporary file: where the RESULT lines go], SCENARIOS [all six, in the order above].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
 DRAIN=${DRAIN:-15s}
+SCENARIOS=${SCENARIOS:-conn qos0-p2p qos1-p2p qos0-fanin qos1-fanin durable}
 RATE0=${RATE0:-20000}
 CONNS=${CONNS:-2000}
 CONN_RATE=${CONN_RATE:-2000}
@@ -156,7 +157,8 @@ bench() {
 	shift 4
 	log "$broker: $scenario"
 	if ! "$BIN" bench "$mode" --port "$port" --label "$broker/$scenario" "$@" | tee -a "$RESULTS" | grep -v '^RESULT ' >&2; then
-		log "$broker: $scenario did not complete; its row stays empty"
+		log "$broker: $scenario did not complete; its row stays empty. The end of the broker's log:"
+		tail -n 20 "$work/$broker/"*.log >&2 || true
 	fi
 }
 
@@ -193,7 +195,7 @@ if [ "$HAVE_SERVE" = 1 ]; then
 else
 	log "mqttds has no 'serve' command yet: Mosquitto figures only"
 fi
-for scenario in conn qos0-p2p qos1-p2p qos0-fanin qos1-fanin durable; do
+for scenario in $SCENARIOS; do
 	run_scenario "$scenario"
 done
 
