@@ -85,6 +85,7 @@ func TestCrashableMem(t *testing.T) {
 	for round := 0; round < 4; round++ {
 		opts := testOptions()
 		opts.FS = fs
+		opts.Layout = layout.Options{} // the default, wildcard_optimized
 		db, err := Open("db", opts)
 		require.NoError(t, err)
 		checkAcked(t, db, acked)
@@ -114,6 +115,7 @@ func TestCrashableMem(t *testing.T) {
 	}
 	opts := testOptions()
 	opts.FS = fs
+	opts.Layout = layout.Options{}
 	db := openTest(t, "db", opts)
 	checkAcked(t, db, acked)
 	t.Logf("%d acknowledged messages survived 4 crashes", len(acked))
@@ -139,7 +141,7 @@ func TestCrashKill9(t *testing.T) {
 	}
 	for round := 0; round < 3 || time.Now().Before(deadline); round++ {
 		killChild(t, dir, round, time.Duration(50+rng.IntN(250))*time.Millisecond, acked)
-		opts := &Options{NumShards: 4, Layout: layout.Options{Kind: layout.KindReference}, Retention: RetentionOptions{Disabled: true}}
+		opts := &Options{NumShards: 4, Retention: RetentionOptions{Disabled: true}}
 		db, err := Open(dir, opts)
 		require.NoError(t, err)
 		checkAcked(t, db, acked)
@@ -188,7 +190,7 @@ func killChild(t *testing.T, dir string, round int, after time.Duration, acked m
 // crashChild is the child side: store until killed, print each acknowledged batch.
 func crashChild(dir string) {
 	round, _ := strconv.Atoi(os.Getenv("DS_CRASH_ROUND"))
-	opts := &Options{NumShards: 4, Layout: layout.Options{Kind: layout.KindReference}, Retention: RetentionOptions{Disabled: true}}
+	opts := &Options{NumShards: 4, Retention: RetentionOptions{Disabled: true}}
 	db, err := Open(dir, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child open:", err)

@@ -14,7 +14,7 @@ import (
 // TestDataDriven runs the scripts in testdata/. Commands (every timestamp is µs on a fake clock
 // that starts at 1000 and only moves with "clock"):
 //
-//	open [shards=N] [layout=reference|wildcard_optimized] [compression=s2]  fresh store
+//	open [shards=N] [layout=K] [threshold=N] [compression=s2]  fresh store (reference layout)
 //	reopen                                  close and open the same files
 //	clock t=N                               set the fake clock
 //	store                                   one message per line: client topic [payload] [qos=N] [retain]
@@ -69,6 +69,11 @@ func (e *ddEnv) run(t *testing.T, td *datadriven.TestData) string {
 		td.MaybeScanArgs(t, "shards", &e.opts.NumShards)
 		if td.HasArg("layout") {
 			td.ScanArgs(t, "layout", &e.opts.Layout.Kind)
+		}
+		if td.HasArg("threshold") {
+			var th int
+			td.ScanArgs(t, "threshold", &th)
+			e.opts.Layout.Thresholds = []int{th}
 		}
 		if td.HasArg("compression") {
 			e.opts.Compression = S2Compression
@@ -217,7 +222,7 @@ func (e *ddEnv) listStreams(t *testing.T, td *datadriven.TestData) string {
 	e.streams = streams
 	var b strings.Builder
 	for i, s := range streams {
-		fmt.Fprintf(&b, "%d: shard %d gen %d\n", i, s.Rank.Shard, s.Rank.Generation)
+		fmt.Fprintf(&b, "%d: shard %d gen %d stream %x\n", i, s.Rank.Shard, s.Rank.Generation, s.Stream.layout)
 	}
 	if len(streams) == 0 {
 		return "none"
