@@ -9,7 +9,7 @@ import "io"
 //
 // The packet's strings and byte slices alias data: data must not change while the packet is in
 // use. A Reader copies instead; Decode is for buffers the caller owns, tests and fuzzing.
-func Decode(data []byte, v Version) (Packet, int, error) {
+func Decode(data []byte, v Version) (p Packet, n int, err error) {
 	if len(data) == 0 {
 		return Packet{}, 0, io.ErrUnexpectedEOF
 	}
@@ -17,7 +17,7 @@ func Decode(data []byte, v Version) (Packet, int, error) {
 	if err != nil {
 		return Packet{}, 0, err
 	}
-	rl, n, code := parseVarint(data[1:])
+	rl, m, code := parseVarint(data[1:])
 	switch code {
 	case varintShort:
 		return Packet{}, 0, io.ErrUnexpectedEOF
@@ -26,12 +26,11 @@ func Decode(data []byte, v Version) (Packet, int, error) {
 	case varintPadded:
 		return Packet{}, 0, newError(MalformedPacket, ruleVarIntShort, v, t, "remaining length not minimally encoded")
 	}
-	end := 1 + n + int(rl)
+	end := 1 + m + int(rl)
 	if end > len(data) {
 		return Packet{}, 0, io.ErrUnexpectedEOF
 	}
-	p, err := decodeBody(t, data[0], data[1+n:end], v)
-	if err != nil {
+	if err := decodeBody(&p, t, data[0], data[1+m:end], v); err != nil {
 		return Packet{}, 0, err
 	}
 	return p, end, nil
@@ -66,38 +65,40 @@ func checkFixedHeader(b byte, v Version) (Type, error) {
 	return t, nil
 }
 
-// decodeBody decodes the variable header and payload of a packet whose fixed header was first and
-// whose body is exactly body. The result aliases body.
-func decodeBody(t Type, first byte, body []byte, v Version) (Packet, error) {
+// decodeBody decodes into p, which must be zero, the variable header and payload of a packet whose
+// fixed header was first and whose body is exactly body. The result aliases body. Decoding in place
+// saves copying the 500-byte Packet on the hot path; on error p is left zero.
+func decodeBody(p *Packet, t Type, first byte, body []byte, v Version) error {
 	d := decoder{buf: body, v: v, t: t}
-	p := Packet{Type: t}
+	p.Type = t
 	switch t {
 	case TypeConnect:
-		d.connect(&p)
+		d.connect(p)
 	case TypeConnack:
-		d.connack(&p)
+		d.connack(p)
 	case TypePublish:
-		d.publish(&p, first)
+		d.publish(p, first)
 	case TypePuback, TypePubrec, TypePubrel, TypePubcomp:
-		d.ack(&p)
+		d.ack(p)
 	case TypeSubscribe:
-		d.subscribe(&p)
+		d.subscribe(p)
 	case TypeSuback:
-		d.suback(&p)
+		d.suback(p)
 	case TypeUnsubscribe:
-		d.unsubscribe(&p)
+		d.unsubscribe(p)
 	case TypeUnsuback:
-		d.unsuback(&p)
+		d.unsuback(p)
 	case TypeDisconnect, TypeAuth:
-		d.disconnectOrAuth(&p)
+		d.disconnectOrAuth(p)
 	}
 	if d.err == nil && d.pos != len(d.buf) {
 		d.fail(MalformedPacket, ruleLength, "%d bytes left over after the last field", len(d.buf)-d.pos)
 	}
 	if d.err != nil {
-		return Packet{}, d.err
+		*p = Packet{}
+		return d.err
 	}
-	return p, nil
+	return nil
 }
 
 // connect decodes a CONNECT (§3.1). Its protocol name and level choose the version the rest is read

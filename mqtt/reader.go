@@ -50,7 +50,7 @@ const chunk = 64 << 10
 // inside one, another I/O error as is, or an *Error for a protocol violation (PacketTooLarge,
 // MalformedPacket, ProtocolError, …). After an error the stream position is undefined: close the
 // connection (after sending the reason code, [MQTT-4.13.1-1] v5).
-func (r *Reader) ReadPacket(v Version) (Packet, error) {
+func (r *Reader) ReadPacket(v Version) (p Packet, err error) {
 	first, err := r.br.ReadByte()
 	if err != nil {
 		return Packet{}, err
@@ -71,7 +71,8 @@ func (r *Reader) ReadPacket(v Version) (Packet, error) {
 	if err != nil {
 		return Packet{}, err
 	}
-	return decodeBody(t, first, body, v)
+	err = decodeBody(&p, t, first, body, v)
+	return p, err
 }
 
 // readRemainingLength reads the Variable Byte Integer after byte 1.
