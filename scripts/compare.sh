@@ -20,7 +20,8 @@
 # The connection scenario runs first, on freshly started brokers, so the memory figure is not
 # skewed by heap left over from message traffic. Environment knobs (defaults in brackets):
 # DURATION [10s], DRAIN [15s: how long subscribers may catch up after publishing], RATE0 [20000], CONNS [2000], CONN_RATE [2000], DURABLE_MSGS [10000],
-# RESULTS [a temporary file: where the RESULT lines go], SCENARIOS [all six, in the order above].
+# RESULTS [a temporary file: where the RESULT lines go], SCENARIOS [all six, in the order above],
+# BIN [build bin/mqttds from the working tree].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +36,8 @@ DURABLE_MSGS=${DURABLE_MSGS:-10000}
 # direction (the bench clients' own window is 64 too) and no cap on a session's queue, so the
 # durable scenario measures persistence rather than a queue limit.
 INFLIGHT=64
-BIN=bin/mqttds
+# BIN: a prebuilt mqttds binary to use instead of building bin/mqttds from the working tree.
+BIN=${BIN:-}
 
 work=$(mktemp -d -t mqttds-compare.XXXXXX)
 RESULTS=${RESULTS:-$work/results.txt}
@@ -125,8 +127,12 @@ SH
 chmod +x "$work"/*.sh
 
 # --- mqttds ------------------------------------------------------------------------------------
-log "building $BIN"
-go build -o "$BIN" ./tools/mqttds
+if [ -z "$BIN" ]; then
+	BIN=bin/mqttds
+	log "building $BIN"
+	go build -o "$BIN" ./tools/mqttds
+fi
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 HAVE_SERVE=0
 if "$BIN" help serve >/dev/null 2>&1; then HAVE_SERVE=1; fi
 MD_PORT=$(free_port)
@@ -138,7 +144,7 @@ cat > "$work/start-mqttds.sh" <<SH
 # its default of 1000.
 export MQTTDS_MQTT_MAX_INFLIGHT=$INFLIGHT MQTTDS_MQTT_RECEIVE_MAXIMUM=$INFLIGHT MQTTDS_MQTT_MAX_MQUEUE_LEN=100000000
 export MQTTDS_API_BIND=127.0.0.1:$API_PORT
-$PWD/$BIN serve --bind 127.0.0.1:$MD_PORT --data-dir $work/mqttds/data >>$work/mqttds/stderr.log 2>&1 </dev/null &
+$BIN serve --bind 127.0.0.1:$MD_PORT --data-dir $work/mqttds/data >>$work/mqttds/stderr.log 2>&1 </dev/null &
 echo \$! > $work/mqttds.pid
 SH
 cat > "$work/restart-mqttds.sh" <<SH
