@@ -67,7 +67,7 @@ func checkFixedHeader(b byte, v Version) (Type, error) {
 
 // decodeBody decodes into p, which must be zero, the variable header and payload of a packet whose
 // fixed header was first and whose body is exactly body. The result aliases body. Decoding in place
-// saves copying the 500-byte Packet on the hot path; on error p is left zero.
+// saves copying the 400-byte Packet on the hot path; on error p is left zero.
 func decodeBody(p *Packet, t Type, first byte, body []byte, v Version) error {
 	d := decoder{buf: body, v: v, t: t}
 	p.Type = t

@@ -15,7 +15,7 @@
 //   - the broker forwards and rewrites packets (a PUBLISH in, a PUBLISH out at another version)
 //     by changing a few fields, not by converting between types.
 //
-// The cost is a struct of about 500 bytes with fields that do not apply to every type. The
+// The cost is a 400-byte struct with fields that do not apply to every type. The
 // encoder ignores fields that a type or version does not carry.
 //
 // Version: the same Packet is encoded and decoded at the protocol version negotiated by CONNECT
