@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/mqttds/mqttds/layout"
 )
@@ -93,16 +94,7 @@ func (d *DB) open() error {
 		}
 	}
 	// 3. Pebble, and the format record and catalog inside it.
-	popts := &pebble.Options{}
-	if d.opts.Pebble != nil {
-		popts = d.opts.Pebble.Clone()
-	}
-	popts.FS = fs
-	if popts.Logger == nil && popts.LoggerAndTracer == nil {
-		popts.Logger = quietLogger{}
-	}
-	popts.EnsureDefaults()
-	db, err := pebble.Open(d.dir, popts)
+	db, err := pebble.Open(d.dir, pebbleOptions(d.opts.Pebble, fs))
 	if err != nil {
 		return fmt.Errorf("ds: opening pebble in %s: %w", d.dir, err)
 	}
@@ -123,6 +115,28 @@ func (d *DB) open() error {
 		}
 	}
 	return nil
+}
+
+// pebbleOptions returns the pebble options of a store: the caller's, or ds's defaults for a
+// write-heavy log (64 MiB memtables, so that memtable flushes are rare and large), on fs.
+func pebbleOptions(base *pebble.Options, fs vfs.FS) *pebble.Options {
+	var o *pebble.Options
+	if base != nil {
+		o = base.Clone()
+	} else {
+		o = &pebble.Options{
+			MemTableSize:                64 << 20,
+			MemTableStopWritesThreshold: 4,
+			L0CompactionThreshold:       4,
+			L0StopWritesThreshold:       24,
+		}
+	}
+	o.FS = fs
+	if o.Logger == nil && o.LoggerAndTracer == nil {
+		o.Logger = quietLogger{}
+	}
+	o.EnsureDefaults()
+	return o
 }
 
 // The catalog (value of catalogKey), format version 1:

@@ -1,0 +1,262 @@
+package ds
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/mqttds/mqttds/layout"
+)
+
+// benchWriters is the number of concurrent writers of the throughput benchmarks.
+const benchWriters = 512
+
+func benchOptions() *Options {
+	return &Options{Retention: RetentionOptions{Disabled: true}}
+}
+
+// recordingApplier keeps every batch it applies, per shard, for the raw-pebble baseline.
+type recordingApplier struct {
+	inner Applier
+	mu    sync.Mutex
+	log   [][]*layout.CookedBatch
+}
+
+func (a *recordingApplier) Apply(shard int, b *layout.CookedBatch) (Commit, error) {
+	a.mu.Lock()
+	for len(a.log) <= shard {
+		a.log = append(a.log, nil)
+	}
+	// The writes' slices are not reused by ds after Apply: keeping them is enough.
+	a.log[shard] = append(a.log[shard], &layout.CookedBatch{Writes: append([]layout.Write(nil), b.Writes...)})
+	a.mu.Unlock()
+	return a.inner.Apply(shard, b)
+}
+
+// BenchmarkStore measures durable Store throughput: 64-byte payloads, 16 shards, benchWriters
+// concurrent writers storing one message per call. In the same run it commits the very same
+// batches (same keys, values and batch sizes, recorded from ds's applier) to a fresh raw pebble
+// instance, one committing goroutine per shard with a synced write, and reports both rates and
+// their ratio.
+func BenchmarkStore(b *testing.B) {
+	for _, kind := range []string{layout.KindWildcardOptimized, layout.KindReference} {
+		b.Run(kind, func(b *testing.B) { benchmarkStore(b, kind) })
+	}
+}
+
+func benchmarkStore(b *testing.B, kind string) {
+	rec := &recordingApplier{}
+	opts := benchOptions()
+	opts.Layout.Kind = kind
+	opts.NewApplier = func(db *pebble.DB) Applier { rec.inner = NewLocalApplier(db); return rec }
+	db, err := Open(b.TempDir(), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	payload := make([]byte, 64)
+	topics := make([]string, 10000)
+	for i := range topics {
+		topics[i] = fmt.Sprintf("devices/%d/telemetry", i)
+	}
+	var next atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < benchWriters; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := Message{ClientID: fmt.Sprintf("client-%d", w), Payload: payload, QoS: 1}
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				m.Topic = topics[i%int64(len(topics))]
+				if err := db.Store(context.Background(), []Message{m}, Sync); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	dsElapsed := time.Since(start)
+	b.StopTimer()
+	metrics := db.Metrics()
+	db.Close()
+	if testing.Verbose() {
+		b.Logf("%s", metrics)
+	}
+
+	rawElapsed := replayRaw(b, rec.log)
+	dsRate := float64(b.N) / dsElapsed.Seconds()
+	rawRate := float64(b.N) / rawElapsed.Seconds()
+	b.ReportMetric(dsRate, "msgs/s")
+	b.ReportMetric(rawRate, "raw-pebble-msgs/s")
+	b.ReportMetric(dsRate/rawRate, "ds/raw")
+	if metrics.Buffer.Batches > 0 {
+		b.ReportMetric(float64(metrics.Buffer.Messages)/float64(metrics.Buffer.Batches), "msgs/batch")
+	}
+	b.ReportMetric(float64(metrics.Buffer.StoreLatency.P99.Microseconds()), "p99-µs")
+}
+
+// replayRaw commits the recorded batches to a fresh pebble instance, one goroutine per shard,
+// each batch with a synced write, and returns the elapsed time.
+func replayRaw(b *testing.B, log [][]*layout.CookedBatch) time.Duration {
+	db, err := pebble.Open(b.TempDir(), pebbleOptions(nil, vfs.Default))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	runtime.GC()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, batches := range log {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, cb := range batches {
+				pb := db.NewBatch()
+				if err := writeCooked(pb, cb); err != nil {
+					b.Error(err)
+				}
+				if err := pb.Commit(pebble.Sync); err != nil {
+					b.Error(err)
+				}
+				pb.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
+// BenchmarkStoreLatencyHalfLoad offers a fixed load (DS_BENCH_RATE messages/s, default 200000,
+// half the throughput goal) from 64 paced writers and reports Store latency percentiles. The
+// goal is p99 <= FlushInterval + 2ms.
+func BenchmarkStoreLatencyHalfLoad(b *testing.B) {
+	rate := 200000.0
+	if s := os.Getenv("DS_BENCH_RATE"); s != "" {
+		rate, _ = strconv.ParseFloat(s, 64)
+	}
+	db, err := Open(b.TempDir(), benchOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	const writers = 64
+	interval := time.Duration(float64(time.Second) * writers / rate)
+	payload := make([]byte, 64)
+	var next atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := Message{ClientID: fmt.Sprintf("client-%d", w), Topic: fmt.Sprintf("devices/%d/telemetry", w), Payload: payload}
+			due := start.Add(time.Duration(rand.Int64N(int64(interval))))
+			for next.Add(1) <= int64(b.N) {
+				if d := time.Until(due); d > 0 {
+					time.Sleep(d)
+				}
+				due = due.Add(interval)
+				if err := db.Store(context.Background(), []Message{m}, Sync); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	l := db.Metrics().Buffer.StoreLatency
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+	b.ReportMetric(float64(l.P50.Microseconds()), "p50-µs")
+	b.ReportMetric(float64(l.P99.Microseconds()), "p99-µs")
+	b.ReportMetric(float64(l.Max.Microseconds()), "max-µs")
+}
+
+// BenchmarkReopen measures Open+Close of a store holding DS_BENCH_REOPEN_MSGS messages
+// (default 500000) in the default layout.
+func BenchmarkReopen(b *testing.B) {
+	n := 500000
+	if s := os.Getenv("DS_BENCH_REOPEN_MSGS"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	dir := b.TempDir()
+	db, err := Open(dir, benchOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	payload := make([]byte, 64)
+	msgs := make([]Message, 1000)
+	for i := 0; i < n; i += len(msgs) {
+		for j := range msgs {
+			k := i + j
+			msgs[j] = Message{ClientID: fmt.Sprintf("c%d", k%64), Topic: fmt.Sprintf("devices/%d/telemetry", k%5000), Payload: payload}
+		}
+		if err := db.Store(context.Background(), msgs, Sync); err != nil {
+			b.Fatal(err)
+		}
+	}
+	db.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		db, err := Open(dir, benchOptions())
+		if err != nil {
+			b.Fatal(err)
+		}
+		db.Close()
+	}
+	b.ReportMetric(float64(n), "msgs")
+}
+
+// BenchmarkCompression encodes and decodes 1 KiB payloads of three kinds with and without s2
+// and reports the stored bytes per payload byte: s2 pays for repetitive text (JSON telemetry),
+// not for random or already-compressed bytes (which ds then stores raw, paying only the try).
+func BenchmarkCompression(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	random := make([]byte, 1024)
+	for i := range random {
+		random[i] = byte(rng.Uint32())
+	}
+	var json []byte
+	for i := 0; len(json) < 1024; i++ {
+		json = fmt.Appendf(json, `{"sensor":"temp-%d","value":%d.%d,"unit":"C","ok":true},`, i%7, 20+i%5, i%10)
+	}
+	json = json[:1024]
+	small := []byte(`{"v":21.5}`)
+	for _, p := range []struct {
+		name    string
+		payload []byte
+	}{{"json-1KiB", json}, {"random-1KiB", random}, {"small", small}} {
+		for _, compress := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/s2=%v", p.name, compress), func(b *testing.B) {
+				m := Message{ClientID: "c", Topic: "t", Payload: p.payload}
+				var buf []byte
+				var out Message
+				b.SetBytes(int64(len(p.payload)))
+				for i := 0; i < b.N; i++ {
+					buf = appendMessage(buf[:0], &m, compress)
+					if err := decodeMessage(buf, &out); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(len(buf))/float64(len(p.payload)), "stored/payload")
+			})
+		}
+	}
+}
