@@ -57,8 +57,12 @@ stop_pidfile() {
 	rm -f "$f"
 }
 
-# gone: the process has exited (a zombie counts as exited).
-gone() { [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+# gone: the process has exited and closed its files (a zombie whose threads have all exited counts
+# as gone). A killed Go program's main thread turns zombie before its other threads are torn down,
+# and its files (the data directory's lock) stay open until the last one is.
+gone() {
+	[ ! -e "/proc/$1" ] || { grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null && [ "$(ls "/proc/$1/task" 2>/dev/null | wc -l)" -le 1 ]; }
+}
 
 cleanup() {
 	stop_pidfile "$work/mosquitto.pid"
@@ -121,7 +125,7 @@ cat > "$work/restart-mosquitto.sh" <<SH
 #!/bin/sh
 pid=\$(cat $work/mosquitto.pid)
 kill -9 \$pid
-while [ -e /proc/\$pid ] && ! grep -q '^State:.*Z' /proc/\$pid/status 2>/dev/null; do sleep 0.02; done
+while [ -e /proc/\$pid ] && ! { grep -q '^State:.*Z' /proc/\$pid/status 2>/dev/null && [ "\$(ls /proc/\$pid/task 2>/dev/null | wc -l)" -le 1 ]; }; do sleep 0.02; done
 exec $work/start-mosquitto.sh
 SH
 chmod +x "$work"/*.sh
@@ -151,7 +155,7 @@ cat > "$work/restart-mqttds.sh" <<SH
 #!/bin/sh
 pid=\$(cat $work/mqttds.pid)
 kill -9 \$pid
-while [ -e /proc/\$pid ] && ! grep -q '^State:.*Z' /proc/\$pid/status 2>/dev/null; do sleep 0.02; done
+while [ -e /proc/\$pid ] && ! { grep -q '^State:.*Z' /proc/\$pid/status 2>/dev/null && [ "\$(ls /proc/\$pid/task 2>/dev/null | wc -l)" -le 1 ]; }; do sleep 0.02; done
 exec $work/start-mqttds.sh
 SH
 chmod +x "$work"/*.sh

@@ -138,7 +138,7 @@ func (m *Mosquitto) RestartCommand(t testing.TB) string {
 	body := fmt.Sprintf(`#!/bin/sh
 pid=$(cat %[1]s 2>/dev/null || echo %[2]d)
 kill -TERM "$pid"
-while [ -e /proc/"$pid" ] && ! grep -q '^State:.*Z' /proc/"$pid"/status 2>/dev/null; do sleep 0.02; done
+while [ -e /proc/"$pid" ] && ! { grep -q '^State:.*Z' /proc/"$pid"/status 2>/dev/null && [ "$(ls /proc/"$pid"/task 2>/dev/null | wc -l)" -le 1 ]; }; do sleep 0.02; done
 rm -f %[1]s
 exec %[3]s -c %[4]s -d
 `, m.pidFile(), m.PID(), m.bin, m.conf())
@@ -174,9 +174,15 @@ func (m *Mosquitto) Stop() {
 
 // stopPID ends a process that is not our child: SIGTERM, then SIGKILL if it lingers.
 func stopPID(pid int) {
+	// Gone: no process, or a zombie whose other threads have all exited (only then are its files,
+	// and so its locks and sockets, released).
 	gone := func() bool {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		return err != nil || bytes.Contains(b, []byte("State:\tZ"))
+		if err != nil {
+			return true
+		}
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		return bytes.Contains(b, []byte("State:\tZ")) && len(tasks) <= 1
 	}
 	_ = syscall.Kill(pid, syscall.SIGTERM)
 	for i := 0; i < 100 && !gone(); i++ {
