@@ -41,7 +41,7 @@ func seedFile(v byte, raw []byte) string {
 // rewrites the corpus when MQTTDS_WRITE_SEEDS=1.
 func TestSeedCorpus(t *testing.T) {
 	write := os.Getenv("MQTTDS_WRITE_SEEDS") == "1"
-	for _, target := range []string{"FuzzDecode", "FuzzReader"} {
+	for _, target := range []string{"FuzzDecode", "FuzzReader", "FuzzPahoAgrees"} {
 		dir := filepath.Join("testdata", "fuzz", target)
 		for _, c := range mqtttest.All() {
 			if c.Raw == nil {
