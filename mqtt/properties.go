@@ -37,9 +37,14 @@ const (
 	PropWildcardSubAvailable PropID = 0x28
 	PropSubIDAvailable       PropID = 0x29
 	PropSharedSubAvailable   PropID = 0x2A
-	maxPropID                       = 0x2A
-	willContext              Type   = 0 // the Will Properties of CONNECT, a "packet" of its own in Table 2-4
 )
+
+// maxPropID is the largest identifier Table 2-4 defines.
+const maxPropID = 0x2A
+
+// willContext stands for the Will Properties of a CONNECT, which Table 2-4 treats as a packet of
+// their own; 0 is the reserved packet type, so it cannot clash with a real one.
+const willContext Type = 0
 
 // propKind is the data type of a property's value (§2.2.2.2).
 type propKind byte
