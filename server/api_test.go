@@ -28,6 +28,7 @@ func TestAPI(t *testing.T) {
 	c.connect("api-client", false, sessionExpiry(60), login("dora", ""))
 	c.subscribe(1, mqtt.Subscription{Filter: "a/#", QoS: mqtt.QoS1, NoLocal: true})
 	c.publish("a/b", "x", mqtt.QoS0, 0, true)
+	waitFor(t, "retained", func() bool { return s.Metrics().Retained == 1 })
 	h := s.APIHandler()
 
 	var clients []ClientView

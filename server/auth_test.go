@@ -64,7 +64,7 @@ func TestAuth_Connect(t *testing.T) {
 		require.Equal(t, mqtt.Success, c.connect("alice-"+v.String(), true, login("alice", "s3cret")).ReasonCode)
 	}
 	require.EqualValues(t, 4, s.Metrics().AuthFailures)
-	require.EqualValues(t, 4, s.Metrics().Disconnects[CauseAuth])
+	waitFor(t, "auth disconnects", func() bool { return s.Metrics().Disconnects[CauseAuth] == 4 })
 }
 
 // ACL: a denied SUBSCRIBE gets 0x87 (v5) or 0x80 (3.1.1); a denied PUBLISH

@@ -25,8 +25,9 @@ type refusal struct {
 
 func (r *refusal) Error() string { return "server: connect refused: " + r.code.String() }
 
-// run serves one connection from its first byte to its end.
-func (c *conn) run() error {
+// handshake reads and answers CONNECT. On success the connection is
+// attached to its session and ready for loop.
+func (c *conn) handshake() error {
 	// 1. The first packet must be CONNECT, within the idle timeout
 	// [MQTT-3.1.0-1] v5.
 	p, err := c.readPacket(c.srv.opts.IdleTimeout)
@@ -46,8 +47,7 @@ func (c *conn) run() error {
 		}
 		return err
 	}
-	// 3. Serve packets until the connection ends.
-	return c.loop()
+	return nil
 }
 
 // connectFailed handles a CONNECT that could not be read: a v5 client gets

@@ -173,15 +173,22 @@ func (s *Server) establish(listener string, nc net.Conn) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.stats.connections.Add(1)
-	defer func() {
+	done := func(err error) {
+		c.finish(err)
 		s.stats.connections.Add(-1)
 		s.mu.Lock()
 		delete(s.mu.conns, c)
 		s.mu.Unlock()
 		s.wg.Done()
-	}()
-	err := c.run()
-	c.finish(err)
+	}
+	if err := c.handshake(); err != nil {
+		done(err)
+		return
+	}
+	// The packet loop runs on a goroutine of its own, and this one (the
+	// listener's) ends: CONNECT handling runs deep and grows its stack,
+	// which an idle connection should not keep for its whole life.
+	go func() { done(c.loop()) }()
 }
 
 // admit applies the per-listener connection rate.

@@ -25,8 +25,7 @@ type Listener interface {
 	// Init binds the socket. An error here means the broker must not start.
 	Init(log *slog.Logger) error
 	// Serve accepts connections and calls establish for each one in a new
-	// goroutine; establish returns when the connection is over. Serve returns
-	// after Close.
+	// goroutine. Serve returns after Close.
 	Serve(establish EstablishFunc)
 	// Close stops accepting. It does not close connections already handed to
 	// establish; the broker does that with its own reasons (DISCONNECT 0x8B).
@@ -34,7 +33,9 @@ type Listener interface {
 }
 
 // EstablishFunc takes over one accepted connection. It is called in its own
-// goroutine and returns when the connection has ended.
+// goroutine and owns the connection from then on; it may return before the
+// connection ends (the broker moves an established connection to a fresh
+// goroutine, so that the one that ran the handshake can end).
 type EstablishFunc func(listenerID string, c net.Conn)
 
 // TLSConn is implemented by connections that arrived over TLS (directly or
