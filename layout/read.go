@@ -220,6 +220,13 @@ func (rs *readState) run(pos Position) (Position, error) {
 	w := rs.w
 	for len(rs.items) < rs.n {
 		if pos[1] == modeKey {
+			if ts, ok := rs.epochStartKey(pos[2:]); ok && len(rs.st.varying) > 0 && w.epoch(ts) >= rs.open {
+				// K at the very start of an epoch that is not complete (the position after
+				// the last possible key of the previous epoch) is T at the epoch's first µs:
+				// the open epoch is read in time order.
+				pos = timePosition(ts)
+				continue
+			}
 			next, err := rs.readKeys(pos[2:])
 			if err != nil || next != nil {
 				return next, err
@@ -260,6 +267,22 @@ func (rs *readState) run(pos Position) (Position, error) {
 		pos = timePosition(last + 1)
 	}
 	return pos, nil
+}
+
+// epochStartKey reports whether key is the smallest key of its epoch in the stream, and the
+// epoch's first timestamp.
+func (rs *readState) epochStartKey(key []byte) (uint64, bool) {
+	rs.m.Decode(key, rs.vec)
+	ts := rs.vec[dimTime]
+	if ts != rs.w.epochStart(rs.w.epoch(ts)) {
+		return 0, false
+	}
+	for _, h := range rs.vec[dimHash:] {
+		if h != 0 {
+			return 0, false
+		}
+	}
+	return ts, true
 }
 
 // keyLimit is the last timestamp key mode may read: the end of the last complete epoch, or for

@@ -173,3 +173,38 @@ func TestWildcardPositionAfterMatchesItemAfterInKeyOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestWildcardPositionAfterLastKeyOfEpoch: the position after a key whose hash and low time
+// bits are all ones is the start of the next epoch. When that epoch is still open, the
+// reader must read it in time order rather than wait for it to complete.
+func TestWildcardPositionAfterLastKeyOfEpoch(t *testing.T) {
+	db := openMemDB(t)
+	var b CookedBatch
+	l, err := Create([]byte("g"), Options{TopicIndexBytes: 2, BitsPerTopicLevel: 8, EpochBits: 4, Thresholds: []int{0}}, nil, &b)
+	require.NoError(t, err)
+	w := l.(*wildcard)
+	top := ""
+	for i := 0; top == ""; i++ {
+		if v := fmt.Sprintf("v%d", i); w.hashLevel(v) == 0xff {
+			top = v
+		}
+	}
+	require.NoError(t, l.Prepare([]Entry{{Topic: top, Timestamp: 31}}, &b)) // epoch 1, low 15
+	commit(t, db, &b)
+	f := []string{"+"}
+	s := l.Streams(f)[0]
+	pos, err := l.NewPosition(s, f, 0)
+	require.NoError(t, err)
+	items, _, err := l.Next(db, s, f, pos, 1, ReadBounds{Visible: 32}, &Stats{})
+	require.NoError(t, err)
+	require.Len(t, items, 1)
+	require.Equal(t, "K(idx=2 epoch=2 h=00 low=0)", formatPosition(w, s, items[0].After))
+
+	require.NoError(t, l.Prepare([]Entry{{Topic: "v", Timestamp: 33}}, &b))
+	commit(t, db, &b)
+	items, pos, err = l.Next(db, s, f, items[0].After, 5, ReadBounds{Visible: 34}, &Stats{})
+	require.NoError(t, err)
+	require.Len(t, items, 1, "a visible message of the open epoch must be readable")
+	require.Equal(t, uint64(33), items[0].Timestamp)
+	require.Equal(t, "T(34)", formatPosition(w, s, pos))
+}
