@@ -116,9 +116,9 @@ type readState struct {
 	dims []keymap.Interval
 	// dense reports that no varying level is constrained (every hash is in the box).
 	dense bool
-	key  []byte // scratch: prefix | key
-	vec  []uint64
-	buf  []byte // arena for the items' keys and values
+	key   []byte // scratch: prefix | key
+	vec   []uint64
+	buf   []byte // arena for the items' keys and values
 }
 
 // Next implements Layout (see the epoch rule above).
