@@ -263,7 +263,9 @@ func (d *decoder) uvarint() uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
+	// Only the shortest encoding is accepted, so that decoding and encoding again gives the
+	// same bytes (stored iterators are compared and hashed as bytes).
+	if n <= 0 || n != uvarintLen(v) {
 		d.fail("bad varint")
 		return 0
 	}
@@ -303,4 +305,14 @@ func (d *decoder) done() error {
 		d.fail("%d trailing bytes", len(d.b))
 	}
 	return d.err
+}
+
+// uvarintLen is the length of the shortest uvarint encoding of v.
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
 }
