@@ -232,10 +232,11 @@ func (rs *readState) run(pos Position) (Position, error) {
 				return next, err
 			}
 			// Every complete epoch is read: continue in time order in the open one.
-			pos = timePosition(rs.keyLimit() + 1)
-			if rs.keyLimit() == math.MaxUint64 {
-				return pos, nil
+			limit := rs.keyLimit()
+			if limit == math.MaxUint64 {
+				return pos, nil // the end of time
 			}
+			pos = timePosition(limit + 1)
 			continue
 		}
 		ts := binary.BigEndian.Uint64(pos[2:])
