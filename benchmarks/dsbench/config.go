@@ -20,7 +20,8 @@ type Config struct {
 	// MaxMessages bounds NumTopics × MessagesPerTopic: a larger workload is refused before
 	// anything is written. Default 10,000,000.
 	MaxMessages int `json:"max_messages"`
-	// PayloadBytes is the size of every payload. Default 64; a negative value means 0.
+	// PayloadBytes is the size of every payload. Default 64; a negative value means empty
+	// payloads.
 	PayloadBytes int `json:"payload_bytes"`
 	// Rate is the simulated publish rate of the whole fleet, messages per second: the store's
 	// clock advances 1/Rate s per message, so the key structure (how many messages share an
@@ -78,7 +79,6 @@ func (c *Config) EnsureDefaults() {
 	if c.PayloadBytes == 0 {
 		c.PayloadBytes = DefaultPayloadBytes
 	}
-	c.PayloadBytes = max(c.PayloadBytes, 0)
 	if c.Rate == 0 {
 		c.Rate = DefaultRate
 	}
@@ -149,6 +149,9 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// payloadSize returns the effective payload size.
+func (c *Config) payloadSize() int { return max(c.PayloadBytes, 0) }
 
 // tick is the simulated time between two messages.
 func (c *Config) tick() time.Duration {

@@ -169,7 +169,7 @@ func writeHeader(w io.Writer, c *Config) {
 		clock = "wall clock"
 	}
 	fmt.Fprintf(w, "workload: %s = %d topics × %d messages, payload %d B, %d shards, batches of %d, %s\n",
-		c.Topics, t.NumTopics(), c.MessagesPerTopic, c.PayloadBytes, c.Shards, c.Batch, clock)
+		c.Topics, t.NumTopics(), c.MessagesPerTopic, c.payloadSize(), c.Shards, c.Batch, clock)
 	fmt.Fprintf(w, "layout:   %s\n", layoutString(&c.Layout))
 }
 

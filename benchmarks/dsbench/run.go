@@ -166,7 +166,7 @@ func (r *runner) write(ctx context.Context, w *WriteResult) error {
 		perm[i] = int32(i)
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x64736265))
-	payload := make([]byte, cfg.PayloadBytes)
+	payload := make([]byte, cfg.payloadSize())
 	for i := range payload {
 		payload[i] = byte(rng.Uint32())
 	}

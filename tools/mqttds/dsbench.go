@@ -84,6 +84,23 @@ func parseDSBenchFlags(args []string, stderr io.Writer) (*dsbenchFlags, error) {
 	if len(pos) > 0 {
 		return nil, usagef("dsbench takes no arguments, got %q", strings.Join(pos, " "))
 	}
+	// The library reads a zero as "the default"; on the command line it is a mistake.
+	for _, v := range []struct {
+		name  string
+		value int
+	}{{"messages-per-topic", c.MessagesPerTopic}, {"max-messages", c.MaxMessages}, {"batch", c.Batch},
+		{"shards", c.Shards}, {"read-batch", c.ReadBatch}, {"bits-per-level", c.Layout.BitsPerTopicLevel},
+		{"topic-index-bytes", c.Layout.TopicIndexBytes}} {
+		if v.value <= 0 {
+			return nil, usagef("--%s must be positive, got %d", v.name, v.value)
+		}
+	}
+	if c.PayloadBytes < 0 {
+		return nil, usagef("--payload must not be negative")
+	}
+	if c.PayloadBytes == 0 {
+		c.PayloadBytes = -1 // empty payloads
+	}
 	if *epochBits == 0 {
 		c.Layout.EpochBits = layout.NoEpochBits
 	} else {
