@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 )
 
 // Result is the outcome of one run: what the summary prints and what the JSON line carries. Fields
@@ -144,5 +143,3 @@ func f2(ms float64) string {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
-
-func seconds(d time.Duration) float64 { return d.Seconds() }

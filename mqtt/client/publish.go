@@ -181,8 +181,8 @@ type outbound struct {
 		// Invariant: every id in pending is in [1, 65535] and unique, so the broker never sees an
 		// id reused while it is in flight [MQTT-2.2.1-3].
 		pending map[uint16]pending // by value: no allocation per publish
-		last    uint16 // the id handed out last; the search for a free one starts after it
-		err     error  // set when the connection ended: no new ids
+		last    uint16             // the id handed out last; the search for a free one starts after it
+		err     error              // set when the connection ended: no new ids
 	}
 }
 
