@@ -26,6 +26,13 @@ func ParseFlags(mode string, args []string, usage io.Writer) (*Config, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("bench: unexpected argument %q (flags only)", fs.Arg(0))
 	}
+	// A mode's default session expiry is an MQTT 5 property; with 3.1.1 the session is kept by
+	// clean session = false alone, so the default goes unless the user set it.
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if c.Version == 4 && !set["session-expiry"] {
+		c.Expiry = 0
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}

@@ -40,6 +40,7 @@ func TestParseFlags(t *testing.T) {
 			return c.Messages == 50 && c.RestartCmd == "true" && c.QoS == 1 && !c.CleanStart &&
 				c.Expiry == 3600 && c.ClientID.String() == "mqttds-bench-durable"
 		}},
+		{mode: "durable", args: "-V 3", check: func(c *Config) bool { return c.Version == 4 && c.Expiry == 0 && !c.CleanStart }},
 		{mode: "pub", args: "--payload-file " + payload, check: func(c *Config) bool {
 			return string(c.payloadFile) == "hello"
 		}},

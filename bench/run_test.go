@@ -60,9 +60,11 @@ func TestRunAgainstMosquitto(t *testing.T) {
 		t.Errorf("paced run: unexpected result\n%s", out)
 	}
 
-	res, out = runArgs(t, "durable", port+"--messages 200 --drain 2s")
-	if d := res.Durable; d == nil || d.Acked != 200 || d.Delivered != 200 || d.LostAcked != 0 || !d.SessionPresent {
-		t.Errorf("durable: unexpected result\n%s", out)
+	for _, v := range []string{"3", "5"} {
+		res, out := runArgs(t, "durable", port+"-V "+v+" --messages 200 --drain 2s")
+		if d := res.Durable; d == nil || d.Acked != 200 || d.Delivered != 200 || d.LostAcked != 0 || !d.SessionPresent {
+			t.Errorf("durable v%s: unexpected result\n%s", v, out)
+		}
 	}
 
 	res, out = runArgs(t, "conn", port+"-c 50 -R 500 -d 1500ms --rss-pid "+strconv.Itoa(m.PID()))
