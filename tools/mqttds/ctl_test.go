@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mqttds/mqttds/server"
+	"github.com/mqttds/mqttds/server/listeners"
+)
+
+// ctlBroker runs an in-process broker with an MQTT listener and its REST API, both on free
+// loopback ports, and returns the API's URL and the MQTT address.
+func ctlBroker(t *testing.T) (api, mqttAddr string) {
+	t.Helper()
+	srv, err := server.New(&server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	l := listeners.NewTCP("tcp", "127.0.0.1:0")
+	require.NoError(t, srv.AddListener(l))
+	require.NoError(t, srv.Start())
+	hs := httptest.NewServer(srv.APIHandler())
+	t.Cleanup(func() {
+		hs.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		require.NoError(t, srv.Close(ctx))
+	})
+	return hs.URL, l.Address()
+}
+
+// ctlClient connects a v5 client that keeps its session for expiry after it goes away.
+func ctlClient(t *testing.T, addr, id, user string, expiry uint32) *paho.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	require.NoError(t, err)
+	c := paho.NewClient(paho.ClientConfig{Conn: nc})
+	_, err = c.Connect(ctx, &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30, Username: user,
+		UsernameFlag: user != "", Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{}) })
+	return c
+}
+
+func ctl(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := runCtl(ctx, args, &out, io.Discard)
+	return out.String(), err
+}
+
+// Ensure that every ctl command shows what the running broker reports, as a table and as the
+// API's JSON.
+func TestCtl_AgainstBroker(t *testing.T) {
+	api, addr := ctlBroker(t)
+	out, err := ctl(t, "--api", api, "clients")
+	require.NoError(t, err)
+	require.Equal(t, "no clients connected\n", out)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	alice := ctlClient(t, addr, "alice", "dora", 3600)
+	id := 7
+	_, err = alice.Subscribe(ctx, &paho.Subscribe{
+		Properties: &paho.SubscribeProperties{SubscriptionIdentifier: &id},
+		Subscriptions: []paho.SubscribeOptions{
+			{Topic: "site/+/temp", QoS: 1, NoLocal: true, RetainHandling: 2},
+			{Topic: "alerts/#", QoS: 2, RetainAsPublished: true},
+		}})
+	require.NoError(t, err)
+	bob := ctlClient(t, addr, "bob", "", 0)
+	_, err = bob.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "cmd/bob"}}})
+	require.NoError(t, err)
+	_, err = bob.Publish(ctx, &paho.Publish{Topic: "site/1/temp", QoS: 1, Payload: []byte("21.5")})
+	require.NoError(t, err)
+
+	out, err = ctl(t, "clients", "--api", api)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 3, out)
+	require.Regexp(t, `^CLIENT ID\s+USERNAME\s+PROTOCOL\s+KEEPALIVE\s+LISTENER\s+REMOTE$`, lines[0])
+	require.Regexp(t, `^alice\s+dora\s+5\.0\s+30s\s+tcp\s+127\.0\.0\.1:\d+$`, lines[1])
+	require.Regexp(t, `^bob\s+-\s+5\.0\s+30s\s+tcp\s+127\.0\.0\.1:\d+$`, lines[2])
+
+	out, err = ctl(t, "--api", api, "sessions")
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^alice\s+yes\s+1h0m0s\s+0\s+0\s+\d{4}-\d\d-\d\dT`, out)
+	require.Regexp(t, `(?m)^bob\s+yes\s+0s\s+`, out)
+	require.Contains(t, out, "2 sessions, 2 online")
+
+	out, err = ctl(t, "--api", api, "subscriptions")
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^alice\s+alerts/#\s+2\s+retain_as_published,id=7$`, out)
+	require.Regexp(t, `(?m)^alice\s+site/\+/temp\s+1\s+no_local,retain_handling=2,id=7$`, out)
+	require.Regexp(t, `(?m)^bob\s+cmd/bob\s+0\s+-$`, out)
+
+	out, err = ctl(t, "--api", api, "subscriptions", "bob")
+	require.NoError(t, err)
+	require.NotContains(t, out, "alice")
+	require.Contains(t, out, "cmd/bob")
+	out, err = ctl(t, "--api", api, "subscriptions", "nobody")
+	require.NoError(t, err)
+	require.Equal(t, "no subscriptions\n", out)
+
+	out, err = ctl(t, "--api", api, "metrics")
+	require.NoError(t, err)
+	require.Contains(t, out, "connections: current=2")
+	require.Contains(t, out, "subscriptions=3")
+	require.Regexp(t, `messages:\s+received=1 `, out)
+
+	// --json is the API's answer, unchanged.
+	for _, tc := range []struct {
+		cmd  []string
+		into any
+	}{
+		{[]string{"clients"}, &[]server.ClientView{}},
+		{[]string{"sessions"}, &[]server.SessionInfo{}},
+		{[]string{"subscriptions", "alice"}, &[]server.SubscriptionView{}},
+		{[]string{"metrics"}, &server.Metrics{}},
+	} {
+		out, err := ctl(t, append([]string{"--api", api, "--json"}, tc.cmd...)...)
+		require.NoError(t, err)
+		direct, err := http.Get(api + ctlCommands[tc.cmd[0]].path + map[bool]string{true: "?client=alice"}[len(tc.cmd) > 1])
+		require.NoError(t, err)
+		want, _ := io.ReadAll(direct.Body)
+		direct.Body.Close()
+		require.NoError(t, json.Unmarshal([]byte(out), tc.into), out)
+		if tc.cmd[0] != "metrics" { // counters move between the two reads
+			require.Equal(t, string(want), out)
+		}
+	}
+	var subs []server.SubscriptionView
+	out, err = ctl(t, "--api", api, "--json", "subscriptions", "alice")
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal([]byte(out), &subs))
+	require.Len(t, subs, 2)
+
+	// Sessions outlive their connections: alice's has an expiry, bob's ends with it.
+	require.NoError(t, alice.Disconnect(&paho.Disconnect{}))
+	require.NoError(t, bob.Disconnect(&paho.Disconnect{}))
+	require.Eventually(t, func() bool {
+		out, err = ctl(t, "--api", api, "sessions")
+		return err == nil && strings.Contains(out, "1 sessions, 0 online")
+	}, 5*time.Second, 20*time.Millisecond, out)
+	require.Regexp(t, `(?m)^alice\s+no\s+1h0m0s`, out)
+}
+
+func TestCtl_Errors(t *testing.T) {
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/v1/clients":
+			http.Error(w, "storage\nunavailable", http.StatusServiceUnavailable)
+		default:
+			io.WriteString(w, "<html>not json</html>")
+		}
+	}))
+	defer failing.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+
+	for _, tc := range []struct {
+		args  []string
+		usage bool
+		want  string
+	}{
+		{nil, true, "ctl needs a command: clients, metrics, sessions, subscriptions"},
+		{[]string{"frobnicate"}, true, `unknown ctl command "frobnicate"`},
+		{[]string{"kick", "alice"}, true, "has no endpoint that disconnects a client"},
+		{[]string{"clients", "extra"}, true, `clients takes at most 0 argument(s), got "extra"`},
+		{[]string{"subscriptions", "a", "b"}, true, "at most 1 argument(s)"},
+		{[]string{"--api", "ftp://x", "clients"}, true, "want http://HOST:PORT"},
+		{[]string{"--timeout", "0s", "clients"}, true, "--timeout must be positive"},
+		{[]string{"--api", closed.URL, "clients"}, false, "cannot reach the broker's API at " + closed.URL},
+		{[]string{"--api", failing.URL, "clients"}, false, "503 Service Unavailable: storage unavailable"},
+		{[]string{"--api", failing.URL, "sessions"}, false, "the API answered something that is not a list of sessions"},
+		{[]string{"--api", failing.URL, "metrics"}, false, "not the broker's metrics"},
+	} {
+		_, err := ctl(t, tc.args...)
+		require.ErrorContains(t, err, tc.want, "%v", tc.args)
+		var ue usageError
+		require.Equal(t, tc.usage, errors.As(err, &ue), "usage error for %v: %v", tc.args, err)
+	}
+}
+
+// Ensure that --api takes a bare host:port, as api.bind is written.
+func TestCtl_APIAddress(t *testing.T) {
+	api, _ := ctlBroker(t)
+	out, err := ctl(t, "--api", strings.TrimPrefix(api, "http://"), "sessions")
+	require.NoError(t, err)
+	require.Equal(t, "no sessions\n", out)
+
+	u, err := apiURL("127.0.0.1:18083")
+	require.NoError(t, err)
+	require.Equal(t, defaultAPI, u.String())
+}
