@@ -201,3 +201,92 @@ func BenchmarkStreamReplay(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTail follows the fleet live: each op commits a batch of 100 messages (10,000
+// messages/s of fleet time) and then a reader of site/+/dev/+/temp reads everything that became
+// visible. It measures what reading the open epoch in time order costs (one seek per hash
+// group of the open epoch per read) against the epoch length, with the reference layout as
+// the baseline. keys/msg = (seeks + nexts) / messages delivered.
+func BenchmarkTail(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		opts Options
+	}{
+		{"wildcard/epoch20", Options{}},
+		{"wildcard/epoch16", Options{EpochBits: 16}},
+		{"wildcard/epoch12", Options{EpochBits: 12}},
+		{"reference", Options{Kind: KindReference}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			db, err := pebble.Open("", &pebble.Options{FS: vfs.NewMem(), Logger: quietLogger{}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			var cb CookedBatch
+			l, err := Create([]byte("g"), tc.opts, nil, &cb)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(2, 2))
+			ts := uint64(1_700_000_000_000_000)
+			write := func(n int) {
+				entries := make([]Entry, n)
+				for i := range entries {
+					ts += benchTick
+					entries[i] = Entry{Topic: fmt.Sprintf("site/%d/dev/%d/temp", rng.IntN(100), rng.IntN(1000)), Timestamp: ts, Value: make([]byte, 64)}
+				}
+				if err := l.Prepare(entries, &cb); err != nil {
+					b.Fatal(err)
+				}
+				pb := db.NewBatch()
+				for _, w := range cb.Writes {
+					_ = pb.Set(w.Key, w.Value, nil)
+				}
+				if err := pb.Commit(pebble.NoSync); err != nil {
+					b.Fatal(err)
+				}
+				cb.Writes = cb.Writes[:0]
+			}
+			for range 200 {
+				write(100) // the fleet's history: the trie has learned its wildcards
+			}
+			filter := splitLevels("site/+/dev/+/temp")
+			positions := map[string]Position{}
+			var order []string
+			var stats Stats
+			msgs := 0
+			b.ResetTimer()
+			for b.Loop() {
+				write(100)
+				bounds := ReadBounds{Visible: ts + 1}
+				for _, s := range l.Streams(filter) {
+					if _, ok := positions[string(s)]; !ok {
+						positions[string(s)], _ = l.NewPosition(s, filter, ts-100*benchTick+1)
+						order = append(order, string(s))
+					}
+				}
+				for _, s := range order {
+					for {
+						items, pos, err := l.Next(db, Stream(s), filter, positions[s], 1000, bounds, &stats)
+						if err != nil {
+							b.Fatal(err)
+						}
+						positions[s] = pos
+						msgs += len(items)
+						if len(items) == 0 {
+							break
+						}
+					}
+				}
+			}
+			if msgs != 100*b.N {
+				b.Fatalf("delivered %d messages, want %d", msgs, 100*b.N)
+			}
+			b.ReportMetric(float64(stats.Seeks+stats.Nexts)/float64(msgs), "keys/msg")
+			b.ReportMetric(float64(stats.Seeks)/float64(b.N), "seeks/op")
+			b.ReportMetric(float64(stats.Nexts)/float64(b.N), "nexts/op")
+			b.ReportMetric(float64(msgs)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}
