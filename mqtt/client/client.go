@@ -257,12 +257,22 @@ func (c *Client) readLoop() {
 	close(c.done)
 }
 
+// Bounds of the reader's buffer while it adapts to the traffic (a larger packet gets a buffer of
+// its own size).
+const (
+	readBufferMin = 2 << 10
+	readBufferMax = 64 << 10
+)
+
 // maxPacket is the largest MQTT packet: a 4-byte Remaining Length of 268,435,455 plus the header.
 const maxPacket = 1 + 4 + mqtt.MaxRemainingLength
 
 func (c *Client) read() error {
-	buf := make([]byte, 16<<10)
+	// The buffer starts small, so that thousands of idle connections cost little, and doubles (up
+	// to readBufferMax) whenever a read fills it, so that a busy subscriber needs few system calls.
+	buf := make([]byte, readBufferMin)
 	start, end := 0, 0
+	filled := false
 	for {
 		// Decode every whole packet in the buffer.
 		for start < end {
@@ -292,10 +302,13 @@ func (c *Client) read() error {
 			grown := make([]byte, need)
 			copy(grown, buf[:end])
 			buf = grown
-		} else if end == len(buf) {
-			buf = append(buf, make([]byte, len(buf))...)
+		} else if end == len(buf) || filled && len(buf) < readBufferMax {
+			grown := make([]byte, 2*len(buf))
+			copy(grown, buf[:end])
+			buf = grown
 		}
 		n, err := c.conn.Read(buf[end:])
+		filled = end+n == len(buf)
 		end += n
 		if err != nil {
 			if c.closing.Load() || errors.Is(err, net.ErrClosed) && c.Err() != nil {

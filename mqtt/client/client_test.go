@@ -266,3 +266,36 @@ func TestClientErrors(t *testing.T) {
 		t.Error("dialing a closed port succeeded")
 	}
 }
+
+// TestClientLargePayload sends messages larger than the reader's buffer, which must grow to hold
+// them, interleaved with small ones.
+func TestClientLargePayload(t *testing.T) {
+	m := clienttest.StartMosquitto(t, nil)
+	ctx := testCtx(t)
+	box := newInbox()
+	sub, err := client.Dial(ctx, &client.Options{Addr: m.Addr(), ClientID: "lsub", CleanStart: true, OnMessage: box.onMessage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Disconnect()
+	if _, err := sub.Subscribe(ctx, mqtt.Subscription{Filter: "big", QoS: mqtt.QoS1}); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := client.Dial(ctx, &client.Options{Addr: m.Addr(), ClientID: "lpub", CleanStart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Disconnect()
+	sizes := []int{10, 300 << 10, 7, 1 << 20, 0, 70 << 10}
+	for i, n := range sizes {
+		payload := bytes.Repeat([]byte{byte('a' + i)}, n)
+		if err := pub.Publish(ctx, "big", payload, mqtt.QoS1, false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, msg := range box.wait(t, len(sizes)) {
+		if len(msg.Payload) != sizes[i] || sizes[i] > 0 && (msg.Payload[0] != byte('a'+i) || msg.Payload[sizes[i]-1] != byte('a'+i)) {
+			t.Fatalf("message %d: %d bytes, want %d", i, len(msg.Payload), sizes[i])
+		}
+	}
+}
