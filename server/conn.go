@@ -43,6 +43,8 @@ type conn struct {
 
 	// Reader goroutine only.
 	first   [1]byte           // the first byte of a packet, read without a buffer
+	// firstRead: first holds the next packet's first byte.
+	firstRead bool
 	br      *bufio.Reader     // borrowed while a burst of packets is being read
 	aliasIn map[uint16]string // inbound topic aliases [MQTT-3.3.2-12] v5
 	limiter rateLimiter
@@ -57,7 +59,6 @@ type conn struct {
 	}
 	// Writer goroutine only.
 	aliasOut  map[string]uint16 // outbound topic aliases
-	wbuf      []byte
 	cause     atomic.Int32 // DisconnectCause, set once (-1 while unset)
 	closeOnce sync.Once
 	// goodbye is set when a failing CONNACK was queued.
@@ -112,21 +113,41 @@ var errPacketTooLarge = &mqtt.Error{Code: mqtt.PacketTooLarge, Rule: "MQTT-3.2.2
 // length costs nothing. The body gets one allocation that the packet's
 // strings and payload then share.
 func (c *conn) readPacket(deadline time.Duration) (mqtt.Packet, error) {
+	if err := c.awaitPacket(deadline); err != nil {
+		return mqtt.Packet{}, err
+	}
+	return c.readRest()
+}
+
+// awaitPacket waits for the first byte of the next packet. When nothing is
+// buffered it reads that byte straight from the socket, so that an idle
+// connection holds no read buffer; and it is a small function called from
+// a small one, so that the goroutine parked here uses little stack (which
+// lets the runtime shrink it after a burst of deep packet handling).
+func (c *conn) awaitPacket(deadline time.Duration) error {
 	if deadline > 0 {
 		_ = c.nc.SetReadDeadline(time.Now().Add(deadline))
 	} else {
 		_ = c.nc.SetReadDeadline(time.Time{})
 	}
-	// 1. The first byte, straight from the socket when nothing is buffered,
-	// so that an idle connection holds no read buffer.
-	var b0 byte
-	if c.br == nil {
-		if _, err := io.ReadFull(c.nc, c.first[:]); err != nil {
-			return mqtt.Packet{}, err
-		}
-		b0 = c.first[0]
-		c.br = readerPool.Get().(*bufio.Reader)
-		c.br.Reset(c.nc)
+	if c.br != nil {
+		return nil
+	}
+	if _, err := io.ReadFull(c.nc, c.first[:]); err != nil {
+		return err
+	}
+	c.br = readerPool.Get().(*bufio.Reader)
+	c.br.Reset(c.nc)
+	c.firstRead = true
+	return nil
+}
+
+// readRest reads the packet whose first byte awaitPacket saw.
+func (c *conn) readRest() (mqtt.Packet, error) {
+	// 1. The first byte: already read, or buffered.
+	b0 := c.first[0]
+	if c.firstRead {
+		c.firstRead = false
 	} else {
 		var err error
 		if b0, err = c.br.ReadByte(); err != nil {
@@ -246,6 +267,7 @@ func (c *conn) writeLoop() {
 			c.out.Lock()
 			if len(c.out.q) == 0 {
 				c.out.running = false
+				c.out.q = nil // an idle connection keeps no queue array
 				c.out.Unlock()
 				return
 			}
@@ -301,13 +323,14 @@ func (c *conn) write(bw *bufio.Writer, it *outItem) error {
 	default:
 		p = mqtt.Packet{Type: it.kind, PacketID: it.pid, ReasonCode: it.reason}
 	}
-	var err error
-	c.wbuf, err = mqtt.Encode(c.wbuf[:0], &p, c.version)
+	// Encode straight into the writer's free space; Encode only allocates
+	// when the packet does not fit there.
+	buf, err := mqtt.Encode(bw.AvailableBuffer(), &p, c.version)
 	if err != nil {
 		c.srv.log.Error("encoding failed", "client", c.clientID, "packet", p.String(), "err", err)
 		return nil
 	}
-	if c.clientMaxPacket > 0 && len(c.wbuf) > int(c.clientMaxPacket) {
+	if c.clientMaxPacket > 0 && len(buf) > int(c.clientMaxPacket) {
 		// Never send more than the client accepts [MQTT-3.1.2-24] v5; the
 		// message is dropped as if delivered [MQTT-3.1.2-25] v5.
 		if it.kind == mqtt.TypePublish {
@@ -318,17 +341,14 @@ func (c *conn) write(bw *bufio.Writer, it *outItem) error {
 		}
 		return nil
 	}
-	if bw.Available() < len(c.wbuf) {
+	if bw.Available() < len(buf) {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	}
-	if _, err := bw.Write(c.wbuf); err != nil {
+	if _, err := bw.Write(buf); err != nil {
 		return err
 	}
 	c.srv.stats.packetsSent.Add(1)
-	c.srv.stats.bytesSent.Add(int64(len(c.wbuf)))
-	if cap(c.wbuf) > 64<<10 {
-		c.wbuf = nil // do not keep a large message's buffer around
-	}
+	c.srv.stats.bytesSent.Add(int64(len(buf)))
 	if it.kind == mqtt.TypePublish {
 		c.srv.stats.messagesSent.Add(1)
 		c.srv.hooks.messageDelivered(c.clientID, it.d.msg)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/mqttds/mqttds/mqtt"
@@ -102,7 +103,8 @@ func (c *conn) connect(p *mqtt.Packet) error {
 
 	// 1. Client id: assign one to an empty id [MQTT-3.1.3-6] v5; 3.x only
 	// allows that with a clean session [MQTT-3.1.3-8] v3.1.1.
-	id, assigned := cp.ClientID, false
+	// Strings of a decoded packet share its buffer: copy what outlives it.
+	id, assigned := strings.Clone(cp.ClientID), false
 	if id == "" {
 		if c.version != mqtt.V5 && !cp.CleanStart {
 			return &refusal{mqtt.ClientIdentifierNotValid, CauseRefused}
@@ -124,7 +126,7 @@ func (c *conn) connect(p *mqtt.Packet) error {
 	if err != nil {
 		return err
 	}
-	c.username = user
+	c.username = strings.Clone(user)
 
 	// 4. What this connection negotiated.
 	c.keepAlive = time.Duration(cp.KeepAlive) * time.Second

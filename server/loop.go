@@ -6,17 +6,28 @@ import (
 
 // loop reads and handles packets until the connection ends. Nothing from
 // the client for 1.5 × keep alive ends it [MQTT-3.1.2-22] v5.
+//
+// The loop parks in awaitPacket, a shallow call; the packet itself, a large
+// struct, lives only in the frame of next.
 func (c *conn) loop() error {
 	deadline := c.keepAlive * 3 / 2
 	for {
-		p, err := c.readPacket(deadline)
-		if err != nil {
+		if err := c.awaitPacket(deadline); err != nil {
 			return err
 		}
-		if err := c.handle(&p); err != nil {
+		if err := c.next(); err != nil {
 			return err
 		}
 	}
+}
+
+// next reads and handles the packet awaitPacket announced.
+func (c *conn) next() error {
+	p, err := c.readRest()
+	if err != nil {
+		return err
+	}
+	return c.handle(&p)
 }
 
 // handle dispatches one packet of a connected client.
