@@ -42,12 +42,12 @@ type conn struct {
 	ready atomic.Bool
 
 	// Reader goroutine only.
-	first   [1]byte           // the first byte of a packet, read without a buffer
+	first [1]byte // the first byte of a packet, read without a buffer
 	// firstRead: first holds the next packet's first byte.
 	firstRead bool
-	br      *bufio.Reader     // borrowed while a burst of packets is being read
-	aliasIn map[uint16]string // inbound topic aliases [MQTT-3.3.2-12] v5
-	limiter rateLimiter
+	br        *bufio.Reader     // borrowed while a burst of packets is being read
+	aliasIn   map[uint16]string // inbound topic aliases [MQTT-3.3.2-12] v5
+	limiter   rateLimiter
 
 	out struct {
 		sync.Mutex
@@ -59,7 +59,7 @@ type conn struct {
 	}
 	// Writer goroutine only.
 	aliasOut  map[string]uint16 // outbound topic aliases
-	cause     atomic.Int32 // DisconnectCause, set once (-1 while unset)
+	cause     atomic.Int32      // DisconnectCause, set once (-1 while unset)
 	closeOnce sync.Once
 	// goodbye is set when a failing CONNACK was queued.
 	goodbye atomic.Bool
