@@ -28,6 +28,8 @@ type Plan struct {
 
 // Report is everything a Plan measured. It is printed as tables, then as one JSON line.
 type Report struct {
+	// Format is the version of this JSON shape (ReportFormat); it only moves forward.
+	Format int     `json:"format"`
 	Config Config  `json:"config"`
 	Main   *Result `json:"main"`
 	// Sweep has one result per SweepEpochBits value, in order.
@@ -39,6 +41,10 @@ type Report struct {
 	// Truncated reports that the deadline stopped a run; runs after it were skipped.
 	Truncated bool `json:"truncated,omitempty"`
 }
+
+// ReportFormat is the version of the JSON report: 1 is the shape of Report, Result,
+// WriteResult and FilterResult as their json tags name them.
+const ReportFormat = 1
 
 // Execute runs p and writes its tables to w as each part completes, then the report as one
 // JSON line. Each run gets a fresh store: with Config.Dir set, in its own subdirectory (main,
@@ -54,7 +60,7 @@ func Execute(ctx context.Context, p Plan, w io.Writer) (*Report, error) {
 			return nil, fmt.Errorf("dsbench: swept epoch_bits %d out of range 0..64", e)
 		}
 	}
-	rep := &Report{Config: p.Config}
+	rep := &Report{Format: ReportFormat, Config: p.Config}
 	var mismatches []error
 	run := func(name string, c Config) (*Result, bool, error) {
 		if rep.Truncated {
