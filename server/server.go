@@ -334,6 +334,14 @@ func (s *Server) Close(ctx context.Context) error {
 	for _, c := range conns {
 		c.disconnect(CauseShutdown, mqtt.ServerShuttingDown)
 	}
+	// Offline sessions' Will and expiry timers must not fire into a
+	// stopped broker.
+	s.mu.RLock()
+	for _, sess := range s.mu.sessions {
+		sess.stopTimers()
+	}
+	s.mu.RUnlock()
+	defer s.mem.stop()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -344,7 +352,6 @@ func (s *Server) Close(ctx context.Context) error {
 		}
 		return ctx.Err()
 	}
-	s.mem.stop()
 	return nil
 }
 

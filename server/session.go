@@ -184,6 +184,11 @@ func (s *memSession) detach(c *conn) {
 	if s.mu.expiry == 0 {
 		return // the caller ends the session right away
 	}
+	select {
+	case <-s.srv.closing:
+		return // no timers into a stopping broker
+	default:
+	}
 	if s.mu.will != nil && s.mu.willDelay > 0 && s.mu.willDelay < s.mu.expiry {
 		s.mu.willTimer = time.AfterFunc(s.mu.willDelay, s.willTimerFired)
 	}
@@ -515,4 +520,10 @@ func (s *memSession) isEnded() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.mu.ended
+}
+
+func (s *memSession) stopTimers() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopTimersLocked()
 }
