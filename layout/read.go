@@ -462,14 +462,22 @@ func (rs *readState) emit(k []byte, ts uint64, keyMode bool) error {
 		rs.stats.Collisions++
 		return nil
 	}
-	// One arena per call holds every item's key, value and position: three slices of it per
-	// item instead of three allocations. Growing the arena leaves earlier items on the old
-	// array, which nothing writes again.
-	if rs.buf == nil {
-		// Size the arena for up to 64 items like this one; append doubles it from there.
-		size := len(rs.w.dataPrefix) + 2*len(k) + len(value) + 16
-		rs.buf = make([]byte, 0, size*min(rs.n, 64))
-		rs.items = make([]Item, 0, min(rs.n, 64))
+	// An arena holds the items' keys, values and positions: three slices of it per item
+	// instead of three allocations. When a chunk is full the next one is twice as large and
+	// the full one is left to the items that point into it: nothing is copied.
+	posLen := 10
+	if keyMode {
+		posLen = 2 + len(k)
+	}
+	size := len(rs.w.dataPrefix) + len(k) + len(value) + posLen
+	if cap(rs.buf)-len(rs.buf) < size {
+		// Twice the last chunk, at least 64 items, no more than n needs (a time-mode read
+		// may gather more than n candidates: then 16 at a time).
+		items := max(16, min(rs.n-len(rs.items), max(64, 2*cap(rs.buf)/size)))
+		rs.buf = make([]byte, 0, size*items)
+		if rs.items == nil {
+			rs.items = make([]Item, 0, min(rs.n, 64))
+		}
 	}
 	start := len(rs.buf)
 	rs.buf = append(rs.buf, rs.w.dataPrefix...)
