@@ -318,7 +318,7 @@ func (w *wildcard) decodeStream(s Stream) (stream, error) {
 	if len(r.b) != 0 {
 		return bad("trailing bytes")
 	}
-	if out.index >= 1<<(8*uint(w.opts.TopicIndexBytes)) && w.opts.TopicIndexBytes < 8 {
+	if w.opts.TopicIndexBytes < 8 && out.index >= 1<<(8*uint(w.opts.TopicIndexBytes)) {
 		return bad("index too wide")
 	}
 	return out, nil
