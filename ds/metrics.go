@@ -53,6 +53,32 @@ type Metrics struct {
 	}
 }
 
+// Sub returns the counters of m minus those of an earlier snapshot: the activity between the
+// two. Gauges (live generations, next timestamp, pending, in flight, disk usage) and the
+// latency summary are m's.
+func (m *Metrics) Sub(earlier *Metrics) *Metrics {
+	d := *m
+	b, e := &d.Buffer, &earlier.Buffer
+	b.Batches -= e.Batches
+	b.Messages -= e.Messages
+	b.KVWrites -= e.KVWrites
+	b.Bytes -= e.Bytes
+	b.FailedBatches -= e.FailedBatches
+	b.FailedItems -= e.FailedItems
+	b.FlushTime -= e.FlushTime
+	r, er := &d.Read, &earlier.Read
+	r.NextCalls -= er.NextCalls
+	r.Messages -= er.Messages
+	r.NextTime -= er.NextTime
+	r.Seeks -= er.Seeks
+	r.Nexts -= er.Nexts
+	r.Collisions -= er.Collisions
+	d.Generations.Added -= earlier.Generations.Added
+	d.Generations.Dropped -= earlier.Generations.Dropped
+	d.Generations.RetentionErrors -= earlier.Generations.RetentionErrors
+	return &d
+}
+
 // Latency summarises a latency distribution. Quantiles are upper bounds of histogram buckets
 // (within 25%).
 type Latency struct {

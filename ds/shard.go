@@ -335,7 +335,13 @@ func (s *shard) close() {
 	s.watchers.Unlock()
 }
 
-// timestampOf converts a wall-clock time to ds time (µs since the Unix epoch).
+// Timestamp converts a wall-clock time to ds time: microseconds since the Unix epoch, the unit
+// of Message.Timestamp and of every since/until argument. Times before 1970 map to 0.
+func Timestamp(t time.Time) uint64 { return timestampOf(t) }
+
+// TimeOf converts ds time back to a wall-clock time.
+func TimeOf(ts uint64) time.Time { return time.UnixMicro(int64(ts)) }
+
 func timestampOf(t time.Time) uint64 {
 	us := t.UnixMicro()
 	if us < 0 {
