@@ -31,10 +31,16 @@
 // context (the command's --max-duration) stops a run in any phase, and what was measured is
 // reported as truncated.
 //
+// # Go benchmarks
+//
+// Write returns the written Store, which Replay reads as often as needed: BenchmarkReplay
+// replays a fleet per layout and reports keys/msg and seeks/op next to the time, for
+// benchstat comparisons of layout changes.
+//
 // # Concurrency
 //
-// Run and Execute may be called from several goroutines with different Configs; each run has
-// its own store and one writer.
+// Run, Execute and Write may be called from several goroutines with different Configs; each
+// has its own store and one writer. The Replay calls of one Store must not overlap.
 //
 // Example:
 //

@@ -74,6 +74,50 @@ var ErrMismatch = errors.New("dsbench: replay returned a different number of mes
 // running phase stops, what was measured is returned marked Truncated, and the rest is
 // skipped; err is then nil.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
+	s, err := Write(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Layout: s.cfg.Layout.Kind, Write: s.Written()}
+	if s.cfg.Layout.Kind == layout.KindWildcardOptimized {
+		e := s.cfg.EpochBits()
+		res.EpochBits = &e
+	}
+	if !res.Write.Truncated {
+		err = s.replayAll(ctx, res)
+	}
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil && !errors.Is(err, ErrMismatch) {
+		return nil, err
+	}
+	return res, err
+}
+
+// Store is a fresh store that holds a written workload, ready to be replayed any number of
+// times (Go benchmarks replay one store in a loop). Replay calls must not overlap: each one
+// measures the store's read counters before and after.
+type Store struct {
+	cfg     Config
+	tmpl    *Template
+	db      *ds.DB
+	cleanup func()
+	// clock is the simulated wall clock (µs) that the store reads as its Now.
+	clock atomic.Int64
+	// written counts the messages stored per topic number.
+	written []uint32
+	// gens are the generations that hold the written messages, by rank.
+	gens  map[ds.Rank]bool
+	write WriteResult
+	// expectedCache holds expected(filter) by filter.
+	expectedCache map[string]int
+}
+
+// Write opens a fresh store for cfg and writes cfg's workload into it; unless cfg.Live it
+// then closes the written generation. When ctx ends first, the store is returned with what
+// was written and Written().Truncated set.
+func Write(ctx context.Context, cfg Config) (*Store, error) {
 	cfg.EnsureDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -86,10 +130,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer cleanup()
-
-	r := &runner{cfg: cfg, tmpl: tmpl, written: make([]uint32, tmpl.NumTopics())}
-	r.clock.Store(time.Now().UnixMicro())
+	s := &Store{cfg: cfg, tmpl: tmpl, written: make([]uint32, tmpl.NumTopics()), cleanup: cleanup,
+		expectedCache: map[string]int{}}
+	s.clock.Store(time.Now().UnixMicro())
 	opts := &ds.Options{
 		NumShards: cfg.Shards,
 		Layout:    cfg.Layout,
@@ -98,29 +141,27 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Pebble:    &pebble.Options{Logger: quietLogger{}},
 	}
 	if cfg.Rate > 0 {
-		opts.Now = func() time.Time { return time.UnixMicro(r.clock.Load()) }
+		opts.Now = func() time.Time { return time.UnixMicro(s.clock.Load()) }
 	}
-	db, err := ds.Open(dir, opts)
-	if err != nil {
+	if s.db, err = ds.Open(dir, opts); err != nil {
+		cleanup()
 		return nil, err
 	}
-	r.db = db
-	res := &Result{Layout: cfg.Layout.Kind}
-	if cfg.Layout.Kind == layout.KindWildcardOptimized {
-		e := cfg.EpochBits()
-		res.EpochBits = &e
-	}
-	err = r.write(ctx, &res.Write)
-	if err == nil && !res.Write.Truncated {
-		err = r.replayAll(ctx, res)
-	}
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil && !errors.Is(err, ErrMismatch) {
+	if err := s.writeAll(ctx, &s.write); err != nil {
+		s.Close()
 		return nil, err
 	}
-	return res, err
+	return s, nil
+}
+
+// Written returns the measurements of the write.
+func (s *Store) Written() WriteResult { return s.write }
+
+// Close closes the store and removes its directory if it was a temporary one.
+func (s *Store) Close() error {
+	err := s.db.Close()
+	s.cleanup()
+	return err
 }
 
 // storeDir returns the directory for a fresh store and what removes it afterwards.
@@ -142,24 +183,11 @@ func storeDir(dir string) (string, func(), error) {
 	return dir, func() {}, nil
 }
 
-// runner is one Run in progress.
-type runner struct {
-	cfg  Config
-	tmpl *Template
-	db   *ds.DB
-	// clock is the simulated wall clock (µs) that the store reads as its Now.
-	clock atomic.Int64
-	// written counts the messages stored per topic number.
-	written []uint32
-	// gens are the generations that hold the written messages, by rank.
-	gens map[ds.Rank]bool
-}
-
-// write publishes MessagesPerTopic rounds; each round sends to every topic once, in a fresh
+// writeAll publishes MessagesPerTopic rounds; each round sends to every topic once, in a fresh
 // random order, as a fleet whose devices report on a period does.
-func (r *runner) write(ctx context.Context, w *WriteResult) error {
-	cfg := &r.cfg
-	n := r.tmpl.NumTopics()
+func (s *Store) writeAll(ctx context.Context, w *WriteResult) error {
+	cfg := &s.cfg
+	n := s.tmpl.NumTopics()
 	w.Topics = n
 	perm := make([]int32, n)
 	for i := range perm {
@@ -173,15 +201,15 @@ func (r *runner) write(ctx context.Context, w *WriteResult) error {
 	batch := make([]ds.Message, 0, cfg.Batch)
 	topics := make([]int32, 0, cfg.Batch)
 	start := time.Now()
-	startClock := r.clock.Load()
+	startClock := s.clock.Load()
 	tick := float64(cfg.tick()) / float64(time.Microsecond)
 	sent := 0
 	flush := func() error {
-		if err := r.db.Store(ctx, batch, ds.Sync); err != nil {
+		if err := s.db.Store(ctx, batch, ds.Sync); err != nil {
 			return err
 		}
 		for _, t := range topics {
-			r.written[t]++
+			s.written[t]++
 		}
 		w.Messages += len(batch)
 		batch, topics = batch[:0], topics[:0]
@@ -192,11 +220,11 @@ rounds:
 	for round := 0; round < cfg.MessagesPerTopic; round++ {
 		rng.Shuffle(n, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
 		for _, t := range perm {
-			name := r.tmpl.Topic(int(t))
+			name := s.tmpl.Topic(int(t))
 			batch = append(batch, ds.Message{ClientID: name, Topic: name, Payload: payload, QoS: 1})
 			topics = append(topics, t)
 			sent++
-			r.clock.Store(startClock + int64(float64(sent)*tick))
+			s.clock.Store(startClock + int64(float64(sent)*tick))
 			if len(batch) == cap(batch) {
 				if err = flush(); err != nil {
 					break rounds
@@ -219,23 +247,23 @@ rounds:
 	if w.Seconds > 0 {
 		w.MsgsPerSec = float64(w.Messages) / w.Seconds
 	}
-	w.DiskBytes = r.db.Metrics().Disk.Usage
+	w.DiskBytes = s.db.Metrics().Disk.Usage
 	if cfg.Rate > 0 {
 		w.SimulatedSeconds = float64(sent) / cfg.Rate
 	} else {
 		w.SimulatedSeconds = w.Seconds
 	}
-	gens, err := r.db.ListGenerations(0, 0)
+	gens, err := s.db.ListGenerations(0, 0)
 	if err != nil {
 		return err
 	}
-	r.gens = map[ds.Rank]bool{}
+	s.gens = map[ds.Rank]bool{}
 	for _, g := range gens {
-		r.gens[ds.Rank{Shard: g.Shard, Generation: g.ID}] = true
+		s.gens[ds.Rank{Shard: g.Shard, Generation: g.ID}] = true
 	}
-	if !r.cfg.Live {
+	if !s.cfg.Live {
 		// Close the written generation: every epoch becomes complete.
-		if _, err := r.db.AddGeneration(); err != nil {
+		if _, err := s.db.AddGeneration(); err != nil {
 			return err
 		}
 	}
@@ -243,10 +271,10 @@ rounds:
 }
 
 // replayAll replays every filter in turn.
-func (r *runner) replayAll(ctx context.Context, res *Result) error {
+func (s *Store) replayAll(ctx context.Context, res *Result) error {
 	var mismatch []error
-	for _, f := range r.cfg.Filters {
-		fr, err := r.replay(ctx, f)
+	for _, f := range s.cfg.Filters {
+		fr, err := s.Replay(ctx, f)
 		if err != nil {
 			return err
 		}
@@ -261,27 +289,31 @@ func (r *runner) replayAll(ctx context.Context, res *Result) error {
 	return errors.Join(mismatch...)
 }
 
-// replay reads every stream of filter in the written generations to its end and measures it.
-func (r *runner) replay(ctx context.Context, filter string) (FilterResult, error) {
-	fr := FilterResult{Filter: filter, Expected: r.expected(filter)}
-	before := r.db.Metrics().Read
+// Replay reads every stream of filter in the written generations to its end and measures
+// it. Expected is exact only when the write was complete.
+func (s *Store) Replay(ctx context.Context, filter string) (FilterResult, error) {
+	if err := topic.ValidateFilter(filter); err != nil {
+		return FilterResult{}, fmt.Errorf("dsbench: filter %q: %w", filter, err)
+	}
+	fr := FilterResult{Filter: filter, Expected: s.expected(filter)}
+	before := s.db.Metrics().Read
 	start := time.Now()
-	streams, err := r.db.GetStreams(filter, 0)
+	streams, err := s.db.GetStreams(filter, 0)
 	if err != nil {
 		return fr, err
 	}
-	for _, s := range streams {
-		if !r.gens[s.Rank] {
+	for _, rs := range streams {
+		if !s.gens[rs.Rank] {
 			continue // the empty generation opened to close the written one
 		}
 		fr.Streams++
-		it, err := r.db.MakeIterator(s.Stream, filter, 0)
+		it, err := s.db.MakeIterator(rs.Stream, filter, 0)
 		if err != nil {
 			return fr, err
 		}
 		for {
 			var msgs []ds.StoredMessage
-			msgs, it, err = r.db.Next(ctx, it, r.cfg.ReadBatch)
+			msgs, it, err = s.db.Next(ctx, it, s.cfg.ReadBatch)
 			if errors.Is(err, ds.ErrEndOfStream) {
 				break
 			}
@@ -302,7 +334,7 @@ func (r *runner) replay(ctx context.Context, filter string) (FilterResult, error
 		}
 	}
 	fr.Seconds = time.Since(start).Seconds()
-	after := r.db.Metrics().Read
+	after := s.db.Metrics().Read
 	fr.Seeks = after.Seeks - before.Seeks
 	fr.Nexts = after.Nexts - before.Nexts
 	fr.Collisions = after.Collisions - before.Collisions
@@ -315,14 +347,19 @@ func (r *runner) replay(ctx context.Context, filter string) (FilterResult, error
 	return fr, nil
 }
 
-// expected counts the messages written to topics that filter matches.
-func (r *runner) expected(filter string) int {
+// expected counts the messages written to topics that filter matches. It is computed once per
+// filter, outside the measured time.
+func (s *Store) expected(filter string) int {
+	if n, ok := s.expectedCache[filter]; ok {
+		return n
+	}
 	n := 0
-	for i, c := range r.written {
-		if c > 0 && topic.Match(filter, r.tmpl.Topic(i)) {
+	for i, c := range s.written {
+		if c > 0 && topic.Match(filter, s.tmpl.Topic(i)) {
 			n += int(c)
 		}
 	}
+	s.expectedCache[filter] = n
 	return n
 }
 
