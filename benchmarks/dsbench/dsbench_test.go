@@ -209,3 +209,39 @@ func TestExecute_BadSweep(t *testing.T) {
 	_, err := Execute(context.Background(), Plan{Config: tiny(), SweepEpochBits: []int{65}}, &bytes.Buffer{})
 	require.ErrorContains(t, err, "epoch_bits 65 out of range")
 }
+
+// Ensure that a store can be replayed again with the same figures, and that Replay refuses
+// an invalid filter.
+func TestStore_ReplayAgain(t *testing.T) {
+	s, err := Write(context.Background(), tiny())
+	require.NoError(t, err)
+	defer s.Close()
+	first, err := s.Replay(context.Background(), "s/+/d/4/t")
+	require.NoError(t, err)
+	again, err := s.Replay(context.Background(), "s/+/d/4/t")
+	require.NoError(t, err)
+	require.Equal(t, 12, first.Returned)
+	require.Equal(t, first.Returned, again.Returned)
+	require.Equal(t, first.Seeks, again.Seeks, "replays are deterministic")
+	require.Equal(t, first.Nexts, again.Nexts)
+	_, err = s.Replay(context.Background(), "s/#/t")
+	require.ErrorContains(t, err, `filter "s/#/t"`)
+}
+
+// Ensure that a deadline marks the report truncated, skips the later runs and still ends
+// with the JSON line.
+func TestExecute_Deadline(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out bytes.Buffer
+	rep, err := Execute(ctx, Plan{Config: tiny(), SweepEpochBits: []int{0, 8}, CompareReference: true}, &out)
+	require.NoError(t, err)
+	require.True(t, rep.Truncated)
+	require.True(t, rep.Main.Write.Truncated)
+	require.Empty(t, rep.Sweep, "runs after the deadline are skipped")
+	require.NotContains(t, out.String(), "epoch_bits sweep")
+	require.Nil(t, rep.Reference)
+	require.Contains(t, out.String(), "the deadline (--max-duration) stopped a run")
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.True(t, json.Valid([]byte(lines[len(lines)-1])))
+}

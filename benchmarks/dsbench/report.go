@@ -112,7 +112,9 @@ func Execute(ctx context.Context, p Plan, w io.Writer) (*Report, error) {
 				rep.Sweep = append(rep.Sweep, res)
 			}
 		}
-		writeSweep(w, &p.Config, rep.Sweep)
+		if len(rep.Sweep) > 0 {
+			writeSweep(w, &p.Config, rep.Sweep)
+		}
 	} else if len(p.SweepEpochBits) > 0 {
 		fmt.Fprintf(w, "\nepoch_bits sweep skipped: the %s layout has no epochs\n", p.Layout.Kind)
 	}
