@@ -49,6 +49,7 @@ func FromConfig(cfg *config.Config, log *slog.Logger) (*Options, []listeners.Lis
 		SysInterval:          cfg.Sys.Interval.D(),
 		UseCNAsUsername:      map[string]bool{},
 	}
+	o.Durable = durableOptionsFromConfig(cfg)
 	if m.MqueueDropPolicy == "drop_newest" {
 		o.DropPolicy = DropNewest
 	}

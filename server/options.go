@@ -124,6 +124,9 @@ type Options struct {
 	// not fit mean the client stopped reading and the connection is closed.
 	// Default 1024.
 	OutboundQueue int
+
+	// Durable turns on durable sessions (see DurableOptions). Default off.
+	Durable DurableOptions
 }
 
 // EnsureDefaults fills every zero field with its default and returns o (a

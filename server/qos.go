@@ -63,6 +63,9 @@ func (c *conn) onPublish(p *mqtt.Packet) error {
 	}
 	// 5. Route, then acknowledge.
 	m := messageFromPublish(p, c.clientID, time.Now())
+	if done, err := c.persistDurable(m, p); done || err != nil {
+		return err
+	}
 	s.stats.messagesReceived.Add(1)
 	s.hooks.messagePublish(c.info(), m)
 	code := mqtt.Success

@@ -36,6 +36,9 @@ func (s *Server) route(m *Message) int {
 			continue
 		}
 		n++
+		if sess.dur.Load() != nil {
+			continue // a durable session reads the message from storage
+		}
 		if shed {
 			s.dropped(sub.ClientID, m, DropMemoryPressure)
 			continue

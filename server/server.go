@@ -35,6 +35,7 @@ type Server struct {
 	stats    counters
 	started  time.Time
 	mem      memoryWatch
+	durable  *durableBroker // nil when durable sessions are off
 
 	// connectMu serializes session take-over and creation, so two CONNECTs
 	// with one client id cannot both believe they own the session.
@@ -72,6 +73,9 @@ func New(opts *Options) (*Server, error) {
 	s.mu.sessions = make(map[string]*memSession)
 	s.mu.conns = make(map[*conn]struct{})
 	s.mu.rates = make(map[string]*tokenBucket)
+	if err := s.openDurable(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -272,6 +276,7 @@ func (s *Server) Publish(topicName string, payload []byte, qos mqtt.QoS, retain 
 		return 0, fmt.Errorf("server: QoS %d", qos)
 	}
 	m := &Message{Topic: topicName, Payload: payload, QoS: qos, Retain: retain, Created: timeNow()}
+	s.persistBrokerMessage(m)
 	return s.route(m), nil
 }
 
@@ -342,6 +347,7 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.mu.RUnlock()
 	defer s.mem.stop()
+	defer s.closeDurable() // after the connections let go of their sessions
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttds/mqttds/mqtt"
@@ -54,6 +55,7 @@ type SessionInfo struct {
 	Inflight int           `json:"inflight"`
 	Queued   int           `json:"queued"`
 	Created  time.Time     `json:"created"`
+	Durable  bool          `json:"durable"`
 }
 
 // deliveryState is where an outbound message stands.
@@ -85,6 +87,9 @@ type memSession struct {
 	srv     *Server
 	id      string
 	created time.Time
+	// dur is the storage side of a durable session (durable_session.go); nil for a session
+	// kept in memory only. Set once, before the session is attached.
+	dur atomic.Pointer[durableSession]
 
 	mu struct {
 		sync.Mutex
@@ -130,9 +135,13 @@ func (s *memSession) ClientID() string { return s.id }
 
 func (s *memSession) Info() SessionInfo {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return SessionInfo{ClientID: s.id, Online: s.mu.conn != nil, Expiry: s.mu.expiry,
+	info := SessionInfo{ClientID: s.id, Online: s.mu.conn != nil, Expiry: s.mu.expiry,
 		Inflight: len(s.mu.inflight), Queued: len(s.mu.queue), Created: s.created}
+	s.mu.Unlock()
+	if d := s.dur.Load(); d != nil {
+		d.info(&info)
+	}
+	return info
 }
 
 // online reports whether a connection is attached.
@@ -145,8 +154,9 @@ func (s *memSession) online() bool {
 // configure sets what a CONNECT decides: expiry and will.
 func (s *memSession) configure(expiry time.Duration, will *Message, willDelay time.Duration) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.mu.expiry, s.mu.will, s.mu.willDelay = expiry, will, willDelay
+	s.mu.Unlock()
+	s.srv.durableConfigure(s, expiry, will, willDelay)
 }
 
 // attach implements Session.
@@ -156,6 +166,10 @@ func (s *memSession) attach(c *conn, resumed bool) {
 	s.stopTimersLocked() // a reconnect within the will delay cancels the Will [MQTT-3.1.3-9] v5
 	s.mu.conn = c
 	s.mu.quota = int(min(c.clientReceiveMax, s.srv.opts.MaxInflight))
+	if d := s.dur.Load(); d != nil {
+		d.attach(c, s.mu.quota) // re-sends, then messages read from storage
+		return
+	}
 	if resumed {
 		// Re-send what the client has not acknowledged, in order, with the
 		// original packet ids: PUBLISH with DUP for those still waiting for
@@ -179,6 +193,9 @@ func (s *memSession) detach(c *conn) {
 		return
 	}
 	s.mu.conn = nil
+	if d := s.dur.Load(); d != nil {
+		d.detach()
+	}
 	moved := s.takeSharedLocked()
 	defer s.srv.redispatch(s.id, moved) // after the unlock: it locks other sessions
 	if s.mu.expiry == 0 {
@@ -203,6 +220,9 @@ func (s *memSession) takeWill() *Message {
 	defer s.mu.Unlock()
 	w := s.mu.will
 	s.mu.will = nil
+	if d := s.dur.Load(); d != nil && w != nil {
+		d.ds.TakeWill()
+	}
 	return w
 }
 
@@ -223,6 +243,9 @@ func (s *memSession) willTimerFired() {
 	w := s.mu.will
 	s.mu.will = nil
 	s.mu.Unlock()
+	if d := s.dur.Load(); d != nil && w != nil {
+		d.ds.TakeWill()
+	}
 	if w != nil {
 		s.srv.publishWill(w)
 	}
@@ -251,6 +274,9 @@ func (s *memSession) end(reason string) {
 		return
 	}
 	s.mu.ended = true
+	if d := s.dur.Load(); d != nil {
+		defer d.end() // before the unlock: no attach may come in between
+	}
 	s.stopTimersLocked()
 	moved := s.takeSharedLocked()
 	defer s.srv.redispatch(s.id, moved) // after the unlock: it locks other sessions
@@ -265,6 +291,10 @@ func (s *memSession) end(reason string) {
 
 // deliver implements Session.
 func (s *memSession) deliver(d delivery) {
+	if ds := s.dur.Load(); ds != nil {
+		ds.deliver(d)
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mu.ended {
@@ -382,6 +412,10 @@ func (s *memSession) completeLocked(i int, acked bool) {
 // puback implements Session: QoS 1 done [MQTT-4.3.2-3] v5. A failure code
 // also ends the wait; the message is not re-sent [MQTT-4.4.0-2] v5.
 func (s *memSession) puback(pid uint16, code mqtt.ReasonCode) {
+	if d := s.dur.Load(); d != nil {
+		d.puback(pid, code)
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if i := s.inflightIndexLocked(pid); i >= 0 && s.mu.inflight[i].qos == mqtt.QoS1 {
@@ -392,6 +426,9 @@ func (s *memSession) puback(pid uint16, code mqtt.ReasonCode) {
 // pubrec implements Session: QoS 2 first half. Below 0x80 we answer PUBREL
 // and wait for PUBCOMP [MQTT-4.3.3-4] v5; 0x80 and above ends the exchange.
 func (s *memSession) pubrec(pid uint16, code mqtt.ReasonCode) bool {
+	if d := s.dur.Load(); d != nil {
+		return d.pubrec(pid, code)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := s.inflightIndexLocked(pid)
@@ -408,6 +445,10 @@ func (s *memSession) pubrec(pid uint16, code mqtt.ReasonCode) bool {
 
 // pubcomp implements Session: QoS 2 done [MQTT-4.3.3-5] v5.
 func (s *memSession) pubcomp(pid uint16) {
+	if d := s.dur.Load(); d != nil {
+		d.pubcomp(pid)
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if i := s.inflightIndexLocked(pid); i >= 0 && s.mu.inflight[i].state == stateReleased {
@@ -419,6 +460,10 @@ func (s *memSession) pubcomp(pid uint16) {
 // packet exceeds the client's Maximum Packet Size: it behaves as if the
 // message was delivered [MQTT-3.1.2-25] v5.
 func (s *memSession) dropInflight(pid uint16) {
+	if d := s.dur.Load(); d != nil {
+		d.dropInflight(pid)
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if i := s.inflightIndexLocked(pid); i >= 0 {
@@ -430,6 +475,9 @@ func (s *memSession) dropInflight(pid uint16) {
 // [MQTT-4.3.3-10] v5. full reports that the client exceeded our Receive
 // Maximum with unreleased QoS 2 messages.
 func (s *memSession) received(pid uint16, limit int) (dup, full bool) {
+	if d := s.dur.Load(); d != nil {
+		return d.received(pid, limit)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.mu.awaitingRel[pid]; ok {
@@ -462,6 +510,9 @@ func (s *memSession) expireAwaitingRelLocked() {
 
 // release implements Session: PUBREL frees the packet id [MQTT-4.3.3-11] v5.
 func (s *memSession) release(pid uint16) bool {
+	if d := s.dur.Load(); d != nil {
+		return d.ds.ReleaseInbound(pid)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, ok := s.mu.awaitingRel[pid]
@@ -508,6 +559,9 @@ func (s *memSession) setExpiry(e time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mu.expiry = e
+	if d := s.dur.Load(); d != nil {
+		d.ds.SetExpiry(durableExpiry(e))
+	}
 }
 
 func (s *memSession) currentConn() *conn {

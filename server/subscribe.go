@@ -79,6 +79,11 @@ func (c *conn) subscribe(sub mqtt.Subscription, subID uint32) (mqtt.ReasonCode, 
 		}
 		return fail(mqtt.TopicFilterInvalid)
 	}
+	if err := c.durableSubscribe(f, opts); err != nil {
+		s.log.Error("storing a durable subscription failed", "client", c.clientID, "filter", sub.Filter, "err", err)
+		s.subs.Remove(c.clientID, sub.Filter)
+		return fail(mqtt.ImplementationSpecificError)
+	}
 	s.hooks.sessionSubscribed(c.clientID, sub)
 	// 4. Retained messages: none for a shared subscription (MQTT5 §4.8.2);
 	// otherwise per Retain Handling [MQTT-3.3.1-9..11] v5. 3.1.1 always
@@ -115,6 +120,7 @@ func (c *conn) onUnsubscribe(p *mqtt.Packet) error {
 	codes := make([]mqtt.ReasonCode, len(p.Filters))
 	for i, f := range p.Filters {
 		if c.srv.subs.Remove(c.clientID, f) {
+			c.durableUnsubscribe(f)
 			c.srv.hooks.sessionUnsubscribed(c.clientID, f)
 		} else {
 			codes[i] = mqtt.NoSubscriptionExisted

@@ -87,6 +87,7 @@ func serve(args, environ []string, logOut io.Writer, stop <-chan os.Signal) erro
 		return err
 	}
 	opts.Retained = retained
+	opts.Durable.DB = db
 	srv, err := server.New(opts)
 	if err != nil {
 		return err

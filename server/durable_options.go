@@ -1,0 +1,61 @@
+package server
+
+import (
+	"path/filepath"
+	"time"
+
+	"github.com/mqttds/mqttds/ds"
+	"github.com/mqttds/mqttds/layout"
+	"github.com/mqttds/mqttds/server/config"
+)
+
+// DurableOptions turn on durable sessions: a session with a Session Expiry Interval > 0 (MQTT
+// 5), or Clean Session = false (MQTT 3), keeps its state and receives its messages through ds,
+// and survives restarts and crashes. The zero value is off.
+type DurableOptions struct {
+	// Enable turns durable sessions on.
+	Enable bool
+	// DB is an open store to use. When nil, the broker opens Dir itself and closes it on Close.
+	DB *ds.DB
+	// Dir is the store directory opened when DB is nil.
+	Dir string
+	// Storage are the options Dir is opened with (nil: ds defaults).
+	Storage *ds.Options
+	// BatchSize is the most messages read from one stream at a time. Default 100.
+	BatchSize int
+	// IdlePollInterval is how often an online session looks at storage when no commit
+	// notification came: a fallback only. Default 1s.
+	IdlePollInterval time.Duration
+	// HeartbeatInterval is how often this node records that it is alive. Default 5s.
+	HeartbeatInterval time.Duration
+}
+
+// durableOptionsFromConfig maps the durable_sessions and durable_storage sections.
+func durableOptionsFromConfig(cfg *config.Config) DurableOptions {
+	d, m := cfg.DurableSessions, cfg.DurableStorage.Messages
+	st := &ds.Options{
+		NumShards: m.NShards,
+		Buffer: ds.BufferOptions{MaxItems: m.LocalWriteBuffer.MaxItems, MaxBytes: int(m.LocalWriteBuffer.MaxBytes),
+			FlushInterval: m.LocalWriteBuffer.FlushInterval.D()},
+		Layout: layout.Options{Kind: m.Layout.Type, EpochBits: m.Layout.EpochBits,
+			BitsPerTopicLevel: m.Layout.BitsPerTopicLevel, TopicIndexBytes: m.Layout.TopicIndexBytes},
+		Retention: ds.RetentionOptions{Period: d.MessageRetentionPeriod.D()},
+	}
+	if m.Layout.EpochBits == 0 {
+		st.Layout.EpochBits = layout.NoEpochBits
+	}
+	return DurableOptions{
+		Enable:            d.Enable,
+		Dir:               filepath.Join(cfg.DataDir, "ds"),
+		Storage:           st,
+		BatchSize:         d.BatchSize,
+		IdlePollInterval:  d.IdlePollInterval.D(),
+		HeartbeatInterval: d.HeartbeatInterval.D(),
+	}
+}
+
+func (o *DurableOptions) ensureDefaults() {
+	setDefault(&o.BatchSize, 100)
+	setDefault(&o.IdlePollInterval, time.Second)
+	setDefault(&o.HeartbeatInterval, 5*time.Second)
+}

@@ -1,0 +1,335 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/mqttds/mqttds/ds"
+	"github.com/mqttds/mqttds/mqtt"
+	"github.com/mqttds/mqttds/mqtt/topic"
+	"github.com/mqttds/mqttds/server/durable"
+	"github.com/mqttds/mqttds/server/subscriptions"
+)
+
+// durableBroker connects the broker to durable storage: it owns the ds store (when it opened
+// it), the durable session store, and one watcher per shard that wakes the online durable
+// sessions when a shard commits.
+type durableBroker struct {
+	srv   *Server
+	opts  DurableOptions
+	db    *ds.DB
+	ownDB bool
+	store *durable.Store
+
+	mu struct {
+		sync.Mutex
+		online map[*durableSession]struct{}
+	}
+	watchers []*ds.Watcher
+	wg       sync.WaitGroup
+}
+
+// storeTimeout bounds one write to storage on behalf of a client.
+const storeTimeout = 10 * time.Second
+
+// openDurable opens durable storage when DurableOptions.Enable is set, and loads the durable
+// sessions of a previous run (offline, with their subscriptions, expiry and Will timers).
+func (s *Server) openDurable() error {
+	o := s.opts.Durable
+	if !o.Enable {
+		return nil
+	}
+	o.ensureDefaults()
+	b := &durableBroker{srv: s, opts: o, db: o.DB}
+	b.mu.online = make(map[*durableSession]struct{})
+	if b.db == nil {
+		if o.Dir == "" {
+			return errors.New("server: durable sessions enabled without a DB or a directory")
+		}
+		db, err := ds.Open(o.Dir, o.Storage)
+		if err != nil {
+			return fmt.Errorf("server: opening durable storage: %w", err)
+		}
+		b.db, b.ownDB = db, true
+	}
+	st, err := durable.Open(b.db, &durable.Options{BatchSize: o.BatchSize, HeartbeatInterval: o.HeartbeatInterval})
+	if err != nil {
+		b.closeDB()
+		return fmt.Errorf("server: opening durable sessions: %w", err)
+	}
+	b.store = st
+	for shard := range b.db.NumShards() {
+		w, err := b.db.Watch(shard)
+		if err != nil {
+			b.close()
+			return err
+		}
+		b.watchers = append(b.watchers, w)
+		b.wg.Add(1)
+		go b.watch(w)
+	}
+	s.durable = b
+	b.load()
+	return nil
+}
+
+// load brings back the stored sessions. Expired ones are deleted, their Will published
+// [MQTT-3.1.2-8]; the others wait offline for their client, with the expiry and Will delay
+// counted from when they were last alive.
+func (b *durableBroker) load() {
+	s := b.srv
+	now := time.Now()
+	var wills []*Message
+	for _, ds := range b.store.Sessions() {
+		meta := ds.Meta()
+		if ds.Expired(now) {
+			if meta.Will != nil {
+				wills = append(wills, messageFromDS(&meta.Will.Message, meta.LastAlive))
+			}
+			if err := ds.Delete(context.Background()); err != nil {
+				s.log.Error("deleting expired durable session", "client", ds.ClientID(), "err", err)
+			}
+			continue
+		}
+		sess := newMemSession(s, ds.ClientID())
+		sess.created = meta.Created
+		sess.mu.expiry = meta.Expiry
+		d := newDurableSession(b, sess, ds)
+		sess.dur.Store(d)
+		for _, sub := range ds.Subscriptions() {
+			_, err := s.subs.Add(ds.ClientID(), sub.Filter, subscriptions.Options{QoS: sub.QoS, NoLocal: sub.NoLocal,
+				RetainAsPublished: sub.RetainAsPublished, RetainHandling: sub.RetainHandling, SubscriptionID: sub.SubscriptionID})
+			if err != nil {
+				s.log.Error("restoring durable subscription", "client", ds.ClientID(), "filter", sub.Filter, "err", err)
+			}
+		}
+		if left := ds.ExpiresIn(now); meta.Expiry != durable.NeverExpire {
+			sess.mu.expiryTimer = time.AfterFunc(left, sess.expiryTimerFired)
+		}
+		if w := meta.Will; w != nil {
+			sess.mu.will, sess.mu.willDelay = messageFromDS(&w.Message, meta.LastAlive), w.Delay
+			if w.Delay < meta.Expiry {
+				left := max(0, meta.LastAlive.Add(w.Delay).Sub(now))
+				sess.mu.willTimer = time.AfterFunc(left, sess.willTimerFired)
+			}
+		}
+		s.mu.Lock()
+		s.mu.sessions[ds.ClientID()] = sess
+		s.mu.Unlock()
+	}
+	for _, w := range wills {
+		s.publishWill(w)
+	}
+}
+
+// watch wakes the online durable sessions whenever the watched shard commits.
+func (b *durableBroker) watch(w *ds.Watcher) {
+	defer b.wg.Done()
+	for range w.C {
+		b.mu.Lock()
+		for d := range b.mu.online {
+			d.poke()
+		}
+		b.mu.Unlock()
+	}
+}
+
+func (b *durableBroker) register(d *durableSession) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.mu.online[d] = struct{}{}
+}
+
+func (b *durableBroker) unregister(d *durableSession) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.mu.online, d)
+}
+
+// closeDurable stops the watchers, lets pending session writes finish, and closes the store if
+// the broker opened it.
+func (s *Server) closeDurable() {
+	if s.durable != nil {
+		s.durable.close()
+	}
+}
+
+func (b *durableBroker) close() {
+	for _, w := range b.watchers {
+		w.Close()
+	}
+	b.wg.Wait()
+	if b.store != nil {
+		if err := b.store.Close(); err != nil {
+			b.srv.log.Error("closing durable sessions", "err", err)
+		}
+	}
+	b.closeDB()
+}
+
+func (b *durableBroker) closeDB() {
+	if b.ownDB {
+		if err := b.db.Close(); err != nil {
+			b.srv.log.Error("closing durable storage", "err", err)
+		}
+	}
+}
+
+// Storage returns the ds store of durable sessions, or nil when they are off.
+func (s *Server) Storage() *ds.DB {
+	if s.durable == nil {
+		return nil
+	}
+	return s.durable.db
+}
+
+// DurableMetrics returns the durable sessions' counters (zero when they are off).
+func (s *Server) DurableMetrics() durable.Metrics {
+	if s.durable == nil {
+		return durable.Metrics{}
+	}
+	return s.durable.store.Metrics()
+}
+
+// persistDurable writes a client's PUBLISH to storage when a durable subscription matches,
+// before it is routed and acknowledged: the PUBACK/PUBREC goes out only once the message is
+// durable. A QoS 2 packet id of a durable publisher is recorded in the same batch. When
+// storage fails, a v5 client gets Implementation Specific Error on its PUBACK/PUBREC, and a
+// 3.x client, which cannot be told, loses the connection without an acknowledgement so that it
+// sends the message again. done reports that the PUBLISH has been answered.
+func (c *conn) persistDurable(m *Message, p *mqtt.Packet) (done bool, err error) {
+	b := c.srv.durable
+	if b == nil {
+		return false, nil
+	}
+	var pub *durable.Session
+	var pid uint16
+	if d := c.sess.dur.Load(); d != nil && p.QoS == mqtt.QoS2 {
+		pub, pid = d.ds, p.PacketID
+	}
+	dm := messageToDS(m)
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if _, err := b.store.Persist(ctx, &dm, pub, pid); err != nil {
+		c.srv.log.Error("storing a message failed", "client", c.clientID, "topic", m.Topic, "err", err)
+		if c.version == mqtt.V5 || p.QoS == mqtt.QoS0 {
+			c.ackPublish(p, mqtt.ImplementationSpecificError)
+			return true, nil
+		}
+		return true, &mqtt.Error{Code: mqtt.ImplementationSpecificError, Version: c.version, Type: p.Type,
+			Detail: "storing the message failed"}
+	}
+	return false, nil
+}
+
+// persistBrokerMessage stores a message the broker publishes itself (a Will, $SYS, the API)
+// when a durable subscription matches.
+func (s *Server) persistBrokerMessage(m *Message) {
+	if s.durable == nil {
+		return
+	}
+	dm := messageToDS(m)
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if _, err := s.durable.store.Persist(ctx, &dm, nil, 0); err != nil {
+		s.log.Error("storing a message failed", "publisher", m.Publisher, "topic", m.Topic, "err", err)
+	}
+}
+
+// durableSubscribe records a subscription of a durable session (SUBSCRIBE, auto subscription)
+// durably, before the SUBACK. Shared subscriptions stay in memory: their messages reach a
+// durable member through the in-memory path.
+func (c *conn) durableSubscribe(f topic.Filter, o subscriptions.Options) error {
+	d := c.sess.dur.Load()
+	if d == nil || f.Shared() {
+		return nil
+	}
+	_, err := d.ds.Subscribe(durable.Subscription{Filter: f.Filter, QoS: o.QoS, NoLocal: o.NoLocal,
+		RetainAsPublished: o.RetainAsPublished, RetainHandling: o.RetainHandling, SubscriptionID: o.SubscriptionID})
+	if err == nil {
+		d.poke()
+	}
+	return err
+}
+
+// durableUnsubscribe removes a durable subscription.
+func (c *conn) durableUnsubscribe(filter string) {
+	if d := c.sess.dur.Load(); d != nil {
+		if _, err := d.ds.Unsubscribe(filter); err != nil {
+			c.srv.log.Error("removing a durable subscription", "client", c.clientID, "filter", filter, "err", err)
+		}
+	}
+}
+
+// durableConfigure runs after CONNECT configured sess: a session with an expiry interval gets
+// durable state when durable sessions are on (a new session, or one that had none), and a
+// durable session records its new expiry and Will. A failure leaves the session in memory.
+func (s *Server) durableConfigure(sess *memSession, expiry time.Duration, will *Message, willDelay time.Duration) {
+	b := s.durable
+	if b == nil {
+		return
+	}
+	d := sess.dur.Load()
+	if d == nil {
+		if expiry == 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		st, err := b.store.Create(ctx, sess.id, durableExpiry(expiry))
+		if err != nil {
+			s.log.Error("creating a durable session failed; the session is kept in memory", "client", sess.id, "err", err)
+			return
+		}
+		d = newDurableSession(b, sess, st)
+		sess.dur.Store(d)
+	}
+	var w *durable.Will
+	if will != nil {
+		w = &durable.Will{Message: messageToDS(will), Delay: willDelay}
+	}
+	if err := d.ds.Configure(durableExpiry(expiry), w); err != nil {
+		s.log.Error("storing a durable session failed", "client", sess.id, "err", err)
+	}
+}
+
+func durableExpiry(e time.Duration) time.Duration {
+	if e == neverExpire {
+		return durable.NeverExpire
+	}
+	return e
+}
+
+// messageToDS converts a message for storage; the expiry interval stored is what is left of it.
+func messageToDS(m *Message) ds.Message {
+	dm := ds.Message{ClientID: m.Publisher, Topic: m.Topic, Payload: m.Payload, QoS: byte(m.QoS), Retain: m.Retain,
+		Properties: ds.Properties{ContentType: m.ContentType, CorrelationData: m.CorrelationData,
+			ResponseTopic: m.ResponseTopic, PayloadFormat: m.PayloadFormat}}
+	if !m.Expires.IsZero() {
+		dm.Properties.HasMessageExpiry = true
+		dm.Properties.MessageExpiry = m.remainingExpiry(time.Now())
+	}
+	for _, u := range m.User {
+		dm.Properties.UserProperties = append(dm.Properties.UserProperties, ds.UserProperty{Key: u.Key, Value: u.Value})
+	}
+	return dm
+}
+
+// messageFromDS converts a stored message; created is when it was stored (its expiry counts
+// from then).
+func messageFromDS(dm *ds.Message, created time.Time) *Message {
+	m := &Message{Topic: dm.Topic, Payload: dm.Payload, QoS: mqtt.QoS(dm.QoS), Retain: dm.Retain,
+		Publisher: dm.ClientID, Created: created, PayloadFormat: dm.Properties.PayloadFormat,
+		ContentType: dm.Properties.ContentType, ResponseTopic: dm.Properties.ResponseTopic,
+		CorrelationData: dm.Properties.CorrelationData}
+	if dm.Properties.HasMessageExpiry {
+		m.Expires = created.Add(time.Duration(dm.Properties.MessageExpiry) * time.Second)
+	}
+	for _, u := range dm.Properties.UserProperties {
+		m.User = append(m.User, mqtt.UserProperty{Key: u.Key, Value: u.Value})
+	}
+	return m
+}

@@ -1,0 +1,344 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/mqttds/mqttds/mqtt"
+	"github.com/mqttds/mqttds/server/durable"
+)
+
+// durableSession is the durable side of a memSession whose state lives in storage. The
+// memSession keeps what belongs to the connection (its conn, expiry and Will timers, take-over);
+// the durableSession keeps the packet ids and messages, in a durable.Session, and runs a
+// delivery loop while a connection is attached: it reads new messages from storage when a shard
+// commits (ds.Watch), when an acknowledgement frees the window, and on a slow fallback timer,
+// never more than the window allows [MQTT-3.3.4-9].
+//
+// Messages that do not come from storage (retained messages on SUBSCRIBE, shared
+// subscriptions) are "transient": they take packet ids from the same table, so ids never
+// collide, but are not re-sent after a restart.
+type durableSession struct {
+	b    *durableBroker
+	mem  *memSession
+	ds   *durable.Session
+	wake chan struct{}
+
+	// fetchMu is held while messages are read and handed to a connection, and while a resumed
+	// connection gets its re-sends, so that the two never interleave and every message read
+	// is either sent on the current connection or re-sent on the next.
+	fetchMu sync.Mutex
+
+	mu struct {
+		sync.Mutex
+		conn  *conn
+		quota int
+		stop  chan struct{}
+		// inflight are the deliveries this process sent and awaits acknowledgements for,
+		// by packet id. Invariant: a subset of ds's in-flight table.
+		inflight map[uint16]delivery
+		// queue holds transient deliveries waiting for the window or a connection.
+		queue []delivery
+	}
+}
+
+func newDurableSession(b *durableBroker, mem *memSession, st *durable.Session) *durableSession {
+	d := &durableSession{b: b, mem: mem, ds: st, wake: make(chan struct{}, 1)}
+	d.mu.inflight = make(map[uint16]delivery)
+	return d
+}
+
+// poke wakes the delivery loop without blocking.
+func (d *durableSession) poke() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// attach starts serving c: first the re-sends of a resumed session in their original order
+// (PUBREL for released QoS 2, PUBLISH with DUP otherwise) [MQTT-4.4.0-1], then new messages.
+func (d *durableSession) attach(c *conn, quota int) {
+	d.fetchMu.Lock()
+	defer d.fetchMu.Unlock()
+	d.mu.Lock()
+	d.stopLocked()
+	d.mu.conn, d.mu.quota = c, quota
+	stop := make(chan struct{})
+	d.mu.stop = stop
+	d.mu.Unlock()
+	d.ds.SetOnline(true)
+
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	rep, err := d.ds.Replay(ctx)
+	if err != nil {
+		d.b.srv.log.Error("reading in-flight messages failed", "client", d.mem.id, "err", err)
+		c.close(CauseNetwork)
+		return
+	}
+	for _, x := range rep {
+		switch {
+		case x.Released:
+			c.sendAck(mqtt.TypePubrel, x.PID, mqtt.Success)
+		case x.Transient:
+			d.mu.Lock()
+			del, ok := d.mu.inflight[x.PID]
+			d.mu.Unlock()
+			if ok {
+				c.sendPublish(del, true)
+			} else {
+				d.ds.Complete(x.PID)
+			}
+		default:
+			del := d.delivery(&x)
+			d.mu.Lock()
+			d.mu.inflight[x.PID] = del
+			d.mu.Unlock()
+			c.sendPublish(del, true)
+		}
+	}
+	d.b.register(d)
+	go d.run(stop)
+}
+
+// detach stops the delivery loop; what is in flight stays for the next connection.
+func (d *durableSession) detach() {
+	d.mu.Lock()
+	d.stopLocked()
+	d.mu.conn = nil
+	d.mu.Unlock()
+	d.b.unregister(d)
+	d.ds.SetOnline(false)
+}
+
+func (d *durableSession) stopLocked() {
+	if d.mu.stop != nil {
+		close(d.mu.stop)
+		d.mu.stop = nil
+	}
+}
+
+// end deletes the session's state.
+func (d *durableSession) end() {
+	d.detach()
+	d.mu.Lock()
+	for _, x := range d.mu.queue {
+		d.b.srv.dropped(d.mem.id, x.msg, DropSessionEnded)
+	}
+	d.mu.queue, d.mu.inflight = nil, nil
+	d.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := d.ds.Delete(ctx); err != nil {
+		d.b.srv.log.Error("deleting a durable session failed", "client", d.mem.id, "err", err)
+	}
+}
+
+// run is the delivery loop of one attached connection.
+func (d *durableSession) run(stop chan struct{}) {
+	t := time.NewTimer(d.b.opts.IdlePollInterval)
+	defer t.Stop()
+	for {
+		d.fill()
+		select {
+		case <-stop:
+			return
+		case <-d.wake:
+		case <-t.C:
+		}
+		t.Reset(d.b.opts.IdlePollInterval)
+	}
+}
+
+// fill sends what the window allows: queued transient deliveries first, then messages read
+// from storage, until the window is full or nothing is left.
+func (d *durableSession) fill() {
+	d.fetchMu.Lock()
+	defer d.fetchMu.Unlock()
+	for {
+		d.mu.Lock()
+		c := d.mu.conn
+		if c == nil {
+			d.mu.Unlock()
+			return
+		}
+		room := d.mu.quota - d.ds.InflightLen()
+		sends := d.takeQueuedLocked(&room)
+		d.mu.Unlock()
+		for _, x := range sends {
+			c.sendPublish(x, false)
+		}
+		if room <= 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		got, err := d.ds.Fetch(ctx, room)
+		cancel()
+		if err != nil {
+			if !errors.Is(err, durable.ErrSessionEnded) {
+				d.b.srv.log.Error("reading messages for a durable session failed", "client", d.mem.id, "err", err)
+				c.close(CauseNetwork)
+			}
+			return
+		}
+		if len(got) == 0 {
+			return
+		}
+		sends = sends[:0]
+		d.mu.Lock()
+		for i := range got {
+			del := d.delivery(&got[i])
+			if del.qos > 0 && d.mu.inflight != nil {
+				d.mu.inflight[del.pid] = del
+			}
+			sends = append(sends, del)
+		}
+		d.mu.Unlock()
+		for _, x := range sends {
+			c.sendPublish(x, false)
+		}
+	}
+}
+
+// takeQueuedLocked takes the queued transient deliveries that fit in room, giving QoS 1/2
+// ones a packet id. QoS 0 may pass while the window is full, but not ahead of a waiting QoS 1/2
+// message (order).
+func (d *durableSession) takeQueuedLocked(room *int) []delivery {
+	var out []delivery
+	now := time.Now()
+	n := 0
+	for ; n < len(d.mu.queue); n++ {
+		x := d.mu.queue[n]
+		if x.qos > mqtt.QoS0 && *room <= 0 {
+			break
+		}
+		d.mu.queue[n] = delivery{}
+		if x.msg.expired(now) {
+			d.b.srv.dropped(d.mem.id, x.msg, DropExpired)
+			continue
+		}
+		if x.qos > mqtt.QoS0 {
+			pid, ok := d.ds.AddTransient(byte(x.qos))
+			if !ok {
+				break
+			}
+			x.pid, x.state = pid, stateSent
+			d.mu.inflight[pid] = x
+			*room--
+		}
+		out = append(out, x)
+	}
+	d.mu.queue = d.mu.queue[n:]
+	return out
+}
+
+// delivery turns a stored message into the broker's delivery.
+func (d *durableSession) delivery(x *durable.Delivery) delivery {
+	created := time.UnixMicro(int64(x.Message.Timestamp))
+	return delivery{msg: messageFromDS(&x.Message.Message, created), qos: mqtt.QoS(x.QoS), retain: x.Retain,
+		subIDs: x.SubIDs, pid: x.PID, state: stateSent}
+}
+
+// deliver takes a transient delivery (not read from storage).
+func (d *durableSession) deliver(x delivery) {
+	srv := d.b.srv
+	d.mu.Lock()
+	if x.qos == mqtt.QoS0 && d.mu.conn != nil && len(d.mu.queue) == 0 {
+		c := d.mu.conn
+		d.mu.Unlock()
+		c.sendPublish(x, false)
+		return
+	}
+	if x.qos == mqtt.QoS0 && d.mu.conn == nil && !srv.opts.QueueQoS0 {
+		d.mu.Unlock()
+		srv.dropped(d.mem.id, x.msg, DropOfflineQoS0)
+		return
+	}
+	if len(d.mu.queue) >= srv.opts.MaxQueued {
+		if srv.opts.DropPolicy == DropNewest || len(d.mu.queue) == 0 {
+			d.mu.Unlock()
+			srv.dropped(d.mem.id, x.msg, DropQueueFull)
+			return
+		}
+		srv.dropped(d.mem.id, d.mu.queue[0].msg, DropQueueFull)
+		d.mu.queue = d.mu.queue[1:]
+	}
+	d.mu.queue = append(d.mu.queue, x)
+	d.mu.Unlock()
+	d.poke()
+}
+
+// complete ends the delivery holding pid if it has the QoS and state the acknowledgement
+// expects, and refills the window.
+func (d *durableSession) complete(pid uint16, qos mqtt.QoS, released, acked bool) bool {
+	state, q, ok := d.ds.InflightState(pid)
+	if !ok || mqtt.QoS(q) != qos || (released && state != durable.StateReleased) {
+		return false
+	}
+	d.ds.Complete(pid)
+	d.mu.Lock()
+	x, had := d.mu.inflight[pid]
+	delete(d.mu.inflight, pid)
+	d.mu.Unlock()
+	if acked && had {
+		d.b.srv.acked(d.mem.id, x.msg)
+	}
+	d.poke()
+	return true
+}
+
+// puback: QoS 1 done [MQTT-4.3.2-3]; a failure code ends the wait too [MQTT-4.4.0-2].
+func (d *durableSession) puback(pid uint16, code mqtt.ReasonCode) {
+	d.complete(pid, mqtt.QoS1, false, !code.IsError())
+}
+
+// pubrec: the QoS 2 message is received; its release is durable before PUBREL goes out.
+func (d *durableSession) pubrec(pid uint16, code mqtt.ReasonCode) bool {
+	if code.IsError() {
+		return d.complete(pid, mqtt.QoS2, false, false)
+	}
+	_, q, ok := d.ds.InflightState(pid)
+	if !ok || q != 2 {
+		return false
+	}
+	known, err := d.ds.Pubrec(pid)
+	if err != nil {
+		d.b.srv.log.Error("storing PUBREC failed", "client", d.mem.id, "err", err)
+		if c := d.mem.currentConn(); c != nil {
+			c.close(CauseNetwork)
+		}
+	}
+	return known
+}
+
+// pubcomp: QoS 2 done [MQTT-4.3.3-5].
+func (d *durableSession) pubcomp(pid uint16) {
+	d.complete(pid, mqtt.QoS2, true, true)
+}
+
+// dropInflight forgets a delivery too large for the client, as if delivered [MQTT-3.1.2-25].
+func (d *durableSession) dropInflight(pid uint16) {
+	if _, q, ok := d.ds.InflightState(pid); ok {
+		d.complete(pid, mqtt.QoS(q), false, false)
+	}
+}
+
+// received: inbound QoS 2 de-duplication [MQTT-4.3.3-10], durable with the message.
+func (d *durableSession) received(pid uint16, limit int) (dup, full bool) {
+	o := d.b.srv.opts
+	if d.ds.AwaitingRelLen() >= o.MaxAwaitingRel/2 {
+		d.ds.ExpireInbound(time.Now().Add(-o.AwaitRelTimeout))
+	}
+	return d.ds.Received(pid, limit)
+}
+
+// info completes a session's API description.
+func (d *durableSession) info(i *SessionInfo) {
+	i.Inflight = d.ds.InflightLen()
+	d.mu.Lock()
+	i.Queued = len(d.mu.queue)
+	d.mu.Unlock()
+}
