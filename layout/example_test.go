@@ -38,7 +38,7 @@ func Example() {
 	// Output:
 	// 1002 dev/c/temp 22
 	// 1004 dev/c/temp 24
-	// seeks=1 collisions=0
+	// seeks=2 collisions=0
 }
 
 func apply(db *pebble.DB, b *layout.CookedBatch) {

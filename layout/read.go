@@ -353,6 +353,9 @@ func (rs *readState) readTime(e, ts, last uint64) (bool, error) {
 		return false, fmt.Errorf("layout: read box: %w", err)
 	}
 	first := len(rs.items)
+	if entries, ok := w.recent.lookup(rs.st.index, ts, last); ok {
+		return rs.readRecent(box, entries, need)
+	}
 	group := make([]uint64, len(rs.st.varying))
 	inGroup := 0
 	valid := rs.seekKey(box.AppendMin(rs.key[:len(w.dataPrefix)]))
@@ -410,6 +413,28 @@ func (rs *readState) readTime(e, ts, last uint64) (bool, error) {
 		return true, nil
 	}
 	return false, nil
+}
+
+// readRecent reads the messages that recent lists (in time order), one seek each, skipping
+// those outside the box and those pebble does not have (their batch was never committed). It
+// reports whether it found need.
+func (rs *readState) readRecent(box *keymap.Box, entries []recentEntry, need int) (bool, error) {
+	first := len(rs.items)
+	for _, e := range entries {
+		if !box.Contains(e.key) {
+			continue
+		}
+		if !rs.seek(e.key) || !bytes.Equal(rs.it.Key()[len(rs.w.dataPrefix):], e.key) {
+			continue
+		}
+		if err := rs.emit(e.key, e.ts, false); err != nil {
+			return false, err
+		}
+		if len(rs.items)-first == need {
+			return true, nil
+		}
+	}
+	return false, rs.it.Error()
 }
 
 // seek positions the iterator at the first key >= key (without prefix).

@@ -43,6 +43,9 @@ type wildcard struct {
 	// maps[N] is the keymap of streams with N varying levels.
 	maps [MaxVarying + 1]*keymap.Keymap
 
+	// recent indexes the latest messages of wildcard streams in time order (recent.go).
+	recent *recent
+
 	// unpersisted holds trie ops learned by a Prepare that failed: they are already in the
 	// trie, so the next Prepare writes them first. Use: the writer goroutine only.
 	unpersisted []lts.Op
@@ -61,7 +64,8 @@ const (
 	dimHash  = 2 // first varying level; level i is dimHash+i
 )
 
-func newWildcard(prefix []byte, opts Options) (*wildcard, error) {
+// newWildcard returns an empty layout; fresh says that the generation is new (no messages).
+func newWildcard(prefix []byte, opts Options, fresh bool) (*wildcard, error) {
 	w := &wildcard{
 		opts:       opts,
 		epochBits:  uint(opts.epochBits()),
@@ -78,6 +82,7 @@ func newWildcard(prefix []byte, opts Options) (*wildcard, error) {
 		MaxVarying: MaxVarying,
 		MaxIndex:   maxIndex,
 	})
+	w.recent = newRecent(fresh, w.epoch, w.epochStart)
 	for n := range w.maps {
 		m, err := newKeymap(opts.TopicIndexBytes*8, opts.epochBits(), opts.BitsPerTopicLevel, n)
 		if err != nil {
@@ -108,7 +113,7 @@ func newKeymap(indexBits, epochBits, levelBits, n int) (*keymap.Keymap, error) {
 // createWildcard makes a new generation's layout, inheriting prev's learned wildcard structure
 // (with its static indexes) when prev is a wildcard layout whose ids fit this one.
 func createWildcard(prefix []byte, opts Options, prev Layout, b *CookedBatch) (Layout, error) {
-	w, err := newWildcard(prefix, opts)
+	w, err := newWildcard(prefix, opts, true)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +126,7 @@ func createWildcard(prefix []byte, opts Options, prev Layout, b *CookedBatch) (L
 		if err := w.trie.Apply(op); err != nil {
 			// The previous generation's ids do not fit (a narrower topic index): inheriting
 			// is an optimisation, so start from an empty trie instead.
-			return newWildcard(prefix, opts)
+			return newWildcard(prefix, opts, true)
 		}
 	}
 	w.persist(ops, b)
@@ -131,7 +136,7 @@ func createWildcard(prefix []byte, opts Options, prev Layout, b *CookedBatch) (L
 // openWildcard restores a generation's trie from its persisted ops. Key order replays every
 // edge after the edge that created its parent (see lts.Op).
 func openWildcard(r pebble.Reader, prefix []byte, opts Options) (Layout, error) {
-	w, err := newWildcard(prefix, opts)
+	w, err := newWildcard(prefix, opts, false)
 	if err != nil {
 		return nil, err
 	}
@@ -208,6 +213,9 @@ func (w *wildcard) Prepare(entries []Entry, b *CookedBatch) error {
 		key := m.AppendKey(append(make([]byte, 0, len(w.dataPrefix)+m.Len()), w.dataPrefix...), vec[:dimHash+len(varying)])
 		v := make([]byte, 0, envelopeSize(e.Topic, e.Value))
 		b.Set(key, appendEnvelope(v, e.Topic, e.Value))
+		if len(varying) > 0 {
+			w.recent.add(uint64(idx), e.Timestamp, key[len(w.dataPrefix):])
+		}
 	}
 	w.unpersisted = nil
 	return nil
@@ -238,18 +246,34 @@ func splitTopic(dst []string, topic string) []string {
 	}
 }
 
-// Apply implements Layout: it replays the trie ops of a batch prepared elsewhere. Ops already
-// in the trie (a batch this layout prepared) change nothing.
+// Apply implements Layout: it replays the trie ops of a batch prepared elsewhere and indexes
+// its messages in recent. Ops and messages already known (a batch this layout prepared)
+// change nothing.
 func (w *wildcard) Apply(b *CookedBatch) error {
 	for _, wr := range b.Writes {
-		if wr.Kind != WriteSet || len(wr.Key) < len(w.triePrefix) || string(wr.Key[:len(w.triePrefix)]) != string(w.triePrefix) {
-			continue
-		}
-		if err := w.applyRaw(wr.Key, wr.Value); err != nil {
-			return err
+		switch {
+		case wr.Kind != WriteSet:
+		case hasPrefix(wr.Key, w.triePrefix):
+			if err := w.applyRaw(wr.Key, wr.Value); err != nil {
+				return err
+			}
+		case hasPrefix(wr.Key, w.dataPrefix):
+			key := wr.Key[len(w.dataPrefix):]
+			// The key length gives the number of varying levels: each adds levelBits >= 8
+			// bits, more than the padding.
+			n := (8*len(key) - 8*w.opts.TopicIndexBytes - 64) / w.levelBits
+			if n <= 0 || n > MaxVarying || len(key) != w.maps[n].Len() {
+				continue
+			}
+			m := w.maps[n]
+			w.recent.add(m.Dim(key, dimIndex), m.Dim(key, dimTime), key)
 		}
 	}
 	return nil
+}
+
+func hasPrefix(b, prefix []byte) bool {
+	return len(b) >= len(prefix) && string(b[:len(prefix)]) == string(prefix)
 }
 
 // Close implements Layout.
