@@ -245,3 +245,22 @@ func TestExecute_Deadline(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	require.True(t, json.Valid([]byte(lines[len(lines)-1])))
 }
+
+// Ensure that narrow level hashes show up as collisions (600 devices share 256 hash values)
+// and cost reads, never results; 64-bit hashes have none.
+func TestRun_Collisions(t *testing.T) {
+	for _, tc := range []struct {
+		bits       int
+		collisions bool
+	}{{8, true}, {64, false}} {
+		c := Config{Topics: "s/{0..1}/d/{0..599}", MessagesPerTopic: 1, Shards: 1,
+			Layout:  layout.Options{BitsPerTopicLevel: tc.bits, Thresholds: []int{1}},
+			Filters: []string{"s/0/d/199", "s/+/d/199"}}
+		res, err := Run(context.Background(), c)
+		require.NoError(t, err)
+		for _, f := range res.Filters {
+			require.Equal(t, f.Expected, f.Returned)
+			require.Equal(t, tc.collisions, f.Collisions > 0, "%d-bit hashes, %s: %d collisions", tc.bits, f.Filter, f.Collisions)
+		}
+	}
+}
