@@ -161,4 +161,3 @@ func seedName(desc string) string {
 		return '_'
 	}, desc)
 }
-
