@@ -237,8 +237,8 @@ rounds:
 	}
 	w.Seconds = time.Since(start).Seconds()
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		// Store may or may not have stored the last batch: count what is readable instead
-		// would need a scan; the replay is skipped for a truncated write anyway.
+		// The batch Store was waiting for may or may not be stored; it is not counted, so a
+		// replay may return up to one batch more than Expected (Run does not replay then).
 		w.Truncated, err = true, nil
 	}
 	if err != nil {
@@ -249,7 +249,7 @@ rounds:
 	}
 	w.DiskBytes = s.db.Metrics().Disk.Usage
 	if cfg.Rate > 0 {
-		w.SimulatedSeconds = float64(sent) / cfg.Rate
+		w.SimulatedSeconds = float64(w.Messages) / cfg.Rate
 	} else {
 		w.SimulatedSeconds = w.Seconds
 	}
