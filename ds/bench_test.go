@@ -112,8 +112,9 @@ func benchmarkStore(b *testing.B, kind string) {
 	b.ReportMetric(float64(metrics.Buffer.StoreLatency.P99.Microseconds()), "p99-µs")
 }
 
-// replayRaw commits the recorded batches to a fresh pebble instance, one goroutine per shard,
-// each batch with a synced write, and returns the elapsed time.
+// replayRaw commits the recorded batches to a fresh pebble instance with the same pebble
+// options, each batch with a synced write, from eagerFlushes goroutines per shard (the
+// concurrency ds itself commits with), and returns the elapsed time.
 func replayRaw(b *testing.B, log [][]*layout.CookedBatch) time.Duration {
 	db, err := pebble.Open(b.TempDir(), pebbleOptions(nil, vfs.Default))
 	if err != nil {
@@ -124,20 +125,23 @@ func replayRaw(b *testing.B, log [][]*layout.CookedBatch) time.Duration {
 	start := time.Now()
 	var wg sync.WaitGroup
 	for _, batches := range log {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for _, cb := range batches {
-				pb := db.NewBatch()
-				if err := writeCooked(pb, cb); err != nil {
-					b.Error(err)
+		for g := 0; g < eagerFlushes; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := g; i < len(batches); i += eagerFlushes {
+					cb := batches[i]
+					pb := db.NewBatch()
+					if err := writeCooked(pb, cb); err != nil {
+						b.Error(err)
+					}
+					if err := pb.Commit(pebble.Sync); err != nil {
+						b.Error(err)
+					}
+					pb.Close()
 				}
-				if err := pb.Commit(pebble.Sync); err != nil {
-					b.Error(err)
-				}
-				pb.Close()
-			}
-		}()
+			}()
+		}
 	}
 	wg.Wait()
 	return time.Since(start)

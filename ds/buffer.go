@@ -24,6 +24,18 @@ import (
 // next fills: at high load batches grow by themselves, at low load latency is one fsync.
 // Requests are never split across flushes, so a request is atomic.
 
+// eagerFlushes is how many flushes of a shard may commit at once without waiting: a flush
+// starts at once while fewer are committing. Beyond it (up to MaxInFlight) a batch starts only
+// when full or after lingering FlushInterval.
+//
+// Why two and not one: a commit is a WAL append (done by the flusher before it moves on) and
+// then a wait for pebble's WAL sync, which pebble shares between everything appended before
+// the sync began. A shard's next batch that waits for the previous sync to return misses the
+// sync that starts right after it and waits for the one after; appended at once, it joins that
+// sync. Measured with 512 writers on 16 shards (BenchmarkStore): about twice the throughput
+// and half the p99 of waiting for the previous commit, with batches a quarter smaller.
+const eagerFlushes = 2
+
 // request is one Store or Apply call's part for one shard.
 type request struct {
 	entries []pendingEntry
@@ -93,7 +105,7 @@ func (s *shard) readyLocked(now time.Time) (bool, time.Duration) {
 	if len(s.mu.pending) == 0 || s.mu.inflight >= s.db.opts.Buffer.MaxInFlight {
 		return false, 0
 	}
-	if s.mu.inflight == 0 || s.mu.closing || s.fullLocked() {
+	if s.mu.inflight < eagerFlushes || s.mu.closing || s.fullLocked() {
 		return true, 0
 	}
 	linger := s.db.opts.Buffer.FlushInterval - now.Sub(s.mu.oldest)

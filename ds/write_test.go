@@ -108,30 +108,35 @@ func TestBatchFillsWhileCommitting(t *testing.T) {
 	require.Equal(t, uint64(6), m.Buffer.Messages)
 }
 
-// TestFlushIntervalBoundsLinger holds every commit: with MaxInFlight 2, a write waiting behind
-// a stuck commit starts its own flush after FlushInterval.
+// TestFlushIntervalBoundsLinger holds every commit: the first eagerFlushes flushes start at
+// once, the next write lingers FlushInterval and then starts its own flush (MaxInFlight 3).
 func TestFlushIntervalBoundsLinger(t *testing.T) {
 	opts := testOptions()
 	opts.NumShards = 1
 	opts.Buffer.FlushInterval = 20 * time.Millisecond
-	opts.Buffer.MaxInFlight = 2
+	opts.Buffer.MaxInFlight = eagerFlushes + 1
 	ga := &gatedApplier{gate: make(chan struct{})}
 	opts.NewApplier = func(db *pebble.DB) Applier { ga.inner = NewLocalApplier(db); return ga }
 	db := openTest(t, "db", opts)
 	ga.hold.Store(true)
 	ctx := context.Background()
-	errs := make(chan error, 2)
-	go func() { errs <- db.Store(ctx, []Message{msg("c", "t", "1")}, Sync) }()
-	require.Eventually(t, func() bool { return ga.applied.Load() == 1 }, 10*time.Second, time.Millisecond)
+	errs := make(chan error, eagerFlushes+1)
+	for i := 0; i < eagerFlushes; i++ {
+		go func() { errs <- db.Store(ctx, []Message{msg("c", "t", fmt.Sprint(i))}, Sync) }()
+		require.Eventually(t, func() bool { return ga.applied.Load() == int64(i+1) }, 10*time.Second, time.Millisecond,
+			"flush %d starts at once", i)
+	}
 	start := time.Now()
-	go func() { errs <- db.Store(ctx, []Message{msg("c", "t", "2")}, Sync) }()
-	require.Eventually(t, func() bool { return ga.applied.Load() == 2 }, 10*time.Second, time.Millisecond)
+	go func() { errs <- db.Store(ctx, []Message{msg("c", "t", "last")}, Sync) }()
+	require.Eventually(t, func() bool { return ga.applied.Load() == eagerFlushes+1 }, 10*time.Second, time.Millisecond)
 	require.GreaterOrEqual(t, time.Since(start), opts.Buffer.FlushInterval)
+	require.Empty(t, readAll(t, db, "#", 0), "nothing is visible before its commit returns")
 	close(ga.gate)
-	require.NoError(t, <-errs)
-	require.NoError(t, <-errs)
+	for i := 0; i <= eagerFlushes; i++ {
+		require.NoError(t, <-errs)
+	}
 	got := readAll(t, db, "#", 0)
-	require.Len(t, got, 2)
+	require.Len(t, got, eagerFlushes+1)
 	require.Less(t, got[0].Timestamp, got[1].Timestamp)
 }
 
