@@ -80,7 +80,7 @@ func (s *shard) enqueue(r *request) error {
 	s.mu.bytes += r.bytes
 	// Wake the flusher when r may start a flush, or when r is the first pending write and the
 	// flusher must arm its linger timer.
-	wake := s.mu.inflight == 0 || len(s.mu.pending) == 1 || s.fullLocked()
+	wake := s.mu.inflight < eagerFlushes || len(s.mu.pending) == 1 || s.fullLocked()
 	s.mu.Unlock()
 	if wake {
 		s.wake()
