@@ -134,7 +134,8 @@ func TestWriterMaxPacketSize(t *testing.T) {
 	require.Equal(t, 13, out.Len())
 }
 
-// Writing the hot packets allocates nothing once the Writer is warm.
+// Writing the hot packets allocates nothing once the Writer is warm, nor does Encode into a buffer
+// with room.
 func TestWriterZeroAllocs(t *testing.T) {
 	w := mqtt.NewWriter(bufio.NewWriter(io.Discard), 0)
 	for _, p := range []*mqtt.Packet{&benchPublish, &benchPuback} {
@@ -144,6 +145,14 @@ func TestWriterZeroAllocs(t *testing.T) {
 			}
 		})
 		require.Zero(t, allocs, "%s", p)
+		buf := make([]byte, 0, 128)
+		allocs = testing.AllocsPerRun(100, func() {
+			var err error
+			if buf, err = mqtt.Encode(buf[:0], p, mqtt.V5); err != nil {
+				t.Fatal(err)
+			}
+		})
+		require.Zero(t, allocs, "Encode %s", p)
 	}
 }
 
