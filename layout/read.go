@@ -116,6 +116,8 @@ type readState struct {
 	dims []keymap.Interval
 	// dense reports that no varying level is constrained (every hash is in the box).
 	dense bool
+	// empty reports that the stream holds nothing the read could return: no pebble access.
+	empty bool
 	key   []byte // scratch: prefix | key
 	vec   []uint64
 	buf   []byte // arena for the items' keys and values
@@ -156,6 +158,13 @@ func (w *wildcard) Next(r pebble.Reader, s Stream, filter []string, pos Position
 	rs.vec = make([]uint64, len(rs.dims))
 	rs.key = append(make([]byte, 0, len(w.dataPrefix)+m.Len()), w.dataPrefix...)
 
+	// A stream known to hold nothing at or after the position (most streams of a live
+	// reader, most of the time) is not read: run's walk through the modes then finds nothing,
+	// exactly as it would in pebble, and returns the same position.
+	if rs.empty = w.recent.idleSince(st.index, rs.lowestUnread(pos)); rs.empty {
+		return nil, rs.mustRun(pos), nil
+	}
+
 	// The stream is the key range of its topic index, a whole-byte prefix of the key.
 	var idx [8]byte
 	binary.BigEndian.PutUint64(idx[:], st.index)
@@ -171,6 +180,29 @@ func (w *wildcard) Next(r pebble.Reader, s Stream, filter []string, pos Position
 		return nil, nil, err
 	}
 	return rs.items, pos, nil
+}
+
+// lowestUnread returns a timestamp below which pos has consumed every message: T(ts) itself;
+// for K(key) the start of the key's epoch (keys after it in that epoch may be older than it),
+// or its timestamp in a stream without varying levels.
+func (rs *readState) lowestUnread(pos Position) uint64 {
+	if pos[1] == modeTime {
+		return binary.BigEndian.Uint64(pos[2:])
+	}
+	ts := rs.m.Dim(pos[2:], dimTime)
+	if len(rs.st.varying) == 0 {
+		return ts
+	}
+	return rs.w.epochStart(rs.w.epoch(ts))
+}
+
+// mustRun runs a read that cannot fail (one that finds nothing without pebble).
+func (rs *readState) mustRun(pos Position) Position {
+	next, err := rs.run(pos)
+	if err != nil {
+		panic(fmt.Sprintf("layout: read of an idle stream failed: %v", err))
+	}
+	return next
 }
 
 // checkPosition validates pos for a stream of index whose keys use m.
@@ -310,6 +342,9 @@ func (rs *readState) readKeys(from []byte) (Position, error) {
 	if startTs > limit {
 		return append(Position{positionFormatV1, modeKey}, from...), nil
 	}
+	if rs.empty {
+		return nil, nil
+	}
 	rs.dims[dimTime] = keymap.Interval{Min: w.epochStart(w.epoch(startTs)), Max: limit}
 	box, err := rs.m.Box(rs.dims)
 	if err != nil {
@@ -345,6 +380,9 @@ func (rs *readState) readKeys(from []byte) (Position, error) {
 // readTime reads epoch e from ts to last (inclusive) in time order: up to `need` matches per
 // hash group, merged by timestamp, the smallest `need` kept. It reports whether it found need.
 func (rs *readState) readTime(e, ts, last uint64) (bool, error) {
+	if rs.empty {
+		return false, nil
+	}
 	w := rs.w
 	need := rs.n - len(rs.items)
 	rs.dims[dimTime] = keymap.Interval{Min: ts, Max: last}

@@ -35,7 +35,10 @@ type recent struct {
 type recentStream struct {
 	// cover is a timestamp from which on every message of the stream is in entries.
 	cover   uint64
-	entries []recentEntry // strictly increasing ts
+	entries []recentEntry // strictly increasing ts; wildcard streams only
+	// latest is the largest timestamp of the stream that was prepared or applied.
+	latest uint64
+	seen   bool // latest is set
 }
 
 type recentEntry struct {
@@ -49,9 +52,10 @@ func newRecent(fresh bool, epoch, start func(uint64) uint64) *recent {
 	return r
 }
 
-// add indexes the message of stream idx with timestamp ts and key (retained). A timestamp at or
-// below the stream's last one is a batch seen twice (Apply of one's own batch) and is ignored.
-func (r *recent) add(idx, ts uint64, key []byte) {
+// add records the message of stream idx with timestamp ts and, for a stream with varying
+// levels (index), indexes its key (retained). A timestamp at or below the stream's last one is
+// a batch seen twice (Apply of one's own batch) and is ignored.
+func (r *recent) add(idx, ts uint64, key []byte, index bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.mu.streams[idx]
@@ -62,7 +66,11 @@ func (r *recent) add(idx, ts uint64, key []byte) {
 		}
 		r.mu.streams[idx] = s
 	}
-	if n := len(s.entries); n > 0 && ts <= s.entries[n-1].ts {
+	if s.seen && ts <= s.latest {
+		return
+	}
+	s.latest, s.seen = ts, true
+	if !index {
 		return
 	}
 	s.entries = append(s.entries, recentEntry{ts: ts, key: key})
@@ -76,6 +84,17 @@ func (r *recent) add(idx, ts uint64, key []byte) {
 			s.cover = max(s.cover, oldest)
 		}
 	}
+}
+
+// idleSince reports that stream idx is known to hold no message with a timestamp >= ts.
+func (r *recent) idleSince(idx, ts uint64) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s := r.mu.streams[idx]
+	if s == nil {
+		return r.fresh
+	}
+	return s.latest < ts
 }
 
 // lookup returns the indexed messages of stream idx with timestamps in [from, last], in

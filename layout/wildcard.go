@@ -213,9 +213,7 @@ func (w *wildcard) Prepare(entries []Entry, b *CookedBatch) error {
 		key := m.AppendKey(append(make([]byte, 0, len(w.dataPrefix)+m.Len()), w.dataPrefix...), vec[:dimHash+len(varying)])
 		v := make([]byte, 0, envelopeSize(e.Topic, e.Value))
 		b.Set(key, appendEnvelope(v, e.Topic, e.Value))
-		if len(varying) > 0 {
-			w.recent.add(uint64(idx), e.Timestamp, key[len(w.dataPrefix):])
-		}
+		w.recent.add(uint64(idx), e.Timestamp, key[len(w.dataPrefix):], len(varying) > 0)
 	}
 	w.unpersisted = nil
 	return nil
@@ -262,11 +260,11 @@ func (w *wildcard) Apply(b *CookedBatch) error {
 			// The key length gives the number of varying levels: each adds levelBits >= 8
 			// bits, more than the padding.
 			n := (8*len(key) - 8*w.opts.TopicIndexBytes - 64) / w.levelBits
-			if n <= 0 || n > MaxVarying || len(key) != w.maps[n].Len() {
+			if n < 0 || n > MaxVarying || len(key) != w.maps[n].Len() {
 				continue
 			}
 			m := w.maps[n]
-			w.recent.add(m.Dim(key, dimIndex), m.Dim(key, dimTime), key)
+			w.recent.add(m.Dim(key, dimIndex), m.Dim(key, dimTime), key, n > 0)
 		}
 	}
 	return nil
