@@ -28,6 +28,9 @@ type DurableOptions struct {
 	IdlePollInterval time.Duration
 	// HeartbeatInterval is how often this node records that it is alive. Default 5s.
 	HeartbeatInterval time.Duration
+	// SessionGCInterval is how often offline durable sessions are checked for expiry, besides
+	// each session's own timer. Default 10m.
+	SessionGCInterval time.Duration
 }
 
 // durableOptionsFromConfig maps the durable_sessions and durable_storage sections.
@@ -51,6 +54,7 @@ func durableOptionsFromConfig(cfg *config.Config) DurableOptions {
 		BatchSize:         d.BatchSize,
 		IdlePollInterval:  d.IdlePollInterval.D(),
 		HeartbeatInterval: d.HeartbeatInterval.D(),
+		SessionGCInterval: d.SessionGCInterval.D(),
 	}
 }
 
@@ -58,4 +62,5 @@ func (o *DurableOptions) ensureDefaults() {
 	setDefault(&o.BatchSize, 100)
 	setDefault(&o.IdlePollInterval, time.Second)
 	setDefault(&o.HeartbeatInterval, 5*time.Second)
+	setDefault(&o.SessionGCInterval, 10*time.Minute)
 }

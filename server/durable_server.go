@@ -29,6 +29,7 @@ type durableBroker struct {
 		online map[*durableSession]struct{}
 	}
 	watchers []*ds.Watcher
+	stop     chan struct{}
 	wg       sync.WaitGroup
 }
 
@@ -43,7 +44,7 @@ func (s *Server) openDurable() error {
 		return nil
 	}
 	o.ensureDefaults()
-	b := &durableBroker{srv: s, opts: o, db: o.DB}
+	b := &durableBroker{srv: s, opts: o, db: o.DB, stop: make(chan struct{})}
 	b.mu.online = make(map[*durableSession]struct{})
 	if b.db == nil {
 		if o.Dir == "" {
@@ -73,7 +74,40 @@ func (s *Server) openDurable() error {
 	}
 	s.durable = b
 	b.load()
+	b.wg.Add(1)
+	go b.gcLoop()
 	return nil
+}
+
+// gcLoop ends offline durable sessions whose expiry passed, every SessionGCInterval. Each
+// session also has its own expiry timer; the sweep catches any that a timer missed.
+func (b *durableBroker) gcLoop() {
+	defer b.wg.Done()
+	t := time.NewTicker(b.opts.SessionGCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+			b.gc(time.Now())
+		}
+	}
+}
+
+func (b *durableBroker) gc(now time.Time) {
+	s := b.srv
+	s.mu.RLock()
+	var expired []*memSession
+	for _, sess := range s.mu.sessions {
+		if d := sess.dur.Load(); d != nil && d.ds.Expired(now) {
+			expired = append(expired, sess)
+		}
+	}
+	s.mu.RUnlock()
+	for _, sess := range expired {
+		s.expireSession(sess)
+	}
 }
 
 // load brings back the stored sessions. Expired ones are deleted, their Will published
@@ -158,6 +192,7 @@ func (s *Server) closeDurable() {
 }
 
 func (b *durableBroker) close() {
+	close(b.stop)
 	for _, w := range b.watchers {
 		w.Close()
 	}

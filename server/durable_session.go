@@ -337,6 +337,7 @@ func (d *durableSession) received(pid uint16, limit int) (dup, full bool) {
 
 // info completes a session's API description.
 func (d *durableSession) info(i *SessionInfo) {
+	i.Durable = true
 	i.Inflight = d.ds.InflightLen()
 	d.mu.Lock()
 	i.Queued = len(d.mu.queue)

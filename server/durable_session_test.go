@@ -299,3 +299,71 @@ func TestDurable_Takeover(t *testing.T) {
 	require.Equal(t, "2", string(b.expect(mqtt.TypePublish).Payload))
 	require.Equal(t, 1, srv.DurableMetrics().Online)
 }
+
+// Ensure that a Will with a delay outlives a restart: it is published once the delay, counted
+// from when the connection was lost, has passed [MQTT-3.1.3-9]; and that a session whose
+// expiry passed while the broker was down is gone on restart, its Will published
+// [MQTT-3.1.2-8].
+func TestDurable_WillsAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	srv, addr := durableServer(t, dir)
+	watcher, _ := rawDurable(t, addr, "watcher", true, 10)
+	watcher.subscribe(1, mqtt.Subscription{Filter: "will/#", QoS: mqtt.QoS1})
+	watcher.close()
+	withWill := func(id string, expiry uint32, delay uint32) {
+		c := dialRaw(t, addr, mqtt.V5)
+		c.connect(id, true, sessionExpiry(expiry), func(p *mqtt.Packet) {
+			p.Connect.Will = &mqtt.Will{Topic: "will/" + id, Payload: []byte(id), QoS: mqtt.QoS1}
+			p.Connect.Will.Properties.WillDelay = delay
+			p.Connect.Will.Properties.Present.Add(mqtt.PropWillDelay)
+		})
+	}
+	withWill("delayed", 3600, 1) // still connected when the broker stops
+	withWill("expiring", 1, 60)  // the session ends before the Will delay
+	closeServer(t, srv)
+	time.Sleep(1100 * time.Millisecond)
+
+	srv, addr = durableServer(t, dir)
+	require.Nil(t, srv.session("expiring"), "expired while the broker was down")
+	require.NotNil(t, srv.session("delayed"))
+	watcher, _ = rawDurable(t, addr, "watcher", false, 10)
+	got := map[string]bool{}
+	for range 2 {
+		p := watcher.expect(mqtt.TypePublish)
+		got[string(p.Payload)] = true
+		watcher.send(&mqtt.Packet{Type: mqtt.TypePuback, PacketID: p.PacketID})
+	}
+	require.Equal(t, map[string]bool{"delayed": true, "expiring": true}, got)
+	watcher.expectNothing(200 * time.Millisecond)
+}
+
+// Ensure that the API lists offline durable sessions after a restart, and that a session
+// expires while the broker runs.
+func TestDurable_VisibilityAndExpiry(t *testing.T) {
+	dir := t.TempDir()
+	srv, addr := durableServer(t, dir)
+	c, _ := rawDurable(t, addr, "v", true, 10)
+	c.subscribe(1, mqtt.Subscription{Filter: "v/#", QoS: mqtt.QoS1})
+	short := dialRaw(t, addr, mqtt.V5)
+	short.connect("short", true, sessionExpiry(1))
+	closeServer(t, srv)
+
+	srv, addr = durableServer(t, dir)
+	info := srv.session("v").Info()
+	require.True(t, info.Durable)
+	require.False(t, info.Online)
+	require.Equal(t, time.Hour, info.Expiry)
+	m := srv.DurableMetrics()
+	require.Equal(t, 2, m.Sessions)
+	require.Equal(t, 1, m.Routes)
+	waitFor(t, "short expired", func() bool { return srv.session("short") == nil })
+	require.Equal(t, 1, srv.DurableMetrics().Sessions)
+
+	// The sweep ends what a timer would have (here: a session whose timer is stopped).
+	c, _ = rawDurable(t, addr, "swept", true, 10)
+	c.send(&mqtt.Packet{Type: mqtt.TypeDisconnect})
+	waitFor(t, "offline", func() bool { s := srv.session("swept"); return s != nil && !s.online() })
+	srv.session("swept").stopTimers()
+	srv.durable.gc(time.Now().Add(2 * time.Hour))
+	require.Nil(t, srv.session("swept"))
+}
