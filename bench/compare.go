@@ -119,6 +119,8 @@ func metricsOf(r *Result) []metric {
 			drain = txt(drain.name, "n/a") // nothing arrived, so there was nothing to drain
 		}
 		return []metric{
+			num("QoS 1 msg/s published to the offline session (higher is better)", r.SendRate, "%.0f"),
+			num("PUBACK p50 ms (lower is better)", r.AckLatency.P50, "%.2f"),
 			txt("acked messages delivered after restart", fmt.Sprintf("%d / %d", d.Delivered, d.Acked)),
 			txt("session present after restart", present),
 			txt("duplicates", fmt.Sprintf("%d", d.Duplicates)),

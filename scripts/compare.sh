@@ -21,7 +21,7 @@
 # skewed by heap left over from message traffic. Environment knobs (defaults in brackets):
 # DURATION [10s], DRAIN [15s: how long subscribers may catch up after publishing], RATE0 [20000], CONNS [2000], CONN_RATE [2000], DURABLE_MSGS [10000],
 # RESULTS [a temporary file: where the RESULT lines go], SCENARIOS [all six, in the order above],
-# BIN [build bin/mqttds from the working tree].
+# BIN [build bin/mqttds from the working tree], COMMIT [what to call the mqttds code in the header].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -131,11 +131,15 @@ SH
 chmod +x "$work"/*.sh
 
 # --- mqttds ------------------------------------------------------------------------------------
+# COMMIT names the mqttds code measured, for the table's header.
 if [ -z "$BIN" ]; then
 	BIN=bin/mqttds
 	log "building $BIN"
+	COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+	git diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT plus uncommitted changes"
 	go build -o "$BIN" ./tools/mqttds
 fi
+COMMIT=${COMMIT:-"prebuilt $BIN"}
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 HAVE_SERVE=0
 if "$BIN" help serve >/dev/null 2>&1; then HAVE_SERVE=1; fi
@@ -211,6 +215,6 @@ done
 
 # --- the table ---------------------------------------------------------------------------------
 echo
-echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); $(go version | awk '{print $3}'); Mosquitto $($MOSQUITTO -h 2>/dev/null | head -1 | awk '{print $3}'); mqttds $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); $(go version | awk '{print $3}'); Mosquitto $($MOSQUITTO -h 2>/dev/null | head -1 | awk '{print $3}'); mqttds $COMMIT"
 echo
 "$BIN" bench table --base mosquitto "$RESULTS"
