@@ -184,7 +184,8 @@ func (d *decoder) connack(p *Packet) {
 		d.fail(MalformedPacket, rule{"MQTT-3.2.2-1", "MQTT311 §3.2.2.1"}, "reserved acknowledge flags %02x", flags)
 		return
 	}
-	p.SessionPresent = flags&1 != 0
+	// MQTT 3.1 has no Session Present flag: the byte is reserved there, and ignored.
+	p.SessionPresent = flags&1 != 0 && d.v != V31
 	if d.v == V5 {
 		p.ReasonCode = ReasonCode(code)
 		if !p.ReasonCode.ValidFor(TypeConnack) {

@@ -354,7 +354,7 @@ func (e *encoding) appendTo(b []byte, p *Packet) []byte {
 		b = e.appendConnect(b, p)
 	case TypeConnack:
 		flags := byte(0)
-		if p.SessionPresent {
+		if p.SessionPresent && e.v != V31 { // 3.1 has no Session Present flag
 			flags = 1
 		}
 		code := byte(p.ReasonCode)

@@ -27,7 +27,7 @@ type Packet struct {
 	// code, also for 3.x CONNACK, whose return codes the codec maps (V3ConnackCode).
 	ReasonCode ReasonCode
 
-	// SessionPresent: CONNACK.
+	// SessionPresent: CONNACK (not at 3.1, which has no such flag).
 	SessionPresent bool
 
 	// Topic and Payload: PUBLISH. Payload is nil when empty.

@@ -32,7 +32,9 @@ func TestReaderRefusesLargePacketBeforeAllocating(t *testing.T) {
 	var err error
 	n := allocatedBy(func() { _, err = r.ReadPacket(mqtt.V5) })
 	require.ErrorIs(t, err, mqtt.PacketTooLarge)
-	require.Less(t, n, uint64(4096), "allocated %d bytes", n)
+	// The error itself takes a few hundred bytes; the margin absorbs what the runtime allocates
+	// meanwhile. Reading the body would take 256 MB.
+	require.Less(t, n, uint64(64<<10), "allocated %d bytes", n)
 }
 
 // Without a configured limit the protocol maximum applies, but a peer that announces a huge body

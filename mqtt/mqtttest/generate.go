@@ -106,7 +106,7 @@ func (g *Generator) PacketOf(t mqtt.Type) mqtt.Packet {
 		p.Connect = g.connect()
 	case mqtt.TypeConnack:
 		p.ReasonCode = g.code(t)
-		p.SessionPresent = p.ReasonCode == 0 && g.chance(0.5)
+		p.SessionPresent = p.ReasonCode == 0 && g.V != mqtt.V31 && g.chance(0.5)
 	case mqtt.TypePublish:
 		p.QoS = mqtt.QoS(g.R.IntN(3))
 		if p.QoS > 0 {

@@ -169,6 +169,17 @@ var Valid = []Case{
 		Packet: mqtt.Packet{Type: mqtt.TypeConnack, ReasonCode: mqtt.ClientIdentifierNotValid},
 	},
 	{
+		Desc:    "CONNACK 3.1 reserved byte ignored",
+		Version: v31,
+		Raw: []byte{
+			0x20, 0x02, // fixed header: CONNACK, remaining length 2
+			0x01, // reserved in 3.1: no Session Present flag
+			0x00, // return code 0 accepted
+		},
+		Packet:    mqtt.Packet{Type: mqtt.TypeConnack},
+		Canonical: []byte{0x20, 0x02, 0x00, 0x00},
+	},
+	{
 		Desc:    "CONNACK 5.0 every CONNACK property",
 		Version: v5,
 		Raw: []byte{
