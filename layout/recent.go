@@ -74,8 +74,8 @@ func (r *recent) add(idx, ts uint64, key []byte, index bool) {
 		return
 	}
 	s.entries = append(s.entries, recentEntry{ts: ts, key: key})
-	// Forget the epochs before the last `keep`: readers of those are in key mode (complete
-	// epochs) or fall back to the walk.
+	// Forget the epochs before the last `keep`, and the oldest half past maxRecentPerStream:
+	// readers of those are in key mode (complete epochs) or fall back to the walk.
 	if e := r.epoch(ts); e >= r.keep {
 		oldest := r.start(e - r.keep + 1)
 		if s.entries[0].ts < oldest {
@@ -84,7 +84,15 @@ func (r *recent) add(idx, ts uint64, key []byte, index bool) {
 			s.cover = max(s.cover, oldest)
 		}
 	}
+	if len(s.entries) > maxRecentPerStream {
+		s.entries = append([]recentEntry(nil), s.entries[len(s.entries)/2:]...)
+		s.cover = max(s.cover, s.entries[0].ts)
+	}
 }
+
+// maxRecentPerStream bounds the memory of one stream's recent entries (about 50 bytes each):
+// with one epoch per generation (EpochBits 64) nothing would ever age out.
+const maxRecentPerStream = 4096
 
 // idleSince reports that stream idx is known to hold no message with a timestamp >= ts.
 func (r *recent) idleSince(idx, ts uint64) bool {

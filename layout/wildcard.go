@@ -276,7 +276,7 @@ func hasPrefix(b, prefix []byte) bool {
 
 // Close implements Layout.
 func (w *wildcard) Close() error {
-	w.trie = nil
+	w.trie, w.recent = nil, nil
 	return nil
 }
 
