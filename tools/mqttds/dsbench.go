@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mqttds/mqttds/benchmarks/dsbench"
+	"github.com/mqttds/mqttds/ds"
 	"github.com/mqttds/mqttds/layout"
 )
 
@@ -64,7 +65,7 @@ func parseDSBenchFlags(args []string, stderr io.Writer) (*dsbenchFlags, error) {
 	fs.Float64Var(&c.Rate, "rate", dsbench.DefaultRate, "simulated publish rate of the fleet (msg/s) that drives the store clock; -1: the wall clock")
 	fs.IntVar(&c.Batch, "batch", dsbench.DefaultBatch, "messages per Store call (they share a commit time)")
 	fs.Uint64Var(&c.Seed, "seed", 1, "seed of the publish order")
-	fs.IntVar(&c.Shards, "shards", 16, "number of shards of the store")
+	fs.IntVar(&c.Shards, "shards", ds.DefaultNumShards, "number of shards of the store")
 	fs.StringVar(&c.Layout.Kind, "layout", layout.KindWildcardOptimized, "layout: wildcard_optimized or reference")
 	epochBits := fs.Int("epoch-bits", layout.DefaultEpochBits, "epoch_bits of wildcard_optimized (0..64; the epoch is 2^N µs)")
 	fs.IntVar(&c.Layout.BitsPerTopicLevel, "bits-per-level", layout.DefaultBitsPerTopicLevel, "bits of the hash of a varying topic level (8..64)")
@@ -76,7 +77,7 @@ func parseDSBenchFlags(args []string, stderr io.Writer) (*dsbenchFlags, error) {
 	fs.StringVar(&c.Dir, "data-dir", "", "directory for the stores (missing or empty; each run gets a subdirectory); default a temporary directory, removed")
 	fs.Var(&sweep, "sweep-epoch-bits", "run the workload once per epoch_bits value (comma-separated, e.g. 0,4,8,12,16,20) and print a table")
 	fs.BoolVar(&out.plan.CompareReference, "compare-reference", false, "run the workload with the reference layout too and print keys read reference / wildcard")
-	fs.DurationVar(&out.maxDuration, "max-duration", 10*time.Minute, "stop every run after this long (partial figures are marked)")
+	fs.DurationVar(&out.maxDuration, "max-duration", 10*time.Minute, "stop the whole command after this long (partial figures are marked, later runs skipped)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return nil, err
