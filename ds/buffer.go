@@ -193,6 +193,8 @@ func (s *shard) runCompleter() {
 		if err == nil {
 			s.visible.Store(f.lastTS)
 			s.notify()
+		} else {
+			s.db.markBroken()
 		}
 		s.db.metrics.flushDone(f, err)
 		for _, r := range f.reqs {
@@ -200,6 +202,7 @@ func (s *shard) runCompleter() {
 		}
 		s.mu.Lock()
 		s.mu.inflight--
+		s.mu.applied--
 		s.mu.drained.Broadcast()
 		s.mu.Unlock()
 		s.wake()
@@ -210,6 +213,17 @@ func (s *shard) runCompleter() {
 // writeMu held and the flush counted in inflight.
 func (s *shard) flush(reqs []*request) {
 	started := time.Now()
+	if s.db.broken.Load() {
+		if err := s.db.recoverStorage(); err != nil {
+			s.fail(reqs, err)
+			return
+		}
+	}
+	if _, err := s.db.rlockStorage(); err != nil {
+		s.fail(reqs, err)
+		return
+	}
+	defer s.db.storage.RUnlock()
 	cb, last, items, bytes, err := s.prepare(reqs, s.db.opts.Now())
 	var commit Commit
 	if err == nil {
@@ -222,17 +236,27 @@ func (s *shard) flush(reqs []*request) {
 		if rerr := s.reloadCurrentLocked(); rerr != nil {
 			err = fmt.Errorf("%w (and reloading the layout: %v)", err, rerr)
 		}
-		s.db.metrics.flushFailed(items)
-		for _, r := range reqs {
-			r.finish(err)
-		}
-		s.mu.Lock()
-		s.mu.inflight--
-		s.mu.drained.Broadcast()
-		s.mu.Unlock()
+		s.fail(reqs, err)
 		return
 	}
+	s.mu.Lock()
+	s.mu.applied++
+	s.mu.Unlock()
 	s.commits <- &inflightFlush{commit: commit, reqs: reqs, lastTS: last, items: items, bytes: bytes, started: started}
+}
+
+// fail answers the writers of a flush that was not applied.
+func (s *shard) fail(reqs []*request, err error) {
+	items := 0
+	for _, r := range reqs {
+		items += r.items
+		r.finish(err)
+	}
+	s.db.metrics.flushFailed(items)
+	s.mu.Lock()
+	s.mu.inflight--
+	s.mu.drained.Broadcast()
+	s.mu.Unlock()
 }
 
 // prepare assigns timestamps and cooks reqs into one batch: the layout's writes for the

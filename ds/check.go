@@ -3,6 +3,8 @@ package ds
 import (
 	"fmt"
 
+	"github.com/cockroachdb/pebble/v2"
+
 	"github.com/mqttds/mqttds/layout"
 )
 
@@ -15,6 +17,11 @@ func (d *DB) Check() error {
 	if err := d.checkOpen(); err != nil {
 		return err
 	}
+	db, err := d.rlockStorage()
+	if err != nil {
+		return err
+	}
+	defer d.storage.RUnlock()
 	all := []string{"#"}
 	for _, s := range d.shards {
 		visible := s.visible.Load()
@@ -28,7 +35,7 @@ func (d *DB) Check() error {
 			if (until == 0) != (i == len(gens)-1) {
 				return corruptf("shard %d: generation %d has until %d", s.id, g.id, until)
 			}
-			if err := d.checkGeneration(s, g, all, visible); err != nil {
+			if err := d.checkGeneration(db, s, g, all, visible); err != nil {
 				return err
 			}
 		}
@@ -36,7 +43,7 @@ func (d *DB) Check() error {
 	return nil
 }
 
-func (d *DB) checkGeneration(s *shard, g *generation, all []string, visible uint64) error {
+func (d *DB) checkGeneration(db *pebble.DB, s *shard, g *generation, all []string, visible uint64) error {
 	l, err := g.reader()
 	if err != nil {
 		return nil // dropped meanwhile
@@ -55,7 +62,7 @@ func (d *DB) checkGeneration(s *shard, g *generation, all []string, visible uint
 		var last uint64
 		for {
 			var stats layout.Stats
-			items, next, err := l.Next(d.pebble, stream, all, pos, 256, bounds, &stats)
+			items, next, err := l.Next(db, stream, all, pos, 256, bounds, &stats)
 			if err != nil {
 				return fmt.Errorf("ds: check shard %d generation %d: %w", s.id, g.id, err)
 			}

@@ -37,6 +37,13 @@ type DB struct {
 	metrics   metrics
 	retention retention
 	closed    atomic.Bool
+
+	// storage guards pebble and applier against being swapped by recoverStorage.
+	// Use: every use of pebble holds it for reading (rlockStorage); recovery for writing.
+	// Invariant: pebble is nil only after a failed recovery, until the next one succeeds.
+	storage sync.RWMutex
+	// broken is set when a commit failed: the next flush recovers the storage first.
+	broken atomic.Bool
 }
 
 // Open opens the store in dir, creating it if dir is missing or empty. opts may be nil.
@@ -110,7 +117,7 @@ func (d *DB) open() error {
 	d.shards = make([]*shard, d.numShards)
 	for i := range d.shards {
 		d.shards[i] = newShard(d, i)
-		if err := d.shards[i].load(d.opts.Layout); err != nil {
+		if err := d.shards[i].load(db, d.opts.Layout); err != nil {
 			return err
 		}
 	}
@@ -348,6 +355,7 @@ func (d *DB) AddGeneration() ([]GenerationInfo, error) {
 	if err := d.checkOpen(); err != nil {
 		return nil, err
 	}
+	// A shard that fails leaves the shards before it rotated: rotation is per shard anyway.
 	var out []GenerationInfo
 	for _, s := range d.shards {
 		gi, err := s.addGeneration(d.opts.Layout)

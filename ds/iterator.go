@@ -163,13 +163,19 @@ func (d *DB) Next(ctx context.Context, it Iterator, n int) ([]StoredMessage, Ite
 	if until := g.until.Load(); until != 0 {
 		bounds = layout.ReadBounds{Visible: until, Closed: true}
 	}
-	l, err := g.reader()
+	db, err := d.rlockStorage()
 	if err != nil {
 		return nil, it, err
 	}
+	l, err := g.reader()
+	if err != nil {
+		d.storage.RUnlock()
+		return nil, it, err
+	}
 	var stats layout.Stats
-	items, pos, err := l.Next(d.pebble, it.stream, it.levels, it.pos, n, bounds, &stats)
+	items, pos, err := l.Next(db, it.stream, it.levels, it.pos, n, bounds, &stats)
 	g.release()
+	d.storage.RUnlock()
 	d.metrics.read(stats, len(items), time.Since(start))
 	if err != nil {
 		return nil, it, err

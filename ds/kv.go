@@ -41,7 +41,13 @@ func (d *DB) Table(name string) (*Table, error) {
 		return nil, fmt.Errorf("%w: too many tables", ErrInvalidTable)
 	}
 	id := d.tables.next
-	if err := d.pebble.Set(tableNameKey(name), binary.BigEndian.AppendUint16(nil, id), pebble.Sync); err != nil {
+	db, err := d.rlockStorage()
+	if err != nil {
+		return nil, err
+	}
+	err = db.Set(tableNameKey(name), binary.BigEndian.AppendUint16(nil, id), pebble.Sync)
+	d.storage.RUnlock()
+	if err != nil {
 		return nil, err
 	}
 	d.tables.byName[name] = id
@@ -80,7 +86,12 @@ func (t *Table) Get(shard int, key []byte) ([]byte, error) {
 	if err := t.check(shard); err != nil {
 		return nil, err
 	}
-	v, closer, err := t.db.pebble.Get(kvKey(shard, t.id, key))
+	db, err := t.db.rlockStorage()
+	if err != nil {
+		return nil, err
+	}
+	defer t.db.storage.RUnlock()
+	v, closer, err := db.Get(kvKey(shard, t.id, key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, ErrNotFound
 	}
@@ -106,13 +117,19 @@ func (t *Table) Delete(ctx context.Context, shard int, key []byte) error {
 }
 
 // Scan calls fn for every key of shard that starts with prefix, in key order, until fn returns
-// an error (which Scan returns). key and value are valid only during the call.
+// an error (which Scan returns). key and value are valid only during the call. fn runs under
+// the store's read lock and must not call the DB.
 func (t *Table) Scan(shard int, prefix []byte, fn func(key, value []byte) error) error {
 	if err := t.check(shard); err != nil {
 		return err
 	}
 	lower := kvKey(shard, t.id, prefix)
-	it, err := t.db.pebble.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	db, err := t.db.rlockStorage()
+	if err != nil {
+		return err
+	}
+	defer t.db.storage.RUnlock()
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
 	if err != nil {
 		return err
 	}

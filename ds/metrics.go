@@ -50,6 +50,8 @@ type Metrics struct {
 	Disk struct {
 		// Usage is the bytes of files of the pebble instance.
 		Usage uint64
+		// Recoveries counts reopenings of pebble after a failed write.
+		Recoveries uint64
 	}
 }
 
@@ -104,7 +106,7 @@ func (m *Metrics) String() string {
 		m.Generations.Live, m.Generations.Added, m.Generations.Dropped, m.Generations.RetentionErrors)
 	fmt.Fprintf(&b, "shards: next timestamp %d, %d pending writes, %d flushes in flight\n",
 		m.Shards.NextTimestamp, m.Shards.Pending, m.Shards.InFlight)
-	fmt.Fprintf(&b, "disk: %d bytes\n", m.Disk.Usage)
+	fmt.Fprintf(&b, "disk: %d bytes, %d recoveries\n", m.Disk.Usage, m.Disk.Recoveries)
 	return b.String()
 }
 
@@ -119,6 +121,7 @@ type metrics struct {
 	seeks, nexts, collisions             atomic.Uint64
 	generationsAdded, generationsDropped atomic.Uint64
 	retentionErrors                      atomic.Uint64
+	recoveries                           atomic.Uint64
 }
 
 func (m *metrics) flushDone(f *inflightFlush, err error) {
@@ -188,8 +191,12 @@ func (d *DB) Metrics() *Metrics {
 		m.Shards.InFlight += s.mu.inflight
 		s.mu.Unlock()
 	}
+	m.Disk.Recoveries = c.recoveries.Load()
 	if !d.closed.Load() {
-		m.Disk.Usage = d.pebble.Metrics().DiskSpaceUsage()
+		if db, err := d.rlockStorage(); err == nil {
+			m.Disk.Usage = db.Metrics().DiskSpaceUsage()
+			d.storage.RUnlock()
+		}
 	}
 	return m
 }

@@ -25,7 +25,7 @@ store latency: 100 calls, p50 1ms, p99 2ms, max 5ms
 read: 10 next calls, 90 messages, 4ms; 12 seeks, 95 nexts, 1 collisions
 generations: 32 live, 40 added, 8 dropped, 0 retention errors
 shards: next timestamp 1234, 7 pending writes, 2 flushes in flight
-disk: 1048576 bytes
+disk: 1048576 bytes, 0 recoveries
 `, m.String())
 }
 

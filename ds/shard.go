@@ -37,7 +37,9 @@ type shard struct {
 		// inflight counts flushes taken off pending and not yet completed.
 		// Invariant: 0 <= inflight <= Buffer.MaxInFlight.
 		inflight int
-		// drained is signalled whenever inflight decreases.
+		// applied counts flushes applied and waiting for durability (a subset of inflight).
+		applied int
+		// drained is signalled whenever inflight or applied decreases.
 		drained sync.Cond
 		closing bool
 	}
@@ -85,24 +87,19 @@ func newShard(db *DB, id int) *shard {
 
 // load reads the shard's clock and generations and opens their layouts; a shard without
 // generations gets its first one.
-func (s *shard) load(lopts layout.Options) error {
-	clock, err := s.readClock()
+func (s *shard) load(db *pebble.DB, lopts layout.Options) error {
+	clock, err := readClock(db, s.id)
 	if err != nil {
 		return err
 	}
 	s.clock = clock
 	s.visible.Store(clock)
-	gens, err := s.readGenerations()
+	gens, err := readGenerations(db, s.id)
 	if err != nil {
 		return err
 	}
-	for _, g := range gens {
-		l, err := layout.Open(s.db.pebble, messagesPrefix(s.id, g.id), g.opts)
-		if err != nil {
-			closeLayouts(gens)
-			return fmt.Errorf("ds: shard %d generation %d: %w", s.id, g.id, err)
-		}
-		g.mu.layout = l
+	if err := openLayouts(db, s.id, gens); err != nil {
+		return err
 	}
 	s.gens.list = gens
 	if len(gens) == 0 {
@@ -113,8 +110,22 @@ func (s *shard) load(lopts layout.Options) error {
 	return nil
 }
 
-func (s *shard) readClock() (uint64, error) {
-	v, closer, err := s.db.pebble.Get(shardClockKey(s.id))
+// openLayouts opens the layout of every generation of shard; on error it closes those it
+// opened.
+func openLayouts(db *pebble.DB, shard int, gens []*generation) error {
+	for _, g := range gens {
+		l, err := layout.Open(db, messagesPrefix(shard, g.id), g.opts)
+		if err != nil {
+			closeLayouts(gens)
+			return fmt.Errorf("ds: shard %d generation %d: %w", shard, g.id, err)
+		}
+		g.mu.layout = l
+	}
+	return nil
+}
+
+func readClock(db *pebble.DB, shard int) (uint64, error) {
+	v, closer, err := db.Get(shardClockKey(shard))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return 0, nil
 	}
@@ -123,14 +134,14 @@ func (s *shard) readClock() (uint64, error) {
 	}
 	defer closer.Close()
 	if len(v) != 8 {
-		return 0, corruptf("shard %d clock of %d bytes", s.id, len(v))
+		return 0, corruptf("shard %d clock of %d bytes", shard, len(v))
 	}
 	return binary.BigEndian.Uint64(v), nil
 }
 
-func (s *shard) readGenerations() ([]*generation, error) {
-	prefix := generationsPrefix(s.id)
-	it, err := s.db.pebble.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+func readGenerations(db *pebble.DB, shard int) ([]*generation, error) {
+	prefix := generationsPrefix(shard)
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +150,7 @@ func (s *shard) readGenerations() ([]*generation, error) {
 		k := it.Key()
 		if len(k) != len(prefix)+4 {
 			it.Close()
-			return nil, corruptf("shard %d generation key %x", s.id, k)
+			return nil, corruptf("shard %d generation key %x", shard, k)
 		}
 		g, err := decodeGeneration(binary.BigEndian.Uint32(k[len(prefix):]), it.Value())
 		if err != nil {
@@ -153,7 +164,7 @@ func (s *shard) readGenerations() ([]*generation, error) {
 	}
 	for i, g := range gens {
 		if (g.until.Load() == 0) != (i == len(gens)-1) {
-			return nil, corruptf("shard %d generation %d: until %d", s.id, g.id, g.until.Load())
+			return nil, corruptf("shard %d generation %d: until %d", shard, g.id, g.until.Load())
 		}
 	}
 	return gens, nil
@@ -163,6 +174,7 @@ func closeLayouts(gens []*generation) {
 	for _, g := range gens {
 		if g.mu.layout != nil {
 			g.mu.layout.Close()
+			g.mu.layout = nil
 		}
 	}
 }
@@ -205,10 +217,15 @@ func (s *shard) addGeneration(lopts layout.Options) (GenerationInfo, error) {
 		s.mu.drained.Wait()
 	}
 	s.mu.Unlock()
+	if _, err := s.db.rlockStorage(); err != nil {
+		return GenerationInfo{}, err
+	}
+	defer s.db.storage.RUnlock()
 	return s.addGenerationLocked(lopts)
 }
 
-// addGenerationLocked does addGeneration's work; writeMu is held and nothing is in flight.
+// addGenerationLocked does addGeneration's work; writeMu and the storage lock are held (or
+// the DB is opening) and nothing is in flight.
 func (s *shard) addGenerationLocked(lopts layout.Options) (GenerationInfo, error) {
 	nowTS := timestampOf(s.db.opts.Now())
 	g := &generation{id: 1, createdAt: nowTS, opts: lopts}
@@ -265,6 +282,10 @@ func (s *shard) dropGeneration(id uint32) error {
 	case g.until.Load() == 0:
 		return fmt.Errorf("%w: shard %d generation %d", ErrCurrentGeneration, s.id, id)
 	}
+	if _, err := s.db.rlockStorage(); err != nil {
+		return err
+	}
+	defer s.db.storage.RUnlock()
 	prefix := messagesPrefix(s.id, id)
 	cb := &layout.CookedBatch{Writes: []layout.Write{
 		{Kind: layout.WriteDeleteRange, Key: prefix, Value: prefixEnd(prefix)},
@@ -289,17 +310,23 @@ func (s *shard) dropGeneration(id uint32) error {
 	return err
 }
 
-// applyNow commits cb through the applier and waits for it. writeMu is held.
+// applyNow commits cb through the applier and waits for it. writeMu and the storage lock are
+// held.
 func (s *shard) applyNow(cb *layout.CookedBatch) error {
 	c, err := s.db.applier.Apply(s.id, cb)
 	if err != nil {
 		return err
 	}
-	return c.Wait()
+	if err := c.Wait(); err != nil {
+		s.db.markBroken()
+		return err
+	}
+	return nil
 }
 
 // reloadCurrentLocked replaces the current generation's layout with one opened from what is
-// committed, dropping in-memory structure of a batch that failed. writeMu is held.
+// committed, dropping in-memory structure of a batch that failed. writeMu and the storage lock
+// are held.
 func (s *shard) reloadCurrentLocked() error {
 	g := s.current()
 	l, err := layout.Open(s.db.pebble, messagesPrefix(s.id, g.id), g.opts)
@@ -323,8 +350,10 @@ func (s *shard) close() {
 	s.gens.Lock()
 	for _, g := range s.gens.list {
 		g.mu.Lock()
-		g.mu.dropped = true
-		g.mu.layout.Close()
+		if !g.mu.dropped {
+			g.mu.dropped = true
+			g.mu.layout.Close()
+		}
 		g.mu.Unlock()
 	}
 	s.gens.Unlock()
