@@ -3,6 +3,7 @@ package dsbench
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/mqttds/mqttds/ds"
@@ -126,6 +127,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Batch < 1 {
 		bad("batch = %d: must be positive", c.Batch)
+	}
+	if math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) {
+		bad("rate = %g msg/s: not a number", c.Rate)
 	}
 	if c.Rate > 1e6 {
 		bad("rate = %g msg/s: at most 1,000,000 (one message per µs)", c.Rate)

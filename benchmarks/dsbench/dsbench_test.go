@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,6 +73,10 @@ func TestConfig_Validate(t *testing.T) {
 		`filter "a/#/b"`, "rate = 2e+06", "EpochBits 70"} {
 		require.ErrorContains(t, err, want)
 	}
+
+	c = Config{Rate: math.NaN()}
+	c.EnsureDefaults()
+	require.ErrorContains(t, c.Validate(), "rate = NaN msg/s: not a number")
 
 	c = Config{Topics: "a/{0..999}", MessagesPerTopic: 20, MaxMessages: 10_000}
 	c.EnsureDefaults()
