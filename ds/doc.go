@@ -23,11 +23,17 @@
 //     pebble directly; a replicated one would go through raft. Apply is deterministic: the
 //     cooked batch is plain writes.
 //
-// Group commit: a flush starts at once when nothing of the shard is committing, so a lone
-// message waits for one fsync, not a timer; while flushes commit, the next batch fills, and it
-// starts when it is full (Buffer.MaxItems/MaxBytes), when its oldest write has waited
-// Buffer.FlushInterval, or when the commits ahead of it finish. Batch applies and WAL syncs of
-// successive flushes overlap (up to Buffer.MaxInFlight).
+// Group commit: a flush starts at once while fewer than two flushes of the shard are
+// committing, so a lone message waits for one fsync, not a timer; beyond that the next batch
+// fills, and it starts when it is full (Buffer.MaxItems/MaxBytes), when its oldest write has
+// waited Buffer.FlushInterval, or when a commit ahead of it finishes (at most
+// Buffer.MaxInFlight commit at once). Pebble shares each WAL sync between every batch appended
+// before it, across shards.
+//
+// A failed commit returns its error to every writer of the flush. Pebble cannot continue after
+// a failed WAL write, so the next flush reopens pebble and reloads the shards from what is
+// durable; while the disk still fails, writes return the error, and once it works they
+// succeed again, without reopening the DB.
 //
 // A Batch groups messages and KV writes of one shard into one atomic flush, e.g. a session's
 // state change with the messages it publishes.
