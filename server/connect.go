@@ -147,22 +147,27 @@ func (c *conn) connect(p *mqtt.Packet) error {
 		return err
 	}
 
-	// 5. The session: take over, discard or resume [MQTT-3.1.2-4..6] v5.
-	sess, present := s.openSession(c, id, cp.CleanStart)
-	sess.configure(expiry, will, willDelay)
-	c.sess = sess
-
-	// 6. CONNACK first [MQTT-3.2.0-1] v5, then the re-sends of a resumed
-	// session, then whatever arrives.
-	ack := &mqtt.Packet{Type: mqtt.TypeConnack, SessionPresent: present}
-	if c.version == mqtt.V5 {
-		c.connackProperties(&ack.Properties, props, expiry, assigned)
-	}
+	// 5. The session: take over, discard or resume [MQTT-3.1.2-4..6] v5;
+	// then CONNACK first [MQTT-3.2.0-1] v5, the re-sends of a resumed
+	// session, and whatever arrives. Should the session end between the two
+	// steps (its previous connection's end), start again with a new one.
+	var sess *memSession
+	var present bool
 	c.connected = true
+	for {
+		sess, present = s.openSession(id, cp.CleanStart)
+		sess.configure(expiry, will, willDelay)
+		ack := &mqtt.Packet{Type: mqtt.TypeConnack, SessionPresent: present}
+		if c.version == mqtt.V5 {
+			c.connackProperties(&ack.Properties, props, expiry, assigned)
+		}
+		c.sess = sess
+		if sess.attach(c, present, ack) {
+			break
+		}
+	}
 	c.ready.Store(true)
 	s.stats.connectionsTotal.Add(1)
-	c.sendPacket(ack, false)
-	sess.attach(c, present)
 
 	info := c.info()
 	s.hooks.clientConnected(info)

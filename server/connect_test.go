@@ -133,3 +133,23 @@ func TestConnect_UnsupportedVersion(t *testing.T) {
 	require.Equal(t, mqtt.UnsupportedProtocolVersion, ack.ReasonCode, "[MQTT-3.1.2-2] v3.1.1: return code 1")
 	c.expectClosed()
 }
+
+// A client that reconnects at once, while its previous connection (session
+// expiry 0) is still ending, gets a working session: never one that the
+// old connection's end discards under it.
+func TestReconnectWhileEnding(t *testing.T) {
+	s, addr := startServer(t, nil)
+	for i := range 100 {
+		c := dialRaw(t, addr, mqtt.V5)
+		c.connect("flap", false)
+		c.subscribe(1, mqtt.Subscription{Filter: "flap", QoS: mqtt.QoS1})
+		c.publish("flap", "x", mqtt.QoS1, 2, false)
+		got := map[mqtt.Type]bool{}
+		for range 2 {
+			got[c.next().Type] = true
+		}
+		require.True(t, got[mqtt.TypePublish] && got[mqtt.TypePuback], "round %d", i)
+		c.close() // no DISCONNECT: the next CONNECT races this end
+	}
+	waitFor(t, "sessions ended", func() bool { return s.Metrics().Sessions.Total == 0 })
+}

@@ -212,44 +212,73 @@ func (s *Server) session(clientID string) *memSession {
 
 // openSession finds or makes the session for a connecting client. An
 // existing connection with the same id is taken over: it gets DISCONNECT
-// 0x8E and is closed [MQTT-3.1.4-3] v5, and we wait for it to let go of the
-// session. Clean Start discards the old session [MQTT-3.1.2-4] v5,
-// otherwise it continues [MQTT-3.1.2-5] v5.
-func (s *Server) openSession(c *conn, id string, clean bool) (*memSession, bool) {
-	s.connectMu.Lock()
-	defer s.connectMu.Unlock()
-	if old := s.session(id); old != nil {
-		if oc := old.currentConn(); oc != nil {
-			oc.disconnect(CauseTakeover, mqtt.SessionTakenOver)
-			oc.waitFinished(5 * time.Second)
-		}
-		if clean {
+// 0x8E and is closed [MQTT-3.1.4-3] v5, and we wait (without holding
+// connectMu, which its end may need) for it to let go of the session. Clean
+// Start discards the old session [MQTT-3.1.2-4] v5, otherwise it continues
+// [MQTT-3.1.2-5] v5.
+func (s *Server) openSession(id string, clean bool) (*memSession, bool) {
+	for {
+		s.connectMu.Lock()
+		old := s.session(id)
+		if old != nil {
+			if oc := old.currentConn(); oc != nil {
+				s.connectMu.Unlock()
+				oc.disconnect(CauseTakeover, mqtt.SessionTakenOver)
+				oc.waitFinished(5 * time.Second)
+				continue
+			}
+			if old.isEnded() {
+				// Being released by its last connection's end: wait until
+				// its subscriptions have left the index.
+				s.connectMu.Unlock()
+				time.Sleep(time.Millisecond)
+				continue
+			}
+			if !clean {
+				s.connectMu.Unlock()
+				return old, true
+			}
 			s.endSession(old, "clean_start")
 		}
+		sess := newMemSession(s, id)
+		s.mu.Lock()
+		s.mu.sessions[id] = sess
+		s.mu.Unlock()
+		s.connectMu.Unlock()
+		return sess, false
 	}
-	if sess := s.session(id); sess != nil && !sess.isEnded() {
-		return sess, true
-	}
-	sess := newMemSession(s, id)
-	s.mu.Lock()
-	s.mu.sessions[id] = sess
-	s.mu.Unlock()
-	return sess, false
 }
 
 // endSession discards a session's state: subscriptions, queue, in flight.
 // Its Will, if still held, is published now: the session is over
 // [MQTT-3.1.2-8] v5.
 func (s *Server) endSession(sess *memSession, reason string) {
+	if sess.markEnded(false) {
+		s.releaseSession(sess, reason)
+	}
+}
+
+// endIdleSession ends a session only if no connection is attached, in one
+// atomic step against a reconnect.
+func (s *Server) endIdleSession(sess *memSession, reason string) {
+	if sess.markEnded(true) {
+		s.releaseSession(sess, reason)
+	}
+}
+
+// releaseSession finishes what markEnded began. The subscriptions leave the
+// index before the session leaves the map, because a new session for the
+// same client id is only made once this one is out of the map.
+func (s *Server) releaseSession(sess *memSession, reason string) {
 	if w := sess.takeWill(); w != nil {
 		s.publishWill(w)
 	}
+	s.subs.RemoveClient(sess.id)
 	s.mu.Lock()
 	if s.mu.sessions[sess.id] == sess {
 		delete(s.mu.sessions, sess.id)
 	}
 	s.mu.Unlock()
-	s.subs.RemoveClient(sess.id)
 	sess.end(reason)
 	s.hooks.sessionTerminated(sess.id, reason)
 }
@@ -259,10 +288,7 @@ func (s *Server) endSession(sess *memSession, reason string) {
 func (s *Server) expireSession(sess *memSession) {
 	s.connectMu.Lock()
 	defer s.connectMu.Unlock()
-	if sess.online() || sess.isEnded() {
-		return
-	}
-	s.endSession(sess, "expired")
+	s.endIdleSession(sess, "expired")
 }
 
 // Publish routes a message from the broker itself (no client publisher):

@@ -28,9 +28,10 @@ type Session interface {
 	// deliver offers one message to the session; it never blocks on the
 	// network [MQTT-4.5.0-1] v5.
 	deliver(d delivery)
-	// attach binds a connection that just completed CONNECT and re-sends
-	// the unacknowledged messages of a resumed session [MQTT-4.4.0-1] v5.
-	attach(c *conn, resumed bool)
+	// attach binds a connection that just completed CONNECT, queues its
+	// CONNACK and re-sends the unacknowledged messages of a resumed session
+	// [MQTT-4.4.0-1] v5; false if the session ended meanwhile.
+	attach(c *conn, resumed bool, connack *mqtt.Packet) bool
 	// detach unbinds c (if it is still the attached connection) and starts
 	// the expiry clock.
 	detach(c *conn)
@@ -42,8 +43,9 @@ type Session interface {
 	// PUBREL (a re-sent PUBLISH); release forgets it on PUBREL.
 	received(pid uint16, limit int) (dup bool, full bool)
 	release(pid uint16) (known bool)
-	// end discards the session's state; queued messages are counted as
-	// dropped (or redispatched to another shared-group member).
+	// markEnded and end discard the session's state; queued messages are
+	// counted as dropped (or redispatched to another shared-group member).
+	markEnded(idleOnly bool) bool
 	end(reason string)
 }
 
@@ -160,15 +162,24 @@ func (s *memSession) configure(expiry time.Duration, will *Message, willDelay ti
 }
 
 // attach implements Session.
-func (s *memSession) attach(c *conn, resumed bool) {
+//
+// The CONNACK is queued here, under the session lock, so that it goes out
+// before anything the session sends [MQTT-3.2.0-1] v5. attach reports false,
+// sending nothing, when the session ended meanwhile (its last connection's
+// end raced this CONNECT); the caller then starts a new session.
+func (s *memSession) attach(c *conn, resumed bool, connack *mqtt.Packet) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.mu.ended {
+		return false
+	}
+	c.sendPacket(connack, false)
 	s.stopTimersLocked() // a reconnect within the will delay cancels the Will [MQTT-3.1.3-9] v5
 	s.mu.conn = c
 	s.mu.quota = int(min(c.clientReceiveMax, s.srv.opts.MaxInflight))
 	if d := s.dur.Load(); d != nil {
 		d.attach(c, s.mu.quota) // re-sends, then messages read from storage
-		return
+		return true
 	}
 	if resumed {
 		// Re-send what the client has not acknowledged, in order, with the
@@ -183,6 +194,7 @@ func (s *memSession) attach(c *conn, resumed bool) {
 		}
 	}
 	s.fillLocked()
+	return true
 }
 
 // detach implements Session.
@@ -266,18 +278,29 @@ func (s *memSession) stopTimersLocked() {
 	}
 }
 
-// end implements Session.
+// markEnded is the first step of ending a session: from now on attach
+// refuses it and deliver ignores it. With idleOnly it does nothing while a
+// connection is attached, which makes "end the session if its connection
+// is gone" one atomic step. It reports whether it ended the session.
+func (s *memSession) markEnded(idleOnly bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.ended || (idleOnly && s.mu.conn != nil) {
+		return false
+	}
+	s.mu.ended = true
+	s.stopTimersLocked()
+	return true
+}
+
+// end implements Session: it releases the state of a session that
+// markEnded ended.
 func (s *memSession) end(reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.mu.ended {
-		return
-	}
-	s.mu.ended = true
 	if d := s.dur.Load(); d != nil {
-		defer d.end() // before the unlock: no attach may come in between
+		defer d.end() // before the unlock
 	}
-	s.stopTimersLocked()
 	moved := s.takeSharedLocked()
 	defer s.srv.redispatch(s.id, moved) // after the unlock: it locks other sessions
 	for _, d := range s.mu.inflight {

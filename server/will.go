@@ -55,8 +55,8 @@ func (c *conn) finish(err error) {
 			s.publishWill(w)
 		}
 	}
-	if sess.expiry() == 0 && s.session(c.clientID) == sess && !sess.online() {
-		s.endSession(sess, "disconnected")
+	if sess.expiry() == 0 {
+		s.endIdleSession(sess, "disconnected") // unless a new connection took it meanwhile
 	}
 	var reason error
 	if cause != CauseNormal {
