@@ -30,7 +30,12 @@ type durableBroker struct {
 	}
 	watchers []*ds.Watcher
 	stop     chan struct{}
-	wg       sync.WaitGroup
+
+	// pubMu guards pubQueues: the publish queues of the connections that have PUBLISHes
+	// being written.
+	pubMu     sync.Mutex
+	pubQueues map[*conn]*publishQueue
+	wg        sync.WaitGroup
 }
 
 // storeTimeout bounds one write to storage on behalf of a client.
@@ -44,7 +49,7 @@ func (s *Server) openDurable() error {
 		return nil
 	}
 	o.ensureDefaults()
-	b := &durableBroker{srv: s, opts: o, db: o.DB, stop: make(chan struct{})}
+	b := &durableBroker{srv: s, opts: o, db: o.DB, stop: make(chan struct{}), pubQueues: map[*conn]*publishQueue{}}
 	b.mu.online = make(map[*durableSession]struct{})
 	if b.db == nil {
 		if o.Dir == "" {
@@ -229,12 +234,14 @@ func (s *Server) DurableMetrics() durable.Metrics {
 	return s.durable.store.Metrics()
 }
 
-// persistDurable writes a client's PUBLISH to storage when a durable subscription matches,
-// before it is routed and acknowledged: the PUBACK/PUBREC goes out only once the message is
-// durable. A QoS 2 packet id of a durable publisher is recorded in the same batch. When
-// storage fails, a v5 client gets Implementation Specific Error on its PUBACK/PUBREC, and a
-// 3.x client, which cannot be told, loses the connection without an acknowledgement so that it
-// sends the message again. done reports that the PUBLISH has been answered.
+// persistDurable starts writing a client's PUBLISH to storage when a durable subscription
+// matches (or the publisher's QoS 2 packet id must be recorded) and reports done: the message
+// is then routed and acknowledged by the connection's publish queue once the write is durable,
+// so the PUBACK/PUBREC follows the fsync while the reader goes on reading, and one
+// connection's messages share group commits. Messages of a connection are routed and
+// acknowledged in arrival order [MQTT-4.6.0-2], [MQTT-4.6.0-3]: one that needs no write waits
+// behind those being written. When nothing is pending and nothing needs writing, done is false
+// and the caller routes at once.
 func (c *conn) persistDurable(m *Message, p *mqtt.Packet) (done bool, err error) {
 	b := c.srv.durable
 	if b == nil {
@@ -245,19 +252,89 @@ func (c *conn) persistDurable(m *Message, p *mqtt.Packet) (done bool, err error)
 	if d := c.sess.dur.Load(); d != nil && p.QoS == mqtt.QoS2 {
 		pub, pid = d.ds, p.PacketID
 	}
-	dm := messageToDS(m)
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
-	if _, err := b.store.Persist(ctx, &dm, pub, pid); err != nil {
-		c.srv.log.Error("storing a message failed", "client", c.clientID, "topic", m.Topic, "err", err)
-		if c.version == mqtt.V5 || p.QoS == mqtt.QoS0 {
-			c.ackPublish(p, mqtt.ImplementationSpecificError)
-			return true, nil
-		}
-		return true, &mqtt.Error{Code: mqtt.ImplementationSpecificError, Version: c.version, Type: p.Type,
-			Detail: "storing the message failed"}
+	write := pid != 0 || b.store.Routes().Match(m.Topic)
+	item := &pendingPublish{m: m, p: *p, done: make(chan struct{})}
+	if !b.enqueue(c, item, write) {
+		return false, nil
 	}
-	return false, nil
+	if !write {
+		close(item.done)
+		return true, nil
+	}
+	dm := messageToDS(m)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		_, item.err = b.store.Persist(ctx, &dm, pub, pid)
+		close(item.done)
+	}()
+	return true, nil
+}
+
+// pendingPublish is a PUBLISH waiting in its connection's publish queue.
+type pendingPublish struct {
+	m    *Message
+	p    mqtt.Packet
+	done chan struct{} // closed when the write finished (err set)
+	err  error
+}
+
+// enqueue appends item to c's publish queue, starting the queue's goroutine if it was idle.
+// A message that needs no write is not queued (false) when nothing of c is pending.
+func (b *durableBroker) enqueue(c *conn, item *pendingPublish, write bool) bool {
+	b.pubMu.Lock()
+	defer b.pubMu.Unlock()
+	q := b.pubQueues[c]
+	if q == nil {
+		if !write {
+			return false
+		}
+		q = &publishQueue{}
+		b.pubQueues[c] = q
+		go b.drain(c, q)
+	}
+	q.items = append(q.items, item)
+	return true
+}
+
+// publishQueue holds one connection's PUBLISHes between their arrival and their routing.
+// Guarded by durableBroker.pubMu.
+type publishQueue struct {
+	items []*pendingPublish
+}
+
+// drain routes and acknowledges c's queued PUBLISHes in order as their writes finish, and
+// exits when the queue is empty. A failed write is answered with Implementation Specific
+// Error (v5); a 3.x client, which cannot be told, loses the connection without an
+// acknowledgement, so that it sends the message again.
+func (b *durableBroker) drain(c *conn, q *publishQueue) {
+	for {
+		b.pubMu.Lock()
+		if len(q.items) == 0 {
+			delete(b.pubQueues, c)
+			b.pubMu.Unlock()
+			return
+		}
+		item := q.items[0]
+		b.pubMu.Unlock()
+
+		<-item.done
+		switch {
+		case item.err == nil:
+			c.routeAndAck(item.m, &item.p)
+		case c.version == mqtt.V5 || item.p.QoS == mqtt.QoS0:
+			c.srv.log.Error("storing a message failed", "client", c.clientID, "topic", item.m.Topic, "err", item.err)
+			c.ackPublish(&item.p, mqtt.ImplementationSpecificError)
+		default:
+			c.srv.log.Error("storing a message failed", "client", c.clientID, "topic", item.m.Topic, "err", item.err)
+			c.close(CauseNetwork)
+		}
+
+		b.pubMu.Lock()
+		q.items[0] = nil
+		q.items = q.items[1:]
+		b.pubMu.Unlock()
+	}
 }
 
 // persistBrokerMessage stores a message the broker publishes itself (a Will, $SYS, the API)

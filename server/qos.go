@@ -61,11 +61,19 @@ func (c *conn) onPublish(p *mqtt.Packet) error {
 		c.ackPublish(p, mqtt.NotAuthorized)
 		return nil
 	}
-	// 5. Route, then acknowledge.
+	// 5. Store (for durable subscribers), route, then acknowledge. A message
+	// being stored is routed and acknowledged when its write is durable.
 	m := messageFromPublish(p, c.clientID, time.Now())
 	if done, err := c.persistDurable(m, p); done || err != nil {
 		return err
 	}
+	c.routeAndAck(m, p)
+	return nil
+}
+
+// routeAndAck routes an accepted PUBLISH and acknowledges it.
+func (c *conn) routeAndAck(m *Message, p *mqtt.Packet) {
+	s := c.srv
 	s.stats.messagesReceived.Add(1)
 	s.hooks.messagePublish(c.info(), m)
 	code := mqtt.Success
@@ -73,7 +81,6 @@ func (c *conn) onPublish(p *mqtt.Packet) error {
 		code = mqtt.NoMatchingSubscribers
 	}
 	c.ackPublish(p, code)
-	return nil
 }
 
 // ackPublish answers a PUBLISH as its QoS requires [MQTT-3.3.4-1] v5.

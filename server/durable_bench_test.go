@@ -1,0 +1,220 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mqttds/mqttds/mqtt"
+)
+
+// benchClient is a pipelining MQTT 5 client for benchmarks: a publisher keeps up to window
+// QoS 1 PUBLISHes unacknowledged; a subscriber acknowledges everything it gets.
+type benchClient struct {
+	nc   net.Conn
+	br   *bufio.Reader
+	r    *mqtt.Reader
+	wmu  sync.Mutex
+	w    *bufio.Writer
+	acks chan struct{} // publisher: one token per free window slot
+	got  atomic.Int64  // subscriber: PUBLISHes received
+	done chan struct{} // closed when the subscriber's reader ends
+}
+
+func benchConnect(b *testing.B, addr, id string, clean bool, expiry uint32) *benchClient {
+	nc, err := net.Dial("tcp", addr)
+	require.NoError(b, err)
+	br := bufio.NewReaderSize(nc, 64<<10)
+	c := &benchClient{nc: nc, br: br, r: mqtt.NewReader(br, 0), w: bufio.NewWriterSize(nc, 64<<10)}
+	p := &mqtt.Packet{Type: mqtt.TypeConnect, Connect: &mqtt.Connect{ProtocolVersion: mqtt.V5, ClientID: id,
+		CleanStart: clean, KeepAlive: 60}}
+	if expiry > 0 {
+		p.Properties.SessionExpiry = expiry
+		p.Properties.Present.Add(mqtt.PropSessionExpiry)
+	}
+	c.write(p, true)
+	ack, err := c.r.ReadPacket(mqtt.V5)
+	require.NoError(b, err)
+	require.Equal(b, mqtt.TypeConnack, ack.Type)
+	return c
+}
+
+func (c *benchClient) write(p *mqtt.Packet, flush bool) {
+	buf, err := mqtt.Encode(nil, p, mqtt.V5)
+	if err != nil {
+		panic(err)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_, _ = c.w.Write(buf)
+	if flush {
+		_ = c.w.Flush()
+	}
+}
+
+// subscribe subscribes and then acknowledges every PUBLISH until the connection closes.
+func (c *benchClient) subscribe(b *testing.B, filter string) {
+	c.write(&mqtt.Packet{Type: mqtt.TypeSubscribe, PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: filter,
+		QoS: mqtt.QoS1}}}, true)
+	ack, err := c.r.ReadPacket(mqtt.V5)
+	require.NoError(b, err)
+	require.Equal(b, mqtt.TypeSuback, ack.Type)
+	c.consume()
+}
+
+func (c *benchClient) consume() {
+	c.done = make(chan struct{})
+	go func() {
+		defer close(c.done)
+		for {
+			p, err := c.r.ReadPacket(mqtt.V5)
+			if err != nil {
+				return
+			}
+			if p.Type == mqtt.TypePublish {
+				c.got.Add(1)
+				if p.QoS == mqtt.QoS1 {
+					c.write(&mqtt.Packet{Type: mqtt.TypePuback, PacketID: p.PacketID}, c.br.Buffered() == 0)
+				}
+			}
+		}
+	}()
+}
+
+// publish sends n QoS 1 messages with up to window unacknowledged, and returns when all are
+// acknowledged.
+func (c *benchClient) publish(topic string, n, window int, payload []byte) {
+	c.acks = make(chan struct{}, window)
+	for range window {
+		c.acks <- struct{}{}
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for got := 0; got < n; {
+			p, err := c.r.ReadPacket(mqtt.V5)
+			if err != nil {
+				return
+			}
+			if p.Type == mqtt.TypePuback {
+				got++
+				c.acks <- struct{}{}
+			}
+		}
+	}()
+	for i := range n {
+		<-c.acks
+		c.write(&mqtt.Packet{Type: mqtt.TypePublish, Topic: topic, QoS: mqtt.QoS1, PacketID: uint16(i%window + 1),
+			Payload: payload}, len(c.acks) == 0 || i == n-1)
+	}
+	wg.Wait()
+}
+
+func (c *benchClient) close() {
+	c.nc.Close()
+	if c.done != nil {
+		<-c.done
+	}
+}
+
+func benchServer(b *testing.B, durableOn bool) string {
+	o := &Options{MaxQueued: 20000, MaxInflight: 100, ReceiveMaximum: 100}
+	if durableOn {
+		o.Durable = DurableOptions{Enable: true, Dir: b.TempDir()}
+	}
+	_, addr := startServer(b, o)
+	return addr
+}
+
+// BenchmarkDurable_QoS1_4to4 publishes QoS 1 from 4 publishers (window 32 each) to 4
+// subscribers of "bench/#": each message is delivered 4 times. "durable" stores each message
+// once and acknowledges it after the fsync, and the subscribers read from storage; "memory"
+// is the in-memory session baseline in the same run.
+func BenchmarkDurable_QoS1_4to4(b *testing.B) {
+	payload := make([]byte, 64)
+	for _, mode := range []string{"memory", "durable"} {
+		b.Run(mode, func(b *testing.B) {
+			addr := benchServer(b, mode == "durable")
+			expiry := uint32(0)
+			if mode == "durable" {
+				expiry = 3600
+			}
+			subs := make([]*benchClient, 4)
+			for i := range subs {
+				subs[i] = benchConnect(b, addr, fmt.Sprintf("bsub%d", i), true, expiry)
+				subs[i].subscribe(b, "bench/#")
+			}
+			pubs := make([]*benchClient, 4)
+			for i := range pubs {
+				pubs[i] = benchConnect(b, addr, fmt.Sprintf("bpub%d", i), true, 0)
+			}
+			per := max(1, b.N/len(pubs))
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			for i, p := range pubs {
+				wg.Add(1)
+				go func() { defer wg.Done(); p.publish(fmt.Sprintf("bench/%d", i), per, 32, payload) }()
+			}
+			wg.Wait()
+			published := time.Since(start)
+			want := int64(per * len(pubs))
+			deadline := time.Now().Add(60 * time.Second)
+			for _, s := range subs {
+				for s.got.Load() < want && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+				}
+				require.Equal(b, want, s.got.Load(), "subscriber missed messages")
+			}
+			all := time.Since(start)
+			b.StopTimer()
+			b.ReportMetric(float64(want)/published.Seconds(), "pub/s")
+			b.ReportMetric(float64(4*want)/all.Seconds(), "delivered/s")
+			for _, c := range append(subs, pubs...) {
+				c.close()
+			}
+		})
+	}
+}
+
+// BenchmarkDurable_Drain10k measures how fast a reconnecting subscriber receives (and
+// acknowledges) a backlog of 10,000 QoS 1 messages published while it was away: from
+// storage for a durable session, from the in-memory queue for the baseline.
+func BenchmarkDurable_Drain10k(b *testing.B) {
+	const backlog = 10000
+	payload := make([]byte, 64)
+	for _, mode := range []string{"memory", "durable"} {
+		b.Run(mode, func(b *testing.B) {
+			addr := benchServer(b, mode == "durable")
+			for i := 0; i < b.N; i++ {
+				id := fmt.Sprintf("drain%d", i)
+				s := benchConnect(b, addr, id, true, 3600)
+				s.subscribe(b, "drain/"+id)
+				s.close()
+				p := benchConnect(b, addr, "dpub", true, 0)
+				p.publish("drain/"+id, backlog, 64, payload)
+				p.close()
+
+				start := time.Now()
+				s = benchConnect(b, addr, id, false, 3600)
+				s.consume()
+				deadline := time.Now().Add(60 * time.Second)
+				for s.got.Load() < backlog && time.Now().Before(deadline) {
+					time.Sleep(100 * time.Microsecond)
+				}
+				elapsed := time.Since(start)
+				require.EqualValues(b, backlog, s.got.Load())
+				b.ReportMetric(float64(elapsed.Milliseconds()), "ms/drain")
+				b.ReportMetric(backlog/elapsed.Seconds(), "msgs/s")
+				s.close()
+			}
+		})
+	}
+}
