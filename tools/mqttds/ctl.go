@@ -191,21 +191,26 @@ func renderSessions(w io.Writer, body []byte) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLIENT ID\tONLINE\tEXPIRY\tINFLIGHT\tQUEUED\tCREATED")
-	online := 0
+	fmt.Fprintln(tw, "CLIENT ID\tONLINE\tDURABLE\tEXPIRY\tINFLIGHT\tQUEUED\tCREATED")
+	online, durable := 0, 0
 	for _, s := range sessions {
-		state := "no"
 		if s.Online {
-			state = "yes"
 			online++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", s.ClientID, state, s.Expiry, s.Inflight, s.Queued,
-			s.Created.UTC().Format(time.RFC3339))
+		if s.Durable {
+			durable++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", s.ClientID, yesNo(s.Online), yesNo(s.Durable), s.Expiry,
+			s.Inflight, s.Queued, s.Created.UTC().Format(time.RFC3339))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "%d sessions, %d online\n", len(sessions), online)
+	noun := "sessions"
+	if len(sessions) == 1 {
+		noun = "session"
+	}
+	_, err := fmt.Fprintf(w, "%d %s, %d online, %d durable\n", len(sessions), noun, online, durable)
 	return err
 }
 
@@ -251,6 +256,13 @@ func renderMetrics(w io.Writer, body []byte) error {
 	}
 	_, err := io.WriteString(w, m.String())
 	return err
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 func orDash(s string) string {

@@ -100,9 +100,9 @@ func TestCtl_AgainstBroker(t *testing.T) {
 	out, err = ctl(t, "--api", api, "sessions")
 	require.NoError(t, err)
 	// alice may still hold bob's message in flight: paho acknowledges on its own schedule.
-	require.Regexp(t, `(?m)^alice\s+yes\s+1h0m0s\s+[01]\s+0\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`, out)
-	require.Regexp(t, `(?m)^bob\s+yes\s+0s\s+`, out)
-	require.Contains(t, out, "2 sessions, 2 online")
+	require.Regexp(t, `(?m)^alice\s+yes\s+no\s+1h0m0s\s+[01]\s+0\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`, out)
+	require.Regexp(t, `(?m)^bob\s+yes\s+no\s+0s\s+`, out)
+	require.Contains(t, out, "2 sessions, 2 online, 0 durable")
 
 	out, err = ctl(t, "--api", api, "subscriptions")
 	require.NoError(t, err)
@@ -156,9 +156,9 @@ func TestCtl_AgainstBroker(t *testing.T) {
 	require.NoError(t, bob.Disconnect(&paho.Disconnect{}))
 	require.Eventually(t, func() bool {
 		out, err = ctl(t, "--api", api, "sessions")
-		return err == nil && strings.Contains(out, "1 sessions, 0 online")
+		return err == nil && strings.Contains(out, "1 session, 0 online")
 	}, 5*time.Second, 20*time.Millisecond, out)
-	require.Regexp(t, `(?m)^alice\s+no\s+1h0m0s`, out)
+	require.Regexp(t, `(?m)^alice\s+no\s+no\s+1h0m0s`, out)
 }
 
 func TestCtl_Errors(t *testing.T) {
@@ -208,4 +208,35 @@ func TestCtl_APIAddress(t *testing.T) {
 	u, err := apiURL("127.0.0.1:18083")
 	require.NoError(t, err)
 	require.Equal(t, defaultAPI, u.String())
+}
+
+// Ensure that a durable session (a broker with durable sessions on, answer recorded from the
+// API) is shown as such.
+func TestCtl_DurableSession(t *testing.T) {
+	const recorded = `[
+  {
+    "client_id": "meter-17",
+    "online": false,
+    "expiry_ns": 86400000000000,
+    "inflight": 2,
+    "queued": 40,
+    "created": "2026-11-22T03:01:16.123456789Z",
+    "durable": true
+  }
+]
+`
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.Equal(t, "/api/v1/sessions", r.URL.Path)
+		io.WriteString(w, recorded)
+	}))
+	defer api.Close()
+	out, err := ctl(t, "--api", api.URL, "sessions")
+	require.NoError(t, err)
+	require.Equal(t, `CLIENT ID  ONLINE  DURABLE  EXPIRY   INFLIGHT  QUEUED  CREATED
+meter-17   no      yes      24h0m0s  2         40      2026-11-22T03:01:16Z
+1 session, 0 online, 1 durable
+`, out)
+	out, err = ctl(t, "--api", api.URL, "--json", "sessions")
+	require.NoError(t, err)
+	require.Equal(t, recorded, out)
 }
