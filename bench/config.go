@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -91,6 +92,9 @@ type Config struct {
 	Reconnect  time.Duration
 
 	payloadFile []byte // read by Validate
+
+	// restart, when set, replaces RestartCmd: tests restart an in-process broker with it.
+	restart func(ctx context.Context) error
 }
 
 // Addr is host:port.

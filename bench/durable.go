@@ -55,9 +55,13 @@ func (r *runner) runDurable(ctx context.Context) (*Result, error) {
 
 	// 3. Restart the broker.
 	restartStart := time.Now()
-	if c.RestartCmd != "" {
+	if c.RestartCmd != "" || c.restart != nil {
 		dr.Restarted = true
-		if err := runRestart(runCtx, c.RestartCmd); err != nil {
+		restart := c.restart
+		if restart == nil {
+			restart = func(ctx context.Context) error { return runRestart(ctx, c.RestartCmd) }
+		}
+		if err := restart(runCtx); err != nil {
 			stopProgress()
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqttds/mqttds/ds"
 	"github.com/mqttds/mqttds/server"
 	"github.com/mqttds/mqttds/server/listeners"
 )
@@ -15,29 +17,79 @@ import (
 // startBroker runs mqttds's broker in this process on a free loopback port and returns the port.
 func startBroker(t *testing.T) string {
 	t.Helper()
-	s, err := server.New(&server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, addr := newBroker(t, &server.Options{}, "127.0.0.1:0")
+	t.Cleanup(func() { closeBroker(t, s) })
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := listeners.NewTCP("tcp", "127.0.0.1:0")
+	return port
+}
+
+// newBroker starts a broker with opts listening on addr and returns it with its address.
+func newBroker(t *testing.T, opts *server.Options, addr string) (*server.Server, string) {
+	t.Helper()
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := server.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := listeners.NewTCP("tcp", addr)
 	if err := s.AddListener(l); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := s.Close(ctx); err != nil {
-			t.Errorf("closing the broker: %v", err)
-		}
-	})
-	_, port, err := net.SplitHostPort(l.Address())
+	return s, l.Address()
+}
+
+func closeBroker(t *testing.T, s *server.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		t.Errorf("closing the broker: %v", err)
+	}
+}
+
+// TestRunDurableAgainstServer runs durable mode against the in-process broker with durable
+// sessions in a temporary store, restarting the broker (a new Server on the same port and store)
+// between publishing and reconnecting: every acknowledged message must reach the session, once.
+func TestRunDurableAgainstServer(t *testing.T) {
+	dir := t.TempDir()
+	opts := func() *server.Options {
+		return &server.Options{Durable: server.DurableOptions{Enable: true, Dir: dir, Storage: &ds.Options{NumShards: 2}}}
+	}
+	s, addr := newBroker(t, opts(), "127.0.0.1:0")
+	defer func() { closeBroker(t, s) }()
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return port
+	for _, v := range []string{"5", "3"} {
+		cfg, err := ParseFlags("durable", []string{"-p", port, "-V", v, "--messages", "500", "--drain", "3s"}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		restarts := 0
+		cfg.restart = func(context.Context) error {
+			closeBroker(t, s)
+			s, _ = newBroker(t, opts(), addr)
+			restarts++
+			return nil
+		}
+		var out bytes.Buffer
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		res, err := Run(ctx, cfg, &out)
+		cancel()
+		if err != nil {
+			t.Fatalf("v%s: %v\n%s", v, err, out.String())
+		}
+		if d := res.Durable; restarts != 1 || d == nil || !d.Restarted || d.Acked != 500 || d.Delivered != 500 ||
+			d.Duplicates != 0 || !d.SessionPresent {
+			t.Errorf("v%s: unexpected result\n%s", v, out.String())
+		}
+	}
 }
 
 // TestRunAgainstServer runs short benches against the in-process mqttds broker: exact accounting at
