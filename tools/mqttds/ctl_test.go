@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -24,8 +25,14 @@ import (
 // ctlBroker runs an in-process broker with an MQTT listener and its REST API, both on free
 // loopback ports, and returns the API's URL and the MQTT address.
 func ctlBroker(t *testing.T) (api, mqttAddr string) {
+	return ctlBrokerWith(t, &server.Options{})
+}
+
+// ctlBrokerWith is ctlBroker with options.
+func ctlBrokerWith(t *testing.T, opts *server.Options) (api, mqttAddr string) {
 	t.Helper()
-	srv, err := server.New(&server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(opts)
 	require.NoError(t, err)
 	l := listeners.NewTCP("tcp", "127.0.0.1:0")
 	require.NoError(t, srv.AddListener(l))
@@ -239,4 +246,23 @@ meter-17   no      yes      24h0m0s  2         40      2026-11-22T03:01:16Z
 	out, err = ctl(t, "--api", api.URL, "--json", "sessions")
 	require.NoError(t, err)
 	require.Equal(t, recorded, out)
+}
+
+// Ensure that a broker with durable sessions shows which sessions are durable, and keeps
+// showing a durable session after its client left.
+func TestCtl_DurableBroker(t *testing.T) {
+	api, addr := ctlBrokerWith(t, &server.Options{Durable: server.DurableOptions{Enable: true, Dir: t.TempDir()}})
+	meter := ctlClient(t, addr, "meter-17", "", 3600)
+	ctlClient(t, addr, "viewer", "", 0)
+	out, err := ctl(t, "--api", api, "sessions")
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^meter-17\s+yes\s+yes\s+1h0m0s\s`, out)
+	require.Regexp(t, `(?m)^viewer\s+yes\s+no\s+0s\s`, out)
+	require.Contains(t, out, "2 sessions, 2 online, 1 durable")
+
+	require.NoError(t, meter.Disconnect(&paho.Disconnect{}))
+	require.Eventually(t, func() bool {
+		out, err = ctl(t, "--api", api, "sessions")
+		return err == nil && regexp.MustCompile(`(?m)^meter-17\s+no\s+yes\s+1h0m0s\s`).MatchString(out)
+	}, 5*time.Second, 20*time.Millisecond, out)
 }
