@@ -144,12 +144,12 @@ func (r *runner) connect(ctx context.Context, o *client.Options) (*client.Client
 }
 
 // connectAll connects n clients, paced to cfg.ConnRate, using a few dialers at once so that a slow
-// handshake does not hold up the schedule. make builds the options of client k (0-based). It
+// handshake does not hold up the schedule. opts builds the options of client k (0-based). It
 // returns the clients in order, with nil for those that failed or were never dialed, and the first
 // error seen.
 func (r *runner) connectAll(ctx context.Context, n int, opts func(k int) *client.Options) ([]*client.Client, error) {
 	clients := make([]*client.Client, n)
-	var firstErr atomic.Value
+	var firstErr atomic.Pointer[error] // not atomic.Value: errors of different types would panic it
 	next := make(chan int)
 	done := make(chan struct{})
 	workers := min(n, 32)
@@ -159,7 +159,7 @@ func (r *runner) connectAll(ctx context.Context, n int, opts func(k int) *client
 			for k := range next {
 				cl, err := r.connect(ctx, opts(k))
 				if err != nil {
-					firstErr.CompareAndSwap(nil, err)
+					firstErr.CompareAndSwap(nil, &err)
 					continue
 				}
 				clients[k] = cl
@@ -182,7 +182,10 @@ feed:
 	for w := 0; w < workers; w++ {
 		<-done
 	}
-	err, _ := firstErr.Load().(error)
+	var err error
+	if p := firstErr.Load(); p != nil {
+		err = *p
+	}
 	return clients, err
 }
 
