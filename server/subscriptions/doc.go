@@ -10,9 +10,10 @@
 //
 // # Structure
 //
-// Both indexes are tries with one node per topic level. A node keeps its exact children in a map and its
-// '+' and '#' children in fields of their own, so matching a name costs one map look-up per level along
-// each branch that can match, whatever the number of subscriptions:
+// Both indexes are tries with one node per topic level. A node keeps its exact children in a short slice,
+// or a map once it has more than eight, and its '+' and '#' children in fields of their own, so matching
+// a name costs one look-up per level along each branch that can match, whatever the number of
+// subscriptions:
 //
 //	root ─┬─ "sensors" ─┬─ "+" ──── "temp"      filter sensors/+/temp
 //	      │             └─ "#"                  filter sensors/#
