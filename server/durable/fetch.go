@@ -378,8 +378,7 @@ func (s *Session) readableLocked() []*cursor {
 }
 
 // renewStreams finds the streams of every subscription (new topics learned, new generations)
-// and makes cursors for the new ones, starting at the subscription's time. Cursors whose
-// generation retention dropped are removed: an unread one counts as a lost stream.
+// and makes cursors for the new ones, starting at the subscription's time.
 func (s *Session) renewStreams() error {
 	s.mu.Lock()
 	subs := make([]Subscription, 0, len(s.mu.meta.Subs))
@@ -430,11 +429,11 @@ func (s *Session) renewStreams() error {
 		s.mu.cursors[k] = c
 		s.putCursorLocked(c)
 	}
+	// A read-to-its-end cursor that GetStreams no longer returns belongs to a dropped
+	// generation: forget it. One that still has messages to read stays; reading it tells
+	// whether its generation is gone (ErrGenerationNotFound).
 	for _, c := range s.mu.cursors {
-		if !c.live {
-			if !c.ended {
-				s.st.stats.lostStreams.Add(1)
-			}
+		if !c.live && c.ended {
 			s.dropCursorLocked(c)
 		}
 	}
