@@ -318,7 +318,9 @@ func (d *DB) generation(r Rank) (*generation, error) {
 // independently. If any message is invalid Store returns its error and stores nothing.
 //
 // Store does not retain msgs. If ctx ends first Store returns ctx.Err() and the messages may or
-// may not be stored. Safe for concurrent use.
+// may not be stored. The same holds for a disk error: a batch whose WAL write reached the disk
+// but whose sync failed may be found after recovery, so a caller that retries may store a
+// message twice (consumers see both, with different timestamps). Safe for concurrent use.
 func (d *DB) Store(ctx context.Context, msgs []Message, wo WriteOptions) error {
 	if err := d.checkOpen(); err != nil {
 		return err
