@@ -135,7 +135,6 @@ func (b *durableBroker) load() {
 		}
 		sess := newMemSession(s, ds.ClientID())
 		sess.created = meta.Created
-		sess.mu.expiry = meta.Expiry
 		d := newDurableSession(b, sess, ds)
 		sess.dur.Store(d)
 		for _, sub := range ds.Subscriptions() {
@@ -145,8 +144,15 @@ func (b *durableBroker) load() {
 				s.log.Error("restoring durable subscription", "client", ds.ClientID(), "filter", sub.Filter, "err", err)
 			}
 		}
-		if left := ds.ExpiresIn(now); meta.Expiry != durable.NeverExpire {
-			sess.mu.expiryTimer = time.AfterFunc(left, sess.expiryTimerFired)
+		s.mu.Lock()
+		s.mu.sessions[ds.ClientID()] = sess
+		s.mu.Unlock()
+		// The timers may fire at once (their time passed while the broker was down).
+		sess.mu.Lock()
+		sess.mu.expiry = neverExpire
+		if meta.Expiry != durable.NeverExpire {
+			sess.mu.expiry = meta.Expiry
+			sess.mu.expiryTimer = time.AfterFunc(ds.ExpiresIn(now), sess.expiryTimerFired)
 		}
 		if w := meta.Will; w != nil {
 			sess.mu.will, sess.mu.willDelay = messageFromDS(&w.Message, meta.LastAlive), w.Delay
@@ -155,9 +161,7 @@ func (b *durableBroker) load() {
 				sess.mu.willTimer = time.AfterFunc(left, sess.willTimerFired)
 			}
 		}
-		s.mu.Lock()
-		s.mu.sessions[ds.ClientID()] = sess
-		s.mu.Unlock()
+		sess.mu.Unlock()
 	}
 	for _, w := range wills {
 		s.publishWill(w)

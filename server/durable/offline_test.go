@@ -35,7 +35,7 @@ func rssBytes() int64 {
 // (100k, 1M under MQTTDS_SOAK) published while it is away grows the process's RSS by less than
 // 20 MB (with the storage engine's memtables configured small; they are bounded by their own
 // options, 64 MB each by default in ds), and the backlog is then delivered in full and in order.
-func TestLongOfflineSessionMemory(t *testing.T) {
+func TestLongOfflineSoak(t *testing.T) {
 	n := 100_000
 	if os.Getenv("MQTTDS_SOAK") != "" {
 		n = 1_000_000
@@ -76,7 +76,7 @@ func TestLongOfflineSessionMemory(t *testing.T) {
 	runtime.ReadMemStats(&ms)
 	t.Logf("%d messages stored while offline: RSS %d MB → %d MB, Go heap in use %d MB", n, before>>20, after>>20,
 		ms.HeapInuse>>20)
-	if before > 0 {
+	if before > 0 && !raceOn {
 		require.Less(t, after-before, int64(20<<20), "RSS grew by %d MB", (after-before)>>20)
 	}
 

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestPacketIDMappingProperty drives a session with random publishes, fetches, acknowledgements
+// TestPacketIDMappingSoak drives a session with random publishes, fetches, acknowledgements
 // and crashes, against a model of what the client holds, and checks after every step:
 //   - a packet id is never handed out while it is in flight [MQTT-2.2.1-3];
 //   - after a crash, Replay re-sends exactly the in-flight messages (plus completions that had
@@ -20,7 +20,7 @@ import (
 //   - every published message is delivered, in publish order for first sends.
 //
 // MQTTDS_SEED reproduces a run; MQTTDS_SOAK runs many more steps.
-func TestPacketIDMappingProperty(t *testing.T) {
+func TestPacketIDMappingSoak(t *testing.T) {
 	seed := uint64(rand.Int64())
 	if v := os.Getenv("MQTTDS_SEED"); v != "" {
 		seed, _ = strconv.ParseUint(v, 10, 64)
