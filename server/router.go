@@ -36,8 +36,9 @@ func (s *Server) route(m *Message) int {
 			continue
 		}
 		n++
-		if sess.dur.Load() != nil {
-			continue // a durable session reads the message from storage
+		if d := sess.dur.Load(); d != nil {
+			d.poke() // it reads the message from storage, where it already is
+			continue
 		}
 		if shed {
 			s.dropped(sub.ClientID, m, DropMemoryPressure)
