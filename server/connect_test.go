@@ -68,7 +68,7 @@ func TestConnect_IdleTimeout(t *testing.T) {
 	c := dialRaw(t, addr, mqtt.V5)
 	start := time.Now()
 	c.expectClosed()
-	require.Less(t, time.Since(start), 2*time.Second)
+	require.Less(t, time.Since(start), 4*time.Second)
 	waitFor(t, "idle disconnect counted", func() bool { return s.Metrics().Disconnects[CauseIdle] == 1 })
 }
 
@@ -89,7 +89,7 @@ func TestKeepAlive(t *testing.T) {
 	c.expectClosed()
 	elapsed := time.Since(start)
 	require.Greater(t, elapsed, 1200*time.Millisecond)
-	require.Less(t, elapsed, 3*time.Second)
+	require.Less(t, elapsed, 6*time.Second) // generous: a loaded CI machine
 	waitFor(t, "keepalive counted", func() bool { return s.Metrics().Disconnects[CauseKeepAlive] == 1 })
 }
 
