@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -73,4 +74,31 @@ func TestSessionKeys(t *testing.T) {
 	}
 	_, _, _, err := parseSessionKey([]byte{kindMeta, 9, 'a'})
 	require.ErrorIs(t, err, ErrCorruption)
+}
+
+// Ensure that CheckRecord accepts every record a session writes and refuses damaged ones.
+func TestCheckRecord(t *testing.T) {
+	e := newEnv(t)
+	s := e.session("c", "a/#")
+	require.NoError(t, s.Configure(time.Hour, &Will{Message: ds.Message{ClientID: "c", Topic: "w"}}))
+	e.publish("p", "a/b", 2, "x")
+	got := fetch(t, s, 10)
+	_, err := s.Pubrec(got[0].PID)
+	require.NoError(t, err)
+	s.Received(3, 10)
+	_, err = e.st.Persist(context.Background(), &ds.Message{ClientID: "c", Topic: "z", QoS: 2}, s, 3)
+	require.NoError(t, err)
+	require.NoError(t, s.Flush())
+	kinds := map[byte]bool{}
+	for shard := range e.db.NumShards() {
+		require.NoError(t, e.st.tab.Scan(shard, nil, func(k, v []byte) error {
+			kinds[k[0]] = true
+			require.NoError(t, CheckRecord(k, v), "key %q", k)
+			require.Error(t, CheckRecord(k, v[:len(v)-1]), "key %q truncated", k)
+			return nil
+		}))
+	}
+	require.Len(t, kinds, 5, "every kind of record seen")
+	require.Error(t, CheckRecord([]byte("x\x01a"), nil))
+	require.Error(t, CheckRecord(append(metaKey("c"), 0), nil))
 }
