@@ -148,3 +148,20 @@ func TestWebSocket_EndToEnd(t *testing.T) {
 	require.Equal(t, "over websocket", string(got[mqtt.TypePublish].Payload))
 	require.Contains(t, got, mqtt.TypePuback)
 }
+
+// The byte rate works the same way: 4 KB at 2 KB/s, after a 2 KB burst,
+// takes about a second.
+func TestLimits_ClientByteRate(t *testing.T) {
+	_, addr := startServer(t, &Options{ClientByteRate: 2000})
+	c := dialRaw(t, addr, mqtt.V5)
+	c.connect("bulky", true)
+	start := time.Now()
+	payload := string(make([]byte, 200))
+	for i := range 20 {
+		c.publish("bytes", payload, mqtt.QoS1, uint16(i+1), false)
+	}
+	for range 20 {
+		c.expect(mqtt.TypePuback)
+	}
+	require.Greater(t, time.Since(start), 800*time.Millisecond)
+}
