@@ -16,6 +16,13 @@
 //   - reference: one stream, one key per message in timestamp order, filter applied by scanning.
 //     It is the baseline that tests compare the wildcard layout against.
 //
+// Reading a wildcard stream never waits for an epoch to close: complete epochs are walked in
+// key order, the open one in time order (read.go, "the epoch rule"). Two in-memory
+// accelerators, rebuilt from Prepare and Apply and never trusted over pebble, keep live
+// readers at about one key read per message: a time index of each wildcard stream's latest
+// epochs (recent.go) and the latest timestamp of every stream (idle streams are answered
+// without touching pebble).
+//
 // Both store the same value envelope (topic + the caller's opaque value), so every candidate's
 // real topic is checked against the filter: a hash collision costs a read, never a wrong result.
 //
