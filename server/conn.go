@@ -178,9 +178,8 @@ func (c *conn) readRest() (mqtt.Packet, error) {
 	if uint64(n+rl) > uint64(c.srv.opts.MaxPacketSize) {
 		return mqtt.Packet{}, errPacketTooLarge
 	}
-	buf := make([]byte, n+rl)
-	copy(buf, hdr[:n])
-	if _, err := io.ReadFull(c.br, buf[n:]); err != nil {
+	buf, err := readBody(c.br, hdr[:n], rl)
+	if err != nil {
 		return mqtt.Packet{}, err
 	}
 	if c.br.Buffered() == 0 {
@@ -193,6 +192,38 @@ func (c *conn) readRest() (mqtt.Packet, error) {
 	c.limiter.wait(len(buf))
 	p, _, err := mqtt.Decode(buf, c.version)
 	return p, err
+}
+
+// eagerBody is the largest body readBody allocates in one piece before any of
+// it has arrived.
+const eagerBody = 64 << 10
+
+// readBody returns the fixed header followed by the next rl bytes of r. A
+// large body is read in slices and the buffer grows only as bytes arrive, so
+// a client that announces a packet just under the size limit and then sends
+// nothing costs at most eagerBody, not the announced size.
+func readBody(r io.Reader, hdr []byte, rl int) ([]byte, error) {
+	total := len(hdr) + rl
+	if total <= eagerBody {
+		buf := make([]byte, total)
+		copy(buf, hdr)
+		_, err := io.ReadFull(r, buf[len(hdr):])
+		return buf, err
+	}
+	buf := make([]byte, len(hdr), eagerBody)
+	copy(buf, hdr)
+	for len(buf) < total {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // grow geometrically
+		}
+		end := min(cap(buf), total)
+		n, err := io.ReadFull(r, buf[len(buf):end])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 // push queues an item for the writer and starts the writer if none runs. A
