@@ -117,6 +117,12 @@ type Layout interface {
 
 	// Apply brings the in-memory state up to date with a batch prepared elsewhere (a replica
 	// applying its leader's batch). Applying a batch this layout prepared itself is a no-op.
+	//
+	// Every batch that reaches pebble under the layout's prefix must go through Prepare or
+	// Apply before its timestamps become visible to readers: the wildcard layout's in-memory
+	// indexes (latest timestamp per stream, recent keys) rely on seeing every message, and a
+	// stream they believe idle is not read. Data that arrives any other way (a snapshot
+	// installed under the prefix) requires reopening the layout with Open.
 	Apply(b *CookedBatch) error
 
 	// Streams returns the streams that may hold messages matching filter (MQTT filter levels).
