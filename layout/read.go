@@ -28,7 +28,13 @@ import (
 //     above. Used for the epoch that is still open: each read queries the box (index, epoch,
 //     constrained hashes, low time bits in [ts, Visible-1]), takes up to n matches from each
 //     hash group (one seek per group, the groups being sorted by time), merges them by
-//     timestamp and returns the n smallest.
+//     timestamp and returns the n smallest. When the recent index (recent.go) covers the
+//     range, the same messages are looked up from it instead: one seek per message.
+//
+// A K position at the very first key of an epoch that is not complete (the position after
+// the last possible key of the epoch before) is T at that epoch's first microsecond. A stream
+// known to hold nothing at or after the position is not read at all: the walk through the
+// modes runs without pebble and ends at the same position.
 //
 // A reader starts in T(since). T(ts) at the first microsecond of a complete epoch becomes key
 // mode at the start of that epoch; T(ts) inside a complete epoch (an epoch that was open when
