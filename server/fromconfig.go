@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 
@@ -14,6 +15,15 @@ import (
 	"github.com/mqttds/mqttds/server/config"
 	"github.com/mqttds/mqttds/server/listeners"
 )
+
+// queueLimit maps the configuration's max_mqueue_len, where 0 means no
+// limit, to Options.MaxQueued, where 0 means the default.
+func queueLimit(n int) int {
+	if n == 0 {
+		return math.MaxInt
+	}
+	return n
+}
 
 // FromConfig turns a validated configuration into broker Options and the
 // listeners it names. It loads what the configuration points at (TLS
@@ -26,7 +36,7 @@ func FromConfig(cfg *config.Config, log *slog.Logger) (*Options, []listeners.Lis
 		MaxTopicLevels:       m.MaxTopicLevels,
 		ReceiveMaximum:       uint16(m.ReceiveMaximum),
 		MaxInflight:          uint16(m.MaxInflight),
-		MaxQueued:            m.MaxMqueueLen,
+		MaxQueued:            queueLimit(m.MaxMqueueLen),
 		QueueQoS0:            m.MqueueStoreQoS0,
 		SessionExpiryV3:      m.SessionExpiryInterval.D(),
 		MaxSessionExpiry:     m.MaxSessionExpiry.D(),

@@ -47,7 +47,8 @@ type Options struct {
 	// own Receive Maximum when that is larger. Default 32.
 	MaxInflight uint16
 	// MaxQueued bounds the messages held for one session beyond its
-	// in-flight window (offline, or window full). Default 1000.
+	// in-flight window (offline, or window full). Default 1000; math.MaxInt
+	// for no limit.
 	MaxQueued int
 	// QueueQoS0 keeps QoS 0 messages for offline sessions too.
 	QueueQoS0 bool
