@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mqttds/mqttds/mqtt"
 	"github.com/mqttds/mqttds/server/subscriptions"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -19,6 +20,7 @@ import (
 //	GET /api/v1/clients            connected clients
 //	GET /api/v1/sessions           every session, online or not
 //	GET /api/v1/subscriptions      every subscription (?client=ID for one client)
+//	DELETE /api/v1/clients/{id}    disconnect a client (v5: DISCONNECT 0x98); 404 if not connected
 //
 // It has no authentication of its own: bind it to loopback (the default
 // api.bind) or put it behind a proxy that has.
@@ -33,6 +35,13 @@ func (s *Server) APIHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /api/v1/clients", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, s.Clients())
+	})
+	mux.HandleFunc("DELETE /api/v1/clients/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if !s.Kick(r.PathValue("id")) {
+			http.Error(w, "client not connected", http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /api/v1/sessions", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, s.Sessions())
@@ -74,6 +83,28 @@ func (s *Server) Clients() []ClientView {
 	s.mu.RUnlock()
 	slices.SortFunc(out, func(a, b ClientView) int { return strings.Compare(a.ClientID, b.ClientID) })
 	return out
+}
+
+// Kick disconnects the connected client with clientID: a v5 client gets
+// DISCONNECT with Administrative action (0x98), a 3.x client is closed. The
+// session stays, as after any disconnect. It reports whether such a client
+// was connected.
+func (s *Server) Kick(clientID string) bool {
+	s.mu.RLock()
+	var target *conn
+	for c := range s.mu.conns {
+		if c.ready.Load() && c.clientID == clientID && c.sess.currentConn() == c {
+			target = c
+			break
+		}
+	}
+	s.mu.RUnlock()
+	if target == nil {
+		return false
+	}
+	s.log.Info("client kicked via the API", "client", clientID)
+	target.disconnect(CauseAdmin, mqtt.AdministrativeAction)
+	return true
 }
 
 // Sessions lists every session, sorted by client id.

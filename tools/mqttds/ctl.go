@@ -25,6 +25,7 @@ commands:
   sessions              every session, online or not
   subscriptions [ID]    every subscription, or those of client ID
   metrics               the broker's counters
+  kick ID               disconnect client ID (its session stays)
 
 The broker serves its REST API on api.bind (default 127.0.0.1:18083). --json prints the API's
 JSON unchanged.`
@@ -43,8 +44,14 @@ func init() {
 // ctlCommand is one ctl subcommand: the API path it reads and how it shows the answer.
 type ctlCommand struct {
 	path string
-	// maxArgs is how many positional arguments it takes (all optional).
-	maxArgs int
+	// method is the HTTP method; empty means GET.
+	method string
+	// pathFor, when set, builds the path from the arguments instead of path.
+	pathFor func(args []string) string
+	// minArgs and maxArgs bound how many positional arguments it takes.
+	minArgs, maxArgs int
+	// done, when set, is printed (with the arguments) instead of rendering an answer.
+	done string
 	// query turns the arguments into the request's query.
 	query  func(args []string) url.Values
 	render func(w io.Writer, body []byte) error
@@ -61,6 +68,8 @@ var ctlCommands = map[string]ctlCommand{
 			return url.Values{"client": {args[0]}}
 		}},
 	"metrics": {path: "/api/v1/metrics", render: renderMetrics},
+	"kick": {method: http.MethodDelete, minArgs: 1, maxArgs: 1, done: "kicked %s",
+		pathFor: func(args []string) string { return "/api/v1/clients/" + url.PathEscape(args[0]) }},
 }
 
 func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -78,10 +87,10 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	name, rest := pos[0], pos[1:]
 	cmd, ok := ctlCommands[name]
 	switch {
-	case name == "kick":
-		return usagef("kick: the broker's REST API has no endpoint that disconnects a client (it serves clients, sessions, subscriptions and metrics)")
 	case !ok:
 		return usagef("unknown ctl command %q (%s)", name, strings.Join(ctlCommandNames(), ", "))
+	case len(rest) < cmd.minArgs:
+		return usagef("%s needs %d argument(s)", name, cmd.minArgs)
 	case len(rest) > cmd.maxArgs:
 		return usagef("%s takes at most %d argument(s), got %q", name, cmd.maxArgs, strings.Join(rest, " "))
 	case *timeout <= 0:
@@ -96,8 +105,19 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		q = cmd.query(rest)
 	}
 	c := &http.Client{Timeout: *timeout}
-	body, err := apiGet(ctx, c, base, cmd.path, q)
+	method, path := http.MethodGet, cmd.path
+	if cmd.method != "" {
+		method = cmd.method
+	}
+	if cmd.pathFor != nil {
+		path = cmd.pathFor(rest)
+	}
+	body, err := apiDo(ctx, c, method, base, path, q)
 	if err != nil {
+		return err
+	}
+	if cmd.done != "" {
+		_, err = fmt.Fprintf(stdout, cmd.done+"\n", strings.Join(rest, " "))
 		return err
 	}
 	if *asJSON {
@@ -122,11 +142,12 @@ func apiURL(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// apiGet reads path (with query q) from the API at base and returns the body of a 200 answer.
-func apiGet(ctx context.Context, c *http.Client, base *url.URL, path string, q url.Values) ([]byte, error) {
+// apiDo sends method to path (with query q) of the API at base and returns the body of a
+// successful (2xx) answer.
+func apiDo(ctx context.Context, c *http.Client, method string, base *url.URL, path string, q url.Values) ([]byte, error) {
 	u := base.JoinPath(path)
 	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -140,8 +161,8 @@ func apiGet(ctx context.Context, c *http.Client, base *url.URL, path string, q u
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", u, err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s: %s", u, resp.Status, snippet(body))
+	if resp.StatusCode/100 != 2 {
+		return nil, fmt.Errorf("%s %s: %s: %s", method, u, resp.Status, snippet(body))
 	}
 	return body, nil
 }

@@ -71,6 +71,33 @@ func ctl(t *testing.T, args ...string) (string, error) {
 	return out.String(), err
 }
 
+// Ensure that kick disconnects a connected v5 client with Administrative
+// action and reports a client that is not connected.
+func TestCtl_Kick(t *testing.T) {
+	api, addr := ctlBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	require.NoError(t, err)
+	reasons := make(chan byte, 1)
+	c := paho.NewClient(paho.ClientConfig{Conn: nc, OnServerDisconnect: func(d *paho.Disconnect) { reasons <- d.ReasonCode }})
+	_, err = c.Connect(ctx, &paho.Connect{ClientID: "carol", CleanStart: true, KeepAlive: 30})
+	require.NoError(t, err)
+
+	out, err := ctl(t, "--api", api, "kick", "carol")
+	require.NoError(t, err)
+	require.Equal(t, "kicked carol\n", out)
+	select {
+	case code := <-reasons:
+		require.Equal(t, byte(0x98), code, "DISCONNECT reason")
+	case <-ctx.Done():
+		t.Fatal("carol was not disconnected")
+	}
+
+	_, err = ctl(t, "--api", api, "kick", "carol")
+	require.ErrorContains(t, err, "404 Not Found: client not connected")
+}
+
 // Ensure that every ctl command shows what the running broker reports, as a table and as the
 // API's JSON.
 func TestCtl_AgainstBroker(t *testing.T) {
@@ -186,9 +213,10 @@ func TestCtl_Errors(t *testing.T) {
 		usage bool
 		want  string
 	}{
-		{nil, true, "ctl needs a command: clients, metrics, sessions, subscriptions"},
+		{nil, true, "ctl needs a command: clients, kick, metrics, sessions, subscriptions"},
 		{[]string{"frobnicate"}, true, `unknown ctl command "frobnicate"`},
-		{[]string{"kick", "alice"}, true, "has no endpoint that disconnects a client"},
+		{[]string{"kick"}, true, "kick needs 1 argument(s)"},
+		{[]string{"kick", "a", "b"}, true, `kick takes at most 1 argument(s), got "a b"`},
 		{[]string{"clients", "extra"}, true, `clients takes at most 0 argument(s), got "extra"`},
 		{[]string{"subscriptions", "a", "b"}, true, "at most 1 argument(s)"},
 		{[]string{"--api", "ftp://x", "clients"}, true, "want http://HOST:PORT"},
