@@ -15,8 +15,10 @@ import (
 )
 
 // durableBroker connects the broker to durable storage: it owns the ds store (when it opened
-// it), the durable session store, and one watcher per shard that wakes the online durable
-// sessions when a shard commits.
+// it) and the durable session store. An online durable session is woken when a message for it
+// has been stored (routing, right after the commit), when an acknowledgement frees its window,
+// and by its fallback timer; the store follows ds.Watch so that a woken session reads only the
+// streams whose shard committed since it last read them to the end.
 type durableBroker struct {
 	srv   *Server
 	opts  DurableOptions
@@ -24,12 +26,7 @@ type durableBroker struct {
 	ownDB bool
 	store *durable.Store
 
-	mu struct {
-		sync.Mutex
-		online map[*durableSession]struct{}
-	}
-	watchers []*ds.Watcher
-	stop     chan struct{}
+	stop chan struct{}
 
 	// pubMu guards pubQueues: the publish queues of the connections that have PUBLISHes
 	// being written.
@@ -37,6 +34,13 @@ type durableBroker struct {
 	pubQueues map[*conn]*publishQueue
 	wg        sync.WaitGroup
 }
+
+// renewInterval spaces a session's stream renewals under steady traffic; a session that read
+// nothing while its stream list may be stale looks again after renewRetry.
+const (
+	renewInterval = 10 * time.Millisecond
+	renewRetry    = 15 * time.Millisecond
+)
 
 // storeTimeout bounds one write to storage on behalf of a client.
 const storeTimeout = 10 * time.Second
@@ -50,7 +54,6 @@ func (s *Server) openDurable() error {
 	}
 	o.ensureDefaults()
 	b := &durableBroker{srv: s, opts: o, db: o.DB, stop: make(chan struct{}), pubQueues: map[*conn]*publishQueue{}}
-	b.mu.online = make(map[*durableSession]struct{})
 	if b.db == nil {
 		if o.Dir == "" {
 			return errors.New("server: durable sessions enabled without a DB or a directory")
@@ -61,22 +64,13 @@ func (s *Server) openDurable() error {
 		}
 		b.db, b.ownDB = db, true
 	}
-	st, err := durable.Open(b.db, &durable.Options{BatchSize: o.BatchSize, HeartbeatInterval: o.HeartbeatInterval})
+	st, err := durable.Open(b.db, &durable.Options{BatchSize: o.BatchSize, HeartbeatInterval: o.HeartbeatInterval,
+		RenewInterval: renewInterval})
 	if err != nil {
 		b.closeDB()
 		return fmt.Errorf("server: opening durable sessions: %w", err)
 	}
 	b.store = st
-	for shard := range b.db.NumShards() {
-		w, err := b.db.Watch(shard)
-		if err != nil {
-			b.close()
-			return err
-		}
-		b.watchers = append(b.watchers, w)
-		b.wg.Add(1)
-		go b.watch(w)
-	}
 	s.durable = b
 	b.load()
 	b.wg.Add(1)
@@ -168,30 +162,6 @@ func (b *durableBroker) load() {
 	}
 }
 
-// watch wakes the online durable sessions whenever the watched shard commits.
-func (b *durableBroker) watch(w *ds.Watcher) {
-	defer b.wg.Done()
-	for range w.C {
-		b.mu.Lock()
-		for d := range b.mu.online {
-			d.poke()
-		}
-		b.mu.Unlock()
-	}
-}
-
-func (b *durableBroker) register(d *durableSession) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.mu.online[d] = struct{}{}
-}
-
-func (b *durableBroker) unregister(d *durableSession) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	delete(b.mu.online, d)
-}
-
 // closeDurable stops the watchers, lets pending session writes finish, and closes the store if
 // the broker opened it.
 func (s *Server) closeDurable() {
@@ -202,9 +172,6 @@ func (s *Server) closeDurable() {
 
 func (b *durableBroker) close() {
 	close(b.stop)
-	for _, w := range b.watchers {
-		w.Close()
-	}
 	b.wg.Wait()
 	if b.store != nil {
 		if err := b.store.Close(); err != nil {

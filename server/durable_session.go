@@ -13,9 +13,10 @@ import (
 // durableSession is the durable side of a memSession whose state lives in storage. The
 // memSession keeps what belongs to the connection (its conn, expiry and Will timers, take-over);
 // the durableSession keeps the packet ids and messages, in a durable.Session, and runs a
-// delivery loop while a connection is attached: it reads new messages from storage when a shard
-// commits (ds.Watch), when an acknowledgement frees the window, and on a slow fallback timer,
-// never more than the window allows [MQTT-3.3.4-9].
+// delivery loop while a connection is attached: it reads new messages from storage when one
+// for it has been stored (routing pokes it after the commit), when an acknowledgement frees the
+// window, and on a slow fallback timer, never more than the window allows [MQTT-3.3.4-9]. An
+// idle session is never woken by other sessions' traffic.
 //
 // Messages that do not come from storage (retained messages on SUBSCRIBE, shared
 // subscriptions) are "transient": they take packet ids from the same table, so ids never
@@ -100,7 +101,6 @@ func (d *durableSession) attach(c *conn, quota int) {
 			c.sendPublish(del, true)
 		}
 	}
-	d.b.register(d)
 	go d.run(stop)
 }
 
@@ -110,7 +110,6 @@ func (d *durableSession) detach() {
 	d.stopLocked()
 	d.mu.conn = nil
 	d.mu.Unlock()
-	d.b.unregister(d)
 	d.ds.SetOnline(false)
 }
 
@@ -138,24 +137,36 @@ func (d *durableSession) end() {
 }
 
 // run is the delivery loop of one attached connection.
+//
+// When a read found nothing while the stream list may be stale (commits since the last
+// renewal, which Fetch spaces out), it looks again shortly even if no wake comes; otherwise
+// the fallback timer makes it look at every stream.
 func (d *durableSession) run(stop chan struct{}) {
 	t := time.NewTimer(d.b.opts.IdlePollInterval)
 	defer t.Stop()
 	for {
-		d.fill()
+		renew := d.fill()
+		wait := d.b.opts.IdlePollInterval
+		if renew {
+			wait = renewRetry
+		}
+		t.Reset(wait)
 		select {
 		case <-stop:
 			return
 		case <-d.wake:
 		case <-t.C:
+			if !renew {
+				d.ds.Touch()
+			}
 		}
-		t.Reset(d.b.opts.IdlePollInterval)
 	}
 }
 
 // fill sends what the window allows: queued transient deliveries first, then messages read
-// from storage, until the window is full or nothing is left.
-func (d *durableSession) fill() {
+// from storage, until the window is full or nothing is left. renew reports that storage had
+// nothing while the stream list may be stale.
+func (d *durableSession) fill() (renew bool) {
 	d.fetchMu.Lock()
 	defer d.fetchMu.Unlock()
 	for {
@@ -185,7 +196,7 @@ func (d *durableSession) fill() {
 			return
 		}
 		if len(got) == 0 {
-			return
+			return d.ds.RenewPending()
 		}
 		sends = sends[:0]
 		d.mu.Lock()

@@ -226,7 +226,7 @@ func cmpUint(a, b uint64) int {
 //
 // Fetch is meant to be called by one goroutine at a time (the session's delivery loop).
 func (s *Session) Fetch(ctx context.Context, max int) ([]Delivery, error) {
-	if err := s.renewStreams(); err != nil {
+	if err := s.maybeRenewStreams(); err != nil {
 		return nil, err
 	}
 	var out []Delivery
@@ -271,6 +271,7 @@ func (s *Session) fetchRound(ctx context.Context, out []Delivery, max int) (_ []
 			break
 		}
 		n := min(max-len(out), s.st.opts.BatchSize)
+		epoch := s.st.epochs[c.rank.Shard].Load() // before the read: a later commit moves it
 		msgs, next, err := s.st.db.Next(ctx, c.it, n)
 		s.mu.Lock()
 		sub, subscribed := s.mu.meta.Subs[c.filter]
@@ -291,6 +292,7 @@ func (s *Session) fetchRound(ctx context.Context, out []Delivery, max int) (_ []
 		default:
 			out = s.takeLocked(out, c, sub, msgs, now)
 			c.it = next
+			c.drained, c.drainedAt = len(msgs) < n, epoch
 			if len(msgs) > 0 {
 				progress = true
 				s.putCursorLocked(c)
@@ -363,11 +365,23 @@ func (s *Session) readableLocked() []*cursor {
 			oldest[g] = c.rank.Generation
 		}
 	}
+	newer := map[group]bool{} // a later generation waits: the oldest must be read to its end
+	for _, c := range s.mu.cursors {
+		g := group{c.filter, c.rank.Shard}
+		if !c.ended && c.rank.Generation > oldest[g] {
+			newer[g] = true
+		}
+	}
 	var out []*cursor
 	for _, c := range s.mu.cursors {
-		if !c.ended && oldest[group{c.filter, c.rank.Shard}] == c.rank.Generation {
-			out = append(out, c)
+		g := group{c.filter, c.rank.Shard}
+		if c.ended || oldest[g] != c.rank.Generation {
+			continue
 		}
+		if c.drained && c.drainedAt == s.st.epochs[c.rank.Shard].Load() && !newer[g] {
+			continue // nothing committed in its shard since it was read to the end
+		}
+		out = append(out, c)
 	}
 	slices.SortFunc(out, func(a, b *cursor) int { return strings.Compare(a.key, b.key) })
 	if len(out) > 1 {
@@ -375,6 +389,42 @@ func (s *Session) readableLocked() []*cursor {
 		out = append(out[s.mu.rr:], out[:s.mu.rr]...)
 	}
 	return out
+}
+
+// maybeRenewStreams renews when asked to (Subscribe, Touch), or when something was committed
+// since the last renewal and Options.RenewInterval has passed.
+func (s *Session) maybeRenewStreams() error {
+	s.mu.Lock()
+	commits := s.st.commits.Load()
+	due := s.mu.forceRenew || (commits != s.mu.renewedAt && time.Since(s.mu.renewTime) >= s.st.opts.RenewInterval)
+	if due {
+		s.mu.forceRenew = false
+		s.mu.renewedAt, s.mu.renewTime = commits, time.Now()
+	}
+	s.mu.Unlock()
+	if !due {
+		return nil
+	}
+	return s.renewStreams()
+}
+
+// RenewPending reports whether commits happened since the last stream renewal: with a
+// RenewInterval, the caller should Fetch again after it even if no notification comes.
+func (s *Session) RenewPending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.forceRenew || s.st.commits.Load() != s.mu.renewedAt
+}
+
+// Touch makes the next Fetch look at every stream and renew them: the fallback when
+// notifications may have been missed.
+func (s *Session) Touch() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.forceRenew = true
+	for _, c := range s.mu.cursors {
+		c.drained = false
+	}
 }
 
 // renewStreams finds the streams of every subscription (new topics learned, new generations)

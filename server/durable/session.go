@@ -43,7 +43,12 @@ type Session struct {
 		awaitingRel map[uint16]time.Time
 		online      bool
 		rr          int // round-robin start among cursors
-		ended       bool
+		// renewedAt is the store's commit count at the last stream renewal, renewTime its time;
+		// forceRenew asks the next Fetch to renew whatever they say.
+		renewedAt  uint64
+		renewTime  time.Time
+		forceRenew bool
+		ended      bool
 
 		// pending are the KV writes not yet committed (nil value: delete), by key.
 		pending map[string][]byte
@@ -65,6 +70,10 @@ type cursor struct {
 	ended  bool
 	// live is set when the last renewal found the stream (used to notice dropped generations).
 	live bool
+	// drained is set when the last read returned less than asked: the stream holds nothing more
+	// as of its shard's commit epoch drainedAt, and is not read again until the epoch moves.
+	drained   bool
+	drainedAt uint64
 }
 
 func newSession(st *Store, id string) *Session {
@@ -73,6 +82,7 @@ func newSession(st *Store, id string) *Session {
 	s.mu.inflight = map[uint16]*inflight{}
 	s.mu.awaitingRel = map[uint16]time.Time{}
 	s.mu.pending = map[string][]byte{}
+	s.mu.forceRenew = true
 	s.committedCond = sync.NewCond(&s.mu.Mutex)
 	return s
 }
@@ -282,6 +292,7 @@ func (s *Session) Subscribe(sub Subscription) (replaced bool, err error) {
 		s.mu.Unlock()
 		return false, ErrSessionEnded
 	}
+	s.mu.forceRenew = true
 	old, replaced := s.mu.meta.Subs[sub.Filter]
 	if replaced {
 		sub.Since = old.Since

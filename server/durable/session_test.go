@@ -299,3 +299,21 @@ func TestGenerations(t *testing.T) {
 	require.Contains(t, got, "d")
 	require.NotContains(t, got, "c")
 }
+
+// Ensure that with a RenewInterval a new stream is found once the interval has passed, and
+// that RenewPending says when to look again; and that a drained stream is read again after a
+// commit of its shard.
+func TestRenewInterval(t *testing.T) {
+	e := newEnv(t)
+	e.st.opts.RenewInterval = time.Hour
+	s := e.session("s", "r/#")
+	require.Empty(t, fetch(t, s, 10)) // renews: asked to by Subscribe
+	e.publish("p", "r/new", 1, "x")   // a new stream
+	require.True(t, s.RenewPending())
+	require.Empty(t, fetch(t, s, 10), "renewal spaced out")
+	s.Touch()
+	require.Equal(t, []string{"x"}, payloads(fetch(t, s, 10)))
+	require.False(t, s.RenewPending())
+	e.publish("p", "r/new", 1, "y") // same stream: no renewal needed
+	require.Equal(t, []string{"y"}, payloads(fetch(t, s, 10)))
+}

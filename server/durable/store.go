@@ -24,6 +24,12 @@ type Options struct {
 	// HeartbeatInterval is how often the store records that this node is alive, so that after
 	// a crash the sessions that were online age from the last heartbeat. Default 5s.
 	HeartbeatInterval time.Duration
+	// RenewInterval spaces the stream renewals (ds.GetStreams per filter) of a session under
+	// steady traffic: new streams are rare (a new topic structure, a new generation), commits
+	// are not. Zero renews on every Fetch that follows a commit, so that Fetch sees every
+	// message committed before it; with an interval, a new stream may wait until the session
+	// fetches again after it (see Session.RenewPending).
+	RenewInterval time.Duration
 	// Now is the wall clock. Default time.Now.
 	Now func() time.Time
 }
@@ -68,6 +74,14 @@ type Store struct {
 		fetched, replayed, expired, lostStreams  atomic.Int64
 		commits, commitErrors                    atomic.Int64
 	}
+	// epochs count the commit notifications of each shard (ds.Watch) and the messages this
+	// store wrote; commits counts the messages this store wrote. A session does not read again
+	// a stream it drained until its shard's epoch moves, nor look for new streams until commits
+	// moves (or Touch: messages written to the DB by others are found on the fallback).
+	epochs   []atomic.Uint64
+	commits  atomic.Uint64
+	watchers []*ds.Watcher
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -89,9 +103,42 @@ func Open(db *ds.DB, opts *Options) (*Store, error) {
 	if err := st.heartbeat(); err != nil {
 		return nil, err
 	}
+	st.epochs = make([]atomic.Uint64, db.NumShards())
+	for shard := range db.NumShards() {
+		w, err := db.Watch(shard)
+		if err != nil {
+			st.stopWatchers()
+			return nil, err
+		}
+		st.watchers = append(st.watchers, w)
+		st.wg.Add(1)
+		go st.watch(shard, w)
+	}
 	st.wg.Add(1)
 	go st.heartbeatLoop()
 	return st, nil
+}
+
+// watch follows one shard's commit notifications.
+func (st *Store) watch(shard int, w *ds.Watcher) {
+	defer st.wg.Done()
+	for range w.C {
+		st.noteCommit(shard, false)
+	}
+}
+
+// noteCommit records that shard committed (messages: a message this store wrote).
+func (st *Store) noteCommit(shard int, messages bool) {
+	st.epochs[shard].Add(1)
+	if messages {
+		st.commits.Add(1)
+	}
+}
+
+func (st *Store) stopWatchers() {
+	for _, w := range st.watchers {
+		w.Close()
+	}
 }
 
 // load reads every shard's part of the table.
@@ -203,6 +250,7 @@ func (st *Store) Close() error {
 	default:
 	}
 	close(st.stop)
+	st.stopWatchers()
 	st.wg.Wait()
 	var errs []error
 	for _, s := range st.Sessions() {
@@ -291,6 +339,8 @@ func (st *Store) Persist(ctx context.Context, m *ds.Message, publisher *Session,
 	}
 	if match {
 		st.stats.persisted.Add(1)
+		// Readers need not wait for the watcher to learn of it.
+		st.noteCommit(b.Shard(), true)
 	}
 	return match, nil
 }
