@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -356,6 +358,19 @@ func TestDurable_VisibilityAndExpiry(t *testing.T) {
 	m := srv.DurableMetrics()
 	require.Equal(t, 2, m.Sessions)
 	require.Equal(t, 1, m.Routes)
+	rec := httptest.NewRecorder()
+	srv.APIHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	require.Contains(t, rec.Body.String(), "mqttds_durable_sessions 2\n")
+	require.Contains(t, rec.Body.String(), "mqttds_durable_routes 1\n")
+	rec = httptest.NewRecorder()
+	srv.APIHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/sessions", nil))
+	var listed []SessionInfo
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &listed))
+	require.Len(t, listed, 2, "offline durable sessions are listed")
+	for _, l := range listed {
+		require.True(t, l.Durable)
+		require.False(t, l.Online)
+	}
 	waitFor(t, "short expired", func() bool { return srv.session("short") == nil })
 	require.Equal(t, 1, srv.DurableMetrics().Sessions)
 
