@@ -357,8 +357,8 @@ func (s *Server) durableConfigure(sess *memSession, expiry time.Duration, will *
 	}
 	d := sess.dur.Load()
 	if d == nil {
-		if expiry == 0 {
-			return
+		if expiry == 0 || sess.hasMemoryState() {
+			return // a session kept in memory so far stays there until it ends
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer cancel()
@@ -377,6 +377,17 @@ func (s *Server) durableConfigure(sess *memSession, expiry time.Duration, will *
 	if err := d.ds.Configure(durableExpiry(expiry), w); err != nil {
 		s.log.Error("storing a durable session failed", "client", sess.id, "err", err)
 	}
+}
+
+// hasMemoryState reports whether an in-memory session holds subscriptions or messages (it is
+// being resumed), which durable state created now would not have.
+func (s *memSession) hasMemoryState() bool {
+	if len(s.srv.subs.ClientSubscriptions(s.id, nil)) > 0 {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.mu.inflight) > 0 || len(s.mu.queue) > 0 || len(s.mu.awaitingRel) > 0
 }
 
 func durableExpiry(e time.Duration) time.Duration {

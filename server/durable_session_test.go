@@ -382,3 +382,26 @@ func TestDurable_VisibilityAndExpiry(t *testing.T) {
 	srv.durable.gc(time.Now().Add(2 * time.Hour))
 	require.Nil(t, srv.session("swept"))
 }
+
+// Ensure that a session kept in memory (as one whose durable state could not be created) is
+// not turned into an empty durable one when its client comes back with an expiry interval:
+// it keeps its subscription.
+func TestDurable_MemorySessionStaysInMemory(t *testing.T) {
+	srv, addr := durableServer(t, t.TempDir())
+	c, _ := rawDurable(t, addr, "m", true, 10)
+	c.subscribe(1, mqtt.Subscription{Filter: "m", QoS: mqtt.QoS1})
+	sess := srv.session("m")
+	require.NoError(t, sess.dur.Load().ds.Delete(context.Background()))
+	sess.dur.Store(nil)
+	c.close()
+	waitFor(t, "offline", func() bool { return !sess.online() })
+
+	c, ack := rawDurable(t, addr, "m", false, 10)
+	require.True(t, ack.SessionPresent)
+	require.Nil(t, srv.session("m").dur.Load())
+	pub := dialRaw(t, addr, mqtt.V5)
+	pub.connect("p", true)
+	pub.publish("m", "x", mqtt.QoS1, 1, false)
+	pub.expect(mqtt.TypePuback)
+	require.Equal(t, "x", string(c.expect(mqtt.TypePublish).Payload))
+}
