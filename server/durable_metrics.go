@@ -18,7 +18,7 @@ var durableDescs = struct {
 	fetched:       promDesc("durable_messages_fetched_total", "Messages read from storage for durable sessions."),
 	replayed:      promDesc("durable_messages_replayed_total", "In-flight messages re-sent on reconnect or after a restart."),
 	expired:       promDesc("durable_messages_expired_total", "Messages skipped: message expiry passed or retention dropped them."),
-	lostStreams:   promDesc("durable_streams_lost_total", "Streams dropped by retention before a session read them."),
+	lostStreams:   promDesc("durable_streams_lost_total", "Streams whose generation retention dropped before a session read them to their end."),
 	commits:       promDesc("durable_state_commits_total", "Session state batches committed."),
 	commitErr:     promDesc("durable_state_commit_errors_total", "Session state batches that failed."),
 }

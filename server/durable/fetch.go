@@ -286,6 +286,7 @@ func (s *Session) fetchRound(ctx context.Context, out []Delivery, max int) (_ []
 		case errors.Is(err, ds.ErrGenerationNotFound):
 			s.dropCursorLocked(c)
 			s.st.stats.lostStreams.Add(1)
+			progress = true // the next generation may be readable now
 		case err != nil:
 			s.mu.Unlock()
 			return nil, false, err

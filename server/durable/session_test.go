@@ -317,3 +317,29 @@ func TestRenewInterval(t *testing.T) {
 	e.publish("p", "r/new", 1, "y") // same stream: no renewal needed
 	require.Equal(t, []string{"y"}, payloads(fetch(t, s, 10)))
 }
+
+// Ensure that a message in flight whose generation retention dropped is not re-sent after a
+// restart but counted as expired, and that delivery goes on in the next generation.
+func TestRetentionDropsInflight(t *testing.T) {
+	e := newEnv(t)
+	s := e.session("s", "k")
+	e.publish("p", "k", 1, "old")
+	require.Len(t, fetch(t, s, 10), 1) // in flight, never acknowledged
+	gens, err := e.db.AddGeneration()
+	require.NoError(t, err)
+	e.publish("p", "k", 1, "new")
+	shard := ds.ShardOf("p", e.db.NumShards())
+	for _, g := range gens {
+		if g.Shard == shard {
+			require.NoError(t, e.db.DropGeneration(ds.Rank{Shard: shard, Generation: g.ID - 1}))
+		}
+	}
+	e.crash()
+	s = e.st.Session("s")
+	rep, err := s.Replay(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, rep)
+	require.EqualValues(t, 1, e.st.Metrics().Expired)
+	require.Zero(t, s.InflightLen())
+	require.Equal(t, []string{"new"}, payloads(fetch(t, s, 10)))
+}

@@ -364,7 +364,7 @@ type Metrics struct {
 	Fetched        int64 // messages handed to sessions from storage
 	Replayed       int64 // in-flight messages re-sent after a reconnect or restart
 	Expired        int64 // messages skipped: message expiry passed or their generation was dropped
-	LostStreams    int64 // streams whose generation retention dropped before they were read
+	LostStreams    int64 // streams whose generation retention dropped before they were read to their end
 	Commits        int64 // session state batches committed
 	CommitErrors   int64
 }
