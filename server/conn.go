@@ -56,6 +56,9 @@ type conn struct {
 		q       []outItem
 		running bool
 		closed  bool
+		// n mirrors len(q) for flow control, which reads it under the
+		// session's lock instead of this one.
+		n atomic.Int32
 	}
 	// Writer goroutine only.
 	aliasOut  map[string]uint16 // outbound topic aliases
@@ -250,6 +253,7 @@ func (c *conn) push(it outItem) bool {
 		}
 	}
 	c.out.q = append(c.out.q, it)
+	c.out.n.Store(int32(len(c.out.q)))
 	start := !c.out.running
 	c.out.running = true
 	c.out.Unlock()
@@ -289,6 +293,7 @@ func (c *conn) writeLoop() {
 	for {
 		c.out.Lock()
 		batch, c.out.q = c.out.q, batch[:0]
+		c.out.n.Store(0)
 		if len(batch) == 0 {
 			c.out.Unlock()
 			if err := c.flush(bw); err != nil {
@@ -306,6 +311,9 @@ func (c *conn) writeLoop() {
 			continue
 		}
 		c.out.Unlock()
+		if c.ready.Load() {
+			c.sess.flowProgress() // the queue is empty: publishers may go on
+		}
 		for i := range batch {
 			closeAfter := batch[i].closeAfter
 			if err := c.write(bw, &batch[i]); err != nil {
@@ -337,6 +345,7 @@ func (c *conn) writeFailed() {
 	c.out.closed = true
 	c.out.running = false
 	c.out.q = nil
+	c.out.n.Store(0)
 	c.out.Unlock()
 	_ = c.nc.Close()
 }

@@ -125,6 +125,12 @@ type Options struct {
 	// not fit mean the client stopped reading and the connection is closed.
 	// Default 1024.
 	OutboundQueue int
+	// FlowHighWatermark is the backlog (messages queued for an online
+	// session plus packets waiting for its connection's writer) above which
+	// a publisher whose message goes to that session stops being read until
+	// the backlog is down to half the mark (flow.go). It is capped at half
+	// of OutboundQueue. Default 256; -1 turns back-pressure off.
+	FlowHighWatermark int
 
 	// Durable turns on durable sessions (see DurableOptions). Default off.
 	Durable DurableOptions
@@ -151,6 +157,7 @@ func (o *Options) EnsureDefaults() *Options {
 	setDefault(&o.SharedStrategy, "round_robin")
 	setDefault(&o.IdleTimeout, 15*time.Second)
 	setDefault(&o.OutboundQueue, 1024)
+	setDefault(&o.FlowHighWatermark, 256)
 	if o.NodeName == "" {
 		o.NodeName = defaultNodeName()
 	}
@@ -175,6 +182,9 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxPacketSize < 64 {
 		bad("MaxPacketSize", "%d is below 64 bytes", o.MaxPacketSize)
+	}
+	if o.FlowHighWatermark < -1 {
+		bad("FlowHighWatermark", "%d is below -1", o.FlowHighWatermark)
 	}
 	if o.MaxQueued < 0 {
 		bad("MaxQueued", "negative (%d)", o.MaxQueued)

@@ -71,15 +71,20 @@ func (c *conn) onPublish(p *mqtt.Packet) error {
 	return nil
 }
 
-// routeAndAck routes an accepted PUBLISH and acknowledges it.
+// routeAndAck routes an accepted PUBLISH and acknowledges it. Should a
+// recipient be backed up, it first waits for that session to drain
+// (flow.go): on the reader goroutine the acknowledgement and the next read
+// wait with it, which is what pushes back on the publisher.
 func (c *conn) routeAndAck(m *Message, p *mqtt.Packet) {
 	s := c.srv
 	s.stats.messagesReceived.Add(1)
 	s.hooks.messagePublish(c.info(), m)
 	code := mqtt.Success
-	if s.route(m) == 0 && c.version == mqtt.V5 {
+	n, backed := s.routeFlow(m)
+	if n == 0 && c.version == mqtt.V5 {
 		code = mqtt.NoMatchingSubscribers
 	}
+	c.throttle(backed)
 	c.ackPublish(p, code)
 }
 

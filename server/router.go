@@ -16,18 +16,28 @@ var subscriberBufs = sync.Pool{New: func() any { s := make([]subscriptions.Subsc
 // returns how many received it. It never blocks on a network write: each
 // session queues what its connection cannot take yet.
 func (s *Server) route(m *Message) int {
+	n, _ := s.routeFlow(m)
+	return n
+}
+
+// routeFlow is route that also returns a recipient session now backed up
+// beyond the flow-control high watermark (nil if none), for a publishing
+// client to wait on (flow.go).
+func (s *Server) routeFlow(m *Message) (n int, backed *memSession) {
 	if m.Retain {
 		s.retain(m)
 	}
 	buf := subscriberBufs.Get().(*[]subscriptions.Subscriber)
 	subs := s.subs.Match(m.Topic, m.Publisher, (*buf)[:0])
 	shed := m.QoS == mqtt.QoS0 && s.memoryHigh()
-	n := 0
 	for i := range subs {
 		sub := &subs[i]
 		if sub.Shared() {
-			if s.deliverShared(m, sub, "") {
+			if ok, congested := s.deliverShared(m, sub, ""); ok {
 				n++
+				if congested != nil && backed == nil {
+					backed = congested
+				}
 			}
 			continue
 		}
@@ -44,7 +54,7 @@ func (s *Server) route(m *Message) int {
 			s.dropped(sub.ClientID, m, DropMemoryPressure)
 			continue
 		}
-		sess.deliver(delivery{
+		congested := sess.deliverFlow(delivery{
 			msg: m,
 			qos: min(m.QoS, mqtt.QoS(sub.QoS)), // [MQTT-3.8.4-8] v5
 			// Forwarded copies carry RETAIN only with Retain As Published
@@ -53,6 +63,9 @@ func (s *Server) route(m *Message) int {
 			// Match reuses these arrays on the next call: copy.
 			subIDs: slices.Clone(sub.SubscriptionIDs),
 		})
+		if congested && backed == nil {
+			backed = sess
+		}
 	}
 	if n == 0 {
 		s.stats.messagesNoSubscribers.Add(1)
@@ -60,13 +73,15 @@ func (s *Server) route(m *Message) int {
 	clear(subs)
 	*buf = subs[:0]
 	subscriberBufs.Put(buf)
-	return n
+	return n, backed
 }
 
 // deliverShared gives the message to one member of a shared subscription,
 // preferring online members; when none is online it is queued for an
-// offline one. except names a member to skip (one that just left).
-func (s *Server) deliverShared(m *Message, sub *subscriptions.Subscriber, except string) bool {
+// offline one. except names a member to skip (one that just left). It
+// reports whether a member took the message and, if that member is now
+// backed up (flow.go), which.
+func (s *Server) deliverShared(m *Message, sub *subscriptions.Subscriber, except string) (bool, *memSession) {
 	online := func(id string) bool {
 		if id == except {
 			return false
@@ -79,24 +94,27 @@ func (s *Server) deliverShared(m *Message, sub *subscriptions.Subscriber, except
 		member, ok = sub.Pick(s.strategy, m.Publisher, func(id string) bool { return id != except && s.session(id) != nil })
 	}
 	if !ok {
-		return false
+		return false, nil
 	}
 	sess := s.session(member.ClientID)
 	if sess == nil {
-		return false
+		return false, nil
 	}
 	var ids []uint32
 	if member.SubscriptionID != 0 {
 		ids = []uint32{member.SubscriptionID} // only the member's own (MQTT5 §4.8.2)
 	}
-	sess.deliver(delivery{
+	congested := sess.deliverFlow(delivery{
 		msg:    m,
 		qos:    min(m.QoS, mqtt.QoS(member.QoS)), // [MQTT-4.8.2-3] v5
 		retain: m.Retain && member.RetainAsPublished,
 		subIDs: ids,
 		group:  sub.Group,
 	})
-	return true
+	if congested {
+		return true, sess
+	}
+	return true, nil
 }
 
 // redispatch offers messages that a departing shared-subscription member
@@ -109,7 +127,7 @@ func (s *Server) redispatch(from string, ds []delivery) {
 			subs := s.subs.Match(d.msg.Topic, d.msg.Publisher, nil)
 			for i := range subs {
 				if subs[i].Shared() && subs[i].Group == d.group {
-					done = s.deliverShared(d.msg, &subs[i], from)
+					done, _ = s.deliverShared(d.msg, &subs[i], from)
 					break
 				}
 			}

@@ -92,6 +92,8 @@ type memSession struct {
 	// dur is the storage side of a durable session (durable_session.go); nil for a session
 	// kept in memory only. Set once, before the session is attached.
 	dur atomic.Pointer[durableSession]
+	// flow is where publishers wait while this session is backed up (flow.go).
+	flow flowGate
 
 	mu struct {
 		sync.Mutex
@@ -205,6 +207,7 @@ func (s *memSession) detach(c *conn) {
 		return
 	}
 	s.mu.conn = nil
+	s.flow.open() // offline: nothing to wait for
 	if d := s.dur.Load(); d != nil {
 		d.detach()
 	}
@@ -310,19 +313,30 @@ func (s *memSession) end(reason string) {
 		s.srv.dropped(s.id, d.msg, DropSessionEnded)
 	}
 	s.mu.queue, s.mu.inflight, s.mu.awaitingRel = nil, nil, nil
+	s.flow.open()
 }
 
 // deliver implements Session.
-func (s *memSession) deliver(d delivery) {
+func (s *memSession) deliver(d delivery) { s.deliverFlow(d) }
+
+// deliverFlow is deliver that also reports whether the session is now
+// backed up beyond the flow-control high watermark, for the publisher to
+// pause (flow.go).
+func (s *memSession) deliverFlow(d delivery) (congested bool) {
 	if ds := s.dur.Load(); ds != nil {
 		ds.deliver(d)
-		return
+		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mu.ended {
-		return
+		return false
 	}
+	s.deliverLocked(d)
+	return s.congestedLocked()
+}
+
+func (s *memSession) deliverLocked(d delivery) {
 	c := s.mu.conn
 	if d.qos == mqtt.QoS0 {
 		switch {
@@ -395,6 +409,9 @@ func (s *memSession) fillLocked() {
 	s.mu.queue = s.mu.queue[n:]
 	if len(s.mu.queue) == 0 {
 		s.mu.queue = nil // let a long queue's array go
+	}
+	if n > 0 {
+		s.flowProgressLocked()
 	}
 }
 
