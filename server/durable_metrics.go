@@ -8,6 +8,7 @@ type durableCollector struct{ s *Server }
 var durableDescs = struct {
 	sessions, online, routes, persisted, skipped, persistErrors *prometheus.Desc
 	fetched, replayed, expired, lostStreams, commits, commitErr *prometheus.Desc
+	readsShared                                                 *prometheus.Desc
 }{
 	sessions:      promDesc("durable_sessions", "Durable sessions, online or not."),
 	online:        promDesc("durable_sessions_online", "Durable sessions with a connection attached."),
@@ -21,12 +22,13 @@ var durableDescs = struct {
 	lostStreams:   promDesc("durable_streams_lost_total", "Streams whose generation retention dropped before a session read them to their end."),
 	commits:       promDesc("durable_state_commits_total", "Session state batches committed."),
 	commitErr:     promDesc("durable_state_commit_errors_total", "Session state batches that failed."),
+	readsShared:   promDesc("durable_reads_shared_total", "Stream reads answered by another session's read of the same position."),
 }
 
 func (c *durableCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := &durableDescs
 	for _, x := range []*prometheus.Desc{d.sessions, d.online, d.routes, d.persisted, d.skipped, d.persistErrors,
-		d.fetched, d.replayed, d.expired, d.lostStreams, d.commits, d.commitErr} {
+		d.fetched, d.replayed, d.expired, d.lostStreams, d.commits, d.commitErr, d.readsShared} {
 		ch <- x
 	}
 }
@@ -55,4 +57,5 @@ func (c *durableCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.lostStreams, m.LostStreams)
 	counter(d.commits, m.Commits)
 	counter(d.commitErr, m.CommitErrors)
+	counter(d.readsShared, m.ReadsShared)
 }

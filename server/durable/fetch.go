@@ -271,8 +271,7 @@ func (s *Session) fetchRound(ctx context.Context, out []Delivery, max int) (_ []
 			break
 		}
 		n := min(max-len(out), s.st.opts.BatchSize)
-		epoch := s.st.epochs[c.rank.Shard].Load() // before the read: a later commit moves it
-		msgs, next, err := s.st.db.Next(ctx, c.it, n)
+		msgs, next, epoch, err := s.st.next(ctx, c.it, n)
 		s.mu.Lock()
 		sub, subscribed := s.mu.meta.Subs[c.filter]
 		if s.mu.cursors[c.key] != c || !subscribed {

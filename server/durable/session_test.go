@@ -343,3 +343,49 @@ func TestRetentionDropsInflight(t *testing.T) {
 	require.Zero(t, s.InflightLen())
 	require.Equal(t, []string{"new"}, payloads(fetch(t, s, 10)))
 }
+
+// Ensure that sessions reading the same stream position share one storage read while the shard
+// has not committed since, and read again once it has.
+func TestSharedReads(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.session("a", "sh/#"), e.session("b", "sh/#")
+	for i := range 5 {
+		e.publish("p", "sh/x", 1, fmt.Sprint(i))
+	}
+	want := []string{"0", "1", "2", "3", "4"}
+	require.Equal(t, want, payloads(fetch(t, a, 10)))
+	// b's own writes (a's commit) may move the shard's epoch; then it reads storage itself.
+	shared := e.st.Metrics().ReadsShared
+	require.Equal(t, want[:2], payloads(fetch(t, b, 2)))
+	require.Equal(t, want[2:], payloads(fetch(t, b, 10)))
+	t.Logf("reads shared: %d (before b: %d)", e.st.Metrics().ReadsShared, shared)
+	e.publish("p", "sh/x", 1, "5")
+	require.Equal(t, []string{"5"}, payloads(fetch(t, a, 10)))
+	require.Equal(t, []string{"5"}, payloads(fetch(t, b, 10)))
+}
+
+func TestReadCacheEpochs(t *testing.T) {
+	e := newEnv(t)
+	s := e.session("a", "rc")
+	e.publish("p", "rc", 1, "0")
+	fetch(t, s, 10) // creates the cursor
+	streams, err := e.db.GetStreams("rc", 0)
+	require.NoError(t, err)
+	it, err := e.db.MakeIterator(streams[0].Stream, "rc", 0)
+	require.NoError(t, err)
+	ctx := context.Background()
+	first, _, ep, err := e.st.next(ctx, it, 10)
+	require.NoError(t, err)
+	require.Len(t, first, 1)
+	before := e.st.stats.readsShared.Load()
+	again, _, ep2, err := e.st.next(ctx, it, 10)
+	require.NoError(t, err)
+	require.Equal(t, first, again)
+	require.Equal(t, ep, ep2)
+	require.Equal(t, before+1, e.st.stats.readsShared.Load(), "same position, same epoch: shared")
+	e.publish("p", "rc", 1, "1")
+	more, _, ep3, err := e.st.next(ctx, it, 10)
+	require.NoError(t, err)
+	require.Len(t, more, 2, "after a commit the read goes to storage")
+	require.NotEqual(t, ep, ep3)
+}

@@ -72,6 +72,7 @@ type Store struct {
 	stats struct {
 		persisted, persistSkipped, persistErrors atomic.Int64
 		fetched, replayed, expired, lostStreams  atomic.Int64
+		readsShared                              atomic.Int64
 		commits, commitErrors                    atomic.Int64
 	}
 	// epochs count the commit notifications of each shard (ds.Watch) and the messages this
@@ -81,6 +82,7 @@ type Store struct {
 	epochs   []atomic.Uint64
 	commits  atomic.Uint64
 	watchers []*ds.Watcher
+	reads    readCache
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -362,6 +364,7 @@ type Metrics struct {
 	PersistSkipped int64 // messages not written: no durable subscription matched
 	PersistErrors  int64
 	Fetched        int64 // messages handed to sessions from storage
+	ReadsShared    int64 // stream reads answered by another session's read of the same position
 	Replayed       int64 // in-flight messages re-sent after a reconnect or restart
 	Expired        int64 // messages skipped: message expiry passed or their generation was dropped
 	LostStreams    int64 // streams whose generation retention dropped before they were read to their end
@@ -382,6 +385,7 @@ func (st *Store) Metrics() Metrics {
 	m.PersistSkipped = st.stats.persistSkipped.Load()
 	m.PersistErrors = st.stats.persistErrors.Load()
 	m.Fetched = st.stats.fetched.Load()
+	m.ReadsShared = st.stats.readsShared.Load()
 	m.Replayed = st.stats.replayed.Load()
 	m.Expired = st.stats.expired.Load()
 	m.LostStreams = st.stats.lostStreams.Load()
