@@ -38,10 +38,11 @@ fuzz:
 	  done; \
 	done
 
-## soak: the long crash/restart tests (bounded by SOAKTIME).
+## soak: the long crash/restart tests (bounded by SOAKTIME where a test repeats, and by the
+## timeout); -v so that their figures (acknowledged messages, kills, RSS) are printed.
 SOAKTIME ?= 5m
 soak:
-	MQTTDS_SOAK=$(SOAKTIME) $(GO) test -count=1 -run 'Soak|Crash' -timeout 30m $(PKGS)
+	MQTTDS_SOAK=$(SOAKTIME) $(GO) test -count=1 -v -run 'Soak|Crash' -timeout 30m $(PKGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
