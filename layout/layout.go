@@ -41,8 +41,9 @@ const (
 
 // CookedBatch is the output of Prepare: every pebble write that the batch makes, in order,
 // including the writes that persist structure the layout learned while preparing (new LTS trie
-// nodes). It is a plain value: it can be serialized and applied on another replica, where
-// Layout.Apply brings the in-memory state up to date.
+// nodes). It is a plain value: MarshalBinary serializes it (format version 1, cooked.go) for
+// another replica, which commits it and calls Layout.Apply to bring its in-memory state up to
+// date.
 //
 // The writes of one CookedBatch must be committed atomically (one pebble batch).
 type CookedBatch struct {
