@@ -269,11 +269,18 @@ func storeLoop(db *DB, writers int, schedule func(w int) (time.Time, bool)) (tim
 }
 
 // BenchmarkReopen measures Open+Close of a store holding DS_BENCH_REOPEN_MSGS messages
-// (default 500000) in the default layout.
+// (default 500000) over DS_BENCH_REOPEN_TOPICS topics (default 5000) in the default layout.
+// The storage goal is DS_BENCH_REOPEN_MSGS=10000000 DS_BENCH_REOPEN_TOPICS=100000 under 1 s.
 func BenchmarkReopen(b *testing.B) {
-	n := 500000
+	n, topics := 500000, 5000
 	if s := os.Getenv("DS_BENCH_REOPEN_MSGS"); s != "" {
 		n, _ = strconv.Atoi(s)
+	}
+	if s := os.Getenv("DS_BENCH_REOPEN_TOPICS"); s != "" {
+		topics, _ = strconv.Atoi(s)
+	}
+	if n <= 0 || topics <= 0 {
+		b.Fatal("DS_BENCH_REOPEN_MSGS and DS_BENCH_REOPEN_TOPICS must be positive integers")
 	}
 	dir := b.TempDir()
 	db, err := Open(dir, benchOptions())
@@ -285,7 +292,7 @@ func BenchmarkReopen(b *testing.B) {
 	for i := 0; i < n; i += len(msgs) {
 		for j := range msgs {
 			k := i + j
-			msgs[j] = Message{ClientID: fmt.Sprintf("c%d", k%64), Topic: fmt.Sprintf("devices/%d/telemetry", k%5000), Payload: payload}
+			msgs[j] = Message{ClientID: fmt.Sprintf("c%d", k%64), Topic: fmt.Sprintf("devices/%d/telemetry", k%topics), Payload: payload}
 		}
 		if err := db.Store(context.Background(), msgs, Sync); err != nil {
 			b.Fatal(err)
@@ -301,6 +308,7 @@ func BenchmarkReopen(b *testing.B) {
 		db.Close()
 	}
 	b.ReportMetric(float64(n), "msgs")
+	b.ReportMetric(float64(topics), "topics")
 }
 
 // BenchmarkCompression encodes and decodes 1 KiB payloads of three kinds with and without s2
