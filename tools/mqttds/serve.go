@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -70,8 +69,15 @@ func serve(args, environ []string, logOut io.Writer, stop <-chan os.Signal) erro
 		return fmt.Errorf("data directory: %w", err)
 	}
 
-	// 2. The storage, for now holding the retained messages.
-	db, err := ds.Open(filepath.Join(cfg.DataDir, "ds"), &ds.Options{NumShards: cfg.DurableStorage.Messages.NShards})
+	// 2. The broker's options and listeners, from the configuration.
+	opts, ls, err := server.FromConfig(cfg, log)
+	if err != nil {
+		return err
+	}
+
+	// 3. The storage: durable sessions, their messages, and the retained messages. It is opened
+	// with every durable_storage option (shards, write buffer, layout, retention).
+	db, err := ds.Open(opts.Durable.Dir, opts.Durable.Storage)
 	if err != nil {
 		return fmt.Errorf("opening the store in %s: %w", cfg.DataDir, err)
 	}
@@ -80,14 +86,10 @@ func serve(args, environ []string, logOut io.Writer, stop <-chan os.Signal) erro
 	if err != nil {
 		return err
 	}
-
-	// 3. The broker and its listeners.
-	opts, ls, err := server.FromConfig(cfg, log)
-	if err != nil {
-		return err
-	}
 	opts.Retained = retained
 	opts.Durable.DB = db
+
+	// 4. The broker.
 	srv, err := server.New(opts)
 	if err != nil {
 		return err
@@ -101,7 +103,7 @@ func serve(args, environ []string, logOut io.Writer, stop <-chan os.Signal) erro
 		return err
 	}
 
-	// 4. The HTTP API (REST and /metrics).
+	// 5. The HTTP API (REST and /metrics).
 	var api *http.Server
 	if cfg.API.Bind != "" {
 		ln, err := net.Listen("tcp", cfg.API.Bind)
@@ -119,7 +121,7 @@ func serve(args, environ []string, logOut io.Writer, stop <-chan os.Signal) erro
 	}
 	log.Info("mqttds started", "data_dir", cfg.DataDir)
 
-	// 5. Wait for a signal, then stop in order.
+	// 6. Wait for a signal, then stop in order.
 	s := <-stop
 	log.Info("stopping", "signal", s.String())
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)

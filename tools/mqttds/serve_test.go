@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/mqttds/mqttds/ds"
 	"github.com/stretchr/testify/require"
 )
 
@@ -43,7 +45,10 @@ func TestServe_SmokeAndShutdown(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	cmd := exec.Command(bin, "serve", "--bind", addr, "--data-dir", filepath.Join(dir, "data"))
-	cmd.Env = append(os.Environ(), "MQTTDS_API_BIND="+freeAddr(t))
+	// Storage options from the configuration must reach the store (checked after the exit).
+	cmd.Env = append(os.Environ(), "MQTTDS_API_BIND="+freeAddr(t),
+		"MQTTDS_DURABLE_STORAGE_MESSAGES_N_SHARDS=4",
+		"MQTTDS_DURABLE_STORAGE_MESSAGES_LAYOUT_TYPE=reference")
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -95,6 +100,16 @@ func TestServe_SmokeAndShutdown(t *testing.T) {
 	}
 	waitLog(t, logs, "stopped")
 	require.NoError(t, cmd.Wait(), "exit status 0")
+
+	db, err := ds.Open(filepath.Join(dir, "data", "ds"), nil)
+	require.NoError(t, err)
+	defer db.Close()
+	gens, err := db.ListGenerations(0, 0)
+	require.NoError(t, err)
+	require.Len(t, gens, 4, "one generation per shard")
+	for _, g := range gens {
+		require.Equal(t, "reference", g.Layout)
+	}
 }
 
 func TestServe_BadFlags(t *testing.T) {
