@@ -3,11 +3,13 @@ package server
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,6 +84,81 @@ func benchThroughput(b *testing.B, qos mqtt.QoS, pairs int) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(want)/time.Since(start).Seconds(), "msgs/s")
+}
+
+// BenchmarkFanIn: 4 publishers → 1 subscriber on bench/#, QoS 1, 64-byte
+// payloads, 64-message windows both ways (as in `make compare`), with flow
+// control on and off in the same run. It reports what the subscriber got per
+// second and the publish-to-receipt latency: without back-pressure the
+// publishers are acknowledged faster than the subscriber is served and the
+// difference waits in its queue, so latency grows with the run.
+func BenchmarkFanIn(b *testing.B) {
+	for _, flow := range []struct {
+		name string
+		high int
+	}{{"flow=off", -1}, {"flow=on", 0}} {
+		b.Run(flow.name, func(b *testing.B) { benchFanIn(b, flow.high) })
+	}
+}
+
+func benchFanIn(b *testing.B, high int) {
+	const pubs, window = 4, 64
+	_, addr := startServer(b, &Options{MaxQueued: 1 << 30, MaxInflight: window, ReceiveMaximum: window,
+		FlowHighWatermark: high})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	want := max(b.N, pubs)
+	per := want / pubs
+	want = per * pubs
+	latency := make([]time.Duration, want)
+	var received atomic.Int64
+	done := make(chan struct{})
+	sub, err := client.Dial(ctx, &client.Options{Addr: addr, ClientID: "sub", CleanStart: true, Version: mqtt.V5,
+		ReceiveMaximum: window, OnMessage: func(m *client.Message) {
+			sent := int64(binary.BigEndian.Uint64(m.Payload))
+			i := received.Add(1)
+			latency[i-1] = time.Duration(time.Now().UnixNano() - sent)
+			if i == int64(want) {
+				close(done)
+			}
+		}})
+	require.NoError(b, err)
+	defer sub.Close()
+	_, err = sub.Subscribe(ctx, mqtt.Subscription{Filter: "bench/#", QoS: 1})
+	require.NoError(b, err)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range pubs {
+		pub, err := client.Dial(ctx, &client.Options{Addr: addr, ClientID: fmt.Sprintf("pub%d", i), CleanStart: true,
+			Version: mqtt.V5, Inflight: window})
+		require.NoError(b, err)
+		defer pub.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			payload := make([]byte, 64)
+			topic := fmt.Sprintf("bench/%d", i)
+			for range per {
+				binary.BigEndian.PutUint64(payload, uint64(time.Now().UnixNano()))
+				if err := pub.Publish(ctx, topic, payload, mqtt.QoS1, false, nil); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		b.Fatalf("received %d of %d", received.Load(), want)
+	}
+	b.StopTimer()
+	slices.Sort(latency)
+	b.ReportMetric(float64(want)/time.Since(start).Seconds(), "msgs/s")
+	b.ReportMetric(float64(latency[want/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(latency[want*99/100].Microseconds())/1000, "p99-ms")
 }
 
 // BenchmarkIdleConnections measures the broker process's resident memory
