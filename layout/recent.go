@@ -52,12 +52,36 @@ func newRecent(fresh bool, epoch, start func(uint64) uint64) *recent {
 	return r
 }
 
+// recentAdd is one message for add.
+type recentAdd struct {
+	idx, ts uint64
+	key     []byte
+	index   bool
+}
+
+// addAll adds the messages of one batch under one lock.
+func (r *recent) addAll(adds []recentAdd) {
+	if len(adds) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range adds {
+		a := &adds[i]
+		r.addLocked(a.idx, a.ts, a.key, a.index)
+	}
+}
+
 // add records the message of stream idx with timestamp ts and, for a stream with varying
 // levels (index), indexes its key (retained). A timestamp at or below the stream's last one is
 // a batch seen twice (Apply of one's own batch) and is ignored.
 func (r *recent) add(idx, ts uint64, key []byte, index bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.addLocked(idx, ts, key, index)
+}
+
+func (r *recent) addLocked(idx, ts uint64, key []byte, index bool) {
 	s := r.mu.streams[idx]
 	if s == nil {
 		s = &recentStream{cover: ts}
@@ -85,7 +109,10 @@ func (r *recent) add(idx, ts uint64, key []byte, index bool) {
 		}
 	}
 	if len(s.entries) > maxRecentPerStream {
-		s.entries = append([]recentEntry(nil), s.entries[len(s.entries)/2:]...)
+		// A new array (readers may hold the old one), with room up to the bound so that the
+		// appends until the next halving do not grow it again.
+		kept := s.entries[len(s.entries)/2:]
+		s.entries = append(make([]recentEntry, 0, maxRecentPerStream+1), kept...)
 		s.cover = max(s.cover, s.entries[0].ts)
 	}
 }

@@ -40,12 +40,17 @@ func (l *reference) key(ts uint64) []byte {
 	return k
 }
 
-// Prepare implements Layout.
+// Prepare implements Layout. The batch's keys share one buffer and its values another: two
+// allocations per batch instead of two per message (nothing here is retained past the commit).
 func (l *reference) Prepare(entries []Entry, b *CookedBatch) error {
+	keys := make([]byte, 0, len(entries)*(len(l.prefix)+8))
+	values := make([]byte, 0, envelopesSize(entries))
 	for i := range entries {
 		e := &entries[i]
-		v := make([]byte, 0, envelopeSize(e.Topic, e.Value))
-		b.Set(l.key(e.Timestamp), appendEnvelope(v, e.Topic, e.Value))
+		k, v := len(keys), len(values)
+		keys = binary.BigEndian.AppendUint64(append(keys, l.prefix...), e.Timestamp)
+		values = appendEnvelope(values, e.Topic, e.Value)
+		b.Set(keys[k:len(keys):len(keys)], values[v:len(values):len(values)])
 	}
 	return nil
 }

@@ -49,6 +49,16 @@ type wildcard struct {
 	// unpersisted holds trie ops learned by a Prepare that failed: they are already in the
 	// trie, so the next Prepare writes them first. Use: the writer goroutine only.
 	unpersisted []lts.Op
+
+	// scratch holds Prepare's reusable slices, so that a batch of known topics costs no
+	// allocation beyond its keys and one value buffer. Use: the writer goroutine only.
+	// Invariant: empty between Prepare calls (only the capacity carries over).
+	scratch struct {
+		levels  []string
+		varying []string
+		ops     []lts.Op
+		adds    []recentAdd
+	}
 }
 
 // Sub-keyspace tags under the layout prefix.
@@ -184,25 +194,32 @@ func (w *wildcard) hashLevel(level string) uint64 {
 
 // Prepare implements Layout. Trie ops learned for an entry are written before the entry, in
 // the same batch.
+//
+// It runs for every message written, so it allocates little: levels, varying levels and
+// learned ops go to scratch slices the layout keeps (a known topic is learned without
+// allocating, see lts.Trie.LearnAppend), the envelopes of the batch share one buffer, and
+// recent takes the batch's messages under one lock. Only each message key is its own
+// allocation, because recent retains the keys of wildcard streams: sharing one buffer would
+// keep a whole batch's keys alive for one of them.
 func (w *wildcard) Prepare(entries []Entry, b *CookedBatch) error {
 	if len(w.unpersisted) > 0 {
 		w.persist(w.unpersisted, b)
 	}
-	var (
-		ops    []lts.Op
-		levels []string
-		vec    [dimHash + MaxVarying]uint64
-	)
+	sc := &w.scratch
+	values := make([]byte, 0, envelopesSize(entries))
+	adds := sc.adds[:0]
+	var vec [dimHash + MaxVarying]uint64
 	for i := range entries {
 		e := &entries[i]
-		levels = splitTopic(levels[:0], e.Topic)
-		idx, varying, learned, err := w.trie.Learn(levels, ops[:0])
+		sc.levels = splitTopic(sc.levels[:0], e.Topic)
+		idx, varying, learned, err := w.trie.LearnAppend(sc.levels, sc.varying[:0], sc.ops[:0])
+		sc.varying, sc.ops = varying[:0], learned[:0]
 		w.persist(learned, b)
-		ops = learned
 		if err != nil {
 			// Keep what this batch learned: the caller drops b, but the trie already
 			// knows those states, so the next batch must persist them.
 			w.unpersisted = append(w.unpersisted, opsIn(b, w.triePrefix)...)
+			w.addRecent(adds)
 			return fmt.Errorf("layout: topic %q: %w", e.Topic, err)
 		}
 		vec[dimIndex], vec[dimTime] = uint64(idx), e.Timestamp
@@ -211,12 +228,31 @@ func (w *wildcard) Prepare(entries []Entry, b *CookedBatch) error {
 		}
 		m := w.maps[len(varying)]
 		key := m.AppendKey(append(make([]byte, 0, len(w.dataPrefix)+m.Len()), w.dataPrefix...), vec[:dimHash+len(varying)])
-		v := make([]byte, 0, envelopeSize(e.Topic, e.Value))
-		b.Set(key, appendEnvelope(v, e.Topic, e.Value))
-		w.recent.add(uint64(idx), e.Timestamp, key[len(w.dataPrefix):], len(varying) > 0)
+		start := len(values)
+		values = appendEnvelope(values, e.Topic, e.Value)
+		b.Set(key, values[start:len(values):len(values)])
+		adds = append(adds, recentAdd{idx: uint64(idx), ts: e.Timestamp, key: key[len(w.dataPrefix):], index: len(varying) > 0})
 	}
+	w.addRecent(adds)
 	w.unpersisted = nil
 	return nil
+}
+
+// addRecent indexes the messages of a Prepare in recent and empties the scratch slice.
+func (w *wildcard) addRecent(adds []recentAdd) {
+	w.recent.addAll(adds)
+	// Drop the references to the batch's keys: the scratch must not keep them alive.
+	clear(adds)
+	w.scratch.adds = adds[:0]
+}
+
+// envelopesSize is the encoded size of the envelopes of entries.
+func envelopesSize(entries []Entry) int {
+	n := 0
+	for i := range entries {
+		n += envelopeSize(entries[i].Topic, entries[i].Value)
+	}
+	return n
 }
 
 // opsIn decodes the trie ops among b's writes (they were encoded by persist, so they decode).
