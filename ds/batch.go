@@ -3,6 +3,7 @@ package ds
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -68,6 +69,10 @@ func (b *Batch) Delete(t *Table, key []byte) {
 func (b *Batch) Len() int { return b.req.items }
 
 func (r *request) addMessage(m *Message, compress bool) {
+	if r.entries == nil {
+		// Most requests carry one message: its entry lives in the request itself.
+		r.entries = r.first[:0]
+	}
 	r.entries = append(r.entries, pendingEntry{topic: m.Topic, value: appendMessage(nil, m, compress)})
 	r.items++
 	r.bytes += len(m.Topic) + len(m.Payload)
@@ -89,8 +94,7 @@ func (d *DB) Apply(ctx context.Context, b *Batch, wo WriteOptions) error {
 	if err != nil {
 		return err
 	}
-	r := &b.req
-	return d.submit(ctx, []*shard{s}, []*request{r}, wo)
+	return d.submit(ctx, []*shard{s}, []*request{&b.req}, wo)
 }
 
 // submit enqueues one request per shard and waits for all of them.
@@ -102,7 +106,7 @@ func (d *DB) submit(ctx context.Context, shards []*shard, reqs []*request, wo Wr
 	for i, r := range reqs {
 		r.start = start
 		if !wo.NoWait {
-			r.done = make(chan error, 1)
+			r.done = getDone()
 		}
 		if err := shards[i].enqueue(r); err != nil {
 			// Earlier requests are queued and will commit; their callers' outcome is what it
@@ -117,6 +121,7 @@ func (d *DB) submit(ctx context.Context, shards []*shard, reqs []*request, wo Wr
 	for _, r := range reqs {
 		select {
 		case err := <-r.done:
+			putDone(r.done)
 			if err != nil && first == nil {
 				first = err
 			}
@@ -129,3 +134,11 @@ func (d *DB) submit(ctx context.Context, shards []*shard, reqs []*request, wo Wr
 	}
 	return first
 }
+
+// doneChans recycles the channels writers wait on: one per Store call otherwise. A channel goes
+// back only after its one result was received, so a recycled channel is always empty; one
+// abandoned by a cancelled caller is left to the garbage collector.
+var doneChans = sync.Pool{New: func() any { return make(chan error, 1) }}
+
+func getDone() chan error  { return doneChans.Get().(chan error) }
+func putDone(c chan error) { doneChans.Put(c) }

@@ -3,6 +3,7 @@ package ds
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/mqttds/mqttds/layout"
@@ -39,10 +40,12 @@ const eagerFlushes = 2
 // request is one Store or Apply call's part for one shard.
 type request struct {
 	entries []pendingEntry
-	kv      []kvWrite
-	items   int
-	bytes   int
-	start   time.Time
+	// first backs entries for the first message, so a one-message request is one allocation.
+	first [1]pendingEntry
+	kv    []kvWrite
+	items int
+	bytes int
+	start time.Time
 	// done receives the flush's result; nil for NoWait requests.
 	done chan error
 }
@@ -229,6 +232,7 @@ func (s *shard) flush(reqs []*request) {
 	if err == nil {
 		commit, err = s.db.applier.Apply(s.id, cb)
 	}
+	s.releaseScratch()
 	if err != nil {
 		// Nothing of the batch was committed, but the layout may have learned structure while
 		// preparing it: reload it from what is committed so later batches persist that
@@ -262,6 +266,10 @@ func (s *shard) fail(reqs []*request, err error) {
 // prepare assigns timestamps and cooks reqs into one batch: the layout's writes for the
 // messages, the KV writes, and the shard clock. It returns the batch and the shard clock after
 // it.
+//
+// The batch and the entries handed to the layout are the shard's scratch (writeMu guards
+// them): an Applier does not retain the batch past Apply, so flush recycles them with
+// releaseScratch instead of allocating two slices per flush.
 func (s *shard) prepare(reqs []*request, now time.Time) (cb *layout.CookedBatch, last uint64, items, bytes int, err error) {
 	n := 0
 	for _, r := range reqs {
@@ -269,9 +277,10 @@ func (s *shard) prepare(reqs []*request, now time.Time) (cb *layout.CookedBatch,
 		items += r.items
 		bytes += r.bytes
 	}
-	cb = &layout.CookedBatch{Writes: make([]layout.Write, 0, n+2)}
+	cb = &s.scratch.cb
+	cb.Writes = slices.Grow(cb.Writes[:0], n+2)
 	if n > 0 {
-		entries := make([]layout.Entry, 0, n)
+		entries := slices.Grow(s.scratch.entries[:0], n)
 		nowTS := timestampOf(now)
 		for _, r := range reqs {
 			for _, e := range r.entries {
@@ -279,11 +288,12 @@ func (s *shard) prepare(reqs []*request, now time.Time) (cb *layout.CookedBatch,
 				entries = append(entries, layout.Entry{Topic: e.topic, Timestamp: s.clock, Value: e.value})
 			}
 		}
+		s.scratch.entries = entries
 		g := s.current()
 		if err := g.mu.layout.Prepare(entries, cb); err != nil {
 			return nil, 0, items, bytes, err
 		}
-		cb.Set(shardClockKey(s.id), binary.BigEndian.AppendUint64(nil, s.clock))
+		cb.Set(s.clockKey, binary.BigEndian.AppendUint64(make([]byte, 0, 8), s.clock))
 	}
 	for _, r := range reqs {
 		for _, w := range r.kv {
@@ -295,4 +305,13 @@ func (s *shard) prepare(reqs []*request, now time.Time) (cb *layout.CookedBatch,
 		}
 	}
 	return cb, s.clock, items, bytes, nil
+}
+
+// releaseScratch empties the scratch of prepare once the batch is applied (or dropped),
+// clearing it so that it keeps no message alive.
+func (s *shard) releaseScratch() {
+	clear(s.scratch.cb.Writes)
+	s.scratch.cb.Writes = s.scratch.cb.Writes[:0]
+	clear(s.scratch.entries)
+	s.scratch.entries = s.scratch.entries[:0]
 }

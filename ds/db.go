@@ -333,8 +333,10 @@ func (d *DB) Store(ctx context.Context, msgs []Message, wo WriteOptions) error {
 	compress := d.opts.Compression == S2Compression
 	// One request per shard touched; the common case is a single shard, so a linear search
 	// beats a map.
-	var shards []*shard
-	var reqs []*request
+	// The arrays keep the common one-shard call off the heap (submit retains neither slice).
+	var shardsBuf [1]*shard
+	var reqsBuf [1]*request
+	shards, reqs := shardsBuf[:0], reqsBuf[:0]
 	for i := range msgs {
 		s := d.shards[ShardOf(msgs[i].ClientID, d.numShards)]
 		j := slices.Index(shards, s)

@@ -77,6 +77,10 @@ func appendMessage(dst []byte, m *Message, compress bool) []byte {
 	if present != 0 {
 		flags |= flagProps
 	}
+	if dst == nil {
+		// One allocation of the right size instead of one per append that outgrows dst.
+		dst = make([]byte, 0, messageSizeHint(m, present, len(packed)))
+	}
 	dst = append(dst, byte(MessageFormatV1), flags)
 	dst = appendString(dst, m.ClientID)
 	if present != 0 {
@@ -86,6 +90,21 @@ func appendMessage(dst []byte, m *Message, compress bool) []byte {
 		return append(dst, packed...)
 	}
 	return append(dst, m.Payload...)
+}
+
+// messageSizeHint is an upper bound of the encoded size of m (packed: the length of the
+// compressed payload, 0 when it is stored as is).
+func messageSizeHint(m *Message, present byte, packed int) int {
+	n := 2 + binary.MaxVarintLen64 + len(m.ClientID) + max(packed, len(m.Payload))
+	if present == 0 {
+		return n
+	}
+	p := &m.Properties
+	n += 1 + 4*binary.MaxVarintLen64 + 1 + len(p.ContentType) + len(p.CorrelationData) + len(p.ResponseTopic)
+	for _, up := range p.UserProperties {
+		n += 2*binary.MaxVarintLen64 + len(up.Key) + len(up.Value)
+	}
+	return n
 }
 
 func (p *Properties) presence() byte {

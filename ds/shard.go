@@ -50,6 +50,14 @@ type shard struct {
 	// clock is the last timestamp assigned (µs). Guarded by writeMu.
 	// Invariant: clock >= every timestamp stored in the shard; it only grows.
 	clock uint64
+	// clockKey is shardClockKey(id), written by every flush. Immutable.
+	clockKey []byte
+	// scratch is prepare's reusable batch and entries. Guarded by writeMu.
+	// Invariant: empty (length 0, cleared) outside a flush.
+	scratch struct {
+		cb      layout.CookedBatch
+		entries []layout.Entry
+	}
 
 	gens struct {
 		sync.RWMutex
@@ -79,6 +87,7 @@ func newShard(db *DB, id int) *shard {
 		kick:          make(chan struct{}, 1),
 		commits:       make(chan *inflightFlush, db.opts.Buffer.MaxInFlight),
 		completerDone: make(chan struct{}),
+		clockKey:      shardClockKey(id),
 	}
 	s.mu.drained.L = &s.mu.Mutex
 	s.watchers.set = map[*Watcher]struct{}{}
