@@ -31,6 +31,9 @@ type DurableOptions struct {
 	// SessionGCInterval is how often offline durable sessions are checked for expiry, besides
 	// each session's own timer. Default 10m.
 	SessionGCInterval time.Duration
+	// SharedRedispatchTimeout is how long a member of a durable shared group may hold a
+	// message unacknowledged before the group gives it to another member. Default 30s.
+	SharedRedispatchTimeout time.Duration
 }
 
 // durableOptionsFromConfig maps the durable_sessions and durable_storage sections.
@@ -63,4 +66,5 @@ func (o *DurableOptions) ensureDefaults() {
 	setDefault(&o.IdlePollInterval, time.Second)
 	setDefault(&o.HeartbeatInterval, 5*time.Second)
 	setDefault(&o.SessionGCInterval, 10*time.Minute)
+	setDefault(&o.SharedRedispatchTimeout, 30*time.Second)
 }

@@ -33,6 +33,12 @@ type durableBroker struct {
 	pubMu     sync.Mutex
 	pubQueues map[*conn]*publishQueue
 	wg        sync.WaitGroup
+
+	// groups are the durable shared groups by canonical filter ("$share/{name}/{filter}").
+	groups struct {
+		sync.Mutex
+		m map[string]*sharedGroup
+	}
 }
 
 // renewInterval spaces a session's stream renewals under steady traffic; a session that read
@@ -54,6 +60,7 @@ func (s *Server) openDurable() error {
 	}
 	o.ensureDefaults()
 	b := &durableBroker{srv: s, opts: o, db: o.DB, stop: make(chan struct{}), pubQueues: map[*conn]*publishQueue{}}
+	b.groups.m = map[string]*sharedGroup{}
 	if b.db == nil {
 		if o.Dir == "" {
 			return errors.New("server: durable sessions enabled without a DB or a directory")
@@ -117,6 +124,9 @@ func (b *durableBroker) load() {
 	now := time.Now()
 	var wills []*Message
 	for _, ds := range b.store.Sessions() {
+		if _, _, group := durable.ParseGroupSessionID(ds.ClientID()); group {
+			continue // restoreGroups
+		}
 		meta := ds.Meta()
 		if ds.Expired(now) {
 			if meta.Will != nil {
@@ -157,6 +167,7 @@ func (b *durableBroker) load() {
 		}
 		sess.mu.Unlock()
 	}
+	b.restoreGroups()
 	for _, w := range wills {
 		s.publishWill(w)
 	}
@@ -323,27 +334,40 @@ func (s *Server) persistBrokerMessage(m *Message) {
 }
 
 // durableSubscribe records a subscription of a durable session (SUBSCRIBE, auto subscription)
-// durably, before the SUBACK. Shared subscriptions stay in memory: their messages reach a
-// durable member through the in-memory path.
+// durably, before the SUBACK. A shared subscription is recorded under its canonical shared
+// filter and makes the session a member of the durable group (durable_shared.go).
 func (c *conn) durableSubscribe(f topic.Filter, o subscriptions.Options) error {
 	d := c.sess.dur.Load()
-	if d == nil || f.Shared() {
+	if d == nil {
 		return nil
 	}
-	_, err := d.ds.Subscribe(durable.Subscription{Filter: f.Filter, QoS: o.QoS, NoLocal: o.NoLocal,
-		RetainAsPublished: o.RetainAsPublished, RetainHandling: o.RetainHandling, SubscriptionID: o.SubscriptionID})
+	sub := durable.Subscription{Filter: f.String(), QoS: o.QoS, NoLocal: o.NoLocal,
+		RetainAsPublished: o.RetainAsPublished, RetainHandling: o.RetainHandling, SubscriptionID: o.SubscriptionID}
+	_, err := d.ds.Subscribe(sub)
+	if err == nil && f.Shared() {
+		err = d.b.joinGroup(f, memberOf(c.clientID, sub))
+	}
 	if err == nil {
 		d.poke()
 	}
 	return err
 }
 
-// durableUnsubscribe removes a durable subscription.
+// durableUnsubscribe removes a durable subscription (and a shared one's group membership).
 func (c *conn) durableUnsubscribe(filter string) {
-	if d := c.sess.dur.Load(); d != nil {
-		if _, err := d.ds.Unsubscribe(filter); err != nil {
-			c.srv.log.Error("removing a durable subscription", "client", c.clientID, "filter", filter, "err", err)
-		}
+	d := c.sess.dur.Load()
+	if d == nil {
+		return
+	}
+	f, err := topic.ParseFilter(filter)
+	if err == nil {
+		filter = f.String()
+	}
+	if _, err := d.ds.Unsubscribe(filter); err != nil {
+		c.srv.log.Error("removing a durable subscription", "client", c.clientID, "filter", filter, "err", err)
+	}
+	if durable.IsShared(filter) {
+		d.b.leaveGroup(filter, c.clientID)
 	}
 }
 

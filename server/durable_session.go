@@ -42,12 +42,17 @@ type durableSession struct {
 		inflight map[uint16]delivery
 		// queue holds transient deliveries waiting for the window or a connection.
 		queue []delivery
+		// shared are the in-flight deliveries a durable shared group handed out, by this
+		// session's packet id (durable_shared.go): acknowledged, they end the group's entry;
+		// when the connection leaves, they go back to the group.
+		shared map[uint16]sharedRef
 	}
 }
 
 func newDurableSession(b *durableBroker, mem *memSession, st *durable.Session) *durableSession {
 	d := &durableSession{b: b, mem: mem, ds: st, wake: make(chan struct{}, 1)}
 	d.mu.inflight = make(map[uint16]delivery)
+	d.mu.shared = make(map[uint16]sharedRef)
 	return d
 }
 
@@ -104,13 +109,80 @@ func (d *durableSession) attach(c *conn, quota int) {
 	go d.run(stop)
 }
 
-// detach stops the delivery loop; what is in flight stays for the next connection.
+// detach stops the delivery loop; what is in flight stays for the next connection, except
+// the messages of durable shared groups, which go back to their group for another member.
 func (d *durableSession) detach() {
 	d.mu.Lock()
 	d.stopLocked()
 	d.mu.conn = nil
+	back := d.mu.shared
+	d.mu.shared = make(map[uint16]sharedRef)
+	for pid := range back {
+		d.ds.Complete(pid)
+		delete(d.mu.inflight, pid)
+	}
 	d.mu.Unlock()
 	d.ds.SetOnline(false)
+	for pid, ref := range back {
+		ref.g.giveBack(ref.pid, d.mem.id, pid)
+	}
+}
+
+// attached reports whether a connection is attached.
+func (d *durableSession) attached() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.mu.conn != nil
+}
+
+// room returns how many more QoS 1/2 messages the connection's window takes (0 offline).
+func (d *durableSession) room() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.mu.conn == nil {
+		return 0
+	}
+	return d.mu.quota - d.ds.InflightLen()
+}
+
+// sendShared sends a message of durable shared group g (its packet id gpid) on the attached
+// connection, under a packet id of this session; hold is called with that packet id (0 for QoS
+// 0) before the PUBLISH is queued. ok is false when no connection is attached or no packet id
+// is free.
+func (d *durableSession) sendShared(x delivery, gpid uint16, g *sharedGroup, hold func(pid uint16)) (ok bool) {
+	d.mu.Lock()
+	c := d.mu.conn
+	if c == nil {
+		d.mu.Unlock()
+		return false
+	}
+	if x.qos > mqtt.QoS0 {
+		pid, ok := d.ds.AddTransient(byte(x.qos))
+		if !ok {
+			d.mu.Unlock()
+			return false
+		}
+		x.pid, x.state = pid, stateSent
+		d.mu.inflight[pid] = x
+		if gpid != 0 {
+			d.mu.shared[pid] = sharedRef{g: g, pid: gpid}
+		}
+	}
+	d.mu.Unlock()
+	hold(x.pid)
+	c.sendPublish(x, false)
+	return true
+}
+
+// sharedDone tells the group of a shared message held as pid that the member has it.
+func (d *durableSession) sharedDone(pid uint16) {
+	d.mu.Lock()
+	ref, ok := d.mu.shared[pid]
+	delete(d.mu.shared, pid)
+	d.mu.Unlock()
+	if ok {
+		ref.g.acked(ref.pid, d.mem.id, pid)
+	}
 }
 
 func (d *durableSession) stopLocked() {
@@ -120,9 +192,14 @@ func (d *durableSession) stopLocked() {
 	}
 }
 
-// end deletes the session's state.
+// end deletes the session's state and leaves its durable shared groups.
 func (d *durableSession) end() {
 	d.detach()
+	for _, sub := range d.ds.Subscriptions() {
+		if durable.IsShared(sub.Filter) {
+			d.b.leaveGroup(sub.Filter, d.mem.id)
+		}
+	}
 	d.mu.Lock()
 	for _, x := range d.mu.queue {
 		d.b.srv.dropped(d.mem.id, x.msg, DropSessionEnded)
@@ -290,6 +367,7 @@ func (d *durableSession) complete(pid uint16, qos mqtt.QoS, released, acked bool
 		return false
 	}
 	d.ds.Complete(pid)
+	d.sharedDone(pid)
 	d.mu.Lock()
 	x, had := d.mu.inflight[pid]
 	delete(d.mu.inflight, pid)
@@ -316,6 +394,9 @@ func (d *durableSession) pubrec(pid uint16, code mqtt.ReasonCode) bool {
 		return false
 	}
 	known, err := d.ds.Pubrec(pid)
+	if known && err == nil {
+		d.sharedDone(pid) // from now on it stays with this member [MQTT-4.8.2-4] v5
+	}
 	if err != nil {
 		d.b.srv.log.Error("storing PUBREC failed", "client", d.mem.id, "err", err)
 		if c := d.mem.currentConn(); c != nil {

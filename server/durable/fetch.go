@@ -444,6 +444,9 @@ func (s *Session) renewStreams() error {
 	}
 	var all []found
 	for _, sub := range subs {
+		if IsShared(sub.Filter) {
+			continue // read by the group's own session (group.go)
+		}
 		rs, err := s.st.db.GetStreams(sub.Filter, sub.Since)
 		if err != nil {
 			return err

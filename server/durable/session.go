@@ -297,7 +297,9 @@ func (s *Session) Subscribe(sub Subscription) (replaced bool, err error) {
 	if replaced {
 		sub.Since = old.Since
 	} else {
-		s.st.routes.Add(sub.Filter)
+		if !IsShared(sub.Filter) {
+			s.st.routes.Add(sub.Filter)
+		}
 		if sub.Since == 0 {
 			sub.Since = uint64(s.st.opts.Now().UnixMicro())
 		}
@@ -317,7 +319,9 @@ func (s *Session) Unsubscribe(filter string) (existed bool, err error) {
 		return false, nil
 	}
 	delete(s.mu.meta.Subs, filter)
-	s.st.routes.Remove(filter)
+	if !IsShared(filter) {
+		s.st.routes.Remove(filter)
+	}
 	for k, c := range s.mu.cursors {
 		if c.filter == filter {
 			delete(s.mu.cursors, k)
@@ -381,7 +385,9 @@ func (s *Session) Delete(ctx context.Context) error {
 	}
 	s.mu.ended = true
 	for f := range s.mu.meta.Subs {
-		s.st.routes.Remove(f)
+		if !IsShared(f) {
+			s.st.routes.Remove(f)
+		}
 	}
 	s.mu.Unlock()
 	s.st.forget(s)

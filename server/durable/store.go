@@ -187,7 +187,9 @@ func (st *Store) load() error {
 			s.finishLoad()
 			st.mu.sessions[cid] = s
 			for f := range s.mu.meta.Subs {
-				st.routes.Add(f)
+				if !IsShared(f) {
+					st.routes.Add(f)
+				}
 			}
 		}
 		if len(orphans) > 0 {

@@ -1,0 +1,180 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mqttds/mqttds/mqtt"
+)
+
+// sharedTimeout shortens the redispatch timeout for tests.
+func sharedTimeout(d time.Duration) func(*Options) {
+	return func(o *Options) { o.Durable.SharedRedispatchTimeout = d }
+}
+
+// publishN publishes payloads from..to-1 at QoS 1 on topic.
+func publishN(t *testing.T, addr, topic string, from, to int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	pub, _ := pahoV5(t, addr, "sh-pub", true, 0)
+	for i := from; i < to; i++ {
+		_, err := pub.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Payload: []byte(strconv.Itoa(i))})
+		require.NoError(t, err)
+	}
+	require.NoError(t, pub.Disconnect(&paho.Disconnect{}))
+}
+
+// collect reads payloads from the channels until n arrived in all, then checks that nothing
+// more comes for a while; it returns each channel's payloads.
+func collect(t *testing.T, n int, chs ...chan *paho.Publish) [][]int {
+	t.Helper()
+	out := make([][]int, len(chs))
+	total := 0
+	deadline := time.After(testTimeout)
+	quiet := time.Duration(0)
+	for total < n || quiet < 300*time.Millisecond {
+		got := false
+		for i, ch := range chs {
+			select {
+			case p := <-ch:
+				v, err := strconv.Atoi(string(p.Payload))
+				require.NoError(t, err)
+				out[i] = append(out[i], v)
+				total++
+				got = true
+			default:
+			}
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("got %d of %d messages: %v", total, n, out)
+		default:
+		}
+		if !got {
+			time.Sleep(20 * time.Millisecond)
+			if total >= n {
+				quiet += 20 * time.Millisecond
+			}
+		}
+	}
+	return out
+}
+
+// requireExactlyOnce checks that the parts hold every payload 0..n-1 exactly once.
+func requireExactlyOnce(t *testing.T, n int, parts ...[]int) {
+	t.Helper()
+	var all []int
+	for _, p := range parts {
+		all = append(all, p...)
+	}
+	slices.Sort(all)
+	want := make([]int, n)
+	for i := range want {
+		want[i] = i
+	}
+	require.Equal(t, want, all)
+}
+
+func subscribeShared(t *testing.T, c *paho.Client, filter string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	_, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}})
+	require.NoError(t, err)
+}
+
+// Ensure that two durable members of a shared group split its messages, each message
+// reaching exactly one member (MQTT5 §4.8.2), and that the group is durable: stored, and
+// served from storage.
+func TestDurableShared_SplitBetweenMembers(t *testing.T) {
+	srv, addr := durableServer(t, t.TempDir())
+	a, gotA := pahoV5(t, addr, "sh-a", true, 3600)
+	b, gotB := pahoV5(t, addr, "sh-b", true, 3600)
+	subscribeShared(t, a, "$share/g/jobs/#")
+	subscribeShared(t, b, "$share/g/jobs/#")
+
+	const n = 60
+	publishN(t, addr, "jobs/1", 0, n)
+	parts := collect(t, n, gotA, gotB)
+	requireExactlyOnce(t, n, parts...)
+	require.NotEmpty(t, parts[0], "member a got nothing")
+	require.NotEmpty(t, parts[1], "member b got nothing")
+	require.EqualValues(t, n, srv.DurableMetrics().Persisted)
+}
+
+// Ensure that a durable group's backlog persists while all its members are away, across a
+// broker restart, and that a returning member gets all of it in order.
+func TestDurableShared_BacklogAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	srv, addr := durableServer(t, dir)
+	a, _ := pahoV5(t, addr, "sh-a", true, 3600)
+	b, _ := pahoV5(t, addr, "sh-b", true, 3600)
+	subscribeShared(t, a, "$share/g/jobs/#")
+	subscribeShared(t, b, "$share/g/jobs/#")
+	require.NoError(t, a.Disconnect(&paho.Disconnect{}))
+	require.NoError(t, b.Disconnect(&paho.Disconnect{}))
+	waitFor(t, "members offline", func() bool { return srv.DurableMetrics().Online == 0 })
+
+	const n = 30
+	publishN(t, addr, "jobs/2", 0, n)
+	closeServer(t, srv)
+
+	_, addr = durableServer(t, dir)
+	_, gotA := pahoV5Present(t, addr, "sh-a", 3600, true)
+	parts := collect(t, n, gotA)
+	want := make([]int, n)
+	for i := range want {
+		want[i] = i
+	}
+	require.Equal(t, want, parts[0])
+}
+
+// Ensure that the messages a member holds unacknowledged reach another member: after the
+// redispatch timeout while it stays connected, and at once when it disconnects; the new
+// member gets them as first deliveries (DUP = 0).
+func TestDurableShared_Redispatch(t *testing.T) {
+	for _, leave := range []bool{false, true} {
+		t.Run(fmt.Sprintf("disconnect=%v", leave), func(t *testing.T) {
+			timeout := 400 * time.Millisecond
+			if leave {
+				timeout = time.Minute // only the disconnect can move them
+			}
+			_, addr := durableServer(t, t.TempDir(), sharedTimeout(timeout))
+			slow, _ := rawDurable(t, addr, "sh-slow", true, 10)
+			slow.subscribe(1, mqtt.Subscription{Filter: "$share/g/jobs/#", QoS: 1})
+
+			const n = 5
+			publishN(t, addr, "jobs/3", 0, n)
+			for range n {
+				p := slow.expect(mqtt.TypePublish) // never acknowledged
+				require.False(t, p.Dup)
+			}
+
+			fast, gotFast := pahoV5(t, addr, "sh-fast", true, 3600)
+			subscribeShared(t, fast, "$share/g/jobs/#")
+			if leave {
+				slow.close()
+			}
+			var dups []bool
+			var payloads []int
+			for range n {
+				p := receive(t, gotFast)
+				v, err := strconv.Atoi(string(p.Payload))
+				require.NoError(t, err)
+				payloads = append(payloads, v)
+				dups = append(dups, p.Duplicate())
+			}
+			slices.Sort(payloads)
+			require.Equal(t, []int{0, 1, 2, 3, 4}, payloads)
+			require.NotContains(t, dups, true)
+		})
+	}
+}
