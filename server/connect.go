@@ -262,6 +262,10 @@ func (c *conn) will(cp *mqtt.Connect) (*Message, time.Duration, error) {
 	if w.Retain && c.srv.opts.RetainNotAvailable {
 		return nil, 0, &refusal{mqtt.RetainNotSupported, CauseRefused}
 	}
+	if !c.payloadFormatValid(w.Properties.PayloadFormat, w.Payload) {
+		// MQTT5 §3.1.3.2.3: a Will that says it is UTF-8 must be.
+		return nil, 0, &refusal{mqtt.PayloadFormatInvalid, CauseProtocol}
+	}
 	if !c.mayPublish(w.Topic) {
 		// Checked now, while the client's identity is at hand: a Will the
 		// ACL would refuse is never stored.

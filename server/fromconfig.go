@@ -50,6 +50,7 @@ func FromConfig(cfg *config.Config, log *slog.Logger) (*Options, []listeners.Lis
 		SharedNotAvailable:   !m.SharedSubscriptionAvailable,
 		SharedStrategy:       m.SharedSubscriptionStrategy,
 		IdleTimeout:          m.IdleTimeout.D(),
+		NoPayloadFormatCheck: !m.CheckPayloadFormat,
 		AuthFailureDelay:     cfg.Auth.FailureDelay.D(),
 		MaxConnections:       l.MaxConnections,
 		ConnectionRate:       l.ConnectionRate,

@@ -27,3 +27,17 @@ func TestFromConfigQueueLimit(t *testing.T) {
 		require.Equal(t, tc.want, o.MaxQueued, "max_mqueue_len %d", tc.configured)
 	}
 }
+
+// Ensure that mqtt.check_payload_format reaches the broker: on by default,
+// and false turns the check off.
+func TestFromConfigPayloadFormatCheck(t *testing.T) {
+	cfg := config.Default()
+	o, _, err := FromConfig(cfg, nil)
+	require.NoError(t, err)
+	require.False(t, o.NoPayloadFormatCheck)
+
+	cfg.MQTT.CheckPayloadFormat = false
+	o, _, err = FromConfig(cfg, nil)
+	require.NoError(t, err)
+	require.True(t, o.NoPayloadFormatCheck)
+}

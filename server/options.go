@@ -108,6 +108,12 @@ type Options struct {
 	// second, by pausing its reads; zero is unlimited.
 	ClientMessageRate int
 	ClientByteRate    int
+	// NoPayloadFormatCheck skips the check that an MQTT 5 PUBLISH or Will
+	// whose Payload Format Indicator is 1 carries UTF-8 (MQTT5 §3.3.2.3.2,
+	// §3.1.3.2.3). Checked by default: PUBACK/PUBREC 0x99 at QoS 1/2,
+	// DISCONNECT 0x99 at QoS 0, CONNACK 0x99 for a Will.
+	NoPayloadFormatCheck bool
+
 	// MemoryHighWatermark: above this heap size new connections are refused
 	// and QoS 0 messages to clients are shed. Zero turns it off.
 	MemoryHighWatermark uint64

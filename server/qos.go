@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mqttds/mqttds/mqtt"
 	"github.com/mqttds/mqttds/server/auth"
@@ -33,7 +34,20 @@ func (c *conn) onPublish(p *mqtt.Packet) error {
 		return &mqtt.Error{Code: mqtt.RetainNotSupported, Rule: "MQTT5 §3.3.1.3", Version: c.version, Type: p.Type,
 			Detail: "retain is not available"}
 	}
-	// 3. QoS 2: a re-sent PUBLISH still waiting for PUBREL is acknowledged
+	// 3. A payload that says it is UTF-8 and is not (MQTT5 §3.3.2.3.2):
+	// refused with 0x99, and not routed, so no subscriber receives a
+	// Payload Format Indicator [MQTT-3.3.2-4] v5 its payload contradicts.
+	// QoS 0 has no acknowledgement to carry the code, so it gets DISCONNECT.
+	if !c.payloadFormatValid(p.Properties.PayloadFormat, p.Payload) {
+		if p.QoS == mqtt.QoS0 {
+			return &mqtt.Error{Code: mqtt.PayloadFormatInvalid, Rule: "MQTT5 §3.3.2.3.2", Version: c.version,
+				Type: p.Type, Detail: "payload format indicator 1 with a payload that is not UTF-8"}
+		}
+		s.log.Info("publish refused: payload is not UTF-8", "client", c.clientID, "topic", p.Topic)
+		c.ackPublish(p, mqtt.PayloadFormatInvalid)
+		return nil
+	}
+	// 4. QoS 2: a re-sent PUBLISH still waiting for PUBREL is acknowledged
 	// again but not routed again [MQTT-4.3.3-10] v5; more unreleased than
 	// our Receive Maximum is an error (MQTT5 §3.3.4).
 	if p.QoS == mqtt.QoS2 {
@@ -51,7 +65,7 @@ func (c *conn) onPublish(p *mqtt.Packet) error {
 			return nil
 		}
 	}
-	// 4. Authorization. Refused: QoS 0 is dropped and logged, QoS 1/2 get
+	// 5. Authorization. Refused: QoS 0 is dropped and logged, QoS 1/2 get
 	// 0x87 (v5). A 3.x client cannot be told [MQTT-3.3.5-2] v3.1.1, so it
 	// gets a normal acknowledgement and the message goes nowhere.
 	if !c.mayPublish(p.Topic) {
@@ -61,7 +75,7 @@ func (c *conn) onPublish(p *mqtt.Packet) error {
 		c.ackPublish(p, mqtt.NotAuthorized)
 		return nil
 	}
-	// 5. Store (for durable subscribers), route, then acknowledge. A message
+	// 6. Store (for durable subscribers), route, then acknowledge. A message
 	// being stored is routed and acknowledged when its write is durable.
 	m := messageFromPublish(p, c.clientID, time.Now())
 	if done, err := c.persistDurable(m, p); done || err != nil {
@@ -103,6 +117,13 @@ func (c *conn) ackPublish(p *mqtt.Packet, code mqtt.ReasonCode) {
 		}
 		c.sendAck(mqtt.TypePubrec, p.PacketID, code) // [MQTT-4.3.3-8] v5
 	}
+}
+
+// payloadFormatValid reports whether a payload agrees with its Payload
+// Format Indicator: with indicator 1 it must be UTF-8 (MQTT5 §3.3.2.3.2),
+// unless NoPayloadFormatCheck is set. Only MQTT 5 packets carry one.
+func (c *conn) payloadFormatValid(indicator byte, payload []byte) bool {
+	return indicator != 1 || c.srv.opts.NoPayloadFormatCheck || utf8.Valid(payload)
 }
 
 // mayPublish asks the Authorizer. Clients never publish into $SYS: those

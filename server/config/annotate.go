@@ -74,6 +74,7 @@ var docs = map[string]string{
 	"mqtt.shared_subscription_strategy":    "How a shared subscription picks a member: round_robin | random | sticky | hash_clientid.",
 	"mqtt.idle_timeout":                    "Close a connection that has not sent CONNECT within this time.",
 	"mqtt.auto_subscriptions":              "Subscriptions added to every client at connect; %c is the client id, %u the username.\nExample: [{filter: \"cmd/%c/#\", qos: 1}]",
+	"mqtt.check_payload_format":            "Refuse an MQTT 5 PUBLISH or Will whose Payload Format Indicator says UTF-8 when the payload\nis not: PUBACK/PUBREC 0x99 at QoS 1/2, DISCONNECT 0x99 at QoS 0, CONNACK 0x99 for a Will.",
 
 	"limits":                       "Overload protection. 0 turns a limit off.",
 	"limits.max_connections":       "Most concurrent client connections on this node.",

@@ -108,6 +108,7 @@ type MQTT struct {
 	SharedSubscriptionStrategy    string             `yaml:"shared_subscription_strategy"`
 	IdleTimeout                   Duration           `yaml:"idle_timeout"`
 	AutoSubscriptions             []AutoSubscription `yaml:"auto_subscriptions"`
+	CheckPayloadFormat            bool               `yaml:"check_payload_format"`
 }
 
 // AutoSubscription is a subscription the broker adds to every connecting client. %c in Filter stands
@@ -216,6 +217,7 @@ func Default() *Config {
 			SharedSubscriptionAvailable:   true,
 			SharedSubscriptionStrategy:    "round_robin",
 			IdleTimeout:                   Duration(15 * time.Second),
+			CheckPayloadFormat:            true,
 		},
 		Sys: Sys{Interval: Duration(60 * time.Second)},
 		API: API{Bind: "127.0.0.1:18083"},
