@@ -230,6 +230,7 @@ func (t *Trie) Apply(op Op) error {
 	t.mu.Lock()
 	t.applyLocked(parent, op)
 	t.mu.Unlock()
+	t.checkAfterWrite()
 	return nil
 }
 

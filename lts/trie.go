@@ -43,6 +43,11 @@ type Trie struct {
 	// next is the next id to allocate. Invariant: next > every id in byID. Changed by
 	// writers under mu (commitLocked, applyLocked); Stats reads it under mu.RLock.
 	next Index
+
+	// inv schedules the checks of invariants builds (checkAfterWrite): writes counts the
+	// writes that changed the trie, next is the count at which the next check runs.
+	// Guarded by writeMu.
+	inv struct{ writes, next int }
 }
 
 // counters are the figures behind Stats. Guarded by Trie.mu.
@@ -198,6 +203,7 @@ func (t *Trie) LearnAppend(levels, dst []string, ops []Op) (idx Index, varying [
 	t.mu.Lock()
 	g.commitLocked()
 	t.mu.Unlock()
+	t.checkAfterWrite()
 	return eot, varying, g.ops, nil
 }
 

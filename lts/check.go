@@ -3,15 +3,42 @@ package lts
 import (
 	"fmt"
 	"strings"
+
+	"github.com/mqttds/mqttds/internal/invariants"
 )
 
 // CheckInvariants verifies the structural invariants of a trie (see node and Trie) by a full
 // walk: unique ids, children above parents, '+' counts per path within MaxVarying, sorted small
 // children, '$' labels only under the '$' root, byID and the counters matching the trie. Tests
-// of package lts_test call it after every randomized round.
+// call it after every randomized round, and builds with the invariants tag after writes (see
+// checkAfterWrite). It waits for a writer in progress.
 func CheckInvariants(t *Trie) error {
 	t.writeMu.Lock()
 	defer t.writeMu.Unlock()
+	return t.checkWriterLocked()
+}
+
+// checkAfterWrite runs the full check, in builds with the invariants tag, after a write that
+// changed the trie: after each of the first checkEveryWrite such writes, then with gaps that
+// grow with the trie (half the writes so far), so that the checks cost a constant factor of
+// learning instead of a walk of the whole trie per write. The caller holds writeMu.
+func (t *Trie) checkAfterWrite() {
+	if !invariants.Enabled {
+		return
+	}
+	t.inv.writes++
+	if t.inv.writes <= checkEveryWrite || t.inv.writes >= t.inv.next {
+		invariants.CheckErr(t.checkWriterLocked())
+		t.inv.next = t.inv.writes + max(checkEveryWrite, t.inv.writes/2)
+	}
+}
+
+// checkEveryWrite is how many writes are checked one by one (small tries: the cases tests
+// build by hand).
+const checkEveryWrite = 256
+
+// checkWriterLocked is CheckInvariants for a caller that holds writeMu.
+func (t *Trie) checkWriterLocked() error {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 
