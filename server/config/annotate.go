@@ -99,6 +99,8 @@ var docs = map[string]string{
 	"durable_sessions.message_retention_period": "How long stored messages are kept, unless a retention class says otherwise.",
 	"durable_sessions.retention_classes":        "Per-topic retention; the first class whose filter matches wins.\nExample: [{filter: \"telemetry/#\", period: 1h}, {filter: \"audit/#\", period: 720h}]",
 
+	"durable_sessions.shared_redispatch_timeout": "How long a member of a durable shared subscription may hold a QoS 1 message unacknowledged before it goes to another member.",
+
 	"durable_storage":                                            "Storage engine.",
 	"durable_storage.messages":                                   "The database of published messages.",
 	"durable_storage.messages.n_shards":                          "Number of shards; a publisher's messages all go to one shard, keeping their order. Fixed at creation.",

@@ -147,6 +147,9 @@ type DurableSessions struct {
 	SessionGCInterval      Duration         `yaml:"session_gc_interval"`
 	MessageRetentionPeriod Duration         `yaml:"message_retention_period"`
 	RetentionClasses       []RetentionClass `yaml:"retention_classes"`
+	// SharedRedispatchTimeout is how long a member of a durable shared group may hold a QoS 1
+	// message unacknowledged before it goes to another member.
+	SharedRedispatchTimeout Duration `yaml:"shared_redispatch_timeout"`
 }
 
 // RetentionClass keeps the messages whose topics match Filter for Period instead of the default
@@ -222,13 +225,14 @@ func Default() *Config {
 		Sys: Sys{Interval: Duration(60 * time.Second)},
 		API: API{Bind: "127.0.0.1:18083"},
 		DurableSessions: DurableSessions{
-			Enable:                 true,
-			BatchSize:              100,
-			IdlePollInterval:       Duration(time.Second),
-			HeartbeatInterval:      Duration(5 * time.Second),
-			RenewStreamsInterval:   Duration(5 * time.Second),
-			SessionGCInterval:      Duration(10 * time.Minute),
-			MessageRetentionPeriod: Duration(24 * time.Hour),
+			Enable:                  true,
+			BatchSize:               100,
+			IdlePollInterval:        Duration(time.Second),
+			HeartbeatInterval:       Duration(5 * time.Second),
+			RenewStreamsInterval:    Duration(5 * time.Second),
+			SessionGCInterval:       Duration(10 * time.Minute),
+			MessageRetentionPeriod:  Duration(24 * time.Hour),
+			SharedRedispatchTimeout: Duration(30 * time.Second),
 		},
 		DurableStorage: DurableStorage{Messages: MessagesDB{
 			NShards: 16,

@@ -241,6 +241,7 @@ func (c *Config) validateDurable(v *validator) {
 	v.positiveDuration("durable_sessions.renew_streams_interval", s.RenewStreamsInterval)
 	v.positiveDuration("durable_sessions.session_gc_interval", s.SessionGCInterval)
 	v.positiveDuration("durable_sessions.message_retention_period", s.MessageRetentionPeriod)
+	v.positiveDuration("durable_sessions.shared_redispatch_timeout", s.SharedRedispatchTimeout)
 	for i, rc := range s.RetentionClasses {
 		key := fmt.Sprintf("durable_sessions.retention_classes[%d]", i)
 		if err := topic.ValidateFilter(rc.Filter); err != nil {
