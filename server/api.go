@@ -179,12 +179,14 @@ var (
 	descDropped          = promDesc("messages_dropped_total", "Messages that did not reach a subscriber, by reason.", "reason")
 	descDisconnects      = promDesc("disconnects_total", "Ended connections, by cause.", "cause")
 	descAuthFailures     = promDesc("auth_failures_total", "Refused authentications.")
+	descAlarm            = promDesc("alarm", "1 while the named alarm is raised.", "name")
+	descAlarmRaised      = promDesc("alarm_raised_total", "Times the named alarm was raised.", "name")
 )
 
 func (p *promCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConnections, descConnectionsTotal, descRefused, descSessions,
 		descSessionsOnline, descSubscriptions, descRetained, descPackets, descBytes, descMessages,
-		descNoSubscribers, descDropped, descDisconnects, descAuthFailures} {
+		descNoSubscribers, descDropped, descDisconnects, descAuthFailures, descAlarm, descAlarmRaised} {
 		ch <- d
 	}
 }
@@ -219,4 +221,6 @@ func (p *promCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descDisconnects, n, DisconnectCause(c).String())
 	}
 	counter(descAuthFailures, m.AuthFailures)
+	gauge(descAlarm, m.Alarms.MemoryHigh, memoryAlarmName)
+	counter(descAlarmRaised, m.Alarms.MemoryHighRaised, memoryAlarmName)
 }

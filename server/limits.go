@@ -84,14 +84,21 @@ func (r *rateLimiter) wait(size int) {
 }
 
 // memoryWatch samples the heap size a few times a second, so that the
-// per-message check (memoryHigh) is one atomic load.
+// per-message check (memoryHigh) is one atomic load. Crossing the
+// watermark either way is an alarm transition: logged, counted (raised) in
+// Metrics.Alarms, and published retained on
+// $SYS/brokers/<node>/alarms/memory_high_watermark.
 type memoryWatch struct {
 	high     atomic.Bool
+	raised   atomic.Int64 // times the alarm was raised
 	stopOnce sync.Once
 	done     chan struct{}
 }
 
 const memorySampleInterval = 250 * time.Millisecond
+
+// memoryAlarmName names the alarm in its $SYS topic and payload.
+const memoryAlarmName = "memory_high_watermark"
 
 func (w *memoryWatch) start(s *Server) {
 	limit := s.opts.MemoryHighWatermark
@@ -100,27 +107,54 @@ func (w *memoryWatch) start(s *Server) {
 		return
 	}
 	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	check := func() {
+	heap := func() uint64 {
 		metrics.Read(sample)
-		high := sample[0].Value.Uint64() > limit
-		if high != w.high.Load() {
-			w.high.Store(high)
-			s.log.Warn("memory high watermark", "above", high, "heap_bytes", sample[0].Value.Uint64(), "limit", limit)
-		}
+		return sample[0].Value.Uint64()
 	}
-	check()
+	// The first sample is taken now, so that a broker started above the
+	// mark refuses its first connection; start runs under Server.mu, which
+	// routing takes, so its alarm is published from the goroutine.
+	first := heap()
+	raisedAtStart := w.transition(s, first > limit, first, limit)
 	go func() {
+		if raisedAtStart {
+			s.publishAlarm(memoryAlarmName, true, first, limit)
+		}
 		t := time.NewTicker(memorySampleInterval)
 		defer t.Stop()
 		for {
 			select {
 			case <-t.C:
-				check()
+				h := heap()
+				s.memoryAlarm(h > limit, h, limit)
 			case <-w.done:
 				return
 			}
 		}
 	}()
+}
+
+// transition records the alarm state high and reports whether it changed;
+// a change is logged, and a raise counted.
+func (w *memoryWatch) transition(s *Server, high bool, heap, limit uint64) bool {
+	if w.high.Swap(high) == high {
+		return false
+	}
+	if high {
+		w.raised.Add(1)
+		s.log.Warn("alarm raised: memory high watermark", "heap_bytes", heap, "limit", limit)
+	} else {
+		s.log.Info("alarm cleared: memory high watermark", "heap_bytes", heap, "limit", limit)
+	}
+	return true
+}
+
+// memoryAlarm sets the memory alarm to high, publishing the transition if
+// it is one. Sampler goroutine only (tests call it in its place).
+func (s *Server) memoryAlarm(high bool, heap, limit uint64) {
+	if s.mem.transition(s, high, heap, limit) {
+		s.publishAlarm(memoryAlarmName, high, heap, limit)
+	}
 }
 
 func (w *memoryWatch) stop() {

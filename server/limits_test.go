@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
@@ -166,4 +167,62 @@ func TestLimits_ClientByteRate(t *testing.T) {
 		c.expect(mqtt.TypePuback)
 	}
 	require.Greater(t, time.Since(start), 800*time.Millisecond)
+}
+
+// The memory alarm: crossing the watermark either way is published retained
+// on $SYS/brokers/<node>/alarms/memory_high_watermark, shown in Metrics
+// and on /metrics, and a raise is counted.
+func TestLimits_MemoryAlarm(t *testing.T) {
+	s, addr := startServer(t, &Options{NodeName: "n1"})
+	const topic = "$SYS/brokers/n1/alarms/memory_high_watermark"
+	sub := dialRaw(t, addr, mqtt.V5)
+	sub.connect("alarm-watch", true)
+	sub.subscribe(1, mqtt.Subscription{Filter: topic})
+	event := func(m mqtt.Packet) AlarmEvent {
+		t.Helper()
+		require.Equal(t, topic, m.Topic)
+		var ev AlarmEvent
+		require.NoError(t, json.Unmarshal(m.Payload, &ev))
+		return ev
+	}
+	prom := func() string { return get(t, s.APIHandler(), "/metrics") }
+
+	s.memoryAlarm(true, 300, 200)
+	ev := event(sub.expect(mqtt.TypePublish))
+	require.Equal(t, AlarmEvent{Name: "memory_high_watermark", State: "raised", Value: 300, Limit: 200, Time: ev.Time}, ev)
+	s.memoryAlarm(true, 310, 200) // no transition, no message
+	sub.expectNothing(50 * time.Millisecond)
+	m := s.Metrics()
+	require.EqualValues(t, 1, m.Alarms.MemoryHigh)
+	require.EqualValues(t, 1, m.Alarms.MemoryHighRaised)
+	require.Contains(t, prom(), `mqttds_alarm{name="memory_high_watermark"} 1`)
+
+	s.memoryAlarm(false, 100, 200)
+	require.Equal(t, "cleared", event(sub.expect(mqtt.TypePublish)).State)
+	require.Contains(t, prom(), `mqttds_alarm{name="memory_high_watermark"} 0`)
+	s.memoryAlarm(true, 300, 200)
+	require.Equal(t, "raised", event(sub.expect(mqtt.TypePublish)).State)
+	require.Contains(t, prom(), `mqttds_alarm_raised_total{name="memory_high_watermark"} 2`)
+	s.memoryAlarm(false, 100, 200)
+	require.Equal(t, "cleared", event(sub.expect(mqtt.TypePublish)).State)
+
+	// The state stays retained for whoever subscribes later (once the alarm
+	// is cleared: while it is raised, connections are refused).
+	late := dialRaw(t, addr, mqtt.V5)
+	late.connect("late-watch", true)
+	late.subscribe(1, mqtt.Subscription{Filter: topic})
+	r := late.expect(mqtt.TypePublish)
+	require.True(t, r.Retain)
+	require.Equal(t, "cleared", event(r).State)
+	require.EqualValues(t, 2, s.Metrics().Alarms.MemoryHighRaised)
+}
+
+// A broker started above its watermark raises the alarm at once.
+func TestLimits_MemoryAlarmAtStart(t *testing.T) {
+	s, addr := startServer(t, &Options{NodeName: "n1", MemoryHighWatermark: 1})
+	require.EqualValues(t, 1, s.Metrics().Alarms.MemoryHigh)
+	require.EqualValues(t, 1, s.Metrics().Alarms.MemoryHighRaised)
+	waitFor(t, "the retained alarm", func() bool { return s.Metrics().Retained == 1 })
+	c := dialRaw(t, addr, mqtt.V5)
+	require.Equal(t, mqtt.ServerBusy, c.connect("refused", true).ReasonCode)
 }

@@ -104,6 +104,12 @@ type Metrics struct {
 	}
 	Disconnects  [numCauses]int64
 	AuthFailures int64
+	Alarms       struct {
+		// MemoryHigh is 1 while the heap is above MemoryHighWatermark.
+		MemoryHigh int64
+		// MemoryHighRaised counts the times that alarm was raised.
+		MemoryHighRaised int64
+	}
 }
 
 // DroppedTotal is the sum of drops over every reason.
@@ -136,6 +142,7 @@ func (m Metrics) Sub(prev Metrics) Metrics {
 		d.Disconnects[i] -= prev.Disconnects[i]
 	}
 	d.AuthFailures -= prev.AuthFailures
+	d.Alarms.MemoryHighRaised -= prev.Alarms.MemoryHighRaised
 	return d
 }
 
@@ -161,7 +168,7 @@ func (m *Metrics) String() string {
 			fmt.Fprintf(&b, " %s=%d", DisconnectCause(c), n)
 		}
 	}
-	b.WriteString("\n")
+	fmt.Fprintf(&b, "\nalarms:      memory_high=%d raised=%d\n", m.Alarms.MemoryHigh, m.Alarms.MemoryHighRaised)
 	return b.String()
 }
 

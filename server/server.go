@@ -336,6 +336,10 @@ func (s *Server) Metrics() Metrics {
 	}
 	m.Subscriptions = int64(s.subs.Len())
 	m.Retained = int64(s.opts.Retained.Len())
+	if s.mem.high.Load() {
+		m.Alarms.MemoryHigh = 1
+	}
+	m.Alarms.MemoryHighRaised = s.mem.raised.Load()
 	return m
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 
@@ -56,4 +57,29 @@ func (s *Server) publishSys() {
 			Created: time.Now()}
 		s.route(msg)
 	}
+}
+
+// AlarmEvent is the payload, JSON, of a $SYS/brokers/<node>/alarms/<name>
+// message. It is published retained on every transition, so a subscriber
+// learns the alarm's current state at once.
+type AlarmEvent struct {
+	Name  string    `json:"name"`
+	State string    `json:"state"` // "raised" or "cleared"
+	Value uint64    `json:"value"` // the measure at the transition (heap bytes)
+	Limit uint64    `json:"limit"`
+	Time  time.Time `json:"time"`
+}
+
+// publishAlarm publishes one alarm transition. Unlike the periodic values
+// it does not wait for SysInterval, and is published even when that is off.
+// It goes at QoS 1: above the memory watermark QoS 0 is shed, and the alarm
+// saying so must not be.
+func (s *Server) publishAlarm(name string, raised bool, value, limit uint64) {
+	ev := AlarmEvent{Name: name, State: "cleared", Value: value, Limit: limit, Time: time.Now().UTC()}
+	if raised {
+		ev.State = "raised"
+	}
+	payload, _ := json.Marshal(ev) // strings, numbers and a time: cannot fail
+	s.route(&Message{Topic: "$SYS/brokers/" + s.opts.NodeName + "/alarms/" + name, Payload: payload,
+		QoS: mqtt.QoS1, Retain: true, Created: ev.Time})
 }
