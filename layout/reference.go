@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/mqttds/mqttds/internal/invariants"
 )
 
 // reference is the reference layout: one key per message, in timestamp order, all in one
@@ -43,6 +45,7 @@ func (l *reference) key(ts uint64) []byte {
 // Prepare implements Layout. The batch's keys share one buffer and its values another: two
 // allocations per batch instead of two per message (nothing here is retained past the commit).
 func (l *reference) Prepare(entries []Entry, b *CookedBatch) error {
+	from := len(b.Writes)
 	keys := make([]byte, 0, len(entries)*(len(l.prefix)+8))
 	values := make([]byte, 0, envelopesSize(entries))
 	for i := range entries {
@@ -51,6 +54,9 @@ func (l *reference) Prepare(entries []Entry, b *CookedBatch) error {
 		keys = binary.BigEndian.AppendUint64(append(keys, l.prefix...), e.Timestamp)
 		values = appendEnvelope(values, e.Topic, e.Value)
 		b.Set(keys[k:len(keys):len(keys)], values[v:len(values):len(values)])
+	}
+	if invariants.Enabled {
+		invariants.CheckErr(l.checkPrepared(entries, b.Writes[from:]))
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/mqttds/mqttds/internal/invariants"
 	"github.com/mqttds/mqttds/layout/keymap"
 	"github.com/mqttds/mqttds/lts"
 	"github.com/zeebo/xxh3"
@@ -202,6 +203,7 @@ func (w *wildcard) hashLevel(level string) uint64 {
 // allocation, because recent retains the keys of wildcard streams: sharing one buffer would
 // keep a whole batch's keys alive for one of them.
 func (w *wildcard) Prepare(entries []Entry, b *CookedBatch) error {
+	from := len(b.Writes)
 	if len(w.unpersisted) > 0 {
 		w.persist(w.unpersisted, b)
 	}
@@ -235,6 +237,9 @@ func (w *wildcard) Prepare(entries []Entry, b *CookedBatch) error {
 	}
 	w.addRecent(adds)
 	w.unpersisted = nil
+	if invariants.Enabled {
+		invariants.CheckErr(w.checkPrepared(entries, b.Writes[from:]))
+	}
 	return nil
 }
 
