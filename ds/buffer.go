@@ -1,11 +1,13 @@
 package ds
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/mqttds/mqttds/internal/invariants"
 	"github.com/mqttds/mqttds/layout"
 )
 
@@ -139,6 +141,9 @@ func (s *shard) takeLocked() []*request {
 	}
 	s.mu.items -= items
 	s.mu.bytes -= bytes
+	if invariants.Enabled {
+		s.checkPendingLocked()
+	}
 	return reqs
 }
 
@@ -277,6 +282,7 @@ func (s *shard) prepare(reqs []*request, now time.Time) (cb *layout.CookedBatch,
 		items += r.items
 		bytes += r.bytes
 	}
+	prevClock := s.clock
 	cb = &s.scratch.cb
 	cb.Writes = slices.Grow(cb.Writes[:0], n+2)
 	if n > 0 {
@@ -304,7 +310,46 @@ func (s *shard) prepare(reqs []*request, now time.Time) (cb *layout.CookedBatch,
 			}
 		}
 	}
+	if invariants.Enabled {
+		invariants.CheckErr(s.checkPrepared(cb, prevClock))
+	}
 	return cb, s.clock, items, bytes, nil
+}
+
+// checkPrepared verifies a prepared batch in invariants builds: every key is the shard's, and
+// the timestamps the flush assigned strictly increase from the shard clock before it to the
+// clock after it.
+func (s *shard) checkPrepared(cb *layout.CookedBatch, prevClock uint64) error {
+	prefix := shardPrefix(s.id)
+	for i, w := range cb.Writes {
+		if !bytes.HasPrefix(w.Key, prefix) || (w.Kind == layout.WriteDeleteRange && !bytes.HasPrefix(w.Value, prefix)) {
+			return fmt.Errorf("ds: shard %d: prepared write %d (key %x) outside the shard", s.id, i, w.Key)
+		}
+	}
+	last := prevClock
+	for i, e := range s.scratch.entries {
+		if e.Timestamp <= last {
+			return fmt.Errorf("ds: shard %d: entry %d timestamp %d not after %d", s.id, i, e.Timestamp, last)
+		}
+		last = e.Timestamp
+	}
+	if last != s.clock {
+		return fmt.Errorf("ds: shard %d: clock %d, last timestamp %d", s.id, s.clock, last)
+	}
+	return nil
+}
+
+// checkPendingLocked verifies in invariants builds the pending list's running sums (see
+// shard.mu).
+func (s *shard) checkPendingLocked() {
+	items, size := 0, 0
+	for _, r := range s.mu.pending {
+		items, size = items+r.items, size+r.bytes
+	}
+	invariants.Check(items == s.mu.items && size == s.mu.bytes,
+		"ds: shard %d: pending sums %d items %d bytes, counted %d and %d", s.id, items, size, s.mu.items, s.mu.bytes)
+	invariants.Check(len(s.mu.pending) == 0 || s.mu.oldest.Equal(s.mu.pending[0].start),
+		"ds: shard %d: oldest pending time is not the first request's", s.id)
 }
 
 // releaseScratch empties the scratch of prepare once the batch is applied (or dropped),
