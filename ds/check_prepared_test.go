@@ -13,9 +13,9 @@ import (
 // one.
 func TestShardCheckPrepared(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
+		name   string
 		mangle func(s *shard, cb *layout.CookedBatch, prev *uint64)
-		want  string // "" = the check passes
+		want   string // "" = the check passes
 	}{
 		{name: "intact", mangle: func(*shard, *layout.CookedBatch, *uint64) {}},
 		{name: "key of another shard", want: "outside the shard", mangle: func(_ *shard, cb *layout.CookedBatch, _ *uint64) {
