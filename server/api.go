@@ -179,6 +179,8 @@ var (
 	descDropped          = promDesc("messages_dropped_total", "Messages that did not reach a subscriber, by reason.", "reason")
 	descDisconnects      = promDesc("disconnects_total", "Ended connections, by cause.", "cause")
 	descAuthFailures     = promDesc("auth_failures_total", "Refused authentications.")
+	descFlowPauses       = promDesc("flow_pauses_total", "Publisher reads paused for a subscriber backed up above the flow high watermark.")
+	descFlowTimeouts     = promDesc("flow_pause_timeouts_total", "Publisher pauses that ran out (1 s) and marked the subscriber stuck.")
 	descAlarm            = promDesc("alarm", "1 while the named alarm is raised.", "name")
 	descAlarmRaised      = promDesc("alarm_raised_total", "Times the named alarm was raised.", "name")
 )
@@ -186,7 +188,8 @@ var (
 func (p *promCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConnections, descConnectionsTotal, descRefused, descSessions,
 		descSessionsOnline, descSubscriptions, descRetained, descPackets, descBytes, descMessages,
-		descNoSubscribers, descDropped, descDisconnects, descAuthFailures, descAlarm, descAlarmRaised} {
+		descNoSubscribers, descDropped, descDisconnects, descAuthFailures, descFlowPauses, descFlowTimeouts, descAlarm,
+		descAlarmRaised} {
 		ch <- d
 	}
 }
@@ -221,6 +224,8 @@ func (p *promCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descDisconnects, n, DisconnectCause(c).String())
 	}
 	counter(descAuthFailures, m.AuthFailures)
+	counter(descFlowPauses, m.Flow.Pauses)
+	counter(descFlowTimeouts, m.Flow.PauseTimeouts)
 	gauge(descAlarm, m.Alarms.MemoryHigh, memoryAlarmName)
 	counter(descAlarmRaised, m.Alarms.MemoryHighRaised, memoryAlarmName)
 }

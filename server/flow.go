@@ -144,6 +144,7 @@ func (s *memSession) awaitDrain() bool {
 	if s.flow.stuck.Load() || s.backlog() <= low {
 		return false
 	}
+	s.srv.stats.flowPauses.Add(1)
 	timer := time.NewTimer(flowMaxPause)
 	defer timer.Stop()
 	for {
@@ -157,6 +158,7 @@ func (s *memSession) awaitDrain() bool {
 		case <-ch:
 		case <-timer.C:
 			s.flow.stuck.Store(true)
+			s.srv.stats.flowPauseTimeouts.Add(1)
 			return true
 		case <-s.srv.closing:
 			return true

@@ -97,6 +97,8 @@ func TestFlowQoS1BackPressure(t *testing.T) {
 	waitFor(t, "every PUBACK", func() bool { return s.Metrics().Messages.Acked == n })
 	m := s.Metrics()
 	require.Zero(t, m.DroppedTotal())
+	require.Positive(t, m.Flow.Pauses, "the publisher was held back")
+	require.Contains(t, get(t, s.APIHandler(), "/metrics"), "mqttds_flow_pauses_total "+strconv.FormatInt(m.Flow.Pauses, 10))
 }
 
 // Ensure that QoS 0 into a subscriber whose connection stalls for a moment
@@ -157,6 +159,13 @@ func TestFlowPauseIsBounded(t *testing.T) {
 	require.Equal(t, uint16(1), ack.PacketID)
 	require.Less(t, time.Since(start), 3*flowMaxPause)
 	waitFor(t, "a counted drop", func() bool { return s.Metrics().Messages.Dropped[DropSlowConsumer] > 0 })
+	m := s.Metrics()
+	// The writer taking its queue counts as progress, so the publisher may
+	// have paused again after the timeout; every timeout ended a counted pause.
+	require.Positive(t, m.Flow.PauseTimeouts)
+	require.GreaterOrEqual(t, m.Flow.Pauses, m.Flow.PauseTimeouts)
+	require.Contains(t, get(t, s.APIHandler(), "/metrics"),
+		"mqttds_flow_pause_timeouts_total "+strconv.FormatInt(m.Flow.PauseTimeouts, 10))
 }
 
 // Ensure that Options.FlowHighWatermark is validated and capped below the

@@ -51,6 +51,7 @@ func FromConfig(cfg *config.Config, log *slog.Logger) (*Options, []listeners.Lis
 		SharedStrategy:       m.SharedSubscriptionStrategy,
 		IdleTimeout:          m.IdleTimeout.D(),
 		NoPayloadFormatCheck: !m.CheckPayloadFormat,
+		FlowHighWatermark:    m.FlowHighWatermark,
 		AuthFailureDelay:     cfg.Auth.FailureDelay.D(),
 		MaxConnections:       l.MaxConnections,
 		ConnectionRate:       l.ConnectionRate,

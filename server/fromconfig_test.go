@@ -41,3 +41,17 @@ func TestFromConfigPayloadFormatCheck(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, o.NoPayloadFormatCheck)
 }
+
+// Ensure that mqtt.flow_high_watermark reaches the broker with its
+// documented meaning: 0 the default, -1 off, anything else the mark.
+func TestFromConfigFlowHighWatermark(t *testing.T) {
+	for _, tc := range []struct{ configured, wantHigh int }{{0, 256}, {-1, 0}, {100, 100}} {
+		cfg := config.Default()
+		cfg.MQTT.FlowHighWatermark = tc.configured
+		require.NoError(t, cfg.Validate())
+		o, _, err := FromConfig(cfg, nil)
+		require.NoError(t, err)
+		high, _ := o.EnsureDefaults().flowWatermarks()
+		require.Equal(t, tc.wantHigh, high, "flow_high_watermark %d", tc.configured)
+	}
+}

@@ -83,6 +83,7 @@ type counters struct {
 	dropped                                           [numDropReasons]atomic.Int64
 	disconnects                                       [numCauses]atomic.Int64
 	authFailures                                      atomic.Int64
+	flowPauses, flowPauseTimeouts                     atomic.Int64
 }
 
 // Metrics is a snapshot of the broker's state and counters. Counters only
@@ -104,7 +105,13 @@ type Metrics struct {
 	}
 	Disconnects  [numCauses]int64
 	AuthFailures int64
-	Alarms       struct {
+	// Flow counts the back-pressure pauses of publishers (flow.go): how
+	// often one waited for a backed-up subscriber, and how often such a wait
+	// ran out (flowMaxPause) and marked the subscriber stuck.
+	Flow struct {
+		Pauses, PauseTimeouts int64
+	}
+	Alarms struct {
 		// MemoryHigh is 1 while the heap is above MemoryHighWatermark.
 		MemoryHigh int64
 		// MemoryHighRaised counts the times that alarm was raised.
@@ -142,6 +149,8 @@ func (m Metrics) Sub(prev Metrics) Metrics {
 		d.Disconnects[i] -= prev.Disconnects[i]
 	}
 	d.AuthFailures -= prev.AuthFailures
+	d.Flow.Pauses -= prev.Flow.Pauses
+	d.Flow.PauseTimeouts -= prev.Flow.PauseTimeouts
 	d.Alarms.MemoryHighRaised -= prev.Alarms.MemoryHighRaised
 	return d
 }
@@ -168,6 +177,7 @@ func (m *Metrics) String() string {
 			fmt.Fprintf(&b, " %s=%d", DisconnectCause(c), n)
 		}
 	}
+	fmt.Fprintf(&b, "\nflow:        pauses=%d pause_timeouts=%d", m.Flow.Pauses, m.Flow.PauseTimeouts)
 	fmt.Fprintf(&b, "\nalarms:      memory_high=%d raised=%d\n", m.Alarms.MemoryHigh, m.Alarms.MemoryHighRaised)
 	return b.String()
 }
@@ -191,4 +201,6 @@ func (c *counters) snapshot(m *Metrics) {
 		m.Disconnects[i] = c.disconnects[i].Load()
 	}
 	m.AuthFailures = c.authFailures.Load()
+	m.Flow.Pauses = c.flowPauses.Load()
+	m.Flow.PauseTimeouts = c.flowPauseTimeouts.Load()
 }

@@ -75,6 +75,7 @@ var docs = map[string]string{
 	"mqtt.idle_timeout":                    "Close a connection that has not sent CONNECT within this time.",
 	"mqtt.auto_subscriptions":              "Subscriptions added to every client at connect; %c is the client id, %u the username.\nExample: [{filter: \"cmd/%c/#\", qos: 1}]",
 	"mqtt.check_payload_format":            "Refuse an MQTT 5 PUBLISH or Will whose Payload Format Indicator says UTF-8 when the payload\nis not: PUBACK/PUBREC 0x99 at QoS 1/2, DISCONNECT 0x99 at QoS 0, CONNACK 0x99 for a Will.",
+	"mqtt.flow_high_watermark":             "Back-pressure: messages waiting for one online subscriber above which the publishers sending\nto it are paused until half of them went out (at most 1 s per pause). Capped at 512 (half the\noutbound queue). 0 = default (256), -1 = off.",
 
 	"limits":                       "Overload protection. 0 turns a limit off.",
 	"limits.max_connections":       "Most concurrent client connections on this node.",

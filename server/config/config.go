@@ -109,6 +109,7 @@ type MQTT struct {
 	IdleTimeout                   Duration           `yaml:"idle_timeout"`
 	AutoSubscriptions             []AutoSubscription `yaml:"auto_subscriptions"`
 	CheckPayloadFormat            bool               `yaml:"check_payload_format"`
+	FlowHighWatermark             int                `yaml:"flow_high_watermark"`
 }
 
 // AutoSubscription is a subscription the broker adds to every connecting client. %c in Filter stands

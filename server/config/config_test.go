@@ -279,9 +279,10 @@ func TestValidate(t *testing.T) {
 			m.AwaitRelTimeout = 0
 			m.MaxSubscriptions = -5
 			m.IdleTimeout = -1
+			m.FlowHighWatermark = -2
 		}, []string{"mqtt.max_packet_size", "mqtt.max_topic_levels", "mqtt.max_inflight", "mqtt.receive_maximum",
 			"mqtt.max_mqueue_len", "mqtt.topic_alias_maximum", "mqtt.max_awaiting_rel", "mqtt.await_rel_timeout",
-			"mqtt.max_subscriptions", "mqtt.idle_timeout"}},
+			"mqtt.max_subscriptions", "mqtt.idle_timeout", "mqtt.flow_high_watermark"}},
 		{"wire seconds", func(c *Config) {
 			c.MQTT.SessionExpiryInterval = Duration(1500 * time.Millisecond)
 			c.MQTT.MaxSessionExpiry = Duration(200 * 365 * 24 * time.Hour)

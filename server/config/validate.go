@@ -214,6 +214,7 @@ func (c *Config) validateMQTT(v *validator) {
 	v.nonNegative("mqtt.max_subscriptions", int64(m.MaxSubscriptions))
 	v.enum("mqtt.shared_subscription_strategy", m.SharedSubscriptionStrategy, "round_robin", "random", "sticky", "hash_clientid")
 	v.positiveDuration("mqtt.idle_timeout", m.IdleTimeout)
+	v.intRange("mqtt.flow_high_watermark", m.FlowHighWatermark, -1, math.MaxInt32)
 	for i, s := range m.AutoSubscriptions {
 		key := fmt.Sprintf("mqtt.auto_subscriptions[%d]", i)
 		if err := topic.ValidateFilter(s.Filter); err != nil {
