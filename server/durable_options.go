@@ -51,13 +51,14 @@ func durableOptionsFromConfig(cfg *config.Config) DurableOptions {
 		st.Layout.EpochBits = layout.NoEpochBits
 	}
 	return DurableOptions{
-		Enable:            d.Enable,
-		Dir:               filepath.Join(cfg.DataDir, "ds"),
-		Storage:           st,
-		BatchSize:         d.BatchSize,
-		IdlePollInterval:  d.IdlePollInterval.D(),
-		HeartbeatInterval: d.HeartbeatInterval.D(),
-		SessionGCInterval: d.SessionGCInterval.D(),
+		Enable:                  d.Enable,
+		Dir:                     filepath.Join(cfg.DataDir, "ds"),
+		Storage:                 st,
+		BatchSize:               d.BatchSize,
+		IdlePollInterval:        d.IdlePollInterval.D(),
+		HeartbeatInterval:       d.HeartbeatInterval.D(),
+		SessionGCInterval:       d.SessionGCInterval.D(),
+		SharedRedispatchTimeout: d.SharedRedispatchTimeout.D(),
 	}
 }
 

@@ -110,16 +110,21 @@ func (d *durableSession) attach(c *conn, quota int) {
 }
 
 // detach stops the delivery loop; what is in flight stays for the next connection, except
-// the messages of durable shared groups, which go back to their group for another member.
+// the QoS 1 messages of durable shared groups, which go back to their group for another
+// member. A QoS 2 one stays with this member [MQTT-4.8.2-4] v5.
 func (d *durableSession) detach() {
 	d.mu.Lock()
 	d.stopLocked()
 	d.mu.conn = nil
-	back := d.mu.shared
-	d.mu.shared = make(map[uint16]sharedRef)
-	for pid := range back {
-		d.ds.Complete(pid)
+	back := map[uint16]sharedRef{}
+	for pid, ref := range d.mu.shared {
+		if x, ok := d.mu.inflight[pid]; ok && x.qos == mqtt.QoS2 {
+			continue
+		}
+		back[pid] = ref
+		delete(d.mu.shared, pid)
 		delete(d.mu.inflight, pid)
+		d.ds.Complete(pid)
 	}
 	d.mu.Unlock()
 	d.ds.SetOnline(false)
@@ -192,9 +197,17 @@ func (d *durableSession) stopLocked() {
 	}
 }
 
-// end deletes the session's state and leaves its durable shared groups.
+// end deletes the session's state and leaves its durable shared groups. A shared QoS 2
+// message it still holds is not offered to another member [MQTT-4.8.2-5] v5.
 func (d *durableSession) end() {
 	d.detach()
+	d.mu.Lock()
+	kept := d.mu.shared
+	d.mu.shared = map[uint16]sharedRef{}
+	d.mu.Unlock()
+	for pid, ref := range kept {
+		ref.g.acked(ref.pid, d.mem.id, pid)
+	}
 	for _, sub := range d.ds.Subscriptions() {
 		if durable.IsShared(sub.Filter) {
 			d.b.leaveGroup(sub.Filter, d.mem.id)

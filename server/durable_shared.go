@@ -53,7 +53,8 @@ type sharedGroup struct {
 type handout struct {
 	x      durable.Delivery // PID is the group's packet id
 	member string
-	pid    uint16 // the member's packet id
+	pid    uint16   // the member's packet id
+	qos    mqtt.QoS // the member's delivery QoS
 	at     time.Time
 }
 
@@ -173,7 +174,7 @@ func (g *sharedGroup) give(m subscriptions.Member, d *durableSession, x durable.
 	// The hand-out is recorded before the PUBLISH is queued, so an acknowledgement can find it.
 	ok := d.sendShared(del, x.PID, g, func(pid uint16) {
 		if x.PID != 0 && pid != 0 {
-			g.mu.held[x.PID] = &handout{x: x, member: m.ClientID, pid: pid, at: time.Now()}
+			g.mu.held[x.PID] = &handout{x: x, member: m.ClientID, pid: pid, qos: del.qos, at: time.Now()}
 		}
 	})
 	switch {
@@ -190,15 +191,19 @@ func (g *sharedGroup) done1(pid uint16) {
 	}
 }
 
-// reclaimOverdue takes back the messages of members that left or did not acknowledge within
-// the timeout.
+// reclaimOverdue takes back the QoS 1 messages of members that are offline or did not
+// acknowledge within the timeout. A QoS 2 message stays with its member, to be completed when
+// it returns [MQTT-4.8.2-4] v5, unless it is no member any more.
 func (g *sharedGroup) reclaimOverdue(now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for pid, h := range g.mu.held {
 		_, member := g.mu.members[h.member]
-		d := g.b.durableSessionOf(h.member)
-		if member && d != nil && now.Sub(h.at) < g.b.opts.SharedRedispatchTimeout {
+		switch {
+		case !member:
+		case h.qos == mqtt.QoS2:
+			continue
+		case g.b.durableSessionOf(h.member) != nil && now.Sub(h.at) < g.b.opts.SharedRedispatchTimeout:
 			continue
 		}
 		delete(g.mu.held, pid)

@@ -178,3 +178,45 @@ func TestDurableShared_Redispatch(t *testing.T) {
 		})
 	}
 }
+
+// Ensure that a QoS 2 message a member received and did not complete stays with that member
+// when its connection drops, to be completed when it returns [MQTT-4.8.2-4] v5, and that a
+// PUBACK with an error code drops the message rather than offering it to another member
+// [MQTT-4.8.2-6] v5.
+func TestDurableShared_StaysWithMember(t *testing.T) {
+	_, addr := durableServer(t, t.TempDir(), sharedTimeout(200*time.Millisecond))
+	q2, _ := rawDurable(t, addr, "sh-q2", true, 10)
+	q2.subscribe(1, mqtt.Subscription{Filter: "$share/g/jobs/#", QoS: 2})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	pub, _ := pahoV5(t, addr, "sh-pub", true, 0)
+	_, err := pub.Publish(ctx, &paho.Publish{Topic: "jobs/q2", QoS: 2, Payload: []byte("0")})
+	require.NoError(t, err)
+	first := q2.expect(mqtt.TypePublish)
+	require.Equal(t, mqtt.QoS2, first.QoS)
+
+	other, gotOther := pahoV5(t, addr, "sh-other", true, 3600)
+	subscribeShared(t, other, "$share/g/jobs/#")
+	q2.close()
+	select {
+	case p := <-gotOther:
+		t.Fatalf("QoS 2 message offered to another member: %q", p.Payload)
+	case <-time.After(800 * time.Millisecond):
+	}
+
+	q2, ack := rawDurable(t, addr, "sh-q2", false, 10)
+	require.True(t, ack.SessionPresent)
+	again := q2.expect(mqtt.TypePublish)
+	require.True(t, again.Dup)
+	require.Equal(t, first.PacketID, again.PacketID)
+	require.Equal(t, "0", string(again.Payload))
+
+	// A refused QoS 1 message is not offered again.
+	require.NoError(t, other.Disconnect(&paho.Disconnect{}))
+	_, err = pub.Publish(ctx, &paho.Publish{Topic: "jobs/q1", QoS: 1, Payload: []byte("1")})
+	require.NoError(t, err)
+	p := q2.expect(mqtt.TypePublish)
+	require.Equal(t, "1", string(p.Payload))
+	q2.send(&mqtt.Packet{Type: mqtt.TypePuback, PacketID: p.PacketID, ReasonCode: mqtt.UnspecifiedError})
+	q2.expectNothing(600 * time.Millisecond)
+}
