@@ -3,6 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -49,6 +52,66 @@ func TestServe_SmokeAndShutdown(t *testing.T) {
 	cmd.Env = append(os.Environ(), "MQTTDS_API_BIND="+freeAddr(t),
 		"MQTTDS_DURABLE_STORAGE_MESSAGES_N_SHARDS=4",
 		"MQTTDS_DURABLE_STORAGE_MESSAGES_LAYOUT_TYPE=reference")
+	logs := startServe(t, cmd)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	require.NoError(t, err)
+	disconnected := roundTrip(ctx, t, nc, "smoke")
+	require.DirExists(t, filepath.Join(dir, "data"))
+
+	stopServe(ctx, t, cmd, logs, disconnected)
+
+	db, err := ds.Open(filepath.Join(dir, "data", "ds"), nil)
+	require.NoError(t, err)
+	defer db.Close()
+	gens, err := db.ListGenerations(0, 0)
+	require.NoError(t, err)
+	require.Len(t, gens, 4, "one generation per shard")
+	for _, g := range gens {
+		require.Equal(t, "reference", g.Layout)
+	}
+}
+
+// The TLS listener of the built binary, configured by file: a paho client
+// connects over TLS (verifying the server against the test CA), publishes
+// and receives; SIGTERM ends it with exit status 0.
+func TestServe_TLS(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	out, err := exec.Command("go", "run", "github.com/mqttds/mqttds/server/internal/testcert/gencert", dir).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	addr := freeAddr(t)
+	cfg := filepath.Join(dir, "mqttds.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`data_dir: %q
+listeners:
+  tcp: {enabled: false}
+  tls: {enabled: true, bind: %q, cert_file: %q, key_file: %q}
+api: {bind: %q}
+`, filepath.Join(dir, "data"), addr, filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key"),
+		freeAddr(t))), 0o600))
+	cmd := exec.Command(bin, "serve", "--config", cfg)
+	logs := startServe(t, cmd)
+
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(caPEM))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d := tls.Dialer{Config: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	require.NoError(t, err)
+	require.True(t, nc.(*tls.Conn).ConnectionState().HandshakeComplete)
+	disconnected := roundTrip(ctx, t, nc, "tls-smoke")
+
+	stopServe(ctx, t, cmd, logs, disconnected)
+}
+
+// startServe starts cmd and waits for its "mqttds started" log line; it
+// returns the rest of its log lines, and kills it if the test ends first.
+func startServe(t *testing.T, cmd *exec.Cmd) <-chan string {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -62,11 +125,29 @@ func TestServe_SmokeAndShutdown(t *testing.T) {
 		close(logs)
 	}()
 	waitLog(t, logs, "mqttds started")
+	return logs
+}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	require.NoError(t, err)
+// stopServe sends cmd SIGTERM and checks the shutdown: the v5 client gets
+// DISCONNECT 0x8B (Server shutting down), and the process exits 0.
+func stopServe(ctx context.Context, t *testing.T, cmd *exec.Cmd, logs <-chan string, disconnected <-chan *paho.Disconnect) {
+	t.Helper()
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case d := <-disconnected:
+		require.EqualValues(t, 0x8B, d.ReasonCode)
+	case <-ctx.Done():
+		t.Fatal("no DISCONNECT on shutdown")
+	}
+	waitLog(t, logs, "stopped")
+	require.NoError(t, cmd.Wait(), "exit status 0")
+}
+
+// roundTrip connects a paho v5 client over nc, subscribes to its own topic
+// at QoS 1, publishes to it and checks the message comes back. The
+// returned channel gets the broker's DISCONNECT.
+func roundTrip(ctx context.Context, t *testing.T, nc net.Conn, id string) <-chan *paho.Disconnect {
+	t.Helper()
 	got := make(chan *paho.Publish, 1)
 	disconnected := make(chan *paho.Disconnect, 1)
 	c := paho.NewClient(paho.ClientConfig{
@@ -77,11 +158,11 @@ func TestServe_SmokeAndShutdown(t *testing.T) {
 		}},
 		OnServerDisconnect: func(d *paho.Disconnect) { disconnected <- d },
 	})
-	_, err = c.Connect(ctx, &paho.Connect{ClientID: "smoke", CleanStart: true, KeepAlive: 30})
+	_, err := c.Connect(ctx, &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30})
 	require.NoError(t, err)
-	_, err = c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "smoke/#", QoS: 1}}})
+	_, err = c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: id + "/#", QoS: 1}}})
 	require.NoError(t, err)
-	_, err = c.Publish(ctx, &paho.Publish{Topic: "smoke/test", QoS: 1, Payload: []byte("hello")})
+	_, err = c.Publish(ctx, &paho.Publish{Topic: id + "/test", QoS: 1, Payload: []byte("hello")})
 	require.NoError(t, err)
 	select {
 	case m := <-got:
@@ -89,27 +170,7 @@ func TestServe_SmokeAndShutdown(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("no message")
 	}
-	require.DirExists(t, filepath.Join(dir, "data"))
-
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case d := <-disconnected:
-		require.EqualValues(t, 0x8B, d.ReasonCode)
-	case <-ctx.Done():
-		t.Fatal("no DISCONNECT on shutdown")
-	}
-	waitLog(t, logs, "stopped")
-	require.NoError(t, cmd.Wait(), "exit status 0")
-
-	db, err := ds.Open(filepath.Join(dir, "data", "ds"), nil)
-	require.NoError(t, err)
-	defer db.Close()
-	gens, err := db.ListGenerations(0, 0)
-	require.NoError(t, err)
-	require.Len(t, gens, 4, "one generation per shard")
-	for _, g := range gens {
-		require.Equal(t, "reference", g.Layout)
-	}
+	return disconnected
 }
 
 func TestServe_BadFlags(t *testing.T) {
