@@ -6,12 +6,13 @@ import "github.com/prometheus/client_golang/prometheus"
 type durableCollector struct{ s *Server }
 
 var durableDescs = struct {
-	sessions, online, routes, persisted, skipped, persistErrors *prometheus.Desc
-	fetched, replayed, expired, lostStreams, commits, commitErr *prometheus.Desc
-	readsShared                                                 *prometheus.Desc
+	sessions, online, groups, routes, persisted, skipped, persistErrors *prometheus.Desc
+	fetched, replayed, expired, lostStreams, commits, commitErr         *prometheus.Desc
+	readsShared                                                         *prometheus.Desc
 }{
 	sessions:      promDesc("durable_sessions", "Durable sessions, online or not."),
 	online:        promDesc("durable_sessions_online", "Durable sessions with a connection attached."),
+	groups:        promDesc("durable_shared_groups", "Durable shared subscriptions (groups with a durable member)."),
 	routes:        promDesc("durable_routes", "Distinct topic filters of durable subscriptions."),
 	persisted:     promDesc("durable_messages_stored_total", "Messages stored because a durable subscription matched (once each)."),
 	skipped:       promDesc("durable_messages_not_stored_total", "Published messages no durable subscription matched."),
@@ -27,7 +28,7 @@ var durableDescs = struct {
 
 func (c *durableCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := &durableDescs
-	for _, x := range []*prometheus.Desc{d.sessions, d.online, d.routes, d.persisted, d.skipped, d.persistErrors,
+	for _, x := range []*prometheus.Desc{d.sessions, d.online, d.groups, d.routes, d.persisted, d.skipped, d.persistErrors,
 		d.fetched, d.replayed, d.expired, d.lostStreams, d.commits, d.commitErr, d.readsShared} {
 		ch <- x
 	}
@@ -47,6 +48,7 @@ func (c *durableCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(d.sessions, m.Sessions)
 	gauge(d.online, m.Online)
+	gauge(d.groups, m.Groups)
 	gauge(d.routes, m.Routes)
 	counter(d.persisted, m.Persisted)
 	counter(d.skipped, m.PersistSkipped)

@@ -3,6 +3,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -91,14 +92,15 @@ func (g *sharedGroup) run() {
 	}
 }
 
-// dispatch takes back what is overdue and hands out what the online members have room for.
+// dispatch takes back what is overdue and hands out what the online members have room for:
+// one read for all of them (one commit), the messages then dealt out in turn.
 func (g *sharedGroup) dispatch() {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	if !g.mu.replayed {
 		rep, err := g.ds.Replay(ctx)
 		if err != nil {
-			g.b.srv.log.Error("reading a shared group's unfinished messages failed", "group", g.key, "err", err)
+			g.logErr("reading a shared group's unfinished messages failed", err)
 			return
 		}
 		g.mu.Lock()
@@ -111,19 +113,23 @@ func (g *sharedGroup) dispatch() {
 	}
 	g.reclaimOverdue(time.Now())
 	for {
-		member, d, room := g.nextMember()
-		if d == nil {
+		takers := g.takers()
+		total := 0
+		for _, t := range takers {
+			total += t.room
+		}
+		if total == 0 {
 			return
 		}
 		g.mu.Lock()
-		n := min(room, len(g.mu.free))
+		n := min(total, len(g.mu.free))
 		batch := slices.Clone(g.mu.free[:n])
 		g.mu.free = g.mu.free[n:]
 		g.mu.Unlock()
 		if len(batch) == 0 {
-			got, err := g.ds.Fetch(ctx, room)
+			got, err := g.ds.Fetch(ctx, total)
 			if err != nil {
-				g.b.srv.log.Error("reading messages for a shared group failed", "group", g.key, "err", err)
+				g.logErr("reading messages for a shared group failed", err)
 				return
 			}
 			if len(got) == 0 {
@@ -131,30 +137,50 @@ func (g *sharedGroup) dispatch() {
 			}
 			batch = got
 		}
+		k := 0
 		for _, x := range batch {
-			g.give(member, d, x)
+			for takers[k].room == 0 {
+				k = (k + 1) % len(takers)
+			}
+			g.give(takers[k].m, takers[k].d, x)
+			takers[k].room--
+			k = (k + 1) % len(takers)
 		}
 	}
 }
 
-// nextMember picks the next online member with room in its window, round robin; d is nil when
-// none has.
-func (g *sharedGroup) nextMember() (subscriptions.Member, *durableSession, int) {
+func (g *sharedGroup) logErr(what string, err error) {
+	if !errors.Is(err, durable.ErrSessionEnded) { // the last member left meanwhile
+		g.b.srv.log.Error(what, "group", g.key, "err", err)
+	}
+}
+
+// taker is an online member with room in its window.
+type taker struct {
+	m    subscriptions.Member
+	d    *durableSession
+	room int
+}
+
+// takers returns the online members with room, starting one further each time so that the
+// turns go round.
+func (g *sharedGroup) takers() []taker {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for i := range g.mu.order {
-		k := (g.mu.rr + i) % len(g.mu.order)
-		id := g.mu.order[k]
-		d := g.b.durableSessionOf(id)
-		if d == nil {
-			continue
-		}
-		if room := d.room(); room > 0 {
-			g.mu.rr = k + 1
-			return g.mu.members[id], d, room
+	var out []taker
+	n := len(g.mu.order)
+	for i := range n {
+		id := g.mu.order[(g.mu.rr+i)%n]
+		if d := g.b.durableSessionOf(id); d != nil {
+			if room := d.room(); room > 0 {
+				out = append(out, taker{g.mu.members[id], d, room})
+			}
 		}
 	}
-	return subscriptions.Member{}, nil, 0
+	if n > 0 {
+		g.mu.rr = (g.mu.rr + 1) % n
+	}
+	return out
 }
 
 // give hands x to member d. A message the member takes at QoS 0 is done once sent.

@@ -107,6 +107,22 @@ func TestDurableShared_SplitBetweenMembers(t *testing.T) {
 	requireExactlyOnce(t, n, parts...)
 	require.NotEmpty(t, parts[0], "member a got nothing")
 	require.NotEmpty(t, parts[1], "member b got nothing")
+	m := srv.DurableMetrics()
+	require.EqualValues(t, n, m.Persisted)
+	require.Equal(t, 1, m.Groups)
+	require.Equal(t, 2, m.Sessions)
+
+	// The last member leaving ends the group: its filter is no longer stored.
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	for _, c := range []*paho.Client{a, b} {
+		_, err := c.Unsubscribe(ctx, &paho.Unsubscribe{Topics: []string{"$share/g/jobs/#"}})
+		require.NoError(t, err)
+	}
+	m = srv.DurableMetrics()
+	require.Equal(t, 0, m.Groups)
+	require.Equal(t, 0, m.Routes)
+	publishN(t, addr, "jobs/1", n, n+1)
 	require.EqualValues(t, n, srv.DurableMetrics().Persisted)
 }
 

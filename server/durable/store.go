@@ -359,7 +359,8 @@ func (st *Store) forget(s *Session) {
 
 // Metrics is a snapshot of the store's counters.
 type Metrics struct {
-	Sessions       int   // sessions in the store
+	Sessions       int   // client sessions in the store
+	Groups         int   // durable shared groups (group.go)
 	Online         int   // of which online
 	Routes         int   // distinct durable filters
 	Persisted      int64 // messages written because a durable subscription matched
@@ -378,6 +379,10 @@ type Metrics struct {
 func (st *Store) Metrics() Metrics {
 	m := Metrics{Routes: st.routes.Len()}
 	for _, s := range st.Sessions() {
+		if _, _, group := ParseGroupSessionID(s.id); group {
+			m.Groups++
+			continue
+		}
 		m.Sessions++
 		if s.Online() {
 			m.Online++
