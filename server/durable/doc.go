@@ -29,6 +29,15 @@
 // in flight) and when: typically when ds.Watch reports a commit, when an acknowledgement frees
 // the window, and on a slow fallback timer. An idle session runs no goroutine.
 //
+// # Shared subscriptions
+//
+// A durable shared group ("$share/{name}/{filter}") is a Session of its own, named by
+// GroupSessionID and subscribed to the plain filter: its cursors are the group's position and
+// its in-flight table holds the messages handed to some member and not yet acknowledged, so
+// the backlog and the unfinished hand-outs survive restarts like any session's. A member keeps
+// the shared filter among its subscriptions (IsShared) but neither routes nor reads it; the
+// broker deals the group's messages out to its members (group.go).
+//
 // # Session table (format v1)
 //
 // All keys of a session live in its client id's shard (ds.ShardOf), so a publisher's message
