@@ -221,7 +221,7 @@ func (w *wildcard) Prepare(entries []Entry, b *CookedBatch) error {
 			// Keep what this batch learned: the caller drops b, but the trie already
 			// knows those states, so the next batch must persist them.
 			w.unpersisted = append(w.unpersisted, opsIn(b, w.triePrefix)...)
-			w.addRecent(adds)
+			w.endPrepare(adds)
 			return fmt.Errorf("layout: topic %q: %w", e.Topic, err)
 		}
 		vec[dimIndex], vec[dimTime] = uint64(idx), e.Timestamp
@@ -235,7 +235,7 @@ func (w *wildcard) Prepare(entries []Entry, b *CookedBatch) error {
 		b.Set(key, values[start:len(values):len(values)])
 		adds = append(adds, recentAdd{idx: uint64(idx), ts: e.Timestamp, key: key[len(w.dataPrefix):], index: len(varying) > 0})
 	}
-	w.addRecent(adds)
+	w.endPrepare(adds)
 	w.unpersisted = nil
 	if invariants.Enabled {
 		invariants.CheckErr(w.checkPrepared(entries, b.Writes[from:]))
@@ -243,12 +243,16 @@ func (w *wildcard) Prepare(entries []Entry, b *CookedBatch) error {
 	return nil
 }
 
-// addRecent indexes the messages of a Prepare in recent and empties the scratch slice.
-func (w *wildcard) addRecent(adds []recentAdd) {
+// endPrepare indexes the messages of a Prepare in recent and empties the scratch slices,
+// keeping their capacity: cleared, they do not keep the batch's keys and topics alive (Prepare
+// retains no Entry field).
+func (w *wildcard) endPrepare(adds []recentAdd) {
 	w.recent.addAll(adds)
-	// Drop the references to the batch's keys: the scratch must not keep them alive.
-	clear(adds)
-	w.scratch.adds = adds[:0]
+	sc := &w.scratch
+	clear(adds[:cap(adds)])
+	clear(sc.levels[:cap(sc.levels)])
+	clear(sc.varying[:cap(sc.varying)])
+	sc.adds, sc.levels, sc.varying = adds[:0], sc.levels[:0], sc.varying[:0]
 }
 
 // envelopesSize is the encoded size of the envelopes of entries.
