@@ -112,14 +112,14 @@ func (w *memoryWatch) start(s *Server) {
 		return sample[0].Value.Uint64()
 	}
 	// The first sample is taken now, so that a broker started above the
-	// mark refuses its first connection; start runs under Server.mu, which
-	// routing takes, so its alarm is published from the goroutine.
+	// mark refuses its first connection. Its state is published either way:
+	// a retained "raised" from before a crash must not outlive the alarm.
+	// start runs under Server.mu, which routing takes, so that message goes
+	// out from the goroutine.
 	first := heap()
-	raisedAtStart := w.transition(s, first > limit, first, limit)
+	w.transition(s, first > limit, first, limit)
 	go func() {
-		if raisedAtStart {
-			s.publishAlarm(memoryAlarmName, true, first, limit)
-		}
+		s.publishAlarm(memoryAlarmName, first > limit, first, limit)
 		t := time.NewTicker(memorySampleInterval)
 		defer t.Stop()
 		for {

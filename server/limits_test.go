@@ -217,7 +217,9 @@ func TestLimits_MemoryAlarm(t *testing.T) {
 	require.EqualValues(t, 2, s.Metrics().Alarms.MemoryHighRaised)
 }
 
-// A broker started above its watermark raises the alarm at once.
+// A broker started above its watermark raises the alarm at once; one
+// started below it publishes the cleared state, replacing a "raised" left
+// retained by an earlier run.
 func TestLimits_MemoryAlarmAtStart(t *testing.T) {
 	s, addr := startServer(t, &Options{NodeName: "n1", MemoryHighWatermark: 1})
 	require.EqualValues(t, 1, s.Metrics().Alarms.MemoryHigh)
@@ -225,4 +227,19 @@ func TestLimits_MemoryAlarmAtStart(t *testing.T) {
 	waitFor(t, "the retained alarm", func() bool { return s.Metrics().Retained == 1 })
 	c := dialRaw(t, addr, mqtt.V5)
 	require.Equal(t, mqtt.ServerBusy, c.connect("refused", true).ReasonCode)
+
+	retained := NewMemRetained()
+	require.NoError(t, retained.Set(&Message{Topic: "$SYS/brokers/n1/alarms/memory_high_watermark",
+		Payload: []byte(`{"state":"raised"}`), Retain: true}))
+	s, addr = startServer(t, &Options{NodeName: "n1", MemoryHighWatermark: 1 << 50, Retained: retained})
+	require.Zero(t, s.Metrics().Alarms.MemoryHigh)
+	c = dialRaw(t, addr, mqtt.V5)
+	c.connect("watch", true)
+	c.subscribe(1, mqtt.Subscription{Filter: "$SYS/brokers/n1/alarms/#"})
+	waitFor(t, "the cleared state", func() bool {
+		p := c.expect(mqtt.TypePublish)
+		var ev AlarmEvent
+		require.NoError(t, json.Unmarshal(p.Payload, &ev))
+		return ev.State == "cleared"
+	})
 }
