@@ -124,10 +124,13 @@ func (c *benchClient) close() {
 	}
 }
 
-func benchServer(b *testing.B, durableOn bool) string {
+func benchServer(b *testing.B, durableOn bool, mod ...func(*Options)) string {
 	o := &Options{MaxQueued: 20000, MaxInflight: 100, ReceiveMaximum: 100}
 	if durableOn {
 		o.Durable = DurableOptions{Enable: true, Dir: b.TempDir()}
+	}
+	for _, m := range mod {
+		m(o)
 	}
 	_, addr := startServer(b, o)
 	return addr
@@ -186,13 +189,19 @@ func BenchmarkDurable_QoS1_4to4(b *testing.B) {
 
 // BenchmarkDurable_Drain10k measures how fast a reconnecting subscriber receives (and
 // acknowledges) a backlog of 10,000 QoS 1 messages published while it was away: from
-// storage for a durable session, from the in-memory queue for the baseline.
+// storage for a durable session, from the in-memory queue for the baseline. The window is
+// max_inflight = 100; "durable" catches up with the default CatchUpWindow (1024), "durable-w100"
+// with the catch-up window off.
 func BenchmarkDurable_Drain10k(b *testing.B) {
 	const backlog = 10000
 	payload := make([]byte, 64)
-	for _, mode := range []string{"memory", "durable"} {
+	for _, mode := range []string{"memory", "durable-w100", "durable"} {
 		b.Run(mode, func(b *testing.B) {
-			addr := benchServer(b, mode == "durable")
+			addr := benchServer(b, mode != "memory", func(o *Options) {
+				if mode == "durable-w100" {
+					o.Durable.CatchUpWindow = 1 // at or below MaxInflight: off
+				}
+			})
 			for i := 0; i < b.N; i++ {
 				id := fmt.Sprintf("drain%d", i)
 				s := benchConnect(b, addr, id, true, 3600)

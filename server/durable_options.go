@@ -31,6 +31,13 @@ type DurableOptions struct {
 	// SessionGCInterval is how often offline durable sessions are checked for expiry, besides
 	// each session's own timer. Default 10m.
 	SessionGCInterval time.Duration
+	// CatchUpWindow is the send window of a durable session that is behind (its last read
+	// filled the window: more is stored): a fetched window waits for one fsync before it is
+	// sent, so a window larger than MaxInflight drains a backlog in fewer fsyncs. It never
+	// exceeds the client's Receive Maximum [MQTT-3.3.4-9]; a session that has caught up goes
+	// back to MaxInflight. Default 1024 (about what an in-memory session may queue, MaxQueued);
+	// a value at or below MaxInflight turns it off.
+	CatchUpWindow int
 	// SharedRedispatchTimeout is how long a member of a durable shared group may hold a
 	// message unacknowledged before the group gives it to another member. Default 30s.
 	SharedRedispatchTimeout time.Duration
@@ -68,4 +75,5 @@ func (o *DurableOptions) ensureDefaults() {
 	setDefault(&o.HeartbeatInterval, 5*time.Second)
 	setDefault(&o.SessionGCInterval, 10*time.Minute)
 	setDefault(&o.SharedRedispatchTimeout, 30*time.Second)
+	setDefault(&o.CatchUpWindow, 1024)
 }

@@ -36,7 +36,11 @@ type durableSession struct {
 		sync.Mutex
 		conn  *conn
 		quota int
-		stop  chan struct{}
+		// catchUp is the window while behind (DurableOptions.CatchUpWindow, within the
+		// client's Receive Maximum); behind is set when the last read filled the window.
+		catchUp int
+		behind  bool
+		stop    chan struct{}
 		// inflight are the deliveries this process sent and awaits acknowledgements for,
 		// by packet id. Invariant: a subset of ds's in-flight table.
 		inflight map[uint16]delivery
@@ -72,6 +76,8 @@ func (d *durableSession) attach(c *conn, quota int) {
 	d.mu.Lock()
 	d.stopLocked()
 	d.mu.conn, d.mu.quota = c, quota
+	d.mu.catchUp = max(quota, min(int(c.clientReceiveMax), d.b.opts.CatchUpWindow))
+	d.mu.behind = true // a resumed session may have a backlog; the first short read says no
 	stop := make(chan struct{})
 	d.mu.stop = stop
 	d.mu.Unlock()
@@ -266,7 +272,11 @@ func (d *durableSession) fill() (renew bool) {
 			d.mu.Unlock()
 			return
 		}
-		room := d.mu.quota - d.ds.InflightLen()
+		window := d.mu.quota
+		if d.mu.behind {
+			window = d.mu.catchUp
+		}
+		room := window - d.ds.InflightLen()
 		sends := d.takeQueuedLocked(&room)
 		d.mu.Unlock()
 		for _, x := range sends {
@@ -285,10 +295,13 @@ func (d *durableSession) fill() (renew bool) {
 			}
 			return
 		}
+		sends = sends[:0]
+		d.mu.Lock()
+		d.mu.behind = len(got) >= room
+		d.mu.Unlock()
 		if len(got) == 0 {
 			return d.ds.RenewPending()
 		}
-		sends = sends[:0]
 		d.mu.Lock()
 		for i := range got {
 			del := d.delivery(&got[i])
