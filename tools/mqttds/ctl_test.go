@@ -94,7 +94,11 @@ func TestCtl_Kick(t *testing.T) {
 		t.Fatal("carol was not disconnected")
 	}
 
-	_, err = ctl(t, "--api", api, "kick", "carol")
+	// Once carol's connection has closed, she is no longer there to kick.
+	require.Eventually(t, func() bool {
+		_, err = ctl(t, "--api", api, "kick", "carol")
+		return err != nil
+	}, 5*time.Second, 10*time.Millisecond)
 	require.ErrorContains(t, err, "404 Not Found: client not connected")
 }
 
