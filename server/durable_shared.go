@@ -41,6 +41,9 @@ type sharedGroup struct {
 		members map[string]subscriptions.Member
 		order   []string
 		rr      int
+		// memMembers are the members whose sessions are in memory only (expiry 0), as
+		// routing last saw them: they take their share at once, through the in-memory path.
+		memMembers []subscriptions.Member
 		// held are the messages a member has, by the group's packet id.
 		held map[uint16]*handout
 		// free are the messages to hand out before reading new ones: taken back from a
@@ -142,7 +145,11 @@ func (g *sharedGroup) dispatch() {
 			for takers[k].room == 0 {
 				k = (k + 1) % len(takers)
 			}
-			g.give(takers[k].m, takers[k].d, x)
+			if t := takers[k]; t.mem != nil {
+				g.giveMemory(t.m, t.mem, x)
+			} else {
+				g.give(t.m, t.d, x)
+			}
 			takers[k].room--
 			k = (k + 1) % len(takers)
 		}
@@ -155,10 +162,12 @@ func (g *sharedGroup) logErr(what string, err error) {
 	}
 }
 
-// taker is an online member with room in its window.
+// taker is an online member with room in its window: a durable session (d), or an in-memory
+// one (mem).
 type taker struct {
 	m    subscriptions.Member
 	d    *durableSession
+	mem  *memSession
 	room int
 }
 
@@ -173,8 +182,13 @@ func (g *sharedGroup) takers() []taker {
 		id := g.mu.order[(g.mu.rr+i)%n]
 		if d := g.b.durableSessionOf(id); d != nil {
 			if room := d.room(); room > 0 {
-				out = append(out, taker{g.mu.members[id], d, room})
+				out = append(out, taker{m: g.mu.members[id], d: d, room: room})
 			}
+		}
+	}
+	for _, m := range g.mu.memMembers {
+		if sess := g.b.srv.session(m.ClientID); sess != nil && sess.dur.Load() == nil && sess.online() {
+			out = append(out, taker{m: m, mem: sess, room: int(g.b.srv.opts.MaxInflight)})
 		}
 	}
 	if n > 0 {
@@ -209,6 +223,21 @@ func (g *sharedGroup) give(m subscriptions.Member, d *durableSession, x durable.
 	case del.qos == mqtt.QoS0 && x.PID != 0:
 		g.ds.Complete(x.PID)
 	}
+}
+
+// giveMemory hands x to an in-memory member: from then on it is that session's, with the
+// in-memory guarantees (it is not offered to another member if the session ends unfinished),
+// and the group's entry ends.
+func (g *sharedGroup) giveMemory(m subscriptions.Member, sess *memSession, x durable.Delivery) {
+	msg := messageFromDS(&x.Message.Message, time.UnixMicro(int64(x.Message.Timestamp)))
+	if !msg.expired(time.Now()) {
+		del := delivery{msg: msg, qos: min(mqtt.QoS(x.QoS), mqtt.QoS(m.QoS)), retain: x.Retain && m.RetainAsPublished}
+		if m.SubscriptionID != 0 {
+			del.subIDs = []uint32{m.SubscriptionID}
+		}
+		sess.deliverFlow(del)
+	}
+	g.done1(x.PID)
 }
 
 func (g *sharedGroup) done1(pid uint16) {
@@ -343,19 +372,44 @@ func (b *durableBroker) leaveGroup(key, member string) {
 	}
 }
 
-// routeShared is routing's hook for a shared subscription: when name is a durable group whose
-// filter matches the topic, the message is already stored and the group's loop hands it out.
-func (b *durableBroker) routeShared(name, topicName string) bool {
+// routeShared is routing's hook for a shared subscription: when sub is a durable group (its
+// name, a filter matching the topic), the message is already stored and the group's loop hands
+// it out, also to the members kept in memory, which the group learns here.
+func (b *durableBroker) routeShared(sub *subscriptions.Subscriber, topicName string) bool {
 	b.groups.Lock()
 	defer b.groups.Unlock()
 	found := false
 	for _, g := range b.groups.m {
-		if g.name == name && topic.Match(g.filter, topicName) {
+		if g.name == sub.Group && topic.Match(g.filter, topicName) && g.noteMembers(sub.Members) {
 			g.poke()
 			found = true
 		}
 	}
 	return found
+}
+
+// noteMembers records which of members are not durable members, if members are this group's:
+// the same share name on another filter that also matches is another subscription, told apart
+// by its members (a durable group's durable members are always among its own).
+func (g *sharedGroup) noteMembers(members []subscriptions.Member) (ours bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, m := range members {
+		if _, durable := g.mu.members[m.ClientID]; durable {
+			ours = true
+			break
+		}
+	}
+	if !ours {
+		return false
+	}
+	g.mu.memMembers = g.mu.memMembers[:0]
+	for _, m := range members {
+		if _, durable := g.mu.members[m.ClientID]; !durable {
+			g.mu.memMembers = append(g.mu.memMembers, m)
+		}
+	}
+	return true
 }
 
 // restoreGroups reopens the durable groups of the loaded sessions and deletes the stored groups

@@ -236,3 +236,20 @@ func TestDurableShared_StaysWithMember(t *testing.T) {
 	q2.send(&mqtt.Packet{Type: mqtt.TypePuback, PacketID: p.PacketID, ReasonCode: mqtt.UnspecifiedError})
 	q2.expectNothing(600 * time.Millisecond)
 }
+
+// Ensure that a member kept in memory (expiry 0) takes its share of a durable group's
+// messages, each message still reaching one member.
+func TestDurableShared_MemoryMember(t *testing.T) {
+	_, addr := durableServer(t, t.TempDir())
+	a, gotA := pahoV5(t, addr, "sh-a", true, 3600)
+	b, gotB := pahoV5(t, addr, "sh-mem", true, 0)
+	subscribeShared(t, a, "$share/g/jobs/#")
+	subscribeShared(t, b, "$share/g/jobs/#")
+
+	const n = 40
+	publishN(t, addr, "jobs/4", 0, n)
+	parts := collect(t, n, gotA, gotB)
+	requireExactlyOnce(t, n, parts...)
+	require.NotEmpty(t, parts[0], "durable member got nothing")
+	require.NotEmpty(t, parts[1], "in-memory member got nothing")
+}

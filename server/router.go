@@ -82,7 +82,7 @@ func (s *Server) routeFlow(m *Message) (n int, backed *memSession) {
 // reports whether a member took the message and, if that member is now
 // backed up (flow.go), which.
 func (s *Server) deliverShared(m *Message, sub *subscriptions.Subscriber, except string) (bool, *memSession) {
-	if s.durable != nil && s.durable.routeShared(sub.Group, m.Topic) {
+	if s.durable != nil && s.durable.routeShared(sub, m.Topic) {
 		return true, nil // a durable group: stored already, its loop hands it out
 	}
 	online := func(id string) bool {
