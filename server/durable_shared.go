@@ -187,14 +187,29 @@ func (g *sharedGroup) takers() []taker {
 		}
 	}
 	for _, m := range g.mu.memMembers {
-		if sess := g.b.srv.session(m.ClientID); sess != nil && sess.dur.Load() == nil && sess.online() {
-			out = append(out, taker{m: m, mem: sess, room: int(g.b.srv.opts.MaxInflight)})
+		if sess := g.b.srv.session(m.ClientID); sess != nil && sess.dur.Load() == nil {
+			if room := memoryRoom(sess); room > 0 {
+				out = append(out, taker{m: m, mem: sess, room: room})
+			}
 		}
 	}
 	if n > 0 {
 		g.mu.rr = (g.mu.rr + 1) % n
 	}
 	return out
+}
+
+// memoryRoom is how many messages an online in-memory member takes from a durable group now:
+// what its queue holds (MaxQueued) minus what it has queued or in flight, so that the group's
+// backlog stays in storage rather than overflowing the member's queue. Its acknowledgements do
+// not wake the group; routing and the group's timer do.
+func memoryRoom(sess *memSession) int {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if sess.mu.conn == nil || sess.mu.ended {
+		return 0
+	}
+	return sess.srv.opts.MaxQueued - len(sess.mu.queue) - len(sess.mu.inflight)
 }
 
 // give hands x to member d. A message the member takes at QoS 0 is done once sent.
