@@ -253,3 +253,29 @@ func TestDurableShared_MemoryMember(t *testing.T) {
 	require.NotEmpty(t, parts[0], "durable member got nothing")
 	require.NotEmpty(t, parts[1], "in-memory member got nothing")
 }
+
+// Ensure that messages handed to a member and not acknowledged when the broker stops are
+// handed out again after the restart, to the member that comes first.
+func TestDurableShared_UnfinishedAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	srv, addr := durableServer(t, dir)
+	slow, _ := rawDurable(t, addr, "sh-slow", true, 10)
+	slow.subscribe(1, mqtt.Subscription{Filter: "$share/g/jobs/#", QoS: 1})
+	b, _ := pahoV5(t, addr, "sh-b", true, 3600)
+	subscribeShared(t, b, "$share/g/jobs/#")
+	require.NoError(t, b.Disconnect(&paho.Disconnect{}))
+	waitFor(t, "b offline", func() bool { return srv.DurableMetrics().Online == 1 })
+
+	const n = 5
+	publishN(t, addr, "jobs/5", 0, n)
+	for range n {
+		slow.expect(mqtt.TypePublish) // never acknowledged
+	}
+	slow.close()
+	closeServer(t, srv)
+
+	_, addr = durableServer(t, dir)
+	_, gotB := pahoV5Present(t, addr, "sh-b", 3600, true)
+	parts := collect(t, n, gotB)
+	require.Equal(t, []int{0, 1, 2, 3, 4}, parts[0])
+}
