@@ -174,27 +174,35 @@ type taker struct {
 // takers returns the online members with room, starting one further each time so that the
 // turns go round.
 func (g *sharedGroup) takers() []taker {
+	// The sessions are looked at without g.mu: a session's lock is taken before g.mu when its
+	// connection leaves (detach → giveBack), never after.
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	var out []taker
 	n := len(g.mu.order)
+	members := make([]subscriptions.Member, 0, n+len(g.mu.memMembers))
 	for i := range n {
-		id := g.mu.order[(g.mu.rr+i)%n]
-		if d := g.b.durableSessionOf(id); d != nil {
-			if room := d.room(); room > 0 {
-				out = append(out, taker{m: g.mu.members[id], d: d, room: room})
-			}
-		}
+		members = append(members, g.mu.members[g.mu.order[(g.mu.rr+i)%n]])
 	}
-	for _, m := range g.mu.memMembers {
+	members = append(members, g.mu.memMembers...)
+	if n > 0 {
+		g.mu.rr = (g.mu.rr + 1) % n
+	}
+	g.mu.Unlock()
+
+	var out []taker
+	for i, m := range members {
+		if i < n {
+			if d := g.b.durableSessionOf(m.ClientID); d != nil {
+				if room := d.room(); room > 0 {
+					out = append(out, taker{m: m, d: d, room: room})
+				}
+			}
+			continue
+		}
 		if sess := g.b.srv.session(m.ClientID); sess != nil && sess.dur.Load() == nil {
 			if room := memoryRoom(sess); room > 0 {
 				out = append(out, taker{m: m, mem: sess, room: room})
 			}
 		}
-	}
-	if n > 0 {
-		g.mu.rr = (g.mu.rr + 1) % n
 	}
 	return out
 }
@@ -224,17 +232,21 @@ func (g *sharedGroup) give(m subscriptions.Member, d *durableSession, x durable.
 	if m.SubscriptionID != 0 {
 		del.subIDs = []uint32{m.SubscriptionID} // only the member's own (MQTT5 §4.8.2)
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	// The hand-out is recorded before the PUBLISH is queued, so an acknowledgement can find it.
+	// g.mu is not held while sending: closing a connection that does not read leads back here
+	// (detach → giveBack).
 	ok := d.sendShared(del, x.PID, g, func(pid uint16) {
 		if x.PID != 0 && pid != 0 {
+			g.mu.Lock()
 			g.mu.held[x.PID] = &handout{x: x, member: m.ClientID, pid: pid, qos: del.qos, at: time.Now()}
+			g.mu.Unlock()
 		}
 	})
 	switch {
 	case !ok:
+		g.mu.Lock()
 		g.mu.free = append(g.mu.free, x)
+		g.mu.Unlock()
 	case del.qos == mqtt.QoS0 && x.PID != 0:
 		g.ds.Complete(x.PID)
 	}
@@ -266,6 +278,17 @@ func (g *sharedGroup) done1(pid uint16) {
 // it returns [MQTT-4.8.2-4] v5, unless it is no member any more.
 func (g *sharedGroup) reclaimOverdue(now time.Time) {
 	g.mu.Lock()
+	ids := make([]string, 0, len(g.mu.members))
+	for id := range g.mu.members {
+		ids = append(ids, id)
+	}
+	g.mu.Unlock()
+	online := make(map[string]bool, len(ids)) // looked at without g.mu (see takers)
+	for _, id := range ids {
+		online[id] = g.b.durableSessionOf(id) != nil
+	}
+
+	g.mu.Lock()
 	defer g.mu.Unlock()
 	for pid, h := range g.mu.held {
 		_, member := g.mu.members[h.member]
@@ -273,7 +296,7 @@ func (g *sharedGroup) reclaimOverdue(now time.Time) {
 		case !member:
 		case h.qos == mqtt.QoS2:
 			continue
-		case g.b.durableSessionOf(h.member) != nil && now.Sub(h.at) < g.b.opts.SharedRedispatchTimeout:
+		case online[h.member] && now.Sub(h.at) < g.b.opts.SharedRedispatchTimeout:
 			continue
 		}
 		delete(g.mu.held, pid)
