@@ -279,3 +279,17 @@ func TestDurableShared_UnfinishedAcrossRestart(t *testing.T) {
 	parts := collect(t, n, gotB)
 	require.Equal(t, []int{0, 1, 2, 3, 4}, parts[0])
 }
+
+// Ensure that a durable group ends with its last member's session (expiry), and its filter is
+// no longer stored.
+func TestDurableShared_EndsWithLastMember(t *testing.T) {
+	srv, addr := durableServer(t, t.TempDir())
+	a, _ := pahoV5(t, addr, "sh-a", true, 1)
+	subscribeShared(t, a, "$share/g/jobs/#")
+	require.Equal(t, 1, srv.DurableMetrics().Groups)
+	require.NoError(t, a.Disconnect(&paho.Disconnect{}))
+	waitFor(t, "the group to end", func() bool {
+		m := srv.DurableMetrics()
+		return m.Groups == 0 && m.Sessions == 0 && m.Routes == 0
+	})
+}
