@@ -18,9 +18,10 @@ import (
 // window, and on a slow fallback timer, never more than the window allows [MQTT-3.3.4-9]. An
 // idle session is never woken by other sessions' traffic.
 //
-// Messages that do not come from storage (retained messages on SUBSCRIBE, shared
-// subscriptions) are "transient": they take packet ids from the same table, so ids never
-// collide, but are not re-sent after a restart.
+// Messages that are not read from the session's own streams (retained messages on SUBSCRIBE,
+// messages of durable shared groups) are "transient": they take packet ids from the same
+// table, so ids never collide, but are not re-sent after a restart. A shared group keeps its
+// own durable record of what it handed out (durable_shared.go).
 type durableSession struct {
 	b    *durableBroker
 	mem  *memSession

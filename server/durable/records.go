@@ -225,8 +225,8 @@ type inflight struct {
 	filter string
 	key    []byte
 	before []byte // serialized ds.Iterator positioned right before the message
-	// transient entries (retained messages sent on SUBSCRIBE, shared-subscription messages)
-	// live in memory only and are not re-sent after a restart.
+	// transient entries (retained messages sent on SUBSCRIBE, messages of shared groups,
+	// which keep their own record) live in memory only and are not re-sent after a restart.
 	transient bool
 }
 
