@@ -227,3 +227,56 @@ func BenchmarkDurable_Drain10k(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDurableShared_Drain10k measures how fast two returning members of a durable shared
+// group receive (and acknowledge) a backlog of 10,000 QoS 1 messages published while both were
+// away, against one durable session draining the same backlog alone.
+func BenchmarkDurableShared_Drain10k(b *testing.B) {
+	const backlog = 10000
+	payload := make([]byte, 64)
+	for _, mode := range []string{"session", "group"} {
+		b.Run(mode, func(b *testing.B) {
+			addr := benchServer(b, true)
+			for i := 0; i < b.N; i++ {
+				ids := []string{fmt.Sprintf("m%d-a", i), fmt.Sprintf("m%d-b", i)}
+				filter := fmt.Sprintf("$share/g%d/sdrain/%d", i, i)
+				if mode == "session" {
+					ids, filter = ids[:1], fmt.Sprintf("sdrain/%d", i)
+				}
+				for _, id := range ids {
+					s := benchConnect(b, addr, id, true, 3600)
+					s.subscribe(b, filter)
+					s.close()
+				}
+				p := benchConnect(b, addr, "spub", true, 0)
+				p.publish(fmt.Sprintf("sdrain/%d", i), backlog, 64, payload)
+				p.close()
+
+				start := time.Now()
+				var subs []*benchClient
+				for _, id := range ids {
+					s := benchConnect(b, addr, id, false, 3600)
+					s.consume()
+					subs = append(subs, s)
+				}
+				total := func() (n int64) {
+					for _, s := range subs {
+						n += s.got.Load()
+					}
+					return n
+				}
+				deadline := time.Now().Add(60 * time.Second)
+				for total() < backlog && time.Now().Before(deadline) {
+					time.Sleep(100 * time.Microsecond)
+				}
+				elapsed := time.Since(start)
+				require.EqualValues(b, backlog, total())
+				b.ReportMetric(float64(elapsed.Milliseconds()), "ms/drain")
+				b.ReportMetric(backlog/elapsed.Seconds(), "msgs/s")
+				for _, s := range subs {
+					s.close()
+				}
+			}
+		})
+	}
+}

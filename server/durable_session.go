@@ -114,6 +114,7 @@ func (d *durableSession) attach(c *conn, quota int) {
 		}
 	}
 	go d.run(stop)
+	d.b.pokeGroups(d.ds) // this member may take a share now
 }
 
 // detach stops the delivery loop; what is in flight stays for the next connection, except

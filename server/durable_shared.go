@@ -410,6 +410,21 @@ func (b *durableBroker) leaveGroup(key, member string) {
 	}
 }
 
+// pokeGroups wakes the durable groups st is a member of.
+func (b *durableBroker) pokeGroups(st *durable.Session) {
+	for _, sub := range st.Subscriptions() {
+		if !durable.IsShared(sub.Filter) {
+			continue
+		}
+		b.groups.Lock()
+		g := b.groups.m[sub.Filter]
+		b.groups.Unlock()
+		if g != nil {
+			g.poke()
+		}
+	}
+}
+
 // routeShared is routing's hook for a shared subscription: when sub is a durable group (its
 // name, a filter matching the topic), the message is already stored and the group's loop hands
 // it out, also to the members kept in memory, which the group learns here.
