@@ -28,6 +28,10 @@ type DurableOptions struct {
 	IdlePollInterval time.Duration
 	// HeartbeatInterval is how often this node records that it is alive. Default 5s.
 	HeartbeatInterval time.Duration
+	// RenewStreamsInterval is the least time between two looks of one session for new streams
+	// (topics learned since, new generations) while its shards keep committing; with no commit
+	// there is nothing new to look for. Default 10ms.
+	RenewStreamsInterval time.Duration
 	// SessionGCInterval is how often offline durable sessions are checked for expiry, besides
 	// each session's own timer. Default 10m.
 	SessionGCInterval time.Duration
@@ -65,6 +69,7 @@ func durableOptionsFromConfig(cfg *config.Config) DurableOptions {
 		IdlePollInterval:        d.IdlePollInterval.D(),
 		HeartbeatInterval:       d.HeartbeatInterval.D(),
 		SessionGCInterval:       d.SessionGCInterval.D(),
+		RenewStreamsInterval:    d.RenewStreamsInterval.D(),
 		SharedRedispatchTimeout: d.SharedRedispatchTimeout.D(),
 	}
 }
@@ -74,6 +79,7 @@ func (o *DurableOptions) ensureDefaults() {
 	setDefault(&o.IdlePollInterval, time.Second)
 	setDefault(&o.HeartbeatInterval, 5*time.Second)
 	setDefault(&o.SessionGCInterval, 10*time.Minute)
+	setDefault(&o.RenewStreamsInterval, renewInterval)
 	setDefault(&o.SharedRedispatchTimeout, 30*time.Second)
 	setDefault(&o.CatchUpWindow, 1024)
 }

@@ -41,7 +41,7 @@ type durableBroker struct {
 	}
 }
 
-// renewInterval spaces a session's stream renewals under steady traffic; a session that read
+// renewInterval is the default DurableOptions.RenewStreamsInterval; a session that read
 // nothing while its stream list may be stale looks again after renewRetry.
 const (
 	renewInterval = 10 * time.Millisecond
@@ -72,7 +72,7 @@ func (s *Server) openDurable() error {
 		b.db, b.ownDB = db, true
 	}
 	st, err := durable.Open(b.db, &durable.Options{BatchSize: o.BatchSize, HeartbeatInterval: o.HeartbeatInterval,
-		RenewInterval: renewInterval})
+		RenewInterval: o.RenewStreamsInterval})
 	if err != nil {
 		b.closeDB()
 		return fmt.Errorf("server: opening durable sessions: %w", err)

@@ -3,6 +3,7 @@ package server
 import (
 	"math"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -54,4 +55,22 @@ func TestFromConfigFlowHighWatermark(t *testing.T) {
 		high, _ := o.EnsureDefaults().flowWatermarks()
 		require.Equal(t, tc.wantHigh, high, "flow_high_watermark %d", tc.configured)
 	}
+}
+
+// Ensure that retention classes, which the storage cannot honour yet, stop
+// the broker instead of being ignored.
+func TestFromConfigRefusesRetentionClasses(t *testing.T) {
+	cfg := config.Default()
+	cfg.DurableSessions.RetentionClasses = []config.RetentionClass{{Filter: "logs/#", Period: config.Duration(time.Hour)}}
+	_, _, err := FromConfig(cfg, nil)
+	require.ErrorContains(t, err, "durable_sessions.retention_classes: 1 class(es) given, but per-topic retention is not supported yet")
+}
+
+// Ensure that renew_streams_interval reaches the durable options.
+func TestFromConfigRenewStreamsInterval(t *testing.T) {
+	cfg := config.Default()
+	cfg.DurableSessions.RenewStreamsInterval = config.Duration(25 * time.Millisecond)
+	o, _, err := FromConfig(cfg, nil)
+	require.NoError(t, err)
+	require.Equal(t, 25*time.Millisecond, o.Durable.RenewStreamsInterval)
 }

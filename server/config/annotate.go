@@ -95,10 +95,10 @@ var docs = map[string]string{
 	"durable_sessions.batch_size":               "Most messages read from storage for one session in one step.",
 	"durable_sessions.idle_poll_interval":       "How often an idle session checks storage when no new-data notification arrived (a fallback).",
 	"durable_sessions.heartbeat_interval":       "How often a node refreshes the liveness of the sessions it hosts.",
-	"durable_sessions.renew_streams_interval":   "How often a session looks for new streams (new shards or generations).",
+	"durable_sessions.renew_streams_interval":   "Least time between two looks of a session for new streams (new topics, generations) while its shards commit; no commits, no looks.",
 	"durable_sessions.session_gc_interval":      "How often expired sessions are deleted.",
 	"durable_sessions.message_retention_period": "How long stored messages are kept, unless a retention class says otherwise.",
-	"durable_sessions.retention_classes":        "Per-topic retention; the first class whose filter matches wins.\nExample: [{filter: \"telemetry/#\", period: 1h}, {filter: \"audit/#\", period: 720h}]",
+	"durable_sessions.retention_classes":        "Per-topic retention; the first class whose filter matches wins. Not supported yet: the broker refuses to start with a non-empty list.\nExample: [{filter: \"telemetry/#\", period: 1h}, {filter: \"audit/#\", period: 720h}]",
 
 	"durable_sessions.shared_redispatch_timeout": "How long a member of a durable shared subscription may hold a QoS 1 message unacknowledged before it goes to another member.",
 

@@ -230,7 +230,7 @@ func Default() *Config {
 			BatchSize:               100,
 			IdlePollInterval:        Duration(time.Second),
 			HeartbeatInterval:       Duration(5 * time.Second),
-			RenewStreamsInterval:    Duration(5 * time.Second),
+			RenewStreamsInterval:    Duration(10 * time.Millisecond),
 			SessionGCInterval:       Duration(10 * time.Minute),
 			MessageRetentionPeriod:  Duration(24 * time.Hour),
 			SharedRedispatchTimeout: Duration(30 * time.Second),
