@@ -51,17 +51,19 @@ func swapStderr(t *testing.T, w *bytes.Buffer) func() {
 	require.NoError(t, err)
 	old := os.Stderr
 	os.Stderr = pw
-	done := make(chan struct{})
+	// The copy reaches w through the channel, on the test's goroutine: the pipe's EOF orders the
+	// two goroutines for the kernel but not for the race detector.
+	captured := make(chan []byte, 1)
 	go func() {
 		var b bytes.Buffer
 		_, _ = b.ReadFrom(r)
-		w.Write(b.Bytes())
-		close(done)
+		captured <- b.Bytes()
 	}()
 	return func() {
 		os.Stderr = old
 		pw.Close()
-		<-done
+		w.Write(<-captured)
+		r.Close()
 	}
 }
 
