@@ -6,25 +6,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/mqttds/mqttds/mqtt/topic"
+	"github.com/mqttds/mqttds/mqtt/topic/topictest"
 )
-
-// naiveMatch is the reference: split both sides on '/' and compare level by level, with the '$' rule
-// [MQTT-4.7.2-1] v5.
-func naiveMatch(filter, name string) bool {
-	if strings.HasPrefix(name, "$") && (strings.HasPrefix(filter, "+") || strings.HasPrefix(filter, "#")) {
-		return false
-	}
-	fl, nl := strings.Split(filter, "/"), strings.Split(name, "/")
-	for i, f := range fl {
-		if f == "#" {
-			return true
-		}
-		if i >= len(nl) || (f != "+" && f != nl[i]) {
-			return false
-		}
-	}
-	return len(fl) == len(nl)
-}
 
 // naiveValidFilter restates the filter rules level by level.
 func naiveValidFilter(s string) bool {
@@ -97,7 +80,7 @@ func FuzzMatch(f *testing.F) {
 		if topic.ValidateFilter(filter) != nil || topic.ValidateName(name) != nil {
 			return
 		}
-		if want := naiveMatch(filter, name); got != want {
+		if want := topictest.NaiveMatch(filter, name); got != want {
 			t.Fatalf("Match(%q, %q) = %v, naive %v", filter, name, got, want)
 		}
 	})

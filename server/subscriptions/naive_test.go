@@ -9,25 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// naiveMatch is the reference matcher for the randomized tests: split both sides and compare level by
-// level, as the specification's prose reads. It shares no code with mqtt/topic or the tries.
-func naiveMatch(filter, name string) bool {
-	if strings.HasPrefix(name, "$") && (strings.HasPrefix(filter, "+") || strings.HasPrefix(filter, "#")) {
-		return false
-	}
-	fl, nl := strings.Split(filter, "/"), strings.Split(name, "/")
-	for i, f := range fl {
-		if f == "#" {
-			return true
-		}
-		if i >= len(nl) || (f != "+" && f != nl[i]) {
-			return false
-		}
-	}
-	return len(fl) == len(nl)
-}
+	"github.com/mqttds/mqttds/mqtt/topic/topictest"
+)
 
 // naiveIndex is the reference model of Index: a flat list of subscriptions.
 type naiveIndex struct {
@@ -98,7 +82,7 @@ func (n *naiveIndex) match(topic, publisher string) string {
 	for k, o := range n.subs {
 		client := k[0]
 		grp, flt, _ := strings.Cut(k[1], "\x00")
-		if !naiveMatch(flt, topic) {
+		if !topictest.NaiveMatch(flt, topic) {
 			continue
 		}
 		if grp != "" {

@@ -98,7 +98,7 @@ func TestRetainedRandom(t *testing.T) {
 			filter := topictest.RandomFilter(rng)
 			var want []RetainedEntry[int]
 			for name, v := range model {
-				if naiveMatch(filter, name) {
+				if topictest.NaiveMatch(filter, name) {
 					want = append(want, RetainedEntry[int]{name, v})
 				}
 			}

@@ -1,5 +1,6 @@
 // Package topictest generates random topic names and filters for tests that compare a clever matcher
-// with a naive one (this package's own tests, the subscription index, the fuzz targets).
+// with a naive one (this package's own tests, the subscription index, the fuzz targets), and the
+// naive matcher itself (NaiveMatch).
 package topictest
 
 import "math/rand/v2"
