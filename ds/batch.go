@@ -97,6 +97,65 @@ func (d *DB) Apply(ctx context.Context, b *Batch, wo WriteOptions) error {
 	return d.submit(ctx, []*shard{s}, []*request{&b.req}, wo)
 }
 
+// Submit queues b for commit through its shard's write buffer and returns without waiting for
+// it: Pending.Wait does. Batches submitted to a shard one after the other (by one goroutine, or
+// under the caller's lock) commit in that order, and their messages get rising timestamps, so
+// readers see them in submission order. That is what keeps a publisher's messages in order
+// when the caller waits for their durability elsewhere (MQTT's per-publisher ordering).
+// A batch may be applied or submitted once.
+//
+// Safe for concurrent use.
+func (d *DB) Submit(b *Batch) (*Pending, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	p := &Pending{d: d}
+	if b.req.items == 0 {
+		return p, nil
+	}
+	s, err := d.shard(b.shard)
+	if err != nil {
+		return nil, err
+	}
+	b.req.start = time.Now()
+	b.req.done = getDone()
+	if err := s.enqueue(&b.req); err != nil {
+		putDone(b.req.done)
+		return nil, err
+	}
+	p.req = &b.req
+	return p, nil
+}
+
+// Pending is a submitted batch whose commit may not be durable yet.
+type Pending struct {
+	d    *DB
+	req  *request // nil once the result is in (or for an empty batch)
+	err  error
+	done bool
+}
+
+// Wait returns once the batch is durable, or with the flush's error. If ctx ends first it
+// returns ctx.Err(), and the batch may or may not be committed; a later Wait may still learn
+// the outcome. Wait is not safe for concurrent use; once it has the result it keeps returning
+// it.
+func (p *Pending) Wait(ctx context.Context) error {
+	if p.done || p.req == nil {
+		return p.err
+	}
+	select {
+	case err := <-p.req.done:
+		putDone(p.req.done)
+		if err == nil {
+			p.d.metrics.storeLatency.record(time.Since(p.req.start))
+		}
+		p.req, p.err, p.done = nil, err, true
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // submit enqueues one request per shard and waits for all of them.
 func (d *DB) submit(ctx context.Context, shards []*shard, reqs []*request, wo WriteOptions) error {
 	if err := ctx.Err(); err != nil {

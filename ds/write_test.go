@@ -245,3 +245,64 @@ func TestCompressionOption(t *testing.T) {
 	require.Len(t, got, 1)
 	require.Equal(t, payload, got[0].Payload)
 }
+
+// Ensure that batches submitted one after the other commit in that order whatever order their
+// callers wait in: a reader sees one publisher's messages in submission order, with both
+// layouts.
+func TestSubmitKeepsSubmissionOrder(t *testing.T) {
+	for _, kind := range []string{layout.KindReference, layout.KindWildcardOptimized} {
+		t.Run(kind, func(t *testing.T) {
+			opts := testOptions()
+			opts.Layout = layout.Options{Kind: kind}
+			db := openTest(t, "db", opts)
+			const n = 500
+			pending := make([]*Pending, n)
+			for i := range n {
+				b := db.NewBatch(db.ShardOf("pub"))
+				m := msg("pub", "dev/1/t", fmt.Sprint(i))
+				b.AddMessage(&m)
+				p, err := db.Submit(b)
+				require.NoError(t, err)
+				pending[i] = p
+			}
+			ctx := context.Background()
+			for i := n - 1; i >= 0; i-- { // waiting in reverse must not matter
+				require.NoError(t, pending[i].Wait(ctx))
+				require.NoError(t, pending[i].Wait(ctx), "Wait keeps its result")
+			}
+			got := readAll(t, db, "dev/+/t", 0)
+			require.Len(t, got, n)
+			for i := range got {
+				require.Equal(t, fmt.Sprint(i), string(got[i].Payload), "message %d", i)
+			}
+		})
+	}
+}
+
+// Ensure that Submit reports a bad batch at once, that an empty batch is already durable, and
+// that a Wait cut short by its context can be repeated to learn the outcome.
+func TestSubmitErrorsAndCanceledWait(t *testing.T) {
+	db := openTest(t, "db", testOptions())
+	bad := db.NewBatch(0)
+	m := Message{ClientID: "pub", Topic: "a/+"}
+	bad.AddMessage(&m)
+	_, err := db.Submit(bad)
+	require.Error(t, err)
+
+	empty, err := db.Submit(db.NewBatch(1))
+	require.NoError(t, err)
+	require.NoError(t, empty.Wait(context.Background()))
+
+	b := db.NewBatch(db.ShardOf("pub"))
+	ok := msg("pub", "a/b", "x")
+	b.AddMessage(&ok)
+	p, err := db.Submit(b)
+	require.NoError(t, err)
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.Wait(canceled); err != nil {
+		require.ErrorIs(t, err, context.Canceled)
+	}
+	require.NoError(t, p.Wait(context.Background()))
+	require.Len(t, readAll(t, db, "a/b", 0), 1)
+}

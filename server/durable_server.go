@@ -235,30 +235,36 @@ func (c *conn) persistDurable(m *Message, p *mqtt.Packet) (done bool, err error)
 		pub, pid = d.ds, p.PacketID
 	}
 	write := pid != 0 || b.store.Routes().Match(m.Topic)
-	item := &pendingPublish{m: m, p: *p, done: make(chan struct{})}
+	item := &pendingPublish{m: m, p: *p}
+	if write {
+		// Submitted here, on the connection's reader, so the writes are queued in arrival
+		// order; the publish queue waits for them in the same order.
+		dm := messageToDS(m)
+		item.write, item.err = b.store.SubmitPersist(&dm, pub, pid)
+	}
 	if !b.enqueue(c, item, write) {
 		return false, nil
 	}
-	if !write {
-		close(item.done)
-		return true, nil
-	}
-	dm := messageToDS(m)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		defer cancel()
-		_, item.err = b.store.Persist(ctx, &dm, pub, pid)
-		close(item.done)
-	}()
 	return true, nil
 }
 
 // pendingPublish is a PUBLISH waiting in its connection's publish queue.
 type pendingPublish struct {
-	m    *Message
-	p    mqtt.Packet
-	done chan struct{} // closed when the write finished (err set)
-	err  error
+	m     *Message
+	p     mqtt.Packet
+	write *durable.PendingPersist // nil: nothing to wait for (or err, when submitting failed)
+	err   error
+}
+
+// wait returns once item's write, if any, is durable.
+func (item *pendingPublish) wait() error {
+	if item.write == nil {
+		return item.err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	_, err := item.write.Wait(ctx)
+	return err
 }
 
 // enqueue appends item to c's publish queue, starting the queue's goroutine if it was idle.
@@ -300,7 +306,7 @@ func (b *durableBroker) drain(c *conn, q *publishQueue) {
 		item := q.items[0]
 		b.pubMu.Unlock()
 
-		<-item.done
+		item.err = item.wait()
 		switch {
 		case item.err == nil:
 			c.routeAndAck(item.m, &item.p)

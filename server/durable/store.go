@@ -317,15 +317,28 @@ func (st *Store) Create(ctx context.Context, clientID string, expiry time.Durati
 }
 
 // Persist writes m to the messages database if a durable subscription matches its topic, and
-// returns once it is durable. m.ClientID is the publisher. When the publisher itself has a
-// durable session and this is a QoS 2 PUBLISH, pass it and the packet id: the packet id is
-// recorded as awaiting PUBREL in the same atomic batch as the message, so a PUBLISH re-sent
-// after a crash is recognized and not stored twice [MQTT-4.3.3-10].
+// returns once it is durable: SubmitPersist followed by its Wait.
 func (st *Store) Persist(ctx context.Context, m *ds.Message, publisher *Session, pid uint16) (stored bool, err error) {
+	p, err := st.SubmitPersist(m, publisher, pid)
+	if err != nil {
+		return false, err
+	}
+	return p.Wait(ctx)
+}
+
+// SubmitPersist queues m for the messages database if a durable subscription matches its topic,
+// and returns without waiting for the write; PendingPersist.Wait does. Messages submitted one
+// after the other are stored, and read, in that order: a connection submits its PUBLISHes as
+// they arrive and waits for each before its PUBACK, which keeps the publisher's order
+// [MQTT-4.6.0-5] while its writes share group commits. m.ClientID is the publisher. When the
+// publisher itself has a durable session and this is a QoS 2 PUBLISH, pass it and the packet id:
+// the packet id is recorded as awaiting PUBREL in the same atomic batch as the message, so a
+// PUBLISH re-sent after a crash is recognized and not stored twice [MQTT-4.3.3-10].
+func (st *Store) SubmitPersist(m *ds.Message, publisher *Session, pid uint16) (*PendingPersist, error) {
 	match := st.routes.Match(m.Topic)
 	if !match && (publisher == nil || pid == 0) {
 		st.stats.persistSkipped.Add(1)
-		return false, nil
+		return &PendingPersist{}, nil
 	}
 	b := st.db.NewBatch(ds.ShardOf(m.ClientID, st.db.NumShards()))
 	if match {
@@ -333,20 +346,55 @@ func (st *Store) Persist(ctx context.Context, m *ds.Message, publisher *Session,
 	}
 	if publisher != nil && pid != 0 {
 		if publisher.shard != b.Shard() {
-			return false, fmt.Errorf("durable: publisher %q is not the message's client id %q", publisher.id, m.ClientID)
+			return nil, fmt.Errorf("durable: publisher %q is not the message's client id %q", publisher.id, m.ClientID)
 		}
 		b.Put(st.tab, pidKey(kindRel, publisher.id, pid), encodeTime(st.opts.Now()))
 	}
-	if err := st.db.Apply(ctx, b, ds.Sync); err != nil {
+	p, err := st.db.Submit(b)
+	if err != nil {
 		st.stats.persistErrors.Add(1)
+		return nil, err
+	}
+	return &PendingPersist{st: st, p: p, shard: b.Shard(), match: match}, nil
+}
+
+// PendingPersist is a message submitted by SubmitPersist.
+type PendingPersist struct {
+	st    *Store
+	p     *ds.Pending // nil: nothing to write
+	shard int
+	match bool
+	// counted is set once the outcome was counted in the store's statistics.
+	counted bool
+}
+
+// Wait returns once the message is durable; stored reports whether it was written to the
+// messages database (false when no durable subscription matched). If ctx ends first it returns
+// ctx.Err(), and the message may or may not be stored; a later Wait may still learn the
+// outcome. Not safe for concurrent use.
+func (pp *PendingPersist) Wait(ctx context.Context) (stored bool, err error) {
+	if pp.p == nil {
+		return false, nil
+	}
+	err = pp.p.Wait(ctx)
+	if ctx.Err() != nil && err == ctx.Err() {
 		return false, err
 	}
-	if match {
-		st.stats.persisted.Add(1)
-		// Readers need not wait for the watcher to learn of it.
-		st.noteCommit(b.Shard(), true)
+	if !pp.counted {
+		pp.counted = true
+		switch {
+		case err != nil:
+			pp.st.stats.persistErrors.Add(1)
+		case pp.match:
+			pp.st.stats.persisted.Add(1)
+			// Readers need not wait for the watcher to learn of it.
+			pp.st.noteCommit(pp.shard, true)
+		}
 	}
-	return match, nil
+	if err != nil {
+		return false, err
+	}
+	return pp.match, nil
 }
 
 func (st *Store) forget(s *Session) {
