@@ -1,0 +1,184 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mqttds/mqttds/ds"
+	"github.com/mqttds/mqttds/mqtt"
+	"github.com/mqttds/mqttds/server/durable"
+	"github.com/stretchr/testify/require"
+)
+
+// scaleConfig sizes TestSoak_DurableScale from the environment: MQTTDS_SCALE=1 turns it on
+// (MQTTDS_SOAK too, so that `make soak` runs it), MQTTDS_SCALE_SESSIONS and
+// MQTTDS_SCALE_MESSAGES change the defaults of 100k sessions and 1M stored messages.
+type scaleConfig struct {
+	sessions, messages int
+}
+
+func scaleFromEnv(t *testing.T) scaleConfig {
+	if os.Getenv("MQTTDS_SCALE") == "" && os.Getenv("MQTTDS_SOAK") == "" {
+		t.Skip("set MQTTDS_SCALE=1 (or run make soak)")
+	}
+	num := func(name string, def int) int {
+		v := os.Getenv(name)
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		require.NoError(t, err, name)
+		return n
+	}
+	return scaleConfig{sessions: num("MQTTDS_SCALE_SESSIONS", 100_000), messages: num("MQTTDS_SCALE_MESSAGES", 1_000_000)}
+}
+
+// memUse is what the process holds after a full collection: live heap and resident set.
+type memUse struct{ heap, rss int64 }
+
+func measureMem(t *testing.T) memUse {
+	runtime.GC()
+	debug.FreeOSMemory()
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	raw, err := os.ReadFile("/proc/self/statm")
+	require.NoError(t, err)
+	f := strings.Fields(string(raw))
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	require.NoError(t, err)
+	return memUse{heap: int64(s[0].Value.Uint64()), rss: pages * int64(os.Getpagesize())}
+}
+
+// scaleFilter is session i's one subscription: every session has its own filter, the worst
+// case for the route index (nothing is shared).
+func scaleFilter(i int) string { return fmt.Sprintf("dev/%d/cmd", i) }
+
+// createScaleSessions writes n durable sessions with one subscription each through the durable
+// store (the broker's own path, without the network), many at a time so that their commits
+// share fsyncs.
+func createScaleSessions(t *testing.T, db *ds.DB, n int) {
+	st, err := durable.Open(db, nil)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, st.Close()) }()
+	const workers = 256
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				s, err := st.Create(context.Background(), fmt.Sprintf("scale-%06d", i), time.Hour)
+				if err == nil {
+					_, err = s.Subscribe(durable.Subscription{Filter: scaleFilter(i), QoS: 1})
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	require.NoError(t, <-errs)
+}
+
+// storeScaleMessages writes n messages to the sessions' topics straight through ds, in large
+// batches (one publisher per shard, one fsync per batch).
+func storeScaleMessages(t *testing.T, db *ds.DB, n, sessions int) {
+	shards := db.NumShards()
+	pubs := make([]string, shards)
+	for i, found := 0, 0; found < shards; i++ {
+		id := fmt.Sprintf("scale-pub-%d", i)
+		if s := ds.ShardOf(id, shards); pubs[s] == "" {
+			pubs[s] = id
+			found++
+		}
+	}
+	const batch = 10_000
+	payload := make([]byte, 32)
+	var wg sync.WaitGroup
+	errs := make(chan error, shards)
+	for shard := range shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mine := n / shards
+			if shard < n%shards {
+				mine++
+			}
+			for done := 0; done < mine; {
+				b := db.NewBatch(shard)
+				for j := 0; j < batch && done < mine; j, done = j+1, done+1 {
+					b.AddMessage(&ds.Message{ClientID: pubs[shard], Topic: scaleFilter((done*shards + shard) % sessions),
+						Payload: payload, QoS: 1})
+				}
+				if err := db.Apply(context.Background(), b, ds.Sync); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	require.NoError(t, <-errs)
+}
+
+// TestSoak_DurableScale measures what offline durable sessions cost the broker: it stores
+// sessions (default 100k, one subscription each) and messages (default 1M) directly through the
+// durable store, restarts the broker on them and reports the time to accepting connections and
+// the heap and RSS per session after a collection. The issue's budget: at most 500 bytes of RSS
+// per session, and under 3 s to restart with 100k sessions and 10M messages.
+func TestSoak_DurableScale(t *testing.T) {
+	cfg := scaleFromEnv(t)
+	dir := t.TempDir()
+
+	// 1. The stored state.
+	start := time.Now()
+	db, err := ds.Open(dir, nil)
+	require.NoError(t, err)
+	createScaleSessions(t, db, cfg.sessions)
+	t.Logf("created %d sessions in %v", cfg.sessions, time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	storeScaleMessages(t, db, cfg.messages, cfg.sessions)
+	require.NoError(t, db.Close())
+	t.Logf("stored %d messages in %v", cfg.messages, time.Since(start).Round(time.Millisecond))
+
+	// 2. Restart: open to accepting connections.
+	before := measureMem(t)
+	start = time.Now()
+	srv, addr := durableServer(t, dir, func(o *Options) { o.Durable.Storage = nil })
+	c := dialRaw(t, addr, mqtt.V5)
+	ack := c.connect("scale-probe", true)
+	restart := time.Since(start)
+	require.Equal(t, mqtt.Success, ack.ReasonCode)
+	c.close()
+	m := srv.DurableMetrics()
+	require.Equal(t, cfg.sessions, m.Sessions)
+
+	// 3. What the sessions cost.
+	after := measureMem(t)
+	per := func(v int64) float64 { return float64(v) / float64(cfg.sessions) }
+	t.Logf("restart to CONNACK: %v (%d sessions, %d messages)", restart.Round(time.Millisecond), cfg.sessions, cfg.messages)
+	t.Logf("per session: heap %.0f B, RSS %.0f B (heap %d -> %d MB, RSS %d -> %d MB)",
+		per(after.heap-before.heap), per(after.rss-before.rss),
+		before.heap>>20, after.heap>>20, before.rss>>20, after.rss>>20)
+	runtime.KeepAlive(srv)
+
+	// 4. A stored session still works: it resumes and receives its backlog.
+	sub, ack := rawDurable(t, addr, "scale-000007", false, 10)
+	require.True(t, ack.SessionPresent)
+	p := sub.expect(mqtt.TypePublish)
+	require.Equal(t, scaleFilter(7), p.Topic)
+}
