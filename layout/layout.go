@@ -148,6 +148,20 @@ type Layout interface {
 	// after pos was returned. An empty result with bounds.Closed means the stream is finished.
 	Next(r pebble.Reader, stream Stream, filter []string, pos Position, n int, bounds ReadBounds, stats *Stats) ([]Item, Position, error)
 
+	// StreamsWithin returns the streams whose every topic, stored now or later, matches filter
+	// (MQTT filter levels), judged from the streams' static structure; ds range-deletes the
+	// old messages of such a stream when filter is a retention class. A stream that may hold
+	// one topic outside filter is never returned; a layout that cannot tell returns none. The
+	// result is in a deterministic order. See retention.go.
+	StreamsWithin(filter []string) []Stream
+
+	// SpanBefore returns a key span under the layout's prefix that holds only messages of
+	// stream with timestamps < before: the whole stream below some cut <= before, as far as
+	// the key order keeps those messages contiguous (see retention.go for each layout). ok is
+	// false when no such span is useful: an empty one, or a stream whose old messages share
+	// their keys' range with younger ones or with other streams.
+	SpanBefore(stream Stream, before uint64) (span Span, ok bool)
+
 	// Close releases the layout's in-memory state.
 	Close() error
 }
