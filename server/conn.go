@@ -56,6 +56,11 @@ type conn struct {
 		q       []outItem
 		running bool
 		closed  bool
+		// held keeps the writer from starting while CONNECT is being
+		// accepted: the CONNACK is queued first but goes out only once the
+		// connection is ready, so a client holding its CONNACK is listed
+		// and kickable. Invariant: no writer starts while held.
+		held bool
 		// n mirrors len(q) for flow control, which reads it under the
 		// session's lock instead of this one.
 		n atomic.Int32
@@ -254,13 +259,33 @@ func (c *conn) push(it outItem) bool {
 	}
 	c.out.q = append(c.out.q, it)
 	c.out.n.Store(int32(len(c.out.q)))
-	start := !c.out.running
-	c.out.running = true
+	start := !c.out.running && !c.out.held
+	c.out.running = c.out.running || start
 	c.out.Unlock()
 	if start {
 		go c.writeLoop()
 	}
 	return true
+}
+
+// holdWrites queues what is pushed from now on without writing it, until
+// releaseWrites.
+func (c *conn) holdWrites() {
+	c.out.Lock()
+	c.out.held = true
+	c.out.Unlock()
+}
+
+// releaseWrites starts the writer on what was queued while held.
+func (c *conn) releaseWrites() {
+	c.out.Lock()
+	c.out.held = false
+	start := !c.out.running && !c.out.closed && len(c.out.q) > 0
+	c.out.running = c.out.running || start
+	c.out.Unlock()
+	if start {
+		go c.writeLoop()
+	}
 }
 
 // sendPublish queues a PUBLISH for a delivery.

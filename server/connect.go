@@ -151,9 +151,13 @@ func (c *conn) connect(p *mqtt.Packet) error {
 	// then CONNACK first [MQTT-3.2.0-1] v5, the re-sends of a resumed
 	// session, and whatever arrives. Should the session end between the two
 	// steps (its previous connection's end), start again with a new one.
+	// The writes are held until the connection is ready: a client that
+	// has its CONNACK is listed and can be kicked, and a kick that comes
+	// in between queues its DISCONNECT behind the CONNACK.
 	var sess *memSession
 	var present bool
 	c.connected = true
+	c.holdWrites()
 	for {
 		sess, present = s.openSession(id, cp.CleanStart)
 		sess.configure(expiry, will, willDelay)
@@ -168,6 +172,7 @@ func (c *conn) connect(p *mqtt.Packet) error {
 	}
 	c.ready.Store(true)
 	s.stats.connectionsTotal.Add(1)
+	c.releaseWrites()
 
 	info := c.info()
 	s.hooks.clientConnected(info)

@@ -1,6 +1,9 @@
 package server
 
 import (
+	"fmt"
+	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -154,4 +157,98 @@ func TestReconnectWhileEnding(t *testing.T) {
 		c.close() // no DISCONNECT: the next CONNECT races this end
 	}
 	waitFor(t, "sessions ended", func() bool { return s.Metrics().Sessions.Total == 0 })
+}
+
+// Ensure that a client that got its CONNACK is already listed and
+// kickable: a kick or a listing issued the moment the CONNACK arrives finds
+// the client, and the kicked client sees DISCONNECT 0x98 after its CONNACK
+// and whatever the session re-sends.
+func TestConnect_ConnackImpliesListed(t *testing.T) {
+	s, addr := startServer(t, &Options{MaxInflight: 3000, MaxQueued: 3000, OutboundQueue: 4096})
+	kickAtConnack := func(t *testing.T, round int, id string, clean bool) {
+		c := dialRaw(t, addr, mqtt.V5)
+		c.connect(id, clean, sessionExpiry(60))
+		listed := slices.ContainsFunc(s.Clients(), func(v ClientView) bool { return v.ClientID == id })
+		require.True(t, listed, "round %d: %s got its CONNACK but is not listed", round, id)
+		require.True(t, s.Kick(id), "round %d: %s got its CONNACK but cannot be kicked", round, id)
+		for {
+			p := c.next()
+			if p.Type == mqtt.TypeDisconnect {
+				require.Equal(t, mqtt.AdministrativeAction, p.ReasonCode, "round %d", round)
+				break
+			}
+			require.Equal(t, mqtt.TypePublish, p.Type, "round %d: got %s", round, p.String())
+		}
+		c.expectClosed()
+	}
+	t.Run("fresh", func(t *testing.T) {
+		for i := range 200 {
+			kickAtConnack(t, i, fmt.Sprint("fresh-", i), true)
+		}
+	})
+	// Resumed sessions with a backlog as large as the window: attaching one
+	// queues three thousand PUBLISHes behind the CONNACK, which keeps the broker
+	// busy right where the CONNACK used to go out before the client was
+	// listed.
+	t.Run("resumed", func(t *testing.T) {
+		const sessions = 20
+		for i := range sessions {
+			sub := dialRaw(t, addr, mqtt.V5)
+			sub.connect(fmt.Sprint("backlog-", i), true, sessionExpiry(60))
+			sub.subscribe(1, mqtt.Subscription{Filter: "backlog", QoS: mqtt.QoS1})
+			sub.close()
+		}
+		waitFor(t, "subscribers offline", func() bool { return s.Metrics().Sessions.Online == 0 })
+		pub := dialRaw(t, addr, mqtt.V5)
+		pub.connect("feeder", true)
+		for i := range 3000 {
+			pub.publish("backlog", "m", mqtt.QoS1, uint16(i+1), false)
+			pub.expect(mqtt.TypePuback)
+		}
+		pub.close()
+		for i := range sessions {
+			kickAtConnack(t, i, fmt.Sprint("backlog-", i), false)
+		}
+	})
+}
+
+// Ensure that a kick racing the CONNECT never puts anything on the wire
+// before the CONNACK [MQTT-3.2.0-1] v5: the client sees CONNACK, then
+// DISCONNECT 0x98 if the kick found it, never a DISCONNECT or a close
+// first.
+func TestConnect_KickDuringConnect(t *testing.T) {
+	s, addr := startServer(t, nil)
+	kicked := 0
+	for i := range 50 {
+		id := fmt.Sprintf("racer-%d", i)
+		stop := make(chan struct{})
+		hit := make(chan bool, 1)
+		go func() {
+			for {
+				select {
+				case <-stop:
+					hit <- false
+					return
+				default:
+				}
+				if s.Kick(id) {
+					hit <- true
+					return
+				}
+				runtime.Gosched()
+			}
+		}()
+		c := dialRaw(t, addr, mqtt.V5)
+		require.Equal(t, mqtt.Success, c.connect(id, true).ReasonCode, "round %d", i)
+		close(stop)
+		if <-hit {
+			kicked++
+			d := c.expect(mqtt.TypeDisconnect)
+			require.Equal(t, mqtt.AdministrativeAction, d.ReasonCode, "round %d", i)
+			c.expectClosed()
+		} else {
+			c.close()
+		}
+	}
+	t.Logf("%d of 50 connections kicked while connecting", kicked)
 }
