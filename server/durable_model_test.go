@@ -1,0 +1,611 @@
+package server
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mqttds/mqttds/mqtt"
+)
+
+// The session state machine, tested as a random walk: a broker with durable sessions on a
+// temporary directory, three subscribing clients with fixed ids (two MQTT 5, one 3.1.1) and a
+// publisher, driven by random operations (connect, disconnect, subscribe, unsubscribe, publish,
+// acknowledge or withhold, broker restart), every packet checked against deliveryModel
+// (durable_model_state_test.go). After each operation the walk waits until every online client
+// has what it is owed or its window is full, then ends with a restart, a reconnect of every
+// remaining session and a drain: a message the publisher had acknowledged and a durable
+// session was owed must have arrived.
+//
+// A failure prints the seed and the last operations. Replay one with MQTTDS_MODEL_SEED=n; run
+// longer walks with MQTTDS_MODEL_STEPS=n (make soak runs TestDurableModel_Soak).
+//
+// The broker is restarted by closing it cleanly; a kill -9 cannot be had in-process (the
+// storage would be flushed by the process that keeps running), and TestDurable_CrashKill9
+// covers it with the real binary.
+
+// modelSettle bounds the wait for what a client is owed; a broker that delivers nothing in that
+// time has lost it.
+const modelSettle = 3 * time.Second
+
+// modelUnknownPID is the first packet id the walk acknowledges without having received it: far
+// above the ids a session of this short walk hands out.
+const modelUnknownPID = 60000
+
+// modelChoices is where the walk's decisions come from: a seeded generator, or fuzz bytes.
+type modelChoices interface {
+	// intn returns a choice in [0, n).
+	intn(n int) int
+	// done reports that the choices ran out.
+	done() bool
+}
+
+type randChoices struct{ r *rand.Rand }
+
+func (c randChoices) intn(n int) int { return c.r.IntN(n) }
+func (c randChoices) done() bool     { return false }
+
+// byteChoices takes one byte per decision; when the bytes run out every choice is 0 and done
+// reports true.
+type byteChoices struct{ b []byte }
+
+func (c *byteChoices) intn(n int) int {
+	if len(c.b) == 0 {
+		return 0
+	}
+	v := int(c.b[0]) % n
+	c.b = c.b[1:]
+	return v
+}
+
+func (c *byteChoices) done() bool { return len(c.b) == 0 }
+
+// modelClient is one subscribing client. Its id, protocol version and Receive Maximum never
+// change, so that a resumed session's in-flight window fits its new connection.
+type modelClient struct {
+	id      string
+	v       mqtt.Version
+	recvMax uint16 // v5: announced; the model checks it [MQTT-3.3.4-9]
+	enough  int    // the window the broker fills at least: min(Receive Maximum, MaxInflight)
+
+	c    *rawClient
+	in   chan mqtt.Packet // packets read from c; closed when c ends
+	stop chan struct{}    // closed when the walk leaves c
+	hold bool             // acknowledgements are withheld
+	held []mqtt.Packet    // the acknowledgements withheld, in order
+	// unknown are the packet ids acknowledged without having been received; the broker may
+	// answer a PUBREC for one with PUBREL (0x92 in v5).
+	unknown map[uint16]bool
+	pid     uint16 // the client's own packet ids (SUBSCRIBE, UNSUBSCRIBE)
+}
+
+func (c *modelClient) online() bool { return c.c != nil }
+
+func (c *modelClient) window() int {
+	if c.v == mqtt.V5 {
+		return int(c.recvMax)
+	}
+	return 65535
+}
+
+// modelWalk is one walk.
+type modelWalk struct {
+	t       *testing.T
+	choose  modelChoices
+	seed    string // how to replay it, for failure messages
+	dir     string
+	srv     *Server
+	addr    string
+	model   *deliveryModel
+	clients []*modelClient
+	pub     *rawClient
+	pubPID  uint16
+	step    int
+	log     []string       // the last modelLogLen operations and packets
+	counts  map[string]int // operations and packets, for the summary
+}
+
+const modelLogLen = 60
+
+func newModelWalk(t *testing.T, choose modelChoices, seed string) *modelWalk {
+	w := &modelWalk{t: t, choose: choose, seed: seed, dir: t.TempDir(), model: newDeliveryModel(),
+		counts: map[string]int{}}
+	w.clients = []*modelClient{
+		{id: "ma", v: mqtt.V5, recvMax: 3},
+		{id: "mb", v: mqtt.V5, recvMax: 64},
+		{id: "mc", v: mqtt.V311},
+	}
+	for _, c := range w.clients {
+		c.enough = min(c.window(), int(defaultMaxInflight))
+		c.unknown = map[uint16]bool{}
+	}
+	w.srv, w.addr = durableServer(t, w.dir)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("model walk %s failed at step %d; last operations:\n  %s\nmodel:\n%s",
+				w.seed, w.step, strings.Join(w.log, "\n  "), w.model)
+		}
+	})
+	return w
+}
+
+// defaultMaxInflight is Options.MaxInflight's default, the broker's own cap on a window.
+const defaultMaxInflight = 32
+
+// fail stops the walk on a broken rule.
+func (w *modelWalk) fail(format string, args ...any) {
+	w.t.Helper()
+	w.t.Fatalf("step %d: %s (replay: %s)", w.step, fmt.Sprintf(format, args...), w.seed)
+}
+
+func (w *modelWalk) logf(format string, args ...any) {
+	w.counts[strings.Fields(format)[0]]++
+	w.note(format, args...)
+}
+
+// note logs a packet.
+func (w *modelWalk) note(format string, args ...any) {
+	step := "final"
+	if w.step > 0 {
+		step = strconv.Itoa(w.step)
+	}
+	w.log = append(w.log, step+": "+fmt.Sprintf(format, args...))
+	if len(w.log) > modelLogLen {
+		w.log = w.log[1:]
+	}
+}
+
+// run takes steps operations (or fewer when the choices run out), then the final drain.
+func (w *modelWalk) run(steps int) {
+	for w.step = 1; w.step <= steps && !w.choose.done(); w.step++ {
+		w.randomOp()
+		for _, c := range w.clients {
+			w.settle(c)
+		}
+	}
+	w.finish()
+}
+
+// randomOp takes one operation, chosen with these weights.
+func (w *modelWalk) randomOp() {
+	c := w.clients[w.choose.intn(len(w.clients))]
+	switch op := w.choose.intn(100); {
+	case op < 12:
+		w.connect(c)
+	case !c.online():
+		if op < 50 {
+			w.connect(c)
+		} else {
+			w.publish() // the other operations need a connection
+		}
+	case op < 20:
+		w.disconnect(c, false)
+	case op < 23:
+		w.disconnect(c, true)
+	case op < 35:
+		w.subscribe(c)
+	case op < 41:
+		w.unsubscribe(c)
+	case op < 51:
+		w.ack(c)
+	case op < 57:
+		w.withhold(c)
+	case op < 59:
+		w.ackUnknown(c)
+	case op < 62:
+		w.restart()
+	default:
+		w.publish()
+	}
+}
+
+// connect connects c: Clean Start or not, expiry 0 or an hour (3.1.1: clean session or not),
+// taking over c's connection if it has one.
+func (w *modelWalk) connect(c *modelClient) {
+	clean := w.choose.intn(3) == 0
+	expiry := uint32(3600)
+	if w.choose.intn(4) == 0 {
+		expiry = 0
+	}
+	if c.v != mqtt.V5 {
+		expiry = 7200 // Options.SessionExpiryV3
+		if clean {
+			expiry = 0
+		}
+	}
+	w.logf("connect %s clean=%v expiry=%d (online=%v)", c.id, clean, expiry, c.online())
+	nc := dialRaw(w.t, w.addr, c.v)
+	ack := nc.connect(c.id, clean, c.connectProps(expiry))
+	w.leave(c) // taken over: the old connection is closed by the broker
+	if ack.ReasonCode != mqtt.Success {
+		w.fail("CONNACK %s", ack.String())
+	}
+	present := w.model.connect(c.id, c.v == mqtt.V5, clean, expiry)
+	if ack.SessionPresent != present {
+		w.fail("%s: Session Present %v, want %v [MQTT-3.2.2-2], [MQTT-3.2.2-3]", c.id, ack.SessionPresent, present)
+	}
+	w.attach(c, nc)
+	if present {
+		// Every message in flight is sent again at once [MQTT-4.4.0-1].
+		w.settle(c)
+		if pids := w.model.unsent(c.id); len(pids) > 0 {
+			w.fail("%s resumed: packet ids %v in flight were not sent again [MQTT-4.4.0-1]", c.id, pids)
+		}
+	}
+}
+
+// connectProps sets a v5 CONNECT's expiry and Receive Maximum.
+func (c *modelClient) connectProps(expiry uint32) func(*mqtt.Packet) {
+	return func(p *mqtt.Packet) {
+		if c.v == mqtt.V5 {
+			sessionExpiry(expiry)(p)
+			p.Properties.ReceiveMaximum = c.recvMax
+			p.Properties.Present.Add(mqtt.PropReceiveMaximum)
+		}
+	}
+}
+
+// attach starts reading nc for c.
+func (w *modelWalk) attach(c *modelClient, nc *rawClient) {
+	require.NoError(w.t, nc.nc.SetReadDeadline(time.Time{}))
+	in, stop := make(chan mqtt.Packet, 64), make(chan struct{})
+	c.c, c.in, c.stop, c.held = nc, in, stop, nil
+	go func() {
+		defer close(in)
+		for {
+			p, err := nc.r.ReadPacket(nc.v)
+			if err != nil {
+				return
+			}
+			select {
+			case in <- p:
+			case <-stop:
+				return
+			}
+		}
+	}()
+}
+
+// leave forgets c's connection, and what it had not read or acknowledged.
+func (w *modelWalk) leave(c *modelClient) {
+	if c.c == nil {
+		return
+	}
+	close(c.stop)
+	c.c.close()
+	c.c, c.in, c.held = nil, nil, nil
+}
+
+// disconnect ends c's connection: DISCONNECT (v5: possibly with expiry 0, which ends the
+// session) or a dropped connection.
+func (w *modelWalk) disconnect(c *modelClient, abrupt bool) {
+	end := c.v == mqtt.V5 && w.choose.intn(3) == 0
+	w.logf("disconnect %s abrupt=%v end=%v", c.id, abrupt, end && !abrupt)
+	switch {
+	case abrupt:
+	case end:
+		d := &mqtt.Packet{Type: mqtt.TypeDisconnect}
+		d.Properties.Present.Add(mqtt.PropSessionExpiry)
+		c.c.send(d)
+		w.model.sessions[c.id].expiry = 0
+	default:
+		c.c.send(&mqtt.Packet{Type: mqtt.TypeDisconnect})
+	}
+	w.leave(c)
+	w.model.disconnected(c.id)
+	// Wait until the broker has seen it, so that the next CONNECT finds the session in the
+	// state the model has.
+	gone := w.model.sessions[c.id] == nil
+	waitFor(w.t, c.id+" offline", func() bool {
+		s := w.srv.session(c.id)
+		return s == nil || (!gone && !s.online())
+	})
+}
+
+// subscribe subscribes c to one of modelFilters at a random QoS, with the filter's
+// Subscription Identifier (v5).
+func (w *modelWalk) subscribe(c *modelClient) {
+	f := modelFilters[w.choose.intn(len(modelFilters))]
+	qos := mqtt.QoS(w.choose.intn(3))
+	w.logf("subscribe %s %s qos=%d", c.id, f, qos)
+	p := &mqtt.Packet{Type: mqtt.TypeSubscribe, PacketID: c.nextPID(), Subscriptions: []mqtt.Subscription{{Filter: f, QoS: qos}}}
+	if c.v == mqtt.V5 {
+		p.Properties.SubscriptionIDs = []uint32{modelSubID(f)}
+		p.Properties.Present.Add(mqtt.PropSubscriptionID)
+	}
+	c.c.send(p)
+	ack := w.await(c, mqtt.TypeSuback)
+	if len(ack.ReasonCodes) != 1 || ack.ReasonCodes[0] != mqtt.ReasonCode(qos) {
+		w.fail("%s: SUBACK %s for %s at QoS %d", c.id, ack.String(), f, qos)
+	}
+	w.model.subscribe(c.id, f, qos)
+}
+
+// unsubscribe removes one of c's subscriptions (or one it does not have).
+func (w *modelWalk) unsubscribe(c *modelClient) {
+	f := modelFilters[w.choose.intn(len(modelFilters))]
+	w.logf("unsubscribe %s %s", c.id, f)
+	c.c.send(&mqtt.Packet{Type: mqtt.TypeUnsubscribe, PacketID: c.nextPID(), Filters: []string{f}})
+	w.await(c, mqtt.TypeUnsuback)
+	w.model.unsubscribe(c.id, f)
+}
+
+func (c *modelClient) nextPID() uint16 {
+	c.pid = c.pid%1000 + 1
+	return c.pid
+}
+
+// ack sends c's withheld acknowledgements and lets it acknowledge at once from now on.
+func (w *modelWalk) ack(c *modelClient) {
+	w.logf("ack %s (%d held)", c.id, len(c.held))
+	c.hold = false
+	held := c.held
+	c.held = nil
+	for _, p := range held {
+		w.sendAck(c, p)
+	}
+}
+
+// withhold makes c keep its acknowledgements until the next ack.
+func (w *modelWalk) withhold(c *modelClient) {
+	w.logf("withhold %s", c.id)
+	c.hold = true
+}
+
+// ackUnknown acknowledges a packet id c never received: the broker must ignore it (or answer
+// a PUBREC with PUBREL 0x92).
+func (w *modelWalk) ackUnknown(c *modelClient) {
+	pid := uint16(modelUnknownPID + w.choose.intn(1000))
+	typ := []mqtt.Type{mqtt.TypePuback, mqtt.TypePubrec, mqtt.TypePubcomp}[w.choose.intn(3)]
+	w.logf("ack unknown %s %s %d", c.id, typ, pid)
+	c.unknown[pid] = true
+	c.c.send(&mqtt.Packet{Type: typ, PacketID: pid})
+}
+
+// restart closes the broker cleanly and opens it again on the same directory.
+func (w *modelWalk) restart() {
+	w.logf("restart")
+	for _, c := range w.clients {
+		w.leave(c)
+	}
+	if w.pub != nil {
+		w.pub.close()
+		w.pub = nil
+	}
+	closeServer(w.t, w.srv)
+	w.model.restarted()
+	w.srv, w.addr = durableServer(w.t, w.dir)
+}
+
+// publish publishes one message from the publisher, whose payload is its seq, at a random
+// QoS, and waits for the acknowledgement (QoS 0: for the PUBACK of a QoS 1 message that
+// matches nothing, which the broker routes after it).
+func (w *modelWalk) publish() {
+	if w.pub == nil {
+		w.pub = dialRaw(w.t, w.addr, mqtt.V5)
+		w.pub.connect("m-pub", true)
+	}
+	topic := modelTopics[w.choose.intn(len(modelTopics))]
+	qos := mqtt.QoS(w.choose.intn(3))
+	seq := w.model.publish(topic, qos)
+	w.logf("publish %d %s qos=%d", seq, topic, qos)
+	switch qos {
+	case mqtt.QoS0:
+		w.pub.publish(topic, strconv.Itoa(seq), qos, 0, false)
+		w.pub.publish("sync", "", mqtt.QoS1, w.nextPubPID(), false)
+		w.pub.expect(mqtt.TypePuback)
+	case mqtt.QoS1:
+		w.pub.publish(topic, strconv.Itoa(seq), qos, w.nextPubPID(), false)
+		if ack := w.pub.expect(mqtt.TypePuback); !ack.ReasonCode.IsError() {
+			w.model.published(seq)
+		}
+	case mqtt.QoS2:
+		pid := w.nextPubPID()
+		w.pub.publish(topic, strconv.Itoa(seq), qos, pid, false)
+		if ack := w.pub.expect(mqtt.TypePubrec); !ack.ReasonCode.IsError() {
+			w.model.published(seq)
+		}
+		w.pub.send(&mqtt.Packet{Type: mqtt.TypePubrel, PacketID: pid})
+		w.pub.expect(mqtt.TypePubcomp)
+	}
+}
+
+func (w *modelWalk) nextPubPID() uint16 {
+	w.pubPID = w.pubPID%60000 + 1
+	return w.pubPID
+}
+
+// settle reads what c is sent until it has everything it is owed or its window is full, then
+// makes a round trip (PINGREQ) so that its acknowledgements have been taken in.
+func (w *modelWalk) settle(c *modelClient) {
+	if !c.online() {
+		return
+	}
+	deadline := time.Now().Add(modelSettle)
+	for {
+		owed := w.model.owed(c.id)
+		if len(owed) == 0 || w.model.inflightLen(c.id) >= c.enough {
+			break
+		}
+		if !w.receive(c, deadline) {
+			w.fail("%s was not sent messages %v it is owed within %s (%d in flight)", c.id, owed, modelSettle,
+				w.model.inflightLen(c.id))
+		}
+	}
+	c.c.send(&mqtt.Packet{Type: mqtt.TypePingreq})
+	w.await(c, mqtt.TypePingresp)
+}
+
+// await reads c's packets until one of type typ, which it returns.
+func (w *modelWalk) await(c *modelClient, typ mqtt.Type) mqtt.Packet {
+	deadline := time.Now().Add(modelSettle)
+	for {
+		select {
+		case p, ok := <-c.in:
+			if !ok {
+				w.fail("%s: connection closed while waiting for %s", c.id, typ)
+			}
+			if p.Type == typ {
+				return p
+			}
+			w.handle(c, p)
+		case <-time.After(time.Until(deadline)):
+			w.fail("%s: no %s within %s", c.id, typ, modelSettle)
+		}
+	}
+}
+
+// receive handles one packet of c; false when none came before deadline.
+func (w *modelWalk) receive(c *modelClient, deadline time.Time) bool {
+	select {
+	case p, ok := <-c.in:
+		if !ok {
+			w.fail("%s: connection closed", c.id)
+		}
+		w.handle(c, p)
+		return true
+	case <-time.After(time.Until(deadline)):
+		return false
+	}
+}
+
+// handle checks a packet the broker sent c and answers it.
+func (w *modelWalk) handle(c *modelClient, p mqtt.Packet) {
+	w.note("  %s <- %s", c.id, modelPacketString(&p))
+	switch p.Type {
+	case mqtt.TypePublish:
+		w.counts[fmt.Sprintf("PUBLISH qos=%d dup=%v", p.QoS, p.Dup)]++
+		seq, err := strconv.Atoi(string(p.Payload))
+		if err != nil {
+			w.fail("%s: PUBLISH %s with a payload the walk did not send", c.id, p.String())
+		}
+		if err := w.model.receive(c.id, &p, seq, c.window()); err != nil {
+			w.fail("%s: %v", c.id, err)
+		}
+		switch p.QoS {
+		case mqtt.QoS1:
+			w.answer(c, mqtt.Packet{Type: mqtt.TypePuback, PacketID: p.PacketID})
+		case mqtt.QoS2:
+			w.answer(c, mqtt.Packet{Type: mqtt.TypePubrec, PacketID: p.PacketID})
+		}
+	case mqtt.TypePubrel:
+		w.counts["PUBREL"]++
+		if c.unknown[p.PacketID] {
+			if c.v == mqtt.V5 && p.ReasonCode != mqtt.PacketIdentifierNotFound {
+				w.fail("%s: PUBREL %s for an unknown packet id", c.id, p.String())
+			}
+			return
+		}
+		if err := w.model.pubrel(c.id, p.PacketID); err != nil {
+			w.fail("%s: %v", c.id, err)
+		}
+		w.answer(c, mqtt.Packet{Type: mqtt.TypePubcomp, PacketID: p.PacketID})
+	default:
+		w.fail("%s: unexpected %s", c.id, p.String())
+	}
+}
+
+// modelPacketString is p.String() with a PUBLISH's message seq and Subscription Identifiers.
+func modelPacketString(p *mqtt.Packet) string {
+	if p.Type != mqtt.TypePublish {
+		return p.String()
+	}
+	s := fmt.Sprintf("PUBLISH #%s %s qos=%d id=%d", p.Payload, p.Topic, p.QoS, p.PacketID)
+	if p.Dup {
+		s += " dup"
+	}
+	if ids := p.Properties.SubscriptionIDs; len(ids) > 0 {
+		s += fmt.Sprintf(" subs=%v", ids)
+	}
+	return s
+}
+
+// answer sends an acknowledgement now, or keeps it while c withholds them.
+func (w *modelWalk) answer(c *modelClient, ack mqtt.Packet) {
+	if c.hold {
+		c.held = append(c.held, ack)
+		return
+	}
+	w.sendAck(c, ack)
+}
+
+func (w *modelWalk) sendAck(c *modelClient, ack mqtt.Packet) {
+	w.note("  %s -> %s", c.id, ack.String())
+	c.c.send(&ack)
+	if ack.Type == mqtt.TypePubrec {
+		w.model.pubrec(c.id, ack.PacketID)
+	} else {
+		w.model.acked(c.id, ack.PacketID)
+	}
+}
+
+// finish restarts the broker, reconnects every session left and drains it, acknowledging
+// everything: then nothing may be owed.
+func (w *modelWalk) finish() {
+	w.step = 0
+	w.restart()
+	for _, c := range w.clients {
+		s := w.model.sessions[c.id]
+		if s == nil {
+			continue
+		}
+		w.logf("final: resume %s", c.id)
+		nc := dialRaw(w.t, w.addr, c.v)
+		ack := nc.connect(c.id, false, c.connectProps(s.expiry))
+		if ack.ReasonCode != mqtt.Success || !ack.SessionPresent {
+			w.fail("%s: the session did not survive the restart (CONNACK %s)", c.id, ack.String())
+		}
+		w.model.connect(c.id, c.v == mqtt.V5, false, s.expiry)
+		c.hold = false
+		w.attach(c, nc)
+		deadline := time.Now().Add(modelSettle)
+		for len(w.model.owed(c.id)) > 0 || w.model.inflightLen(c.id) > 0 {
+			if !w.receive(c, deadline) {
+				w.fail("%s: lost messages %v (acknowledged to the publisher, owed to a durable session); %d still in flight",
+					c.id, w.model.owed(c.id), w.model.inflightLen(c.id))
+			}
+		}
+		w.settle(c)
+	}
+}
+
+// modelSteps is the walk's length: short in make test, MQTTDS_MODEL_STEPS for longer runs.
+func modelSteps(t *testing.T, short int) int {
+	if s := os.Getenv("MQTTDS_MODEL_STEPS"); s != "" {
+		n, err := strconv.Atoi(s)
+		require.NoError(t, err, "MQTTDS_MODEL_STEPS")
+		return n
+	}
+	return short
+}
+
+// modelSeed returns MQTTDS_MODEL_SEED, or a new seed.
+func modelSeed(t *testing.T) uint64 {
+	if s := os.Getenv("MQTTDS_MODEL_SEED"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		require.NoError(t, err, "MQTTDS_MODEL_SEED")
+		return n
+	}
+	return rand.Uint64()
+}
+
+func runModelWalk(t *testing.T, seed uint64, steps int) {
+	choose := randChoices{rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	w := newModelWalk(t, choose, fmt.Sprintf("MQTTDS_MODEL_SEED=%d", seed))
+	w.run(steps)
+	t.Logf("%d steps: %v", steps, w.counts)
+}
+
+// Ensure that random sequences of connects, disconnects, subscriptions, publications,
+// acknowledgements and restarts keep MQTT's delivery rules for durable and in-memory sessions.
+func TestDurableModel_Walk(t *testing.T) {
+	seed := modelSeed(t)
+	t.Logf("seed %d", seed)
+	runModelWalk(t, seed, modelSteps(t, 150))
+}
