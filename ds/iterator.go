@@ -137,8 +137,10 @@ func (d *DB) UpdateIterator(it Iterator, key []byte) (Iterator, error) {
 // Next returns up to n messages of it's stream after its position, in the stream's order, and
 // the iterator advanced past them. It only returns committed messages (whose Store has
 // returned or is about to). For the same iterator and n it returns the same messages, unless
-// the generation was dropped. An empty result means "nothing yet"; ErrEndOfStream means the
-// generation is closed and fully read, and the consumer moves on to the next generation.
+// retention removed some meanwhile: it never returns a message older than its topic's
+// retention period (RetentionOptions.Classes), and a dropped generation is gone. An empty
+// result means "nothing yet"; ErrEndOfStream means the generation is closed and fully read,
+// and the consumer moves on to the next generation.
 //
 // The returned messages are owned by the caller. Safe for concurrent use.
 func (d *DB) Next(ctx context.Context, it Iterator, n int) ([]StoredMessage, Iterator, error) {
@@ -174,6 +176,14 @@ func (d *DB) Next(ctx context.Context, it Iterator, n int) ([]StoredMessage, Ite
 	}
 	var stats layout.Stats
 	items, pos, err := l.Next(db, it.stream, it.levels, it.pos, n, bounds, &stats)
+	// Messages past their retention period are skipped (retention_class.go). A read that found
+	// nothing else reads on, so that an empty result still means "nothing yet".
+	for now := timestampOf(d.opts.Now()); err == nil && len(items) > 0; {
+		if items = d.dropExpired(it.rank.Shard, items, now); len(items) > 0 {
+			break
+		}
+		items, pos, err = l.Next(db, it.stream, it.levels, pos, n, bounds, &stats)
+	}
 	g.release()
 	d.storage.RUnlock()
 	d.metrics.read(stats, len(items), time.Since(start))

@@ -40,6 +40,16 @@ type Metrics struct {
 		// RetentionErrors counts failed automatic rotations and drops (retried next check).
 		RetentionErrors uint64
 	}
+	Retention struct {
+		// Expired counts the messages Next skipped because they were past their topic's
+		// retention period (RetentionOptions.Period and Classes); ExpiredByShard splits it by
+		// shard (index = shard).
+		Expired        uint64
+		ExpiredByShard []uint64
+		// RangeDeletes counts the expired spans of streams inside a retention class that the
+		// retention check deleted from live generations.
+		RangeDeletes uint64
+	}
 	Shards struct {
 		// NextTimestamp is the smallest timestamp (µs) the next message of any shard can get.
 		NextTimestamp uint64
@@ -78,6 +88,12 @@ func (m *Metrics) Sub(earlier *Metrics) *Metrics {
 	d.Generations.Added -= earlier.Generations.Added
 	d.Generations.Dropped -= earlier.Generations.Dropped
 	d.Generations.RetentionErrors -= earlier.Generations.RetentionErrors
+	d.Retention.Expired -= earlier.Retention.Expired
+	d.Retention.RangeDeletes -= earlier.Retention.RangeDeletes
+	d.Retention.ExpiredByShard = append([]uint64(nil), m.Retention.ExpiredByShard...)
+	for i := range min(len(d.Retention.ExpiredByShard), len(earlier.Retention.ExpiredByShard)) {
+		d.Retention.ExpiredByShard[i] -= earlier.Retention.ExpiredByShard[i]
+	}
 	return &d
 }
 
@@ -104,6 +120,11 @@ func (m *Metrics) String() string {
 		m.Read.NextCalls, m.Read.Messages, m.Read.NextTime, m.Read.Seeks, m.Read.Nexts, m.Read.Collisions)
 	fmt.Fprintf(&b, "generations: %d live, %d added, %d dropped, %d retention errors\n",
 		m.Generations.Live, m.Generations.Added, m.Generations.Dropped, m.Generations.RetentionErrors)
+	if r := m.Retention; r.Expired > 0 || r.RangeDeletes > 0 {
+		// Only once retention did something: a store without it reads as before.
+		fmt.Fprintf(&b, "retention: %d expired messages skipped by readers, %d expired spans deleted\n",
+			r.Expired, r.RangeDeletes)
+	}
 	fmt.Fprintf(&b, "shards: next timestamp %d, %d pending writes, %d flushes in flight\n",
 		m.Shards.NextTimestamp, m.Shards.Pending, m.Shards.InFlight)
 	fmt.Fprintf(&b, "disk: %d bytes, %d recoveries\n", m.Disk.Usage, m.Disk.Recoveries)
@@ -183,6 +204,13 @@ func (d *DB) Metrics() *Metrics {
 	m.Generations.Added = c.generationsAdded.Load()
 	m.Generations.Dropped = c.generationsDropped.Load()
 	m.Generations.RetentionErrors = c.retentionErrors.Load()
+	m.Retention.ExpiredByShard = make([]uint64, len(d.retention.expired))
+	for i := range d.retention.expired {
+		n := d.retention.expired[i].Load()
+		m.Retention.ExpiredByShard[i] = n
+		m.Retention.Expired += n
+	}
+	m.Retention.RangeDeletes = d.retention.rangeDeletes.Load()
 	for _, s := range d.shards {
 		m.Generations.Live += len(s.generations())
 		m.Shards.NextTimestamp = max(m.Shards.NextTimestamp, s.visible.Load()+1)

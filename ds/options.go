@@ -78,9 +78,24 @@ type RetentionOptions struct {
 	// opened. A message lives at most Period + RotationInterval + the check interval
 	// (RotationInterval/4). Default Period/10.
 	RotationInterval time.Duration
-	// Disabled turns off automatic rotation and dropping; AddGeneration and DropGeneration still
-	// work.
+	// Classes keep the messages of some topics for their own period: the first class whose
+	// Filter matches a message's topic gives its period, and Period applies to every other
+	// topic. Next never returns a message older than its period (it skips it and counts it
+	// in Metrics.Retention). Storage is reclaimed by dropping a generation once the longest
+	// period has passed over it, and earlier for streams whose every topic falls in one
+	// class: the automatic retention check range-deletes their expired messages (see
+	// retention.go). Default none.
+	Classes []RetentionClass
+	// Disabled turns off automatic rotation and dropping, and the read-time filter; AddGeneration
+	// and DropGeneration still work.
 	Disabled bool
+}
+
+// RetentionClass keeps the messages whose topics match Filter (an MQTT topic filter) for
+// Period.
+type RetentionClass struct {
+	Filter string
+	Period time.Duration
 }
 
 // Compression selects how message payloads are stored.
@@ -178,6 +193,14 @@ func (o *Options) Validate() error {
 	}
 	if o.Retention.RotationInterval < time.Millisecond || o.Retention.RotationInterval > o.Retention.Period {
 		bad("Retention.RotationInterval = %v: must be in [1ms, Period]", o.Retention.RotationInterval)
+	}
+	for i, c := range o.Retention.Classes {
+		if _, err := parseFilter(c.Filter); err != nil {
+			bad("Retention.Classes[%d].Filter: %v", i, err)
+		}
+		if c.Period < time.Millisecond {
+			bad("Retention.Classes[%d].Period = %v: must be at least 1ms", i, c.Period)
+		}
 	}
 	if o.FS == nil {
 		bad("FS is nil (call EnsureDefaults)")

@@ -2,10 +2,11 @@ package ds
 
 // Watcher tells a consumer that a shard has committed new data, so that it need not poll.
 //
-// C receives a value after a commit of the shard becomes visible to readers. Notifications
-// coalesce: a consumer that is busy while several commits happen finds one value waiting, so it
-// should read until it has caught up (Next returns no message) before waiting on C again. C is
-// closed by Close and when the DB closes.
+// C receives a value after a commit of the shard becomes visible to readers: any commit for a
+// Watcher from Watch, only a commit that carries messages for one from WatchMessages.
+// Notifications coalesce: a consumer that is busy while several commits happen finds one value
+// waiting, so it should read until it has caught up (Next returns no message) before waiting on
+// C again. C is closed by Close and when the DB closes.
 //
 // A Watcher is safe for use by several goroutines; usually one owns it.
 type Watcher struct {
@@ -14,21 +15,46 @@ type Watcher struct {
 	c      chan struct{}
 	s      *shard
 	closed bool // guarded by s.watchers
+
+	// messagesOnly skips commits that did not move the shard's visible timestamp (KV-only
+	// flushes). Immutable.
+	messagesOnly bool
+	// seen is the visible timestamp of the last notification. Guarded by s.watchers.
+	seen uint64
 }
 
-// Watch returns a Watcher for shard. Close it when done.
+// Watch returns a Watcher for shard that signals every commit: messages and KV writes. Close
+// it when done.
 func (d *DB) Watch(shard int) (*Watcher, error) {
+	return d.watch(shard, false)
+}
+
+// WatchMessages returns a Watcher for shard that signals only commits that carry messages, so
+// that a reader of messages is not woken by KV bookkeeping (session state, cursors) committed
+// on the same shard. Close it when done.
+//
+// A message commit always moves the shard's committed high-water mark, and a KV-only commit
+// never does; the watcher signals when the mark has moved since its last signal. Adding a
+// generation moves the mark too, so the first commit after a rotation may signal without a
+// message: at most one spurious wake-up per generation.
+func (d *DB) WatchMessages(shard int) (*Watcher, error) {
+	return d.watch(shard, true)
+}
+
+func (d *DB) watch(shard int, messagesOnly bool) (*Watcher, error) {
 	s, err := d.shard(shard)
 	if err != nil {
 		return nil, err
 	}
 	c := make(chan struct{}, 1)
-	w := &Watcher{C: c, c: c, s: s}
+	w := &Watcher{C: c, c: c, s: s, messagesOnly: messagesOnly}
 	s.watchers.Lock()
 	defer s.watchers.Unlock()
 	if d.closed.Load() {
 		return nil, ErrClosed
 	}
+	// Read under the lock that notify holds: a commit that lands after this is signalled.
+	w.seen = s.visible.Load()
 	s.watchers.set[w] = struct{}{}
 	return w, nil
 }
@@ -48,11 +74,20 @@ func (w *Watcher) closeLocked() {
 	}
 }
 
-// notify wakes every watcher of the shard without blocking.
+// notify wakes the shard's watchers without blocking: every plain watcher, and the
+// messages-only watchers when the visible timestamp moved since their last signal. The
+// completer calls it after storing the new visible timestamp.
 func (s *shard) notify() {
 	s.watchers.Lock()
 	defer s.watchers.Unlock()
+	visible := s.visible.Load()
 	for w := range s.watchers.set {
+		if w.messagesOnly {
+			if visible == w.seen {
+				continue // not "<=": were the mark ever reset lower, later commits must still wake
+			}
+			w.seen = visible
+		}
 		select {
 		case w.c <- struct{}{}:
 		default:
