@@ -24,15 +24,13 @@ func CheckRecord(key, value []byte) error {
 			return fmt.Errorf("%w: meta key with %d trailing bytes", ErrCorruption, len(rest))
 		}
 		_, err = decodeMeta(value)
-	case kindInflight, kindRel:
+	case kindInflight:
+		_, _, err = decodeInflightRecord(rest, value)
+	case kindRel:
 		if len(rest) != 2 {
 			return fmt.Errorf("%w: packet id of %d bytes", ErrCorruption, len(rest))
 		}
-		if kind == kindRel {
-			_, err = decodeTime(value)
-		} else {
-			_, err = decodeInflight(uint16(rest[0])<<8|uint16(rest[1]), value)
-		}
+		_, err = decodeTime(value)
 	case kindCursor:
 		var it ds.Iterator
 		var st ds.Stream

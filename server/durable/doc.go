@@ -17,13 +17,16 @@
 //
 // Session.Fetch reads the session's streams (ds.GetStreams per filter, one cursor per stream)
 // in batches of Options.BatchSize, gives each QoS 1/2 message a packet id, and returns once the
-// packet ids and the advanced cursors are durable. An in-flight entry names its message by the
-// stream key and the serialized iterator right before it, so after a restart Session.Replay
-// reads exactly the in-flight window again and re-sends it with DUP and the same packet ids;
-// everything before a cursor that has no in-flight entry is done. PUBREC moves an entry to
-// "released" durably before PUBREL goes out, so a released QoS 2 message is never sent as
-// PUBLISH again. PUBACK and PUBCOMP delete the entry; that write is durable within one commit
-// (group commit), not awaited.
+// packet ids and the advanced cursors are durable; Session.FetchWindow returns at once with
+// the commit to wait for, so that the caller reads the next window while this one commits.
+// The QoS 1/2 messages of one read of one stream share one in-flight record, a batch
+// (batch.go): the serialized iterator right before the read, and per message its packet id,
+// state and key. After a restart Session.Replay reads each batch again with one ds.Next and
+// re-sends exactly its unfinished messages with DUP and the same packet ids; everything
+// before a cursor that is in no batch is done. PUBREC moves an entry to "released" durably
+// before PUBREL goes out, so a released QoS 2 message is never sent as PUBLISH again. PUBACK
+// and PUBCOMP mark the entry done; the batch record is rewritten (or deleted, when all of it
+// is done) by the next commit (group commit), not awaited.
 //
 // The caller decides how much to Fetch (its window: the client's Receive Maximum minus what is
 // in flight) and when: typically when ds.Watch reports a commit, when an acknowledgement frees
@@ -38,19 +41,23 @@
 // the shared filter among its subscriptions (IsShared) but neither routes nor reads it; the
 // broker deals the group's messages out to its members (group.go).
 //
-// # Session table (format v1)
+// # Session table (format v2)
 //
 // All keys of a session live in its client id's shard (ds.ShardOf), so a publisher's message
 // and its session writes can share one atomic batch:
 //
 //	meta      | 'm' | len(cid) | cid |                          → Meta (records.go)
 //	cursor    | 'c' | len(cid) | cid | len(filter) | filter | stream | → | v | ended | iterator |
-//	inflight  | 'f' | len(cid) | cid | packet id (BE16) |      → | v | seq | QoS | state | retain | sub ids | filter | key | iterator before |
+//	batch     | 'f' | len(cid) | cid | id = first seq (BE64) | → | v | read | filter | sub ids | iterator before | n | entries |
+//	  entry:    | pid − previous pid | flags: QoS, retain, state (done/sent/released) | shared key prefix | key suffix |
+//	inflight  | 'f' | len(cid) | cid | packet id (BE16) |      → | 1 | seq | QoS | state | retain | sub ids | filter | key | iterator before |
+//	            (format v1: one record per message; read, and rewritten as a batch of one)
 //	await-rel | 'r' | len(cid) | cid | packet id (BE16) |      → | v | received µs |
 //	heartbeat | 'n' |  (shard 0)                               → | v | µs |
 //
 // Lengths and integers are uvarints; every value starts with its FormatVersion byte, and a
-// reader refuses versions it does not know (ErrFormatVersion).
+// reader refuses versions it does not know (ErrFormatVersion). Meta, cursor and time values
+// are the same in v1 and v2.
 //
 // # Concurrency
 //

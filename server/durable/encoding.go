@@ -14,10 +14,14 @@ import (
 type FormatVersion uint8
 
 const (
-	// FormatV1 is the first format (see doc.go for the layouts).
+	// FormatV1 is the first format (see doc.go for the layouts): one in-flight record per
+	// message. Its meta, cursor and time values are those of v2.
 	FormatV1 FormatVersion = 1
+	// FormatV2 keeps in-flight messages as batch records, one per read of a stream
+	// (batch.go). A v1 in-flight record is still read, and rewritten as a batch.
+	FormatV2 FormatVersion = 2
 	// FormatCurrent is what new values are written in.
-	FormatCurrent = FormatV1
+	FormatCurrent = FormatV2
 )
 
 var (
@@ -124,6 +128,18 @@ func (d *decoder) version() {
 	v := d.byte()
 	if d.err == nil && (v == 0 || FormatVersion(v) > FormatCurrent) {
 		d.err = fmt.Errorf("%w: %d", ErrFormatVersion, v)
+	}
+}
+
+// versionAtLeast checks the leading format byte of a value that exists since format min.
+func (d *decoder) versionAtLeast(min FormatVersion) {
+	v := d.byte()
+	switch {
+	case d.err != nil:
+	case FormatVersion(v) > FormatCurrent:
+		d.err = fmt.Errorf("%w: %d", ErrFormatVersion, v)
+	case FormatVersion(v) < min:
+		d.fail(fmt.Sprintf("format %d for a record of format %d or later", v, min))
 	}
 }
 

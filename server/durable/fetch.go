@@ -1,7 +1,6 @@
 package durable
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -92,8 +91,10 @@ func (s *Session) Complete(pid uint16) (known, transient bool) {
 		return false, false
 	}
 	delete(s.mu.inflight, pid)
-	if !f.transient {
-		s.mu.pending[string(pidKey(kindInflight, s.id, pid))] = nil
+	if f.b != nil {
+		f.state = stateDone
+		f.b.open--
+		s.mu.dirty[f.b] = struct{}{}
 		s.scheduleLocked()
 	}
 	return true, f.transient
@@ -115,8 +116,8 @@ func (s *Session) Pubrec(pid uint16) (known bool, err error) {
 	}
 	f.state = StateReleased
 	var t uint64
-	if !f.transient {
-		s.mu.pending[string(pidKey(kindInflight, s.id, pid))] = encodeInflight(f)
+	if f.b != nil {
+		s.mu.dirty[f.b] = struct{}{}
 		t = s.scheduleLocked()
 	}
 	s.mu.Unlock()
@@ -136,15 +137,19 @@ func (s *Session) InflightState(pid uint16) (st State, qos byte, ok bool) {
 
 // Replay returns what a reconnecting client must be sent before anything new, in the original
 // send order [MQTT-4.4.0-1], [MQTT-4.6.0-1]: PUBLISH with DUP for messages waiting for
-// PUBACK/PUBREC (read again from storage by their stored position, with their original packet
-// id, QoS and flags), PUBREL for those waiting for PUBCOMP, and the transient entries (the
-// caller holds their messages). A message whose generation retention dropped meanwhile is
-// forgotten and counted as expired.
+// PUBACK/PUBREC (read again from storage, one read per batch, with their original packet id,
+// QoS and flags), PUBREL for those waiting for PUBCOMP, and the transient entries (the caller
+// holds their messages). A message whose generation retention dropped meanwhile is forgotten
+// and counted as expired.
 func (s *Session) Replay(ctx context.Context) ([]Delivery, error) {
 	s.mu.Lock()
 	entries := make([]inflight, 0, len(s.mu.inflight))
+	reads := map[*batch]*batchRead{}
 	for _, f := range s.mu.inflight {
 		entries = append(entries, *f)
+		if f.b != nil && f.state == StateSent && reads[f.b] == nil {
+			reads[f.b] = &batchRead{before: f.b.before, read: f.b.read}
+		}
 	}
 	s.mu.Unlock()
 	slices.SortFunc(entries, func(a, b inflight) int { return cmpUint(a.seq, b.seq) })
@@ -160,7 +165,7 @@ func (s *Session) Replay(ctx context.Context) ([]Delivery, error) {
 		case f.state == StateReleased:
 			d.Released = true
 		default:
-			m, err := s.reread(ctx, f)
+			m, err := s.reread(ctx, reads[f.b], f)
 			if errors.Is(err, errMessageGone) {
 				lost = append(lost, f.pid)
 				continue
@@ -182,29 +187,46 @@ func (s *Session) Replay(ctx context.Context) ([]Delivery, error) {
 
 var errMessageGone = errors.New("durable: message no longer stored")
 
-// rereadWindow is how many messages after the stored position Replay looks through for the
-// message's key (a message committed later may sort before it in an open epoch).
+// rereadWindow is how many messages beyond a batch's read Replay looks through for its keys (a
+// message committed later may sort among them in an open epoch).
 const rereadWindow = 64
 
-// reread reads an in-flight message again from its stored position.
-func (s *Session) reread(ctx context.Context, f *inflight) (ds.StoredMessage, error) {
-	var it ds.Iterator
-	if err := it.UnmarshalBinary(f.before); err != nil {
-		return ds.StoredMessage{}, fmt.Errorf("durable: session %q packet id %d: %w", s.id, f.pid, err)
-	}
-	msgs, _, err := s.st.db.Next(ctx, it, rereadWindow)
-	switch {
-	case errors.Is(err, ds.ErrGenerationNotFound), errors.Is(err, ds.ErrEndOfStream):
-		return ds.StoredMessage{}, errMessageGone
-	case err != nil:
-		return ds.StoredMessage{}, err
-	}
-	for _, m := range msgs {
-		if bytes.Equal(m.Key, f.key) {
-			return m, nil
+// batchRead is one batch's messages read again, shared by its entries.
+type batchRead struct {
+	before []byte
+	read   int
+	done   bool
+	err    error
+	byKey  map[string]ds.StoredMessage
+}
+
+// reread finds an in-flight message again by reading its batch from the stored position.
+func (s *Session) reread(ctx context.Context, r *batchRead, f *inflight) (ds.StoredMessage, error) {
+	if !r.done {
+		r.done = true
+		var it ds.Iterator
+		if err := it.UnmarshalBinary(r.before); err != nil {
+			r.err = fmt.Errorf("durable: session %q packet id %d: %w", s.id, f.pid, err)
+		} else {
+			var msgs []ds.StoredMessage
+			msgs, _, r.err = s.st.db.Next(ctx, it, r.read+rereadWindow)
+			if errors.Is(r.err, ds.ErrGenerationNotFound) || errors.Is(r.err, ds.ErrEndOfStream) {
+				r.err = errMessageGone
+			}
+			r.byKey = make(map[string]ds.StoredMessage, len(msgs))
+			for _, m := range msgs {
+				r.byKey[string(m.Key)] = m
+			}
 		}
 	}
-	return ds.StoredMessage{}, errMessageGone
+	if r.err != nil {
+		return ds.StoredMessage{}, r.err
+	}
+	m, ok := r.byKey[string(f.key)]
+	if !ok {
+		return ds.StoredMessage{}, errMessageGone
+	}
+	return m, nil
 }
 
 func cmpUint(a, b uint64) int {
@@ -224,8 +246,42 @@ func cmpUint(a, b uint64) int {
 // take turns. Within a shard, a generation is read to its end before the next one, which keeps
 // each publisher's order [MQTT-4.6.0-5].
 //
-// Fetch is meant to be called by one goroutine at a time (the session's delivery loop).
+// Fetch is FetchWindow followed by Window.Wait. It is meant to be called by one goroutine at a
+// time (the session's delivery loop).
 func (s *Session) Fetch(ctx context.Context, max int) ([]Delivery, error) {
+	w, err := s.FetchWindow(ctx, max)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Wait(); err != nil {
+		return nil, err
+	}
+	return w.Deliveries, nil
+}
+
+// Window is what one FetchWindow call handed out. Its deliveries hold packet ids (they count
+// in InflightLen) but may be sent only once the window is durable: before that, a crash would
+// forget that they were ever handed out.
+type Window struct {
+	Deliveries []Delivery
+	s          *Session
+	ticket     uint64
+}
+
+// Durable reports, without waiting, whether the window's records are committed.
+func (w *Window) Durable() bool {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	return w.s.mu.committed >= w.ticket || w.s.mu.err != nil
+}
+
+// Wait blocks until the window's records are committed, or returns the commit error.
+func (w *Window) Wait() error { return w.s.wait(w.ticket) }
+
+// FetchWindow is Fetch without the wait: it returns at once with the deliveries and the commit
+// that makes them re-sendable, so that the caller can read the next window while this one
+// commits (pipelining). Windows become durable in the order they were fetched.
+func (s *Session) FetchWindow(ctx context.Context, max int) (*Window, error) {
 	if err := s.maybeRenewStreams(); err != nil {
 		return nil, err
 	}
@@ -246,11 +302,8 @@ func (s *Session) Fetch(ctx context.Context, max int) ([]Delivery, error) {
 	s.mu.Lock()
 	t := s.mu.ticket
 	s.mu.Unlock()
-	if err := s.wait(t); err != nil {
-		return nil, err
-	}
 	s.st.stats.fetched.Add(int64(len(out)))
-	return out, nil
+	return &Window{Deliveries: out, s: s, ticket: t}, nil
 }
 
 // fetchRound reads once from every readable cursor; progress reports that a message was read or
@@ -303,13 +356,16 @@ func (s *Session) fetchRound(ctx context.Context, out []Delivery, max int) (_ []
 	return out, progress, nil
 }
 
-// takeLocked turns messages read from cursor c into deliveries for subscription sub.
+// takeLocked turns messages read from cursor c into deliveries for subscription sub. Its
+// QoS 1/2 deliveries form one batch record.
 func (s *Session) takeLocked(out []Delivery, c *cursor, sub Subscription, msgs []ds.StoredMessage, now time.Time) []Delivery {
-	before := c.it
+	var b *batch
+	var subIDs []uint32
+	if sub.SubscriptionID != 0 {
+		subIDs = []uint32{sub.SubscriptionID}
+	}
 	for i := range msgs {
 		m := &msgs[i]
-		prev := before
-		before = m.After
 		if sub.NoLocal && m.ClientID == s.id {
 			continue // [MQTT-3.8.3-3]
 		}
@@ -318,20 +374,26 @@ func (s *Session) takeLocked(out []Delivery, c *cursor, sub Subscription, msgs [
 			s.st.stats.expired.Add(1) // [MQTT-3.3.2-5]
 			continue
 		}
-		d := Delivery{QoS: min(m.QoS, sub.QoS), Retain: m.Retain && sub.RetainAsPublished, Message: *m}
-		if sub.SubscriptionID != 0 {
-			d.SubIDs = []uint32{sub.SubscriptionID}
-		}
+		d := Delivery{QoS: min(m.QoS, sub.QoS), Retain: m.Retain && sub.RetainAsPublished, SubIDs: subIDs, Message: *m}
 		if d.QoS > 0 {
+			if b == nil {
+				before, _ := c.it.MarshalBinary()
+				b = &batch{id: s.mu.seq + 1, filter: c.filter, subIDs: subIDs, before: before, read: len(msgs),
+					entries: make([]*inflight, 0, len(msgs)-i)}
+			}
 			d.PID = s.allocPIDLocked()
-			prevBytes, _ := prev.MarshalBinary()
 			s.mu.seq++
 			f := &inflight{pid: d.PID, seq: s.mu.seq, qos: d.QoS, state: StateSent, retain: d.Retain,
-				subIDs: d.SubIDs, filter: c.filter, key: m.Key, before: prevBytes}
+				subIDs: subIDs, key: m.Key, b: b}
+			b.entries = append(b.entries, f)
+			b.open++
 			s.mu.inflight[d.PID] = f
-			s.mu.pending[string(pidKey(kindInflight, s.id, d.PID))] = encodeInflight(f)
 		}
 		out = append(out, d)
+	}
+	if b != nil {
+		s.mu.dirty[b] = struct{}{}
+		s.scheduleLocked()
 	}
 	return out
 }

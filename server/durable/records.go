@@ -13,7 +13,8 @@ import (
 //
 //	meta:      | 'm' | uvarint len(cid) | cid |
 //	cursor:    | 'c' | uvarint len(cid) | cid | uvarint len(filter) | filter | stream bytes |
-//	inflight:  | 'f' | uvarint len(cid) | cid | packet id (2 bytes, big endian) |
+//	batch:     | 'f' | uvarint len(cid) | cid | id (8 bytes, big endian)        |  (batch.go)
+//	inflight:  | 'f' | uvarint len(cid) | cid | packet id (2 bytes, big endian) |  (format v1, read only)
 //	await-rel: | 'r' | uvarint len(cid) | cid | packet id (2 bytes, big endian) |
 //	heartbeat: | 'n' |                      (shard 0 only)
 const (
@@ -32,6 +33,9 @@ func sessionPrefix(kind byte, cid string) []byte {
 }
 
 func metaKey(cid string) []byte { return sessionPrefix(kindMeta, cid) }
+
+// Batch records share the 'f' kind with the v1 per-message records they replace, so a prefix
+// scan of a session's in-flight state finds both; the length of the rest tells them apart.
 
 func pidKey(kind byte, cid string, pid uint16) []byte {
 	return binary.BigEndian.AppendUint16(sessionPrefix(kind, cid), pid)
@@ -209,12 +213,9 @@ const (
 	StateReleased State = 2
 )
 
-// inflight is one outbound QoS 1/2 message that has a packet id. It names the message by its
-// stream key and the iterator right before it, never by a copy.
-//
-// Encoded (format v1):
-//
-//	| version | seq | QoS | state | retain | n sub ids | sub ids | filter | message key | iterator before |
+// inflight is one outbound QoS 1/2 message that has a packet id. A message read from the
+// session's streams belongs to a batch (batch.go), which names it by the stream position of
+// its read and its key, never by a copy.
 type inflight struct {
 	pid    uint16
 	seq    uint64 // send order within the session
@@ -222,35 +223,23 @@ type inflight struct {
 	state  State
 	retain bool // the RETAIN flag this subscriber sees
 	subIDs []uint32
-	filter string
-	key    []byte
-	before []byte // serialized ds.Iterator positioned right before the message
+	key    []byte // the message's key in its stream
+	b      *batch // nil for transient entries
 	// transient entries (retained messages sent on SUBSCRIBE, messages of shared groups,
 	// which keep their own record) live in memory only and are not re-sent after a restart.
 	transient bool
 }
 
-func encodeInflight(f *inflight) []byte {
-	e := encoder{b: make([]byte, 0, 32+len(f.key)+len(f.before)+len(f.filter))}
-	e.version()
-	e.uvarint(f.seq)
-	e.byte(f.qos)
-	e.byte(byte(f.state))
-	e.bool(f.retain)
-	e.uvarint(uint64(len(f.subIDs)))
-	for _, id := range f.subIDs {
-		e.uvarint(uint64(id))
-	}
-	e.string(f.filter)
-	e.bytes(f.key)
-	e.bytes(f.before)
-	return e.b
-}
-
-func decodeInflight(pid uint16, b []byte) (*inflight, error) {
+// decodeInflightV1 decodes a format v1 in-flight record, one message per record, which this
+// build reads and rewrites as a batch (batchOfLegacy):
+//
+//	| 1 | seq | QoS | state | retain | n sub ids | sub ids | filter | message key | iterator before |
+func decodeInflightV1(pid uint16, b []byte) (f *inflight, filter string, before []byte, err error) {
 	d := decoder{b: b}
-	d.version()
-	f := &inflight{pid: pid}
+	if v := d.byte(); d.err == nil && FormatVersion(v) != FormatV1 {
+		return nil, "", nil, fmt.Errorf("%w: per-message in-flight record of format %d", ErrFormatVersion, v)
+	}
+	f = &inflight{pid: pid}
 	f.seq = d.uvarint()
 	f.qos = d.byte()
 	f.state = State(d.byte())
@@ -262,17 +251,17 @@ func decodeInflight(pid uint16, b []byte) (*inflight, error) {
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		f.subIDs = append(f.subIDs, d.u32())
 	}
-	f.filter = d.string()
+	filter = d.string()
 	f.key = d.bytes()
-	f.before = d.bytes()
+	before = d.bytes()
 	if (f.qos != 1 && f.qos != 2) || (f.state != StateSent && f.state != StateReleased) ||
 		(f.state == StateReleased && f.qos != 2) || pid == 0 {
 		d.fail("inflight entry")
 	}
 	if err := d.done(); err != nil {
-		return nil, err
+		return nil, "", nil, err
 	}
-	return f, nil
+	return f, filter, before, nil
 }
 
 // cursorValue is a stream's fetch position: everything before it has been handed out (and, for

@@ -39,6 +39,8 @@ type Session struct {
 		inflight map[uint16]*inflight
 		nextPID  uint16
 		seq      uint64
+		// batches holds the batch records read while loading, by id (nil afterwards).
+		batches map[uint64]*batch
 		// awaitingRel holds inbound QoS 2 packet ids answered with PUBREC and not yet released.
 		awaitingRel map[uint16]time.Time
 		online      bool
@@ -52,6 +54,10 @@ type Session struct {
 
 		// pending are the KV writes not yet committed (nil value: delete), by key.
 		pending map[string][]byte
+		// dirty are the batches whose record changed since the last commit: the committer
+		// encodes them (or deletes them, complete), so that the acknowledgements of one commit
+		// interval share one rewrite.
+		dirty map[*batch]struct{}
 		// ticket counts changes queued; committed is the last ticket whose batch is durable.
 		ticket, committed uint64
 		committing        bool
@@ -80,8 +86,10 @@ func newSession(st *Store, id string) *Session {
 	s := &Session{st: st, id: id, shard: ds.ShardOf(id, st.db.NumShards())}
 	s.mu.cursors = map[string]*cursor{}
 	s.mu.inflight = map[uint16]*inflight{}
+	s.mu.batches = map[uint64]*batch{}
 	s.mu.awaitingRel = map[uint16]time.Time{}
 	s.mu.pending = map[string][]byte{}
+	s.mu.dirty = map[*batch]struct{}{}
 	s.mu.forceRenew = true
 	s.committedCond = sync.NewCond(&s.mu.Mutex)
 	return s
@@ -96,24 +104,17 @@ func (s *Session) loadRecord(kind byte, rest, key, value []byte) error {
 			return err
 		}
 		s.mu.meta = m
-	case kindInflight, kindRel:
+	case kindInflight:
+		return s.loadInflight(rest, key, value)
+	case kindRel:
 		if len(rest) != 2 {
 			return fmt.Errorf("%w: packet id of %d bytes", ErrCorruption, len(rest))
 		}
-		pid := uint16(rest[0])<<8 | uint16(rest[1])
-		if kind == kindRel {
-			t, err := decodeTime(value)
-			if err != nil {
-				return err
-			}
-			s.mu.awaitingRel[pid] = t
-			return nil
-		}
-		f, err := decodeInflight(pid, value)
+		t, err := decodeTime(value)
 		if err != nil {
 			return err
 		}
-		s.mu.inflight[pid] = f
+		s.mu.awaitingRel[uint16(rest[0])<<8|uint16(rest[1])] = t
 	case kindCursor:
 		ended, itb, err := decodeCursor(value)
 		if err != nil {
@@ -134,6 +135,36 @@ func (s *Session) loadRecord(kind byte, rest, key, value []byte) error {
 	return nil
 }
 
+// loadInflight takes a batch record, or a format v1 per-message record, which it queues for
+// rewriting as a batch of one (committed once the session is loaded).
+func (s *Session) loadInflight(rest, key, value []byte) error {
+	b, legacy, err := decodeInflightRecord(rest, value)
+	switch {
+	case err != nil:
+		return err
+	case legacy:
+		if _, ok := s.mu.batches[b.id]; ok {
+			return fmt.Errorf("%w: v1 in-flight record with the seq %d of a batch", ErrCorruption, b.id)
+		}
+		s.mu.pending[string(key)] = nil
+		s.mu.dirty[b] = struct{}{}
+	case b.open == 0:
+		s.mu.pending[string(key)] = nil // complete: only its deletion was lost
+		return nil
+	}
+	for _, f := range b.entries {
+		if f.state == stateDone {
+			continue
+		}
+		if _, dup := s.mu.inflight[f.pid]; dup {
+			return fmt.Errorf("%w: packet id %d in flight twice", ErrCorruption, f.pid)
+		}
+		s.mu.inflight[f.pid] = f
+	}
+	s.mu.batches[b.id] = b
+	return nil
+}
+
 // streamOfCursorKey returns the stream bytes of a cursor key's rest (after the client id).
 func streamOfCursorKey(rest []byte) []byte {
 	d := decoder{b: rest}
@@ -141,26 +172,35 @@ func streamOfCursorKey(rest []byte) []byte {
 	return d.b
 }
 
-// finishLoad derives the counters from the loaded inflight entries: the next send sequence and
-// the packet id search start continue after the newest entry.
+// finishLoad derives the counters from the loaded batches: the next send sequence and the
+// packet id search start continue after the newest entry. It queues the rewrites loading
+// asked for (v1 records, complete batches).
 func (s *Session) finishLoad() {
-	var newest *inflight
-	for _, f := range s.mu.inflight {
-		if newest == nil || f.seq > newest.seq {
-			newest = f
+	for _, b := range s.mu.batches {
+		if last := b.entries[len(b.entries)-1]; last.seq >= s.mu.seq {
+			s.mu.seq, s.mu.nextPID = last.seq, last.pid
 		}
 	}
-	if newest != nil {
-		s.mu.seq = newest.seq
-		s.mu.nextPID = newest.pid
+	s.mu.batches = nil // only needed while loading
+	if len(s.mu.pending) > 0 || len(s.mu.dirty) > 0 {
+		s.scheduleLocked()
 	}
 }
 
 // ownedKeys lists every key the loaded records came from (for removing orphans).
 func (s *Session) ownedKeys() [][]byte {
 	var out [][]byte
-	for pid := range s.mu.inflight {
-		out = append(out, pidKey(kindInflight, s.id, pid))
+	seen := map[*batch]bool{}
+	for _, f := range s.mu.inflight {
+		if f.b != nil && !seen[f.b] {
+			seen[f.b] = true
+			out = append(out, batchKey(s.id, f.b.id))
+		}
+	}
+	for k, v := range s.mu.pending {
+		if v == nil {
+			out = append(out, []byte(k)) // v1 records and complete batches
+		}
 	}
 	for pid := range s.mu.awaitingRel {
 		out = append(out, pidKey(kindRel, s.id, pid))
@@ -430,6 +470,14 @@ func (s *Session) scheduleLocked() uint64 {
 func (s *Session) commitLoop() {
 	for {
 		s.mu.Lock()
+		for b := range s.mu.dirty {
+			if b.open == 0 {
+				s.mu.pending[string(batchKey(s.id, b.id))] = nil
+			} else {
+				s.mu.pending[string(batchKey(s.id, b.id))] = encodeBatch(b)
+			}
+		}
+		clear(s.mu.dirty)
 		if len(s.mu.pending) == 0 || s.mu.err != nil {
 			s.mu.committed = s.mu.ticket
 			s.mu.committing = false
