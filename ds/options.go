@@ -71,12 +71,14 @@ type BufferOptions struct {
 
 // RetentionOptions configure how long messages are kept.
 type RetentionOptions struct {
-	// Period is how long a message is kept: its generation is dropped once every message in it
-	// is older than Period. Default 24h.
+	// Period is how long a message whose topic is in no class is kept: Next stops returning it
+	// once it is Period old, and its generation is dropped once every message in it is older
+	// than the longest period (Period or a class's). Default 24h.
 	Period time.Duration
 	// RotationInterval is the age at which a shard's current generation is closed and a new one
-	// opened. A message lives at most Period + RotationInterval + the check interval
-	// (RotationInterval/4). Default Period/10.
+	// opened. A message's storage lives at most the longest period + RotationInterval + the
+	// check interval (RotationInterval/4, or a quarter of the shortest class period if that is
+	// shorter). Default Period/10.
 	RotationInterval time.Duration
 	// Classes keep the messages of some topics for their own period: the first class whose
 	// Filter matches a message's topic gives its period, and Period applies to every other
@@ -86,8 +88,8 @@ type RetentionOptions struct {
 	// class: the automatic retention check range-deletes their expired messages (see
 	// retention.go). Default none.
 	Classes []RetentionClass
-	// Disabled turns off automatic rotation and dropping, and the read-time filter; AddGeneration
-	// and DropGeneration still work.
+	// Disabled turns off the automatic retention check (rotation, dropping, range deletes);
+	// AddGeneration and DropGeneration still work, and Next still skips expired messages.
 	Disabled bool
 }
 
