@@ -264,15 +264,24 @@ func (d *durableSession) run(stop chan struct{}) {
 // fill sends what the window allows: queued transient deliveries first, then messages read
 // from storage, until the window is full or nothing is left. renew reports that storage had
 // nothing while the stream list may be stale.
+//
+// Reading is pipelined: a fetched window is sent once its records are durable (a message goes
+// out only when a crash would re-send it with DUP and the same packet id), and meanwhile the
+// next window is read, so the loop does not stop for every commit. Windows are sent in the
+// order they were read. Fetched windows hold packet ids, so the client's window is never
+// exceeded [MQTT-3.3.4-9]; those not sent when the connection leaves are in the session's
+// in-flight table and re-sent on the next one.
 func (d *durableSession) fill() (renew bool) {
 	d.fetchMu.Lock()
 	defer d.fetchMu.Unlock()
+	var pending []*durable.Window // fetched, not yet sent, oldest first
+	var empty bool                // storage had nothing the last time it was asked
 	for {
 		d.mu.Lock()
 		c := d.mu.conn
 		if c == nil {
 			d.mu.Unlock()
-			return
+			return false
 		}
 		window := d.mu.quota
 		if d.mu.behind {
@@ -284,38 +293,66 @@ func (d *durableSession) fill() (renew bool) {
 		for _, x := range sends {
 			c.sendPublish(x, false)
 		}
-		if room <= 0 {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		got, err := d.ds.Fetch(ctx, room)
-		cancel()
-		if err != nil {
-			if !errors.Is(err, durable.ErrSessionEnded) {
-				d.b.srv.log.Error("reading messages for a durable session failed", "client", d.mem.id, "err", err)
-				c.close(CauseNetwork)
+		for len(pending) > 0 && pending[0].Durable() {
+			if !d.sendWindow(c, pending[0]) {
+				return false
 			}
-			return
+			pending = pending[1:]
 		}
-		sends = sends[:0]
-		d.mu.Lock()
-		d.mu.behind = len(got) >= room
-		d.mu.Unlock()
-		if len(got) == 0 {
-			return d.ds.RenewPending()
-		}
-		d.mu.Lock()
-		for i := range got {
-			del := d.delivery(&got[i])
-			if del.qos > 0 && d.mu.inflight != nil {
-				d.mu.inflight[del.pid] = del
+		if room > 0 && !empty {
+			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+			w, err := d.ds.FetchWindow(ctx, room)
+			cancel()
+			if err != nil {
+				d.fetchFailed(c, err)
+				return false
 			}
-			sends = append(sends, del)
+			d.mu.Lock()
+			d.mu.behind = len(w.Deliveries) >= room
+			d.mu.Unlock()
+			if len(w.Deliveries) > 0 {
+				pending = append(pending, w)
+				continue
+			}
+			empty, renew = true, d.ds.RenewPending()
 		}
-		d.mu.Unlock()
-		for _, x := range sends {
-			c.sendPublish(x, false)
+		if len(pending) == 0 {
+			return renew
 		}
+		if !d.sendWindow(c, pending[0]) {
+			return false
+		}
+		pending = pending[1:]
+	}
+}
+
+// sendWindow waits until w is durable and sends it on c; false when the commit failed (the
+// connection is then closed).
+func (d *durableSession) sendWindow(c *conn, w *durable.Window) bool {
+	if err := w.Wait(); err != nil {
+		d.fetchFailed(c, err)
+		return false
+	}
+	sends := make([]delivery, len(w.Deliveries))
+	d.mu.Lock()
+	for i := range w.Deliveries {
+		sends[i] = d.delivery(&w.Deliveries[i])
+		if sends[i].qos > 0 && d.mu.inflight != nil {
+			d.mu.inflight[sends[i].pid] = sends[i]
+		}
+	}
+	d.mu.Unlock()
+	for _, x := range sends {
+		c.sendPublish(x, false)
+	}
+	return true
+}
+
+// fetchFailed closes c after a storage error, unless the session ended meanwhile.
+func (d *durableSession) fetchFailed(c *conn, err error) {
+	if !errors.Is(err, durable.ErrSessionEnded) {
+		d.b.srv.log.Error("reading messages for a durable session failed", "client", d.mem.id, "err", err)
+		c.close(CauseNetwork)
 	}
 }
 
