@@ -119,6 +119,19 @@ func (s *Server) Sessions() []SessionInfo {
 	for _, sess := range sessions {
 		out = append(out, sess.Info())
 	}
+	if s.durable != nil {
+		// Durable sessions kept compact while offline; one that moved between the two lists
+		// while they were read is listed once.
+		listed := make(map[string]bool, len(out))
+		for _, i := range out {
+			listed[i.ClientID] = true
+		}
+		for _, i := range s.durable.offlineSessions() {
+			if !listed[i.ClientID] {
+				out = append(out, i)
+			}
+		}
+	}
 	slices.SortFunc(out, func(a, b SessionInfo) int { return strings.Compare(a.ClientID, b.ClientID) })
 	return out
 }
@@ -147,6 +160,9 @@ func (s *Server) Subscriptions(clientID string) []SubscriptionView {
 	out := []SubscriptionView{}
 	for _, id := range ids {
 		subs := s.subs.ClientSubscriptions(id, nil)
+		if len(subs) == 0 && s.durable != nil {
+			subs = s.durable.storedSubscriptions(id) // a compact durable session: read from storage
+		}
 		slices.SortFunc(subs, func(a, b subscriptions.Subscription) int { return strings.Compare(a.Filter, b.Filter) })
 		for _, x := range subs {
 			o := x.Options

@@ -1,10 +1,12 @@
 package server
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttds/mqttds/ds"
@@ -39,6 +41,13 @@ type durableBroker struct {
 		sync.Mutex
 		m map[string]*sharedGroup
 	}
+
+	// loadMu serializes the moves of a session between the broker's table (a memSession with
+	// its durable side) and the store's compact entries: restore and evict. Lock order:
+	// connectMu, loadMu, a memSession's mu.
+	loadMu sync.Mutex
+	// timers run the compact sessions' deadlines and the evictions.
+	timers offlineTimers
 }
 
 // renewInterval is the default DurableOptions.RenewStreamsInterval; a session that read
@@ -61,6 +70,7 @@ func (s *Server) openDurable() error {
 	o.ensureDefaults()
 	b := &durableBroker{srv: s, opts: o, db: o.DB, stop: make(chan struct{}), pubQueues: map[*conn]*publishQueue{}}
 	b.groups.m = map[string]*sharedGroup{}
+	b.timers.wake = make(chan struct{}, 1)
 	if b.db == nil {
 		if o.Dir == "" {
 			return errors.New("server: durable sessions enabled without a DB or a directory")
@@ -80,13 +90,15 @@ func (s *Server) openDurable() error {
 	b.store = st
 	s.durable = b
 	b.load()
-	b.wg.Add(1)
+	b.wg.Add(2)
 	go b.gcLoop()
+	go b.timerLoop()
 	return nil
 }
 
 // gcLoop ends offline durable sessions whose expiry passed, every SessionGCInterval. Each
-// session also has its own expiry timer; the sweep catches any that a timer missed.
+// loaded session has its own expiry timer and the compact ones share one (timerLoop); the sweep
+// catches any that a timer missed.
 func (b *durableBroker) gcLoop() {
 	defer b.wg.Done()
 	t := time.NewTicker(b.opts.SessionGCInterval)
@@ -111,66 +123,425 @@ func (b *durableBroker) gc(now time.Time) {
 		}
 	}
 	s.mu.RUnlock()
+	for _, o := range b.store.OfflineSessions() {
+		if !o.Expired(now) {
+			continue
+		}
+		if sess := b.restore(o.ClientID); sess != nil {
+			expired = append(expired, sess)
+		}
+	}
 	for _, sess := range expired {
 		s.expireSession(sess)
 	}
 }
 
 // load brings back the stored sessions. Expired ones are deleted, their Will published
-// [MQTT-3.1.2-8]; the others wait offline for their client, with the expiry and Will delay
-// counted from when they were last alive.
+// [MQTT-3.1.2-8]. The others wait offline for their client, with the expiry and Will delay
+// counted from when they were last alive: the store keeps client sessions compact (only their
+// deadlines are in memory, in timers), and the few it loads in full (members of durable shared
+// groups) get a memSession as when their client connects.
 func (b *durableBroker) load() {
-	s := b.srv
 	now := time.Now()
 	var wills []*Message
-	for _, ds := range b.store.Sessions() {
-		if _, _, group := durable.ParseGroupSessionID(ds.ClientID()); group {
+	for _, st := range b.store.Sessions() {
+		if _, _, group := durable.ParseGroupSessionID(st.ClientID()); group {
 			continue // restoreGroups
 		}
-		meta := ds.Meta()
-		if ds.Expired(now) {
-			if meta.Will != nil {
-				wills = append(wills, messageFromDS(&meta.Will.Message, meta.LastAlive))
-			}
-			if err := ds.Delete(context.Background()); err != nil {
-				s.log.Error("deleting expired durable session", "client", ds.ClientID(), "err", err)
-			}
+		if st.Expired(now) {
+			wills = b.deleteExpired(st, wills)
 			continue
 		}
-		sess := newMemSession(s, ds.ClientID())
-		sess.created = meta.Created
-		d := newDurableSession(b, sess, ds)
-		sess.dur.Store(d)
-		for _, sub := range ds.Subscriptions() {
-			_, err := s.subs.Add(ds.ClientID(), sub.Filter, subscriptions.Options{QoS: sub.QoS, NoLocal: sub.NoLocal,
-				RetainAsPublished: sub.RetainAsPublished, RetainHandling: sub.RetainHandling, SubscriptionID: sub.SubscriptionID})
-			if err != nil {
-				s.log.Error("restoring durable subscription", "client", ds.ClientID(), "filter", sub.Filter, "err", err)
-			}
-		}
-		s.mu.Lock()
-		s.mu.sessions[ds.ClientID()] = sess
-		s.mu.Unlock()
-		// The timers may fire at once (their time passed while the broker was down).
-		sess.mu.Lock()
-		sess.mu.expiry = neverExpire
-		if meta.Expiry != durable.NeverExpire {
-			sess.mu.expiry = meta.Expiry
-			sess.mu.expiryTimer = time.AfterFunc(ds.ExpiresIn(now), sess.expiryTimerFired)
-		}
-		if w := meta.Will; w != nil {
-			sess.mu.will, sess.mu.willDelay = messageFromDS(&w.Message, meta.LastAlive), w.Delay
-			if w.Delay < meta.Expiry {
-				left := max(0, meta.LastAlive.Add(w.Delay).Sub(now))
-				sess.mu.willTimer = time.AfterFunc(left, sess.willTimerFired)
-			}
-		}
-		sess.mu.Unlock()
+		b.loadMu.Lock()
+		b.adopt(st, now)
+		b.loadMu.Unlock()
 	}
+	var deadlines []deadline
+	for _, o := range b.store.OfflineSessions() {
+		if !o.Expired(now) {
+			deadlines = appendDeadlines(deadlines, o.ClientID, o.Entry)
+			continue
+		}
+		st, err := b.store.Load(o.ClientID)
+		if err != nil {
+			b.srv.log.Error("loading an expired durable session", "client", o.ClientID, "err", err)
+			continue
+		}
+		if st != nil {
+			wills = b.deleteExpired(st, wills)
+		}
+	}
+	b.timers.init(deadlines)
 	b.restoreGroups()
 	for _, w := range wills {
-		s.publishWill(w)
+		b.srv.publishWill(w)
 	}
+}
+
+// deleteExpired deletes a session found expired at start and adds its Will to wills.
+func (b *durableBroker) deleteExpired(st *durable.Session, wills []*Message) []*Message {
+	meta := st.Meta()
+	if meta.Will != nil {
+		wills = append(wills, messageFromDS(&meta.Will.Message, meta.LastAlive))
+	}
+	if err := st.Delete(context.Background()); err != nil {
+		b.srv.log.Error("deleting expired durable session", "client", st.ClientID(), "err", err)
+	}
+	return wills
+}
+
+// restore returns the session of id from the broker's table, loading it from the store when
+// it is compact; nil if there is none. Server.session calls it for a client id it does not
+// hold, so a compact session is found by CONNECT, the API and the timers alike.
+func (b *durableBroker) restore(id string) *memSession {
+	if _, ok := b.store.Offline(id); !ok {
+		return nil
+	}
+	b.loadMu.Lock()
+	defer b.loadMu.Unlock()
+	if sess := b.srv.loadedSession(id); sess != nil {
+		return sess // restored meanwhile
+	}
+	st, err := b.store.Load(id)
+	if err != nil {
+		b.srv.log.Error("loading a durable session failed", "client", id, "err", err)
+		return nil
+	}
+	if st == nil {
+		return nil
+	}
+	sess := b.adopt(st, time.Now())
+	b.timers.evictLater(sess, nil) // compact again unless its client comes back
+	return sess
+}
+
+// adopt gives a loaded offline session its memSession: subscriptions in the index, and Will
+// and expiry timers counted from when it was last alive (they fire at once if that time
+// passed). The caller holds loadMu.
+func (b *durableBroker) adopt(st *durable.Session, now time.Time) *memSession {
+	s := b.srv
+	meta := st.Meta()
+	sess := newMemSession(s, st.ClientID())
+	sess.created = meta.Created
+	d := newDurableSession(b, sess, st)
+	sess.dur.Store(d)
+	for _, sub := range st.Subscriptions() {
+		_, err := s.subs.Add(st.ClientID(), sub.Filter, subscriptions.Options{QoS: sub.QoS, NoLocal: sub.NoLocal,
+			RetainAsPublished: sub.RetainAsPublished, RetainHandling: sub.RetainHandling, SubscriptionID: sub.SubscriptionID})
+		if err != nil {
+			s.log.Error("restoring durable subscription", "client", st.ClientID(), "filter", sub.Filter, "err", err)
+		}
+	}
+	s.mu.Lock()
+	s.mu.sessions[st.ClientID()] = sess
+	s.mu.Unlock()
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	sess.mu.expiry = neverExpire
+	select {
+	case <-s.closing:
+		return sess // no timers into a stopping broker
+	default:
+	}
+	if meta.Expiry != durable.NeverExpire {
+		sess.mu.expiry = meta.Expiry
+		sess.mu.expiryTimer = time.AfterFunc(st.ExpiresIn(now), sess.expiryTimerFired)
+	}
+	if w := meta.Will; w != nil {
+		sess.mu.will, sess.mu.willDelay = messageFromDS(&w.Message, meta.LastAlive), w.Delay
+		if w.Delay < meta.Expiry {
+			left := max(0, meta.LastAlive.Add(w.Delay).Sub(now))
+			sess.mu.willTimer = time.AfterFunc(left, sess.willTimerFired)
+		}
+	}
+	return sess
+}
+
+// evictDelay is how long an offline durable session stays loaded after its connection ended
+// (or after something loaded it): a client that comes straight back finds it ready, and its
+// last writes have committed by then.
+const evictDelay = time.Second
+
+// evictTries bounds the attempts to evict a session that was not ready (a write pending).
+const evictTries = 3
+
+// offlineTimers hold what the broker must do later for sessions it does not hold: the Will and
+// expiry deadlines of compact sessions, in one heap served by one timer (a time.Timer per
+// session would cost more than the compact entry itself), and the evictions of sessions that
+// went offline, in a queue (they all wait evictDelay, so it is in time order).
+type offlineTimers struct {
+	mu        sync.Mutex
+	deadlines deadlineHeap
+	evictions []eviction
+	wake      chan struct{} // timerLoop looks again
+	stopped   atomic.Bool   // the broker is closing: no more evictions
+}
+
+// deadline is a compact session's Will or expiry time (Unix ns). A deadline is a reminder to
+// look, not a decision: it may be stale (the session was loaded, or ended, since).
+type deadline struct {
+	at int64
+	id string
+}
+
+// deadlineHeap is a min-heap of deadlines (container/heap).
+type deadlineHeap []deadline
+
+func (h deadlineHeap) Len() int           { return len(h) }
+func (h deadlineHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h deadlineHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *deadlineHeap) Push(x any)        { *h = append(*h, x.(deadline)) }
+func (h *deadlineHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// eviction is a session to make compact once c (its last connection, if any) has finished.
+type eviction struct {
+	at    time.Time
+	sess  *memSession
+	c     *conn
+	tries int
+}
+
+// appendDeadlines appends the deadlines of compact session id.
+func appendDeadlines(out []deadline, id string, e durable.Entry) []deadline {
+	if at, ok := e.ExpiresAt(); ok {
+		out = append(out, deadline{at: at.UnixNano(), id: id})
+	}
+	if at, ok := e.WillAt(); ok {
+		out = append(out, deadline{at: at.UnixNano(), id: id})
+	}
+	return out
+}
+
+// init sets the deadlines found at start.
+func (t *offlineTimers) init(ds []deadline) {
+	t.mu.Lock()
+	t.deadlines = ds
+	heap.Init(&t.deadlines)
+	t.mu.Unlock()
+	t.poke()
+}
+
+func (t *offlineTimers) add(ds []deadline) {
+	if len(ds) == 0 {
+		return
+	}
+	t.mu.Lock()
+	for _, d := range ds {
+		heap.Push(&t.deadlines, d)
+	}
+	t.mu.Unlock()
+	t.poke()
+}
+
+// evictLater makes sess compact after evictDelay, once its connection c (nil: none) finished,
+// if it is still offline then.
+func (t *offlineTimers) evictLater(sess *memSession, c *conn) {
+	t.requeue(eviction{sess: sess, c: c})
+}
+
+func (t *offlineTimers) requeue(e eviction) {
+	if t.stopped.Load() {
+		return
+	}
+	e.at = time.Now().Add(evictDelay)
+	t.mu.Lock()
+	t.evictions = append(t.evictions, e)
+	first := len(t.evictions) == 1
+	t.mu.Unlock()
+	if first {
+		t.poke()
+	}
+}
+
+func (t *offlineTimers) poke() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take removes what is due at now (at most limit of each) and says when to look next.
+func (t *offlineTimers) take(now time.Time, limit int) (due []string, evicts []eviction, next time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for len(t.deadlines) > 0 && t.deadlines[0].at <= now.UnixNano() && len(due) < limit {
+		due = append(due, heap.Pop(&t.deadlines).(deadline).id)
+	}
+	n := 0
+	for n < len(t.evictions) && !t.evictions[n].at.After(now) && n < limit {
+		n++
+	}
+	evicts = append(evicts, t.evictions[:n]...)
+	clear(t.evictions[:n])
+	t.evictions = t.evictions[n:]
+	if len(t.evictions) == 0 {
+		t.evictions = nil // let a long queue's array go
+	}
+	next = time.Hour
+	if len(t.deadlines) > 0 {
+		next = min(next, time.Duration(t.deadlines[0].at-now.UnixNano()))
+	}
+	if len(t.evictions) > 0 {
+		next = min(next, t.evictions[0].at.Sub(now))
+	}
+	return due, evicts, max(next, 0)
+}
+
+// timerLoop serves the offline timers: a compact session whose Will or expiry is due is loaded
+// (restore), which starts its own timers at their remaining time (none left: they fire at
+// once); a session due for eviction is made compact.
+func (b *durableBroker) timerLoop() {
+	defer b.wg.Done()
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		due, evicts, next := b.timers.take(now, 256)
+		for _, id := range due {
+			if e, ok := b.store.Offline(id); ok && deadlinePassed(e, now) {
+				b.restore(id)
+			}
+		}
+		for _, e := range evicts {
+			b.evictDue(e)
+		}
+		if len(due)+len(evicts) > 0 {
+			select {
+			case <-b.stop:
+				return
+			default:
+				continue // more may be due
+			}
+		}
+		t.Reset(next)
+		select {
+		case <-b.stop:
+			return
+		case <-b.timers.wake:
+		case <-t.C:
+		}
+	}
+}
+
+func deadlinePassed(e durable.Entry, now time.Time) bool {
+	if e.Expired(now) {
+		return true
+	}
+	at, ok := e.WillAt()
+	return ok && !now.Before(at)
+}
+
+// evictDue evicts e's session once its connection has finished (its Will decided).
+func (b *durableBroker) evictDue(e eviction) {
+	if e.c != nil {
+		select {
+		case <-e.c.finished:
+		default:
+			b.timers.requeue(e)
+			return
+		}
+	}
+	if b.evict(e.sess) && e.tries < evictTries {
+		e.tries++
+		b.timers.requeue(e)
+	}
+}
+
+// evict turns an offline durable session into its compact entry in the store, if nothing of
+// it lives in memory alone (see durable.Store.Evict; here also: no transient delivery queued,
+// no shared message held). It leaves the broker's table and the subscription index (routing
+// to offline durable sessions only stores messages, which the store's route index decides),
+// and its timers become deadlines in the shared heap. retry reports a session that could not
+// be evicted yet but may be soon (a write was pending).
+func (b *durableBroker) evict(sess *memSession) (retry bool) {
+	s := b.srv
+	d := sess.dur.Load()
+	if d == nil || b.timers.stopped.Load() {
+		return false
+	}
+	if err := d.ds.Flush(); err != nil {
+		return false
+	}
+	s.connectMu.Lock()
+	defer s.connectMu.Unlock()
+	b.loadMu.Lock()
+	defer b.loadMu.Unlock()
+	if s.loadedSession(sess.id) != sess {
+		return false
+	}
+	sess.mu.Lock()
+	if sess.mu.conn != nil || sess.mu.ended || sess.mu.expiry == 0 || !d.idle() {
+		sess.mu.Unlock()
+		return false
+	}
+	if !b.store.Evict(d.ds) {
+		sess.mu.Unlock()
+		return true
+	}
+	// From here the memSession is finished: attach refuses it, so a CONNECT that found it
+	// just before looks again and restores the session from the store.
+	sess.mu.ended = true
+	sess.stopTimersLocked()
+	sess.mu.Unlock()
+	s.subs.RemoveClient(sess.id)
+	s.mu.Lock()
+	if s.mu.sessions[sess.id] == sess {
+		delete(s.mu.sessions, sess.id)
+	}
+	s.mu.Unlock()
+	if e, ok := b.store.Offline(sess.id); ok {
+		b.timers.add(appendDeadlines(nil, sess.id, e))
+	}
+	return false
+}
+
+// idle reports that the durable side holds nothing in memory alone: no connection, no queued
+// transient delivery, no message of a shared group.
+func (d *durableSession) idle() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.mu.conn == nil && len(d.mu.queue) == 0 && len(d.mu.shared) == 0
+}
+
+// offlineSessions describes the compact sessions for the API.
+func (b *durableBroker) offlineSessions() []SessionInfo {
+	offline := b.store.OfflineSessions()
+	out := make([]SessionInfo, 0, len(offline))
+	for _, o := range offline {
+		out = append(out, SessionInfo{ClientID: o.ClientID, Expiry: o.Expiry(), Created: o.Created(), Durable: true})
+	}
+	return out
+}
+
+// storedSubscriptions reads the subscriptions of a compact session from the store (the API's
+// details), without loading the session.
+func (b *durableBroker) storedSubscriptions(id string) []subscriptions.Subscription {
+	if _, ok := b.store.Offline(id); !ok {
+		return nil
+	}
+	m, ok, err := b.store.StoredMeta(id)
+	if err != nil {
+		b.srv.log.Error("reading a durable session failed", "client", id, "err", err)
+	}
+	if !ok {
+		return nil
+	}
+	out := make([]subscriptions.Subscription, 0, len(m.Subs))
+	for _, sub := range m.Subs {
+		var group string
+		if f, err := topic.ParseFilter(sub.Filter); err == nil {
+			group = f.Group
+		}
+		out = append(out, subscriptions.Subscription{Filter: sub.Filter, Group: group, Options: subscriptions.Options{
+			QoS: sub.QoS, NoLocal: sub.NoLocal, RetainAsPublished: sub.RetainAsPublished,
+			RetainHandling: sub.RetainHandling, SubscriptionID: sub.SubscriptionID}})
+	}
+	return out
 }
 
 // closeDurable stops the watchers, lets pending session writes finish, and closes the store if
@@ -183,6 +554,7 @@ func (s *Server) closeDurable() {
 
 func (b *durableBroker) close() {
 	close(b.stop)
+	b.timers.stopped.Store(true)
 	b.wg.Wait()
 	if b.store != nil {
 		if err := b.store.Close(); err != nil {
@@ -456,4 +828,11 @@ func messageFromDS(dm *ds.Message, created time.Time) *Message {
 		m.User = append(m.User, mqtt.UserProperty{Key: u.Key, Value: u.Value})
 	}
 	return m
+}
+
+// durableExpired reports whether s is a durable session whose expiry passed at now (its timer
+// has not ended it yet).
+func (s *memSession) durableExpired(now time.Time) bool {
+	d := s.dur.Load()
+	return d != nil && d.ds.Expired(now)
 }

@@ -203,8 +203,17 @@ func (s *Server) admit(listener string) bool {
 	return tb == nil || tb.take(1)
 }
 
-// session returns the session of clientID, or nil.
+// session returns the session of clientID, or nil. A durable session kept compact in storage
+// while offline is loaded (durable_server.go).
 func (s *Server) session(clientID string) *memSession {
+	if sess := s.loadedSession(clientID); sess != nil || s.durable == nil {
+		return sess
+	}
+	return s.durable.restore(clientID)
+}
+
+// loadedSession returns the session of clientID if the broker's table holds it.
+func (s *Server) loadedSession(clientID string) *memSession {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.mu.sessions[clientID]
@@ -234,11 +243,16 @@ func (s *Server) openSession(id string, clean bool) (*memSession, bool) {
 				time.Sleep(time.Millisecond)
 				continue
 			}
-			if !clean {
+			expired := old.durableExpired(time.Now())
+			if !clean && !expired {
 				s.connectMu.Unlock()
 				return old, true
 			}
-			s.endSession(old, "clean_start")
+			reason := "clean_start"
+			if expired {
+				reason = "expired"
+			}
+			s.endSession(old, reason)
 		}
 		sess := newMemSession(s, id)
 		s.mu.Lock()
@@ -324,6 +338,9 @@ func (s *Server) Metrics() Metrics {
 	s.stats.snapshot(&m)
 	s.mu.RLock()
 	m.Sessions.Total = int64(len(s.mu.sessions))
+	if s.durable != nil {
+		m.Sessions.Total += int64(s.durable.store.OfflineLen())
+	}
 	sessions := make([]*memSession, 0, len(s.mu.sessions))
 	for _, sess := range s.mu.sessions {
 		sessions = append(sessions, sess)

@@ -227,6 +227,9 @@ func (s *memSession) detach(c *conn) {
 	if s.mu.expiry != neverExpire {
 		s.mu.expiryTimer = time.AfterFunc(s.mu.expiry, s.expiryTimerFired)
 	}
+	if s.dur.Load() != nil {
+		s.srv.durable.timers.evictLater(s, c) // kept compact in storage until it is needed
+	}
 }
 
 // takeWill removes and returns the Will, so that it is published once.

@@ -9,17 +9,25 @@ import (
 // message is written to storage only when the answer is yes. It counts filters (several
 // sessions may hold the same one), so Remove undoes exactly one Add.
 //
-// It is a trie of topic levels with a count on each filter's end node; Match walks at most
-// one path per '+' branch and stops at the first hit, so its cost is bounded by the topic's
-// levels times the wildcard fan-out, not by the number of subscriptions. The index lives in
-// memory and is rebuilt from the persisted session records when the Store opens.
+// Filters without wildcards are counted in a map: a topic matches one only if it is equal, and
+// such filters are often one per session ("dev/17/cmd"), where a trie path of small maps
+// would cost several times the session's compact entry. Filters with wildcards are a trie of
+// topic levels with a count on each filter's end node; Match looks the topic up in the map,
+// then walks at most one trie path per '+' branch and stops at the first hit, so its cost is
+// bounded by the topic's levels times the wildcard fan-out, not by the number of
+// subscriptions. The index lives in memory and is rebuilt from the persisted session records
+// when the Store opens.
 //
 // Safe for concurrent use: Match takes a read lock, Add and Remove a write lock.
 type RouteIndex struct {
-	mu   sync.RWMutex
-	root routeNode
-	n    int // distinct filters
+	mu    sync.RWMutex
+	exact map[string]int32 // filters without wildcards
+	root  routeNode        // filters with wildcards
+	n     int              // distinct filters
 }
+
+// wild reports whether a filter has a wildcard level.
+func wild(filter string) bool { return strings.ContainsAny(filter, "+#") }
 
 type routeNode struct {
 	children map[string]*routeNode // exact levels, '+' and '#'
@@ -30,6 +38,16 @@ type routeNode struct {
 func (r *RouteIndex) Add(filter string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !wild(filter) {
+		if r.exact == nil {
+			r.exact = make(map[string]int32)
+		}
+		if r.exact[filter] == 0 {
+			r.n++
+		}
+		r.exact[filter]++
+		return
+	}
 	n := &r.root
 	for _, l := range strings.Split(filter, "/") {
 		c := n.children[l]
@@ -52,6 +70,19 @@ func (r *RouteIndex) Add(filter string) {
 func (r *RouteIndex) Remove(filter string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !wild(filter) {
+		c := r.exact[filter]
+		switch {
+		case c == 0:
+			return false
+		case c == 1:
+			delete(r.exact, filter)
+			r.n--
+		default:
+			r.exact[filter] = c - 1
+		}
+		return true
+	}
 	levels := strings.Split(filter, "/")
 	path := make([]*routeNode, 0, len(levels)+1)
 	n := &r.root
@@ -94,7 +125,10 @@ func (r *RouteIndex) Match(name string) bool {
 	if r.n == 0 {
 		return false
 	}
-	return matchNode(&r.root, name, true)
+	if r.exact[name] > 0 {
+		return true
+	}
+	return len(r.root.children) > 0 && matchNode(&r.root, name, true)
 }
 
 // matchNode matches the rest of a name (levels separated by '/') below n.

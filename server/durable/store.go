@@ -65,9 +65,18 @@ type Store struct {
 	// alive.
 	lastHeartbeat time.Time
 
+	// loadMu serializes Load and Evict, the two moves between a compact entry and a loaded
+	// Session, so that a session is never both or neither.
+	loadMu sync.Mutex
+
 	mu struct {
 		sync.Mutex
+		// sessions are the loaded sessions: online ones, durable groups and their members,
+		// and offline ones not evicted yet.
 		sessions map[string]*Session
+		// offline are the stored sessions not loaded (directory.go).
+		// Invariant: a client id is in sessions or in offline, never in both.
+		offline map[string]Entry
 	}
 	stats struct {
 		persisted, persistSkipped, persistErrors atomic.Int64
@@ -88,9 +97,10 @@ type Store struct {
 	wg   sync.WaitGroup
 }
 
-// Open loads every session of db into memory (state only: no message is read), rebuilds the
-// route index, and starts the heartbeat. Sessions that were online when the previous process
-// stopped are marked offline, aging from its last heartbeat.
+// Open reads the meta record of every stored session (never their cursors or in-flight
+// records, and no message), rebuilds the route index, keeps client sessions as compact entries
+// (Store.Load reads one in full), and starts the heartbeat. Sessions that were online when the
+// previous process stopped are marked offline, aging from its last heartbeat.
 func Open(db *ds.DB, opts *Options) (*Store, error) {
 	o := *opts.EnsureDefaults()
 	tab, err := db.Table(TableName)
@@ -99,6 +109,7 @@ func Open(db *ds.DB, opts *Options) (*Store, error) {
 	}
 	st := &Store{db: db, tab: tab, opts: o, stop: make(chan struct{})}
 	st.mu.sessions = make(map[string]*Session)
+	st.mu.offline = make(map[string]Entry)
 	if err := st.load(); err != nil {
 		return nil, err
 	}
@@ -143,77 +154,22 @@ func (st *Store) stopWatchers() {
 	}
 }
 
-// load reads every shard's part of the table.
+// load reads the last heartbeat and every shard's meta records (directory.go).
 func (st *Store) load() error {
 	now := st.opts.Now()
-	for shard := range st.db.NumShards() {
-		byID := map[string]*Session{}
-		get := func(cid string) *Session {
-			s := byID[cid]
-			if s == nil {
-				s = newSession(st, cid)
-				byID[cid] = s
-			}
-			return s
+	v, err := st.tab.Get(0, []byte{kindHeartbeat})
+	switch {
+	case err == nil:
+		if st.lastHeartbeat, err = decodeTime(v); err != nil {
+			return fmt.Errorf("durable: heartbeat: %w", err)
 		}
-		var orphans [][]byte
-		err := st.tab.Scan(shard, nil, func(k, v []byte) error {
-			if len(k) == 1 && k[0] == kindHeartbeat {
-				t, err := decodeTime(v)
-				if err != nil {
-					return err
-				}
-				st.lastHeartbeat = t
-				return nil
-			}
-			kind, cid, rest, err := parseSessionKey(k)
-			if err != nil {
-				return err
-			}
-			if err := get(cid).loadRecord(kind, rest, k, v); err != nil {
-				return fmt.Errorf("session %q key %x: %w", cid, k, err)
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("durable: loading shard %d: %w", shard, err)
-		}
-		for cid, s := range byID {
-			if s.mu.meta == nil {
-				// Keys left by a deletion cut short: no session owns them.
-				orphans = append(orphans, s.ownedKeys()...)
-				continue
-			}
-			s.finishLoad()
-			st.mu.sessions[cid] = s
-			for f := range s.mu.meta.Subs {
-				if !IsShared(f) {
-					st.routes.Add(f)
-				}
-			}
-		}
-		if len(orphans) > 0 {
-			b := st.db.NewBatch(shard)
-			for _, k := range orphans {
-				b.Delete(st.tab, k)
-			}
-			if err := st.db.Apply(context.Background(), b, ds.Sync); err != nil {
-				return err
-			}
-		}
+	case !errors.Is(err, ds.ErrNotFound):
+		return err
 	}
-	// Sessions that were online when the previous process ended age from its last heartbeat.
-	for _, s := range st.mu.sessions {
-		s.mu.Lock()
-		if s.mu.meta.Online {
-			s.mu.meta.Online = false
-			s.mu.meta.LastAlive = latest(s.mu.meta.LastAlive, st.lastHeartbeat)
-			if s.mu.meta.LastAlive.After(now) {
-				s.mu.meta.LastAlive = now
-			}
-			s.putMetaLocked()
+	for shard := range st.db.NumShards() {
+		if err := st.loadMetas(shard, now); err != nil {
+			return err
 		}
-		s.mu.Unlock()
 	}
 	return nil
 }
@@ -274,7 +230,8 @@ func (st *Store) Routes() *RouteIndex { return &st.routes }
 // LastHeartbeat returns when the previous process was last known alive (zero for a new store).
 func (st *Store) LastHeartbeat() time.Time { return st.lastHeartbeat }
 
-// Sessions returns every session, sorted by client id.
+// Sessions returns every loaded session, sorted by client id (OfflineSessions lists the
+// others).
 func (st *Store) Sessions() []*Session {
 	st.mu.Lock()
 	out := make([]*Session, 0, len(st.mu.sessions))
@@ -286,8 +243,18 @@ func (st *Store) Sessions() []*Session {
 	return out
 }
 
-// Session returns the session of clientID, or nil.
+// Session returns the session of clientID, loading it if it is compact (Load), or nil if there
+// is none or it could not be read (Load returns that error).
 func (st *Store) Session(clientID string) *Session {
+	if s := st.loaded(clientID); s != nil {
+		return s
+	}
+	s, _ := st.Load(clientID)
+	return s
+}
+
+// loaded returns the session of clientID if it is loaded.
+func (st *Store) loaded(clientID string) *Session {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	return st.mu.sessions[clientID]
@@ -296,10 +263,16 @@ func (st *Store) Session(clientID string) *Session {
 // Create makes a new, empty session for clientID and writes it durably. A session that already
 // exists under that id is deleted first (Clean Start, or an expired session).
 func (st *Store) Create(ctx context.Context, clientID string, expiry time.Duration) (*Session, error) {
-	if old := st.Session(clientID); old != nil {
+	old, err := st.Load(clientID)
+	if err != nil {
+		return nil, err
+	}
+	if old != nil {
 		if err := old.Delete(ctx); err != nil {
 			return nil, err
 		}
+	} else if err := st.clearOrphans(ctx, clientID); err != nil {
+		return nil, err
 	}
 	s := newSession(st, clientID)
 	now := st.opts.Now()
@@ -426,6 +399,7 @@ type Metrics struct {
 // Metrics returns a snapshot.
 func (st *Store) Metrics() Metrics {
 	m := Metrics{Routes: st.routes.Len()}
+	m.Sessions = st.OfflineLen() // compact sessions are offline client sessions
 	for _, s := range st.Sessions() {
 		if _, _, group := ParseGroupSessionID(s.id); group {
 			m.Groups++
