@@ -45,7 +45,7 @@ func TestPacketIDMappingSoak(t *testing.T) {
 	uncommitted := map[uint16]held{} // completed since the last Flush: may come back after a crash
 	published, firstSends := 0, []string{}
 	ctx := context.Background()
-	var unsent []*Window             // fetched without waiting, not sent yet
+	var unsent []*Window // fetched without waiting, not sent yet
 	unsentPIDs := func() map[uint16]held {
 		out := map[uint16]held{}
 		for _, w := range unsent {
