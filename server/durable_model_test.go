@@ -38,34 +38,6 @@ const modelSettle = 3 * time.Second
 // above the ids a session of this short walk hands out.
 const modelUnknownPID = 60000
 
-// modelChoices is where the walk's decisions come from: a seeded generator, or fuzz bytes.
-type modelChoices interface {
-	// intn returns a choice in [0, n).
-	intn(n int) int
-	// done reports that the choices ran out.
-	done() bool
-}
-
-type randChoices struct{ r *rand.Rand }
-
-func (c randChoices) intn(n int) int { return c.r.IntN(n) }
-func (c randChoices) done() bool     { return false }
-
-// byteChoices takes one byte per decision; when the bytes run out every choice is 0 and done
-// reports true.
-type byteChoices struct{ b []byte }
-
-func (c *byteChoices) intn(n int) int {
-	if len(c.b) == 0 {
-		return 0
-	}
-	v := int(c.b[0]) % n
-	c.b = c.b[1:]
-	return v
-}
-
-func (c *byteChoices) done() bool { return len(c.b) == 0 }
-
 // modelClient is one subscribing client. Its id, protocol version and Receive Maximum never
 // change, so that a resumed session's in-flight window fits its new connection.
 type modelClient struct {
@@ -83,6 +55,7 @@ type modelClient struct {
 	// answer a PUBREC for one with PUBREL (0x92 in v5).
 	unknown map[uint16]bool
 	pid     uint16 // the client's own packet ids (SUBSCRIBE, UNSUBSCRIBE)
+	acks    int    // acknowledgements sent
 }
 
 func (c *modelClient) online() bool { return c.c != nil }
@@ -97,7 +70,7 @@ func (c *modelClient) window() int {
 // modelWalk is one walk.
 type modelWalk struct {
 	t       *testing.T
-	choose  modelChoices
+	choose  *rand.Rand
 	seed    string // how to replay it, for failure messages
 	dir     string
 	srv     *Server
@@ -113,7 +86,7 @@ type modelWalk struct {
 
 const modelLogLen = 60
 
-func newModelWalk(t *testing.T, choose modelChoices, seed string) *modelWalk {
+func newModelWalk(t *testing.T, choose *rand.Rand, seed string) *modelWalk {
 	w := &modelWalk{t: t, choose: choose, seed: seed, dir: t.TempDir(), model: newDeliveryModel(),
 		counts: map[string]int{}}
 	w.clients = []*modelClient{
@@ -161,9 +134,9 @@ func (w *modelWalk) note(format string, args ...any) {
 	}
 }
 
-// run takes steps operations (or fewer when the choices run out), then the final drain.
+// run takes steps operations, then the final drain.
 func (w *modelWalk) run(steps int) {
-	for w.step = 1; w.step <= steps && !w.choose.done(); w.step++ {
+	for w.step = 1; w.step <= steps; w.step++ {
 		w.randomOp()
 		for _, c := range w.clients {
 			w.settle(c)
@@ -174,8 +147,8 @@ func (w *modelWalk) run(steps int) {
 
 // randomOp takes one operation, chosen with these weights.
 func (w *modelWalk) randomOp() {
-	c := w.clients[w.choose.intn(len(w.clients))]
-	switch op := w.choose.intn(100); {
+	c := w.clients[w.choose.IntN(len(w.clients))]
+	switch op := w.choose.IntN(100); {
 	case op < 12:
 		w.connect(c)
 	case !c.online():
@@ -188,7 +161,7 @@ func (w *modelWalk) randomOp() {
 		w.disconnect(c, false)
 	case op < 23:
 		w.disconnect(c, true)
-	case op < 35:
+	case op < 37:
 		w.subscribe(c)
 	case op < 41:
 		w.unsubscribe(c)
@@ -200,6 +173,8 @@ func (w *modelWalk) randomOp() {
 		w.ackUnknown(c)
 	case op < 62:
 		w.restart()
+	case op < 65:
+		w.burst()
 	default:
 		w.publish()
 	}
@@ -208,9 +183,9 @@ func (w *modelWalk) randomOp() {
 // connect connects c: Clean Start or not, expiry 0 or an hour (3.1.1: clean session or not),
 // taking over c's connection if it has one.
 func (w *modelWalk) connect(c *modelClient) {
-	clean := w.choose.intn(3) == 0
+	clean := w.choose.IntN(5) == 0
 	expiry := uint32(3600)
-	if w.choose.intn(4) == 0 {
+	if w.choose.IntN(5) == 0 {
 		expiry = 0
 	}
 	if c.v != mqtt.V5 {
@@ -285,7 +260,7 @@ func (w *modelWalk) leave(c *modelClient) {
 // disconnect ends c's connection: DISCONNECT (v5: possibly with expiry 0, which ends the
 // session) or a dropped connection.
 func (w *modelWalk) disconnect(c *modelClient, abrupt bool) {
-	end := c.v == mqtt.V5 && w.choose.intn(3) == 0
+	end := c.v == mqtt.V5 && w.choose.IntN(3) == 0
 	w.logf("disconnect %s abrupt=%v end=%v", c.id, abrupt, end && !abrupt)
 	switch {
 	case abrupt:
@@ -311,8 +286,8 @@ func (w *modelWalk) disconnect(c *modelClient, abrupt bool) {
 // subscribe subscribes c to one of modelFilters at a random QoS, with the filter's
 // Subscription Identifier (v5).
 func (w *modelWalk) subscribe(c *modelClient) {
-	f := modelFilters[w.choose.intn(len(modelFilters))]
-	qos := mqtt.QoS(w.choose.intn(3))
+	f := modelFilters[w.choose.IntN(len(modelFilters))]
+	qos := mqtt.QoS(w.choose.IntN(3))
 	w.logf("subscribe %s %s qos=%d", c.id, f, qos)
 	p := &mqtt.Packet{Type: mqtt.TypeSubscribe, PacketID: c.nextPID(), Subscriptions: []mqtt.Subscription{{Filter: f, QoS: qos}}}
 	if c.v == mqtt.V5 {
@@ -329,7 +304,7 @@ func (w *modelWalk) subscribe(c *modelClient) {
 
 // unsubscribe removes one of c's subscriptions (or one it does not have).
 func (w *modelWalk) unsubscribe(c *modelClient) {
-	f := modelFilters[w.choose.intn(len(modelFilters))]
+	f := modelFilters[w.choose.IntN(len(modelFilters))]
 	w.logf("unsubscribe %s %s", c.id, f)
 	c.c.send(&mqtt.Packet{Type: mqtt.TypeUnsubscribe, PacketID: c.nextPID(), Filters: []string{f}})
 	w.await(c, mqtt.TypeUnsuback)
@@ -361,8 +336,8 @@ func (w *modelWalk) withhold(c *modelClient) {
 // ackUnknown acknowledges a packet id c never received: the broker must ignore it (or answer
 // a PUBREC with PUBREL 0x92).
 func (w *modelWalk) ackUnknown(c *modelClient) {
-	pid := uint16(modelUnknownPID + w.choose.intn(1000))
-	typ := []mqtt.Type{mqtt.TypePuback, mqtt.TypePubrec, mqtt.TypePubcomp}[w.choose.intn(3)]
+	pid := uint16(modelUnknownPID + w.choose.IntN(1000))
+	typ := []mqtt.Type{mqtt.TypePuback, mqtt.TypePubrec, mqtt.TypePubcomp}[w.choose.IntN(3)]
 	w.logf("ack unknown %s %s %d", c.id, typ, pid)
 	c.unknown[pid] = true
 	c.c.send(&mqtt.Packet{Type: typ, PacketID: pid})
@@ -387,14 +362,27 @@ func (w *modelWalk) restart() {
 // QoS, and waits for the acknowledgement (QoS 0: for the PUBACK of a QoS 1 message that
 // matches nothing, which the broker routes after it).
 func (w *modelWalk) publish() {
-	if w.pub == nil {
-		w.pub = dialRaw(w.t, w.addr, mqtt.V5)
-		w.pub.connect("m-pub", true)
-	}
-	topic := modelTopics[w.choose.intn(len(modelTopics))]
-	qos := mqtt.QoS(w.choose.intn(3))
+	w.dialPublisher()
+	topic := modelTopics[w.choose.IntN(len(modelTopics))]
+	qos := mqtt.QoS(w.choose.IntN(3))
 	seq := w.model.publish(topic, qos)
 	w.logf("publish %d %s qos=%d", seq, topic, qos)
+	w.publishOne(topic, qos, seq)
+}
+
+// burst publishes 10 to 70 QoS 1 messages to one topic: more than a window holds, so that
+// sessions catch up from storage.
+func (w *modelWalk) burst() {
+	topic := modelTopics[w.choose.IntN(len(modelTopics))]
+	n := 10 + w.choose.IntN(61)
+	w.logf("burst %d on %s from %d", n, topic, len(w.model.msgs))
+	w.dialPublisher()
+	for range n {
+		w.publishOne(topic, mqtt.QoS1, w.model.publish(topic, mqtt.QoS1))
+	}
+}
+
+func (w *modelWalk) publishOne(topic string, qos mqtt.QoS, seq int) {
 	switch qos {
 	case mqtt.QoS0:
 		w.pub.publish(topic, strconv.Itoa(seq), qos, 0, false)
@@ -416,13 +404,21 @@ func (w *modelWalk) publish() {
 	}
 }
 
+func (w *modelWalk) dialPublisher() {
+	if w.pub == nil {
+		w.pub = dialRaw(w.t, w.addr, mqtt.V5)
+		w.pub.connect("m-pub", true)
+	}
+}
+
 func (w *modelWalk) nextPubPID() uint16 {
 	w.pubPID = w.pubPID%60000 + 1
 	return w.pubPID
 }
 
 // settle reads what c is sent until it has everything it is owed or its window is full, then
-// makes a round trip (PINGREQ) so that its acknowledgements have been taken in.
+// makes round trips (PINGREQ) until its acknowledgements have all been taken in: the broker
+// handles a connection's packets in order.
 func (w *modelWalk) settle(c *modelClient) {
 	if !c.online() {
 		return
@@ -438,8 +434,16 @@ func (w *modelWalk) settle(c *modelClient) {
 				w.model.inflightLen(c.id))
 		}
 	}
-	c.c.send(&mqtt.Packet{Type: mqtt.TypePingreq})
-	w.await(c, mqtt.TypePingresp)
+	for {
+		acks := c.acks
+		c.c.send(&mqtt.Packet{Type: mqtt.TypePingreq})
+		w.await(c, mqtt.TypePingresp)
+		if c.acks == acks {
+			return
+		}
+		// An acknowledgement went out after the PINGREQ (a PUBCOMP for a PUBREL, say):
+		// another round trip.
+	}
 }
 
 // await reads c's packets until one of type typ, which it returns.
@@ -538,6 +542,7 @@ func (w *modelWalk) answer(c *modelClient, ack mqtt.Packet) {
 func (w *modelWalk) sendAck(c *modelClient, ack mqtt.Packet) {
 	w.note("  %s -> %s", c.id, ack.String())
 	c.c.send(&ack)
+	c.acks++
 	if ack.Type == mqtt.TypePubrec {
 		w.model.pubrec(c.id, ack.PacketID)
 	} else {
@@ -596,7 +601,7 @@ func modelSeed(t *testing.T) uint64 {
 }
 
 func runModelWalk(t *testing.T, seed uint64, steps int) {
-	choose := randChoices{rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	choose := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	w := newModelWalk(t, choose, fmt.Sprintf("MQTTDS_MODEL_SEED=%d", seed))
 	w.run(steps)
 	t.Logf("%d steps: %v", steps, w.counts)
@@ -607,5 +612,5 @@ func runModelWalk(t *testing.T, seed uint64, steps int) {
 func TestDurableModel_Walk(t *testing.T) {
 	seed := modelSeed(t)
 	t.Logf("seed %d", seed)
-	runModelWalk(t, seed, modelSteps(t, 150))
+	runModelWalk(t, seed, modelSteps(t, 300))
 }
