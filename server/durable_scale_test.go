@@ -211,3 +211,133 @@ func TestSoak_DurableScale(t *testing.T) {
 	p := sub.expect(mqtt.TypePublish)
 	require.Equal(t, scaleFilter(7), p.Topic)
 }
+
+// compacted waits until the broker has dropped id's durable session back to its compact entry.
+func compacted(t *testing.T, srv *Server, id string) {
+	t.Helper()
+	waitFor(t, id+" compact", func() bool {
+		_, ok := srv.durable.store.Offline(id)
+		return ok && srv.loadedSession(id) == nil
+	})
+}
+
+// Ensure that a durable session evicted to its compact form and loaded again when its client
+// returns carries on as if it had stayed in memory: Session Present, its subscription, the
+// in-flight window re-sent in order with DUP and the same packet ids, a PUBREC'd QoS 2 message
+// only as PUBREL [MQTT-4.4.0-1], and an inbound QoS 2 packet id still awaiting PUBREL.
+func TestDurable_CompactSessionResumes(t *testing.T) {
+	srv, addr := durableServer(t, t.TempDir())
+	sub, _ := rawDurable(t, addr, "cs", true, 2)
+	sub.subscribe(1, mqtt.Subscription{Filter: "c/#", QoS: mqtt.QoS2})
+	sub.publish("in/q2", "inbound", mqtt.QoS2, 7, false)
+	require.Equal(t, uint16(7), sub.expect(mqtt.TypePubrec).PacketID)
+
+	pub := dialRaw(t, addr, mqtt.V5)
+	pub.connect("cs-pub", true)
+	pub.publish("c/a", "q2", mqtt.QoS2, 1, false)
+	pub.expect(mqtt.TypePubrec)
+	for i := range 3 {
+		pub.publish("c/a", fmt.Sprint(i), mqtt.QoS1, uint16(10+i), false)
+		pub.expect(mqtt.TypePuback)
+	}
+	first := sub.expect(mqtt.TypePublish)
+	require.Equal(t, "q2", string(first.Payload))
+	second := sub.expect(mqtt.TypePublish)
+	require.Equal(t, "0", string(second.Payload))
+	sub.send(&mqtt.Packet{Type: mqtt.TypePubrec, PacketID: first.PacketID})
+	sub.expect(mqtt.TypePubrel)
+	sub.close()
+	compacted(t, srv, "cs")
+
+	sub, ack := rawDurable(t, addr, "cs", false, 10)
+	require.True(t, ack.SessionPresent)
+	require.Equal(t, first.PacketID, sub.expect(mqtt.TypePubrel).PacketID)
+	again := sub.expect(mqtt.TypePublish)
+	require.True(t, again.Dup)
+	require.Equal(t, second.PacketID, again.PacketID)
+	require.Equal(t, "0", string(again.Payload))
+	for i := 1; i < 3; i++ {
+		p := sub.expect(mqtt.TypePublish)
+		require.False(t, p.Dup)
+		require.Equal(t, fmt.Sprint(i), string(p.Payload))
+		sub.send(&mqtt.Packet{Type: mqtt.TypePuback, PacketID: p.PacketID})
+	}
+	sub.send(&mqtt.Packet{Type: mqtt.TypePubcomp, PacketID: first.PacketID})
+	sub.send(&mqtt.Packet{Type: mqtt.TypePuback, PacketID: again.PacketID})
+	// The inbound QoS 2 exchange finishes: the packet id is still known [MQTT-4.3.3-11].
+	sub.send(&mqtt.Packet{Type: mqtt.TypePubrel, PacketID: 7})
+	comp := sub.expect(mqtt.TypePubcomp)
+	require.Equal(t, mqtt.Success, comp.ReasonCode)
+	// The subscription came back without a SUBSCRIBE.
+	pub.publish("c/b", "after", mqtt.QoS1, 20, false)
+	pub.expect(mqtt.TypePuback)
+	require.Equal(t, "after", string(sub.expect(mqtt.TypePublish).Payload))
+}
+
+// Ensure that the Will and expiry of compact sessions fire from the shared timer: a Will whose
+// delay passes while the session is compact is published [MQTT-3.1.3-9], and a compact session
+// whose expiry passes ends [MQTT-4.1.0-2]. (A Will due at expiry after a restart is covered by
+// TestDurable_WillsAcrossRestart: on a lost connection the broker publishes a Will whose delay
+// is not shorter than the expiry at once.)
+func TestDurable_CompactSessionTimers(t *testing.T) {
+	srv, addr := durableServer(t, t.TempDir())
+	watcher := dialRaw(t, addr, mqtt.V5)
+	watcher.connect("cw", true)
+	watcher.subscribe(1, mqtt.Subscription{Filter: "will/#", QoS: mqtt.QoS1})
+	c := dialRaw(t, addr, mqtt.V5)
+	c.connect("delayed", true, sessionExpiry(3600), func(p *mqtt.Packet) {
+		p.Connect.Will = &mqtt.Will{Topic: "will/delayed", Payload: []byte("delayed"), QoS: mqtt.QoS1}
+		p.Connect.Will.Properties.WillDelay = 3
+		p.Connect.Will.Properties.Present.Add(mqtt.PropWillDelay)
+	})
+	c.close() // no DISCONNECT: the Will stands
+	c = dialRaw(t, addr, mqtt.V5)
+	c.connect("ending", true, sessionExpiry(3))
+	c.close()
+	compacted(t, srv, "delayed")
+	compacted(t, srv, "ending")
+	watcher.expectNothing(100 * time.Millisecond)
+
+	p := watcher.expect(mqtt.TypePublish)
+	require.Equal(t, "delayed", string(p.Payload))
+	watcher.send(&mqtt.Packet{Type: mqtt.TypePuback, PacketID: p.PacketID})
+	waitFor(t, "ending gone", func() bool {
+		_, ok := srv.durable.store.Offline("ending")
+		return !ok && srv.loadedSession("ending") == nil
+	})
+	compacted(t, srv, "delayed") // back to compact once its Will is gone
+	e, ok := srv.durable.store.Offline("delayed")
+	require.True(t, ok)
+	_, will := e.WillAt()
+	require.False(t, will, "published once")
+	require.Equal(t, 1, srv.DurableMetrics().Sessions)
+}
+
+// Ensure that the API lists a compact session and its subscriptions, read from storage
+// without loading the session.
+func TestDurable_CompactSessionListed(t *testing.T) {
+	srv, addr := durableServer(t, t.TempDir())
+	c, _ := rawDurable(t, addr, "listed", true, 10)
+	c.subscribe(1, mqtt.Subscription{Filter: "l/+/x", QoS: mqtt.QoS1}, mqtt.Subscription{Filter: "l/y", QoS: mqtt.QoS2})
+	c.close()
+	compacted(t, srv, "listed")
+
+	var sessions []SessionInfo
+	for _, s := range srv.Sessions() {
+		if s.ClientID == "listed" {
+			sessions = append(sessions, s)
+		}
+	}
+	require.Len(t, sessions, 1)
+	require.True(t, sessions[0].Durable)
+	require.False(t, sessions[0].Online)
+	require.Equal(t, time.Hour, sessions[0].Expiry)
+	require.False(t, sessions[0].Created.IsZero())
+	require.Equal(t, []SubscriptionView{
+		{ClientID: "listed", Filter: "l/+/x", QoS: 1},
+		{ClientID: "listed", Filter: "l/y", QoS: 2},
+	}, srv.Subscriptions("listed"))
+	require.Len(t, srv.Subscriptions(""), 2)
+	require.Nil(t, srv.loadedSession("listed"), "listing does not load the session")
+	require.Equal(t, int64(1), srv.Metrics().Sessions.Total)
+}
