@@ -61,6 +61,9 @@ func durableOptionsFromConfig(cfg *config.Config) DurableOptions {
 	if m.Layout.EpochBits == 0 {
 		st.Layout.EpochBits = layout.NoEpochBits
 	}
+	for _, rc := range d.RetentionClasses {
+		st.Retention.Classes = append(st.Retention.Classes, ds.RetentionClass{Filter: rc.Filter, Period: rc.Period.D()})
+	}
 	return DurableOptions{
 		Enable:                  d.Enable,
 		Dir:                     filepath.Join(cfg.DataDir, "ds"),

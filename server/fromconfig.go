@@ -30,12 +30,6 @@ func queueLimit(n int) int {
 // material, password file, ACL file), so its errors name the file.
 func FromConfig(cfg *config.Config, log *slog.Logger) (*Options, []listeners.Listener, error) {
 	m, l := cfg.MQTT, cfg.Limits
-	if n := len(cfg.DurableSessions.RetentionClasses); n > 0 {
-		// Refused rather than ignored: a user who asks for a shorter retention of some topics
-		// must not find their data kept for the global period.
-		return nil, nil, fmt.Errorf("durable_sessions.retention_classes: %d class(es) given, but per-topic retention "+
-			"is not supported yet; remove the key (message_retention_period applies to every topic)", n)
-	}
 	o := &Options{
 		Logger:               log,
 		MaxPacketSize:        uint32(m.MaxPacketSize),

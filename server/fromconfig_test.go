@@ -57,15 +57,6 @@ func TestFromConfigFlowHighWatermark(t *testing.T) {
 	}
 }
 
-// Ensure that retention classes, which the storage cannot honour yet, stop
-// the broker instead of being ignored.
-func TestFromConfigRefusesRetentionClasses(t *testing.T) {
-	cfg := config.Default()
-	cfg.DurableSessions.RetentionClasses = []config.RetentionClass{{Filter: "logs/#", Period: config.Duration(time.Hour)}}
-	_, _, err := FromConfig(cfg, nil)
-	require.ErrorContains(t, err, "durable_sessions.retention_classes: 1 class(es) given, but per-topic retention is not supported yet")
-}
-
 // Ensure that renew_streams_interval reaches the durable options.
 func TestFromConfigRenewStreamsInterval(t *testing.T) {
 	cfg := config.Default()
