@@ -278,6 +278,9 @@ func (w *Window) Durable() bool {
 // Wait blocks until the window's records are committed, or returns the commit error.
 func (w *Window) Wait() error { return w.s.wait(w.ticket) }
 
+// maxPresized bounds the deliveries FetchWindow makes room for before reading.
+const maxPresized = 1024
+
 // FetchWindow is Fetch without the wait: it returns at once with the deliveries and the commit
 // that makes them re-sendable, so that the caller can read the next window while this one
 // commits (pipelining). Windows become durable in the order they were fetched.
@@ -285,7 +288,9 @@ func (s *Session) FetchWindow(ctx context.Context, max int) (*Window, error) {
 	if err := s.maybeRenewStreams(); err != nil {
 		return nil, err
 	}
-	var out []Delivery
+	// Sized for the common window up front: a Delivery carries its message, so growing the
+	// slice copies a lot.
+	out := make([]Delivery, 0, min(max, maxPresized))
 	// Go on while rounds make progress and there is room: a round that closes a generation
 	// makes the next one readable, and a full batch may have more behind it.
 	for {
@@ -360,6 +365,7 @@ func (s *Session) fetchRound(ctx context.Context, out []Delivery, max int) (_ []
 // QoS 1/2 deliveries form one batch record.
 func (s *Session) takeLocked(out []Delivery, c *cursor, sub Subscription, msgs []ds.StoredMessage, now time.Time) []Delivery {
 	var b *batch
+	var slab []inflight // the batch's entries, one allocation
 	var subIDs []uint32
 	if sub.SubscriptionID != 0 {
 		subIDs = []uint32{sub.SubscriptionID}
@@ -380,11 +386,13 @@ func (s *Session) takeLocked(out []Delivery, c *cursor, sub Subscription, msgs [
 				before, _ := c.it.MarshalBinary()
 				b = &batch{id: s.mu.seq + 1, filter: c.filter, subIDs: subIDs, before: before, read: len(msgs),
 					entries: make([]*inflight, 0, len(msgs)-i)}
+				slab = make([]inflight, 0, len(msgs)-i)
 			}
 			d.PID = s.allocPIDLocked()
 			s.mu.seq++
-			f := &inflight{pid: d.PID, seq: s.mu.seq, qos: d.QoS, state: StateSent, retain: d.Retain,
-				subIDs: subIDs, key: m.Key, b: b}
+			slab = append(slab, inflight{pid: d.PID, seq: s.mu.seq, qos: d.QoS, state: StateSent, retain: d.Retain,
+				subIDs: subIDs, key: m.Key, b: b})
+			f := &slab[len(slab)-1]
 			b.entries = append(b.entries, f)
 			b.open++
 			s.mu.inflight[d.PID] = f
