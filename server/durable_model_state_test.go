@@ -22,8 +22,8 @@ import (
 // A message is owed to a session when, at its publication, a subscription of the session
 // matched it, that subscription has lasted since (no UNSUBSCRIBE, no new session), the
 // publisher had it acknowledged, and min(publish QoS, subscription QoS) is at least 1
-// [MQTT-3.8.4-8], then and now (a SUBSCRIBE that changes the QoS may apply to messages not
-// sent yet or not: either is allowed). A durable broker may send one copy per matching subscription (MQTT 5 §3.3.4
+// [MQTT-3.8.4-8]; a SUBSCRIBE that changed the subscription's QoS since may apply to the
+// messages not sent yet or not, so the model asks nothing of them. A durable broker may send one copy per matching subscription (MQTT 5 §3.3.4
 // allows it) or one copy carrying every Subscription Identifier [MQTT-3.3.4-2]; the model
 // accepts either and counts copies per Subscription Identifier.
 type deliveryModel struct {
@@ -40,10 +40,12 @@ type modelMsg struct {
 }
 
 // modelSub is a subscription; gen names it from SUBSCRIBE to UNSUBSCRIBE (a SUBSCRIBE that
-// replaces it keeps its gen: the flow of messages goes on [MQTT-3.8.4-3]).
+// replaces it keeps its gen: the flow of messages goes on [MQTT-3.8.4-3]) and changes counts
+// the SUBSCRIBEs that changed its QoS.
 type modelSub struct {
-	qos mqtt.QoS
-	gen int
+	qos     mqtt.QoS
+	gen     int
+	changes int
 }
 
 // modelMatch is a subscription that matched a message at its publication.
@@ -61,6 +63,9 @@ type modelInflight struct {
 	order    int  // when it was first received, for the re-send order [MQTT-4.6.0-1]
 	sent     bool // sent (first or again) on the current connection
 	answered bool // PUBREC sent on the current connection: a PUBREL is its answer, not a re-send
+	// maybe: the last acknowledgement went out right before the connection was dropped, so the
+	// broker may or may not have taken it in; a resumed session shows which.
+	maybe bool
 }
 
 // modelSession is one session of the model.
@@ -145,6 +150,8 @@ func (m *deliveryModel) subscribe(id, filter string, qos mqtt.QoS) {
 	if !ok {
 		m.gen++
 		sub.gen = m.gen
+	} else if sub.qos != qos {
+		sub.changes++
 	}
 	sub.qos = qos
 	s.subs[filter] = sub
@@ -201,10 +208,21 @@ func (m *deliveryModel) receive(id string, p *mqtt.Packet, seq int, window int) 
 	}
 	s.received++
 	s.inflight[p.PacketID] = &modelInflight{seq: seq, qos: p.QoS, order: s.received, sent: true}
-	if len(s.inflight) > window {
-		return fmt.Errorf("%d QoS 1/2 PUBLISHes unacknowledged, Receive Maximum is %d [MQTT-3.3.4-9]", len(s.inflight), window)
+	if n := s.unacked(); n > window {
+		return fmt.Errorf("%d QoS 1/2 PUBLISHes unacknowledged, Receive Maximum is %d [MQTT-3.3.4-9]", n, window)
 	}
 	return nil
+}
+
+// unacked counts the packet ids in flight, leaving out those that may have been acknowledged.
+func (s *modelSession) unacked() int {
+	n := 0
+	for _, f := range s.inflight {
+		if !f.maybe {
+			n++
+		}
+	}
+	return n
 }
 
 // resend checks a PUBLISH for a packet id in flight: only a re-send with DUP, of the same
@@ -221,6 +239,7 @@ func (s *modelSession) resend(p *mqtt.Packet, f *modelInflight, seq int) error {
 	case f.qos != p.QoS:
 		return fmt.Errorf("re-send of packet id %d at QoS %d, first sent at QoS %d", p.PacketID, p.QoS, f.qos)
 	}
+	f.maybe = false // the acknowledgement was lost
 	return s.resentInOrder(f)
 }
 
@@ -302,7 +321,10 @@ func (s *modelSession) arrivedV5(p *mqtt.Packet, seq int, msg modelMsg, matched 
 func (m *deliveryModel) pubrel(id string, pid uint16) error {
 	s := m.sessions[id]
 	f, ok := s.inflight[pid]
-	if !ok || !f.released {
+	switch {
+	case ok && f.maybe:
+		f.released, f.maybe = true, false // the PUBREC was taken in, or the PUBCOMP lost
+	case !ok || !f.released:
 		return fmt.Errorf("PUBREL for packet id %d, which awaits no PUBCOMP", pid)
 	}
 	if f.answered {
@@ -316,7 +338,11 @@ func (m *deliveryModel) pubrec(id string, pid uint16) {
 	f := m.sessions[id].inflight[pid]
 	f.released, f.answered = true, true
 }
+
 func (m *deliveryModel) acked(id string, pid uint16) { delete(m.sessions[id].inflight, pid) }
+
+// maybeAcked records an acknowledgement sent right before the connection was dropped.
+func (m *deliveryModel) maybeAcked(id string, pid uint16) { m.sessions[id].inflight[pid].maybe = true }
 
 // owed returns, in order, the messages the session must still receive.
 func (m *deliveryModel) owed(id string) []int {
@@ -330,8 +356,7 @@ func (m *deliveryModel) owed(id string) []int {
 			continue
 		}
 		for _, x := range matched {
-			cur, ok := s.subs[x.filter]
-			if ok && cur.gen == x.sub.gen && min(m.msgs[seq].qos, x.sub.qos, cur.qos) > mqtt.QoS0 {
+			if s.subs[x.filter] == x.sub && min(m.msgs[seq].qos, x.sub.qos) > mqtt.QoS0 {
 				out = append(out, seq)
 				break
 			}
@@ -341,20 +366,25 @@ func (m *deliveryModel) owed(id string) []int {
 	return out
 }
 
-// inflightLen returns how many packet ids the session holds; unsent returns those that were not
-// re-sent on this connection yet (after a resume, all must be [MQTT-4.4.0-1]).
-func (m *deliveryModel) inflightLen(id string) int { return len(m.sessions[id].inflight) }
+// inflightLen returns how many packet ids the session holds for sure.
+func (m *deliveryModel) inflightLen(id string) int { return m.sessions[id].unacked() }
 
-func (m *deliveryModel) unsent(id string) []uint16 {
+// resumed is called once a resumed session's re-sends have arrived: it returns the packet ids
+// in flight that were not sent again [MQTT-4.4.0-1], and forgets those whose acknowledgement
+// the broker had taken in after all.
+func (m *deliveryModel) resumed(id string) (unsent []uint16) {
 	s := m.sessions[id]
-	var out []uint16
 	for pid, f := range s.inflight {
-		if !f.sent {
-			out = append(out, pid)
+		switch {
+		case f.sent:
+		case f.maybe:
+			delete(s.inflight, pid)
+		default:
+			unsent = append(unsent, pid)
 		}
 	}
-	slices.Sort(out)
-	return out
+	slices.Sort(unsent)
+	return unsent
 }
 
 // modelFilters are the filters the walk subscribes to; they overlap, and each has a fixed
@@ -415,7 +445,15 @@ func TestDurableModel_Model(t *testing.T) {
 	require.NoError(t, m.pubrel("s", 2))
 	require.ErrorContains(t, m.pubrel("s", 1), "awaits no PUBCOMP")
 	m.acked("s", 1)
+	m.maybeAcked("s", 2)
+
+	// Acknowledgements sent right before a dropped connection: a resumed session re-sends what
+	// the broker did not take in.
+	m.disconnected("s")
+	require.True(t, m.connect("s", true, false, 60))
+	require.NoError(t, m.pubrel("s", 2), "the PUBCOMP was lost")
 	m.acked("s", 2)
+	require.Empty(t, m.resumed("s"))
 
 	// Receive Maximum, then order per topic and QoS.
 	d := m.publish("m/b", mqtt.QoS1)
@@ -442,6 +480,11 @@ func TestDurableModel_Model(t *testing.T) {
 	m.published(i)
 	m.subscribe("s", "m/a", mqtt.QoS1)
 	require.Empty(t, m.owed("s"), "sent at QoS 0 when published")
+	j := m.publish("m/a", mqtt.QoS2)
+	m.published(j)
+	m.subscribe("s", "m/a", mqtt.QoS0)
+	m.subscribe("s", "m/a", mqtt.QoS1)
+	require.Empty(t, m.owed("s"), "possibly sent at QoS 0 meanwhile")
 	m.disconnected("s")
 	require.True(t, m.connect("s", true, false, 0), "the session was kept")
 	require.False(t, m.connect("s", true, false, 0), "taken over, expiry 0 ended it")

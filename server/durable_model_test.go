@@ -209,7 +209,7 @@ func (w *modelWalk) connect(c *modelClient) {
 	if present {
 		// Every message in flight is sent again at once [MQTT-4.4.0-1].
 		w.settle(c)
-		if pids := w.model.unsent(c.id); len(pids) > 0 {
+		if pids := w.model.resumed(c.id); len(pids) > 0 {
 			w.fail("%s resumed: packet ids %v in flight were not sent again [MQTT-4.4.0-1]", c.id, pids)
 		}
 	}
@@ -263,6 +263,14 @@ func (w *modelWalk) disconnect(c *modelClient, abrupt bool) {
 	end := c.v == mqtt.V5 && w.choose.IntN(3) == 0
 	w.logf("disconnect %s abrupt=%v end=%v", c.id, abrupt, end && !abrupt)
 	switch {
+	case abrupt && w.choose.IntN(2) == 0:
+		// The withheld acknowledgements go out right before the connection drops: the broker
+		// may or may not take them in.
+		for _, p := range c.held {
+			w.note("  %s -> %s (then dropped)", c.id, p.String())
+			c.c.send(&p)
+			w.model.maybeAcked(c.id, p.PacketID)
+		}
 	case abrupt:
 	case end:
 		d := &mqtt.Packet{Type: mqtt.TypeDisconnect}
@@ -569,6 +577,10 @@ func (w *modelWalk) finish() {
 		w.model.connect(c.id, c.v == mqtt.V5, false, s.expiry)
 		c.hold = false
 		w.attach(c, nc)
+		w.settle(c)
+		if pids := w.model.resumed(c.id); len(pids) > 0 {
+			w.fail("%s resumed: packet ids %v in flight were not sent again [MQTT-4.4.0-1]", c.id, pids)
+		}
 		deadline := time.Now().Add(modelSettle)
 		for len(w.model.owed(c.id)) > 0 || w.model.inflightLen(c.id) > 0 {
 			if !w.receive(c, deadline) {
