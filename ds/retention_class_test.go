@@ -463,3 +463,25 @@ func TestWatchMessagesSkipsKVCommits(t *testing.T) {
 	_, open := <-msgs.C
 	require.False(t, open)
 }
+
+// TestRetentionClassLoop runs the background check with a real clock: it ticks at a quarter of
+// the shortest class period (not of the 1 h rotation), so a 50 ms class leaves storage soon,
+// while writers keep writing and the rest stays.
+func TestRetentionClassLoop(t *testing.T) {
+	opts := testOptions()
+	opts.Layout = layout.Options{EpochBits: 10}
+	opts.Retention = RetentionOptions{Period: time.Hour, Classes: []RetentionClass{{"logs/#", 50 * time.Millisecond}}}
+	db := openTest(t, "db", opts)
+	ctx := context.Background()
+	for i := range 20 {
+		require.NoError(t, db.Store(ctx, []Message{msg("c", fmt.Sprintf("logs/%d", i%3), "l"), msg("c", "keep", "k")}, Sync))
+	}
+	require.Eventually(t, func() bool {
+		require.NoError(t, db.Store(ctx, []Message{msg("w", "keep/live", "x")}, NoWait))
+		return db.Metrics().Retention.RangeDeletes >= 3
+	}, 10*time.Second, 5*time.Millisecond, "the logs streams were not range-deleted")
+	for _, tp := range readTopics(t, db) {
+		require.False(t, strings.HasPrefix(tp, "logs/"), "%s outlived its class", tp)
+	}
+	require.Zero(t, db.Metrics().Generations.RetentionErrors)
+}
