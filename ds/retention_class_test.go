@@ -173,6 +173,7 @@ func TestRetentionClassesTable(t *testing.T) {
 				sum += n
 			}
 			require.Equal(t, m.Retention.Expired, sum)
+			require.Equal(t, m.Retention.Expired, db.ExpiredByRetention())
 			require.Positive(t, m.Retention.Expired, "the last read skipped what expired")
 		})
 	}
