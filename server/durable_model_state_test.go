@@ -200,6 +200,9 @@ func (m *deliveryModel) receive(id string, p *mqtt.Packet, seq int, window int) 
 		}
 		return m.arrived(s, p, seq)
 	}
+	if f, ok := s.inflight[p.PacketID]; ok && f.maybe && (!p.Dup || f.seq != seq) {
+		delete(s.inflight, p.PacketID) // the acknowledgement was taken in: the id is free again
+	}
 	if f, ok := s.inflight[p.PacketID]; ok {
 		return s.resend(p, f, seq)
 	}
@@ -446,12 +449,15 @@ func TestDurableModel_Model(t *testing.T) {
 	require.ErrorContains(t, m.pubrel("s", 1), "awaits no PUBCOMP")
 	m.acked("s", 1)
 	m.maybeAcked("s", 2)
+	k := m.publish("m/a", mqtt.QoS1)
 
 	// Acknowledgements sent right before a dropped connection: a resumed session re-sends what
 	// the broker did not take in.
 	m.disconnected("s")
 	require.True(t, m.connect("s", true, false, 60))
 	require.NoError(t, m.pubrel("s", 2), "the PUBCOMP was lost")
+	m.maybeAcked("s", 2)
+	require.NoError(t, m.receive("s", modelPublish("m/a", k, mqtt.QoS1, false, 2, 2), k, 9), "the PUBCOMP was taken in")
 	m.acked("s", 2)
 	require.Empty(t, m.resumed("s"))
 

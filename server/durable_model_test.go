@@ -626,3 +626,28 @@ func TestDurableModel_Walk(t *testing.T) {
 	t.Logf("seed %d", seed)
 	runModelWalk(t, seed, modelSteps(t, 300))
 }
+
+// modelSoakDefault is how long TestDurableModel_Soak walks when MQTTDS_SOAK is not a duration.
+const modelSoakDefault = 2 * time.Minute
+
+// Ensure the same over many long walks: make soak (MQTTDS_SOAK=duration) walks new seeds of
+// MQTTDS_MODEL_STEPS (default 2000) steps each until the duration has passed.
+func TestDurableModel_Soak(t *testing.T) {
+	soak := os.Getenv("MQTTDS_SOAK")
+	if soak == "" {
+		t.Skip("set MQTTDS_SOAK (make soak) to run")
+	}
+	d, err := time.ParseDuration(soak)
+	if err != nil {
+		d = modelSoakDefault
+	}
+	steps := modelSteps(t, 2000)
+	walks := 0
+	for end := time.Now().Add(d); time.Now().Before(end); walks++ {
+		seed := rand.Uint64()
+		if !t.Run(fmt.Sprint(seed), func(t *testing.T) { runModelWalk(t, seed, steps) }) {
+			break
+		}
+	}
+	t.Logf("%d walks of %d steps", walks, steps)
+}
