@@ -177,12 +177,15 @@ func (d *DB) Next(ctx context.Context, it Iterator, n int) ([]StoredMessage, Ite
 	var stats layout.Stats
 	items, pos, err := l.Next(db, it.stream, it.levels, it.pos, n, bounds, &stats)
 	// Messages past their retention period are skipped (retention_class.go). A read that found
-	// nothing else reads on, so that an empty result still means "nothing yet".
+	// nothing else reads on, so that an empty result still means "nothing yet"; a long run of
+	// expired messages yields to ctx with its error, never with an empty result.
 	for now := timestampOf(d.opts.Now()); err == nil && len(items) > 0; {
 		if items = d.dropExpired(it.rank.Shard, items, now); len(items) > 0 {
 			break
 		}
-		items, pos, err = l.Next(db, it.stream, it.levels, pos, n, bounds, &stats)
+		if err = ctx.Err(); err == nil {
+			items, pos, err = l.Next(db, it.stream, it.levels, pos, n, bounds, &stats)
+		}
 	}
 	g.release()
 	d.storage.RUnlock()
