@@ -26,6 +26,10 @@
 // Both store the same value envelope (topic + the caller's opaque value), so every candidate's
 // real topic is checked against the filter: a hash collision costs a read, never a wrong result.
 //
+// For ds's per-topic retention, StreamsWithin names the streams that lie wholly inside a topic
+// filter and SpanBefore the key range of a stream's old messages, for one range delete
+// (retention.go).
+//
 // Concurrency: see Layout. Usage:
 //
 //	l, err := layout.Create(prefix, layout.Options{}, prev, &b) // commit b

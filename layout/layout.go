@@ -107,8 +107,8 @@ type ReadBounds struct {
 // that starts with the prefix it was created with, and no other.
 //
 // Concurrency: Prepare and Apply are called by one goroutine at a time (the shard's writer).
-// Streams, NewPosition, PositionAfter and Next may be called from any goroutine concurrently
-// with each other and with Prepare/Apply.
+// Streams, NewPosition, PositionAfter, Next, StreamsWithin and SpanBefore may be called from
+// any goroutine concurrently with each other and with Prepare/Apply.
 type Layout interface {
 	// Prepare encodes entries (in timestamp order) into b and updates the layout's in-memory
 	// learned structure so that later Prepare calls and readers see it. Readers must not be
