@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,6 +33,8 @@ type durableSession struct {
 	// connection gets its re-sends, so that the two never interleave and every message read
 	// is either sent on the current connection or re-sent on the next.
 	fetchMu sync.Mutex
+	// sendBuf is reused by sendWindow for the deliveries of one window; guarded by fetchMu.
+	sendBuf []delivery
 
 	mu struct {
 		sync.Mutex
@@ -333,7 +336,7 @@ func (d *durableSession) sendWindow(c *conn, w *durable.Window) bool {
 		d.fetchFailed(c, err)
 		return false
 	}
-	sends := make([]delivery, len(w.Deliveries))
+	sends := slices.Grow(d.sendBuf[:0], len(w.Deliveries))[:len(w.Deliveries)]
 	d.mu.Lock()
 	for i := range w.Deliveries {
 		sends[i] = d.delivery(&w.Deliveries[i])
@@ -345,6 +348,8 @@ func (d *durableSession) sendWindow(c *conn, w *durable.Window) bool {
 	for _, x := range sends {
 		c.sendPublish(x, false)
 	}
+	clear(sends) // drop the messages: the buffer outlives them
+	d.sendBuf = sends[:0]
 	return true
 }
 
