@@ -23,7 +23,8 @@ import (
 // scaleConfig sizes TestSoak_DurableScale from the environment: MQTTDS_SCALE=1 turns it on
 // (MQTTDS_SOAK too, so that `make soak` runs it), MQTTDS_SCALE_SESSIONS and
 // MQTTDS_SCALE_MESSAGES change the defaults of 100k sessions and 1M stored messages;
-// MQTTDS_SCALE_HEAPPROFILE names a file for a heap profile taken after the restart.
+// MQTTDS_SCALE_HEAPPROFILE and MQTTDS_SCALE_CPUPROFILE name files for a heap profile taken
+// after the restart and a CPU profile of the restart.
 type scaleConfig struct {
 	sessions, messages int
 }
@@ -137,14 +138,30 @@ func storeScaleMessages(t *testing.T, db *ds.DB, n, sessions int) {
 	require.NoError(t, <-errs)
 }
 
-// openScaleBroker starts a broker on dir and returns it, its address and how long it took
-// from New to the first CONNACK.
-func openScaleBroker(t *testing.T, dir string) (*Server, string, time.Duration) {
+// restartTimes are the phases of a restart.
+type restartTimes struct {
+	storage time.Duration // ds.Open
+	total   time.Duration // ds.Open to the first CONNACK (durable.Open and the broker's load within)
+}
+
+func (r restartTimes) String() string {
+	return fmt.Sprintf("%v (storage open %v, sessions and broker %v)", r.total.Round(time.Millisecond),
+		r.storage.Round(time.Millisecond), (r.total - r.storage).Round(time.Millisecond))
+}
+
+// openScaleBroker opens the store in dir and a broker on it, and returns the broker, its
+// address and how long each step took up to the first CONNACK.
+func openScaleBroker(t *testing.T, dir string) (*Server, string, restartTimes) {
 	start := time.Now()
-	srv, addr := durableServer(t, dir, func(o *Options) { o.Durable.Storage = nil })
+	db, err := ds.Open(dir, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, db.Close()) }) // after the broker's Close
+	var took restartTimes
+	took.storage = time.Since(start)
+	srv, addr := durableServer(t, dir, func(o *Options) { o.Durable.DB = db })
 	c := dialRaw(t, addr, mqtt.V5)
 	ack := c.connect("scale-probe", true)
-	took := time.Since(start)
+	took.total = time.Since(start)
 	require.Equal(t, mqtt.Success, ack.ReasonCode)
 	c.close()
 	return srv, addr, took
@@ -184,14 +201,21 @@ func TestSoak_DurableScale(t *testing.T) {
 	mid := measureMem(t)
 
 	// 3. Restart with the sessions.
+	if path := os.Getenv("MQTTDS_SCALE_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		require.NoError(t, err)
+		require.NoError(t, pprof.StartCPUProfile(f))
+		defer f.Close()
+	}
 	srv, addr, took := openScaleBroker(t, dir)
+	pprof.StopCPUProfile()
 	require.Equal(t, cfg.sessions, srv.DurableMetrics().Sessions)
 	after := measureMem(t)
 
 	// 4. What the sessions cost.
 	per := func(v int64) float64 { return float64(v) / float64(cfg.sessions) }
-	t.Logf("restart to CONNACK: %v with %d sessions and %d messages; %v with the messages alone",
-		took.Round(time.Millisecond), cfg.sessions, cfg.messages, took0.Round(time.Millisecond))
+	t.Logf("restart to CONNACK with %d sessions and %d messages: %v", cfg.sessions, cfg.messages, took)
+	t.Logf("restart to CONNACK with the messages alone: %v", took0)
 	t.Logf("per session (minus the broker without sessions): heap %.0f B, RSS %.0f B",
 		per((after.heap-mid.heap)-(mid.heap-before.heap)), per((after.rss-mid.rss)-(mid.rss-before.rss)))
 	t.Logf("per session (everything the second broker holds): heap %.0f B, RSS %.0f B",
