@@ -149,14 +149,16 @@ func (w *modelWalk) run(steps int) {
 func (w *modelWalk) randomOp() {
 	c := w.clients[w.choose.IntN(len(w.clients))]
 	switch op := w.choose.IntN(100); {
-	case op < 12:
+	case op < 10:
 		w.connect(c)
+	case op < 12:
+		w.resumeUnderLoad(c)
+	case !c.online() && op < 40:
+		w.connect(c)
+	case !c.online() && op < 50:
+		w.resumeUnderLoad(c)
 	case !c.online():
-		if op < 50 {
-			w.connect(c)
-		} else {
-			w.publish() // the other operations need a connection
-		}
+		w.publish() // the other operations need a connection
 	case op < 20:
 		w.disconnect(c, false)
 	case op < 23:
@@ -188,13 +190,51 @@ func (w *modelWalk) connect(c *modelClient) {
 	if w.choose.IntN(5) == 0 {
 		expiry = 0
 	}
-	if c.v != mqtt.V5 {
-		expiry = 7200 // Options.SessionExpiryV3
-		if clean {
-			expiry = 0
+	w.logf("connect %s clean=%v expiry=%d (online=%v)", c.id, clean, c.expiry(clean, expiry), c.online())
+	w.connectWith(c, clean, c.expiry(clean, expiry))
+}
+
+// expiry is the session expiry a CONNECT asks for: 3.1.1 has only the clean session flag.
+func (c *modelClient) expiry(clean bool, v5 uint32) uint32 {
+	switch {
+	case c.v == mqtt.V5:
+		return v5
+	case clean:
+		return 0
+	default:
+		return 7200 // Options.SessionExpiryV3
+	}
+}
+
+// resumeUnderLoad resumes c's session while the publisher pipelines 5 to 20 QoS 1 messages to
+// one topic, so that the broker's resume (re-sends first, then new messages) races with
+// routing. The session's subscriptions do not change meanwhile, so the model knows what
+// matched; only a session that lives through the CONNECT is resumed.
+func (w *modelWalk) resumeUnderLoad(c *modelClient) {
+	s := w.model.sessions[c.id]
+	if s == nil || (s.online && s.expiry == 0) {
+		w.connect(c)
+		return
+	}
+	topic := modelTopics[w.choose.IntN(len(modelTopics))]
+	n := 5 + w.choose.IntN(16)
+	w.logf("resume %s under a burst of %d on %s from %d", c.id, n, topic, len(w.model.msgs))
+	w.dialPublisher()
+	seqs := make([]int, n)
+	for i := range seqs {
+		seqs[i] = w.model.publish(topic, mqtt.QoS1)
+		w.pub.publish(topic, strconv.Itoa(seqs[i]), mqtt.QoS1, w.nextPubPID(), false)
+	}
+	w.connectWith(c, false, c.expiry(false, 3600))
+	for _, seq := range seqs {
+		if ack := w.pub.expect(mqtt.TypePuback); !ack.ReasonCode.IsError() {
+			w.model.published(seq)
 		}
 	}
-	w.logf("connect %s clean=%v expiry=%d (online=%v)", c.id, clean, expiry, c.online())
+}
+
+// connectWith connects c, checks Session Present and, on a resumed session, the re-sends.
+func (w *modelWalk) connectWith(c *modelClient, clean bool, expiry uint32) {
 	nc := dialRaw(w.t, w.addr, c.v)
 	ack := nc.connect(c.id, clean, c.connectProps(expiry))
 	w.leave(c) // taken over: the old connection is closed by the broker
