@@ -67,13 +67,14 @@ func TestStreamsWithinTable(t *testing.T) {
 }
 
 // TestSpanBefore runs the wildcard layout with a twin (same writes, another prefix, never
-// deleted) over random topics for every differential option set. For each class filter it
+// deleted) and the reference layout over random topics for every differential option set. For each class filter it
 // checks StreamsWithin against brute force (every topic of a returned stream matches), range
 // deletes SpanBefore of those streams, and checks from pebble's contents that
 //   - only messages of the class older than `before` are gone;
 //   - every message older than the documented cut is gone (the span is as large as promised);
 //   - readers positioned anywhere before the deletion (inside the deleted range included)
-//     read on without error and see exactly the twin's messages minus the deleted ones.
+//     read on without error and see exactly the twin's messages minus the deleted ones;
+//   - the wildcard layout holds exactly the reference layout's messages minus the deleted ones.
 //
 // LAYOUT_SEED=<n> replays one seed.
 func TestSpanBefore(t *testing.T) {
@@ -100,6 +101,8 @@ func runSpanBefore(t *testing.T, opts Options, seed uint64) {
 	require.NoError(t, err)
 	twin, err := Create([]byte("v/"), opts, nil, &b)
 	require.NoError(t, err)
+	ref, err := Create([]byte("r/"), Options{Kind: KindReference}, nil, &b)
+	require.NoError(t, err)
 	commit(t, e.db, &b)
 	w := wild.(*wildcard)
 
@@ -114,12 +117,14 @@ func runSpanBefore(t *testing.T, opts Options, seed uint64) {
 		}
 		require.NoError(t, wild.Prepare(entries, &b))
 		require.NoError(t, twin.Prepare(entries, &b))
+		require.NoError(t, ref.Prepare(entries, &b))
 		commit(t, e.db, &b)
 	}
 	bounds := ReadBounds{Visible: ts + 1, Closed: true}
 	all := append([]string{"#"}, e.filters...)
 
 	deletedAny := false
+	goneAll := map[string]bool{} // values (timestamps) of every message deleted so far
 	for _, f := range all {
 		filter := splitLevels(f)
 		within := wild.StreamsWithin(filter)
@@ -209,6 +214,28 @@ func runSpanBefore(t *testing.T, opts Options, seed uint64) {
 			}
 			require.ElementsMatch(t, kept, seen)
 		}
+		// Differential: the reference layout, never deleted, minus what went is what the
+		// wildcard layout holds.
+		scanMessages(t, e.db, []byte("v/m"), func(suffix []byte, _ string, ts uint64) {
+			if gone[string(suffix)] {
+				goneAll[strconv.FormatUint(ts, 10)] = true
+			}
+		})
+		var want, have []string
+		for _, rf := range [][]string{{"#"}, {"$SYS", "#"}} {
+			pos, err := ref.NewPosition(ref.Streams(rf)[0], rf, 0)
+			require.NoError(t, err)
+			items, _ := readAll(t, ref, e.db, ref.Streams(rf)[0], rf, pos, 50, bounds, &Stats{})
+			for _, it := range items {
+				if !goneAll[string(it.Value)] {
+					want = append(want, string(it.Value))
+				}
+			}
+		}
+		scanMessages(t, e.db, []byte("w/m"), func(_ []byte, _ string, ts uint64) {
+			have = append(have, strconv.FormatUint(ts, 10))
+		})
+		require.ElementsMatch(t, want, have, "reference minus deletions")
 		// Later filters see this one's deletions as the twin's keys already gone.
 		var sync CookedBatch
 		for k := range gone {
