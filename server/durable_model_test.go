@@ -34,6 +34,10 @@ import (
 // time has lost it.
 const modelSettle = 3 * time.Second
 
+// modelRefuseEvery: a v5 client refuses every message whose seq is a multiple of it, with a
+// PUBACK or PUBREC of 0x80.
+const modelRefuseEvery = 11
+
 // modelUnknownPID is the first packet id the walk acknowledges without having received it: far
 // above the ids a session of this short walk hands out.
 const modelUnknownPID = 60000
@@ -540,12 +544,18 @@ func (w *modelWalk) handle(c *modelClient, p mqtt.Packet) {
 		if err := w.model.receive(c.id, &p, seq, c.window()); err != nil {
 			w.fail("%s: %v", c.id, err)
 		}
-		switch p.QoS {
-		case mqtt.QoS1:
-			w.answer(c, mqtt.Packet{Type: mqtt.TypePuback, PacketID: p.PacketID})
-		case mqtt.QoS2:
-			w.answer(c, mqtt.Packet{Type: mqtt.TypePubrec, PacketID: p.PacketID})
+		if p.QoS == mqtt.QoS0 {
+			return
 		}
+		ack := mqtt.Packet{Type: mqtt.TypePuback, PacketID: p.PacketID}
+		if p.QoS == mqtt.QoS2 {
+			ack.Type = mqtt.TypePubrec
+		}
+		if c.v == mqtt.V5 && seq%modelRefuseEvery == 0 {
+			// Refused: the exchange ends, the message is never sent again [MQTT-4.4.0-2].
+			ack.ReasonCode = mqtt.UnspecifiedError
+		}
+		w.answer(c, ack)
 	case mqtt.TypePubrel:
 		w.counts["PUBREL"]++
 		if c.unknown[p.PacketID] {
@@ -591,7 +601,8 @@ func (w *modelWalk) sendAck(c *modelClient, ack mqtt.Packet) {
 	w.note("  %s -> %s", c.id, ack.String())
 	c.c.send(&ack)
 	c.acks++
-	if ack.Type == mqtt.TypePubrec {
+	w.counts[fmt.Sprintf("%s 0x%02x", ack.Type, byte(ack.ReasonCode))]++
+	if ack.Type == mqtt.TypePubrec && !ack.ReasonCode.IsError() {
 		w.model.pubrec(c.id, ack.PacketID)
 	} else {
 		w.model.acked(c.id, ack.PacketID)
