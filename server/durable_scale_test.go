@@ -365,3 +365,22 @@ func TestDurable_CompactSessionListed(t *testing.T) {
 	require.Nil(t, srv.loadedSession("listed"), "listing does not load the session")
 	require.Equal(t, int64(1), srv.Metrics().Sessions.Total)
 }
+
+// Ensure that the deadlines a client leaves behind each time its session goes compact again do
+// not pile up: past a bound the heap is rebuilt from the compact sessions.
+func TestDurable_CompactDeadlinesBounded(t *testing.T) {
+	srv, addr := durableServer(t, t.TempDir())
+	c, _ := rawDurable(t, addr, "churn", true, 10)
+	c.close()
+	compacted(t, srv, "churn")
+	tm := &srv.durable.timers
+	stale := make([]deadline, 2000)
+	for i := range stale {
+		stale[i] = deadline{at: time.Now().Add(time.Hour).UnixNano() + int64(i), id: "churn"}
+	}
+	tm.add(stale, srv.durable.store)
+	tm.mu.Lock()
+	n := len(tm.deadlines)
+	tm.mu.Unlock()
+	require.Equal(t, 1, n, "one expiry deadline for the one compact session")
+}

@@ -326,13 +326,23 @@ func (t *offlineTimers) init(ds []deadline) {
 	t.poke()
 }
 
-func (t *offlineTimers) add(ds []deadline) {
+// add adds the deadlines of a session that became compact. The deadlines it had when it was
+// compact before are still in the heap, stale; a client that comes and goes often would pile
+// them up, so once stale ones could be most of the heap it is rebuilt from the store's entries.
+func (t *offlineTimers) add(ds []deadline, st *durable.Store) {
 	if len(ds) == 0 {
 		return
 	}
 	t.mu.Lock()
 	for _, d := range ds {
 		heap.Push(&t.deadlines, d)
+	}
+	if len(t.deadlines) > 1024+4*st.OfflineLen() {
+		t.deadlines = t.deadlines[:0]
+		for _, o := range st.OfflineSessions() {
+			t.deadlines = appendDeadlines(t.deadlines, o.ClientID, o.Entry)
+		}
+		heap.Init(&t.deadlines)
 	}
 	t.mu.Unlock()
 	t.poke()
@@ -495,7 +505,7 @@ func (b *durableBroker) evict(sess *memSession) (retry bool) {
 	}
 	s.mu.Unlock()
 	if e, ok := b.store.Offline(sess.id); ok {
-		b.timers.add(appendDeadlines(nil, sess.id, e))
+		b.timers.add(appendDeadlines(nil, sess.id, e), b.store)
 	}
 	return false
 }
