@@ -107,8 +107,8 @@ type ReadBounds struct {
 // that starts with the prefix it was created with, and no other.
 //
 // Concurrency: Prepare and Apply are called by one goroutine at a time (the shard's writer).
-// Streams, NewPosition, PositionAfter, Next, StreamsWithin and SpanBefore may be called from
-// any goroutine concurrently with each other and with Prepare/Apply.
+// Streams, NewPosition, PositionAfter, Next, StreamsWithin, StreamsOverlapping and SpanBefore
+// may be called from any goroutine concurrently with each other and with Prepare/Apply.
 type Layout interface {
 	// Prepare encodes entries (in timestamp order) into b and updates the layout's in-memory
 	// learned structure so that later Prepare calls and readers see it. Readers must not be
@@ -154,6 +154,11 @@ type Layout interface {
 	// one topic outside filter is never returned; a layout that cannot tell returns none. The
 	// result is in a deterministic order. See retention.go.
 	StreamsWithin(filter []string) []Stream
+
+	// StreamsOverlapping returns the streams that may hold a topic matching filter, named as
+	// StreamsWithin names them (whole streams, no level constrained): every stream that holds,
+	// or may later hold, a matching topic is in the result. Deterministic order.
+	StreamsOverlapping(filter []string) []Stream
 
 	// SpanBefore returns a key span under the layout's prefix that holds only messages of
 	// stream with timestamps < before: the whole stream below some cut <= before, as far as

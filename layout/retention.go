@@ -2,6 +2,8 @@ package layout
 
 import (
 	"encoding/binary"
+
+	"github.com/mqttds/mqttds/lts"
 )
 
 // Retention support: what a layout can say about deleting one stream's old messages inside a
@@ -12,9 +14,11 @@ import (
 // dropping whole generations and, within a live generation, by one range delete per stream
 // whose topics all fall in one class. That needs two answers from the layout:
 //
-//   - StreamsWithin(filter): which streams can only ever hold topics that match filter. This
-//     is decided from the stream's static structure, never from the topics seen so far, so
-//     the answer stays true as more topics are learned.
+//   - StreamsWithin(filter): which streams can only ever hold topics that match filter, and
+//     StreamsOverlapping(filter): which streams may hold one (so that ds knows which classes
+//     can claim a topic of a stream, first match winning). Both are decided from the stream's
+//     static structure, never from the topics seen so far, so the answers stay true as more
+//     topics are learned.
 //   - SpanBefore(stream, before): a key range that holds only the stream's messages older
 //     than before, as many of them as the key order keeps together.
 //
@@ -59,6 +63,22 @@ func (w *wildcard) StreamsWithin(filter []string) []Stream {
 	return out
 }
 
+// StreamsOverlapping implements Layout: the whole streams (no level constrained) of the lts
+// matches of filter. Match finds every stream that may hold a matching topic; dropping the
+// constraints names the stream itself, as StreamsWithin does.
+func (w *wildcard) StreamsOverlapping(filter []string) []Stream {
+	matches := w.trie.Match(filter)
+	out := make([]Stream, len(matches))
+	for i, m := range matches {
+		whole := lts.Match{Index: m.Index, Varying: make([]lts.Constraint, len(m.Varying))}
+		for j := range whole.Varying {
+			whole.Varying[j].Any = true
+		}
+		out[i] = encodeStream(whole)
+	}
+	return out
+}
+
 // SpanBefore implements Layout (see the comment at the top of this file for when a span
 // exists).
 func (w *wildcard) SpanBefore(s Stream, before uint64) (Span, bool) {
@@ -99,6 +119,9 @@ func (w *wildcard) SpanBefore(s Stream, before uint64) (Span, bool) {
 // StreamsWithin implements Layout: the reference layout's one stream holds every topic, so
 // no filter covers it.
 func (l *reference) StreamsWithin([]string) []Stream { return nil }
+
+// StreamsOverlapping implements Layout: the one stream may hold any topic.
+func (l *reference) StreamsOverlapping([]string) []Stream { return []Stream{{referenceStream}} }
 
 // SpanBefore implements Layout: keys are in time order, so the span is exact.
 func (l *reference) SpanBefore(s Stream, before uint64) (Span, bool) {

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mqttds/mqttds/lts"
 )
 
 // TestStreamsWithinTable pins the class matcher on a small trie (thresholds 2: the third
@@ -47,6 +50,26 @@ func TestStreamsWithinTable(t *testing.T) {
 		{"+/up", nil},
 		{"nothing/#", nil},
 	} {
+		t.Run(tc.filter+"/overlapping", func(t *testing.T) {
+			// Every stream with a matching topic; others may follow (a '+' stream may hold a
+			// matching topic later: metrics/+ for "+/up").
+			var want, got []uint64
+			for _, tp := range topics {
+				idx, _, _ := w.trie.Lookup(splitLevels(tp))
+				if matchTopic(splitLevels(tc.filter), []byte(tp)) && !slices.Contains(want, uint64(idx)) {
+					want = append(want, uint64(idx))
+				}
+			}
+			for _, s := range l.StreamsOverlapping(splitLevels(tc.filter)) {
+				st, err := w.decodeStream(s)
+				require.NoError(t, err)
+				for _, c := range st.varying {
+					require.True(t, c.Any, "a whole stream")
+				}
+				got = append(got, st.index)
+			}
+			require.Subset(t, got, want)
+		})
 		t.Run(tc.filter, func(t *testing.T) {
 			var got []string
 			for _, s := range l.StreamsWithin(splitLevels(tc.filter)) {
@@ -64,6 +87,7 @@ func TestStreamsWithinTable(t *testing.T) {
 	ref, err := Create([]byte("r/"), Options{Kind: KindReference}, nil, &b)
 	require.NoError(t, err)
 	require.Empty(t, ref.StreamsWithin([]string{"#"}), "the reference stream holds any topic")
+	require.Equal(t, ref.Streams([]string{"a"}), ref.StreamsOverlapping([]string{"a"}))
 }
 
 // TestSpanBefore runs the wildcard layout with a twin (same writes, another prefix, never
@@ -136,10 +160,28 @@ func runSpanBefore(t *testing.T, opts Options, seed uint64) {
 			require.NoError(t, err)
 			indexes[st.index] = len(st.varying)
 		}
+		overlapping := map[string]bool{}
+		for _, s := range wild.StreamsOverlapping(filter) {
+			overlapping[string(s)] = true
+		}
+		for _, s := range within {
+			require.True(t, overlapping[string(s)], "a stream inside %q does not overlap it", f)
+		}
 		for _, tp := range e.topics {
-			idx, _, ok := w.trie.Lookup(splitLevels(tp))
-			if _, in := indexes[uint64(idx)]; ok && in {
+			idx, varying, ok := w.trie.Lookup(splitLevels(tp))
+			if !ok {
+				continue
+			}
+			if _, in := indexes[uint64(idx)]; in {
 				require.True(t, matchTopic(filter, []byte(tp)), "stream of %q claimed inside %q", tp, f)
+			}
+			if matchTopic(filter, []byte(tp)) {
+				whole := make([]lts.Constraint, len(varying))
+				for i := range whole {
+					whole[i].Any = true
+				}
+				require.True(t, overlapping[string(encodeStream(lts.Match{Index: idx, Varying: whole}))],
+					"the stream of %q is not among those overlapping %q", tp, f)
 			}
 		}
 

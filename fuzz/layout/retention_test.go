@@ -25,7 +25,9 @@ var classLevels = []string{"a", "b", "c", "", "$s", "d"}
 //     constrained), and every message read back from it matches the filter
 //     (topictest.NaiveMatch): the layout never claims a stream is inside a class when some
 //     topic of it is not;
-//   - after range-deleting SpanBefore(cut) of those streams, every message that is gone
+//   - every stream holding a topic that matches the filter is among StreamsOverlapping, and
+//     every stream inside is too;
+//   - after range-deleting SpanBefore(cut) of the streams inside, every message that is gone
 //     matches the filter and is older than the cut.
 func FuzzStreamsWithin(f *testing.F) {
 	f.Add([]byte{0x00, 0, 0xfe, 0xff, 9, 0, 1, 4, 1, 8, 1, 12, 1, 16, 1})
@@ -81,8 +83,25 @@ func FuzzStreamsWithin(f *testing.F) {
 				whole[string(s)] = true
 			}
 		}
+		overlapping := map[string]bool{}
+		for _, s := range wild.StreamsOverlapping(filter) {
+			overlapping[string(s)] = true
+		}
+		for s := range whole {
+			if overlapping[s] {
+				continue
+			}
+			for _, it := range readStream(t, db, wild, layout.Stream(s), bounds) {
+				if topictest.NaiveMatch(fs, it.Topic) {
+					t.Fatalf("stream %x holds %q but is not among those overlapping %q", s, it.Topic, fs)
+				}
+			}
+		}
 		within := wild.StreamsWithin(filter)
 		for _, s := range within {
+			if !overlapping[string(s)] {
+				t.Fatalf("StreamsWithin(%q) returned %x, which StreamsOverlapping did not", fs, []byte(s))
+			}
 			if !whole[string(s)] {
 				t.Fatalf("StreamsWithin(%q) returned %x, which is not a whole stream", fs, []byte(s))
 			}
