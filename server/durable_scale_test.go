@@ -300,7 +300,8 @@ func TestDurable_CompactSessionResumes(t *testing.T) {
 
 // Ensure that the Will and expiry of compact sessions fire from the shared timer: a Will whose
 // delay passes while the session is compact is published [MQTT-3.1.3-9], and a compact session
-// whose expiry passes ends [MQTT-4.1.0-2]. (A Will due at expiry after a restart is covered by
+// whose expiry passes ends [MQTT-4.1.0-2]; a client back within the Will delay cancels its Will
+// [MQTT-3.1.3-9]; the sweep ends compact sessions too. (A Will due at expiry after a restart is covered by
 // TestDurable_WillsAcrossRestart: on a lost connection the broker publishes a Will whose delay
 // is not shorter than the expiry at once.)
 func TestDurable_CompactSessionTimers(t *testing.T) {
@@ -308,18 +309,25 @@ func TestDurable_CompactSessionTimers(t *testing.T) {
 	watcher := dialRaw(t, addr, mqtt.V5)
 	watcher.connect("cw", true)
 	watcher.subscribe(1, mqtt.Subscription{Filter: "will/#", QoS: mqtt.QoS1})
+	withWill := func(id string, clean bool) *rawClient {
+		c := dialRaw(t, addr, mqtt.V5)
+		c.connect(id, clean, sessionExpiry(3600), func(p *mqtt.Packet) {
+			p.Connect.Will = &mqtt.Will{Topic: "will/" + id, Payload: []byte(id), QoS: mqtt.QoS1}
+			p.Connect.Will.Properties.WillDelay = 3
+			p.Connect.Will.Properties.Present.Add(mqtt.PropWillDelay)
+		})
+		return c
+	}
+	withWill("delayed", true).close() // no DISCONNECT: the Will stands
+	withWill("back", true).close()
 	c := dialRaw(t, addr, mqtt.V5)
-	c.connect("delayed", true, sessionExpiry(3600), func(p *mqtt.Packet) {
-		p.Connect.Will = &mqtt.Will{Topic: "will/delayed", Payload: []byte("delayed"), QoS: mqtt.QoS1}
-		p.Connect.Will.Properties.WillDelay = 3
-		p.Connect.Will.Properties.Present.Add(mqtt.PropWillDelay)
-	})
-	c.close() // no DISCONNECT: the Will stands
-	c = dialRaw(t, addr, mqtt.V5)
 	c.connect("ending", true, sessionExpiry(3))
 	c.close()
 	compacted(t, srv, "delayed")
+	compacted(t, srv, "back")
 	compacted(t, srv, "ending")
+	back := withWill("back", false)
+	defer back.close()
 	watcher.expectNothing(100 * time.Millisecond)
 
 	p := watcher.expect(mqtt.TypePublish)
@@ -334,7 +342,14 @@ func TestDurable_CompactSessionTimers(t *testing.T) {
 	require.True(t, ok)
 	_, will := e.WillAt()
 	require.False(t, will, "published once")
-	require.Equal(t, 1, srv.DurableMetrics().Sessions)
+	watcher.expectNothing(100 * time.Millisecond) // not back's
+	require.Equal(t, 2, srv.DurableMetrics().Sessions)
+
+	srv.durable.gc(time.Now().Add(2 * time.Hour))
+	_, ok = srv.durable.store.Offline("delayed")
+	require.False(t, ok, "swept")
+	require.Nil(t, srv.session("delayed"))
+	require.Equal(t, 1, srv.DurableMetrics().Sessions, "back is online")
 }
 
 // Ensure that the API lists a compact session and its subscriptions, read from storage
