@@ -346,21 +346,23 @@ func (w *modelWalk) subscribe(c *modelClient) {
 		p.Properties.SubscriptionIDs = []uint32{modelSubID(f)}
 		p.Properties.Present.Add(mqtt.PropSubscriptionID)
 	}
+	// The model takes the subscription as of now: the broker may apply it to messages it
+	// sends before the SUBACK [MQTT-3.8.4-3].
+	w.model.subscribe(c.id, f, qos)
 	c.c.send(p)
 	ack := w.await(c, mqtt.TypeSuback)
 	if len(ack.ReasonCodes) != 1 || ack.ReasonCodes[0] != mqtt.ReasonCode(qos) {
 		w.fail("%s: SUBACK %s for %s at QoS %d", c.id, ack.String(), f, qos)
 	}
-	w.model.subscribe(c.id, f, qos)
 }
 
 // unsubscribe removes one of c's subscriptions (or one it does not have).
 func (w *modelWalk) unsubscribe(c *modelClient) {
 	f := modelFilters[w.choose.IntN(len(modelFilters))]
 	w.logf("unsubscribe %s %s", c.id, f)
+	w.model.unsubscribe(c.id, f)
 	c.c.send(&mqtt.Packet{Type: mqtt.TypeUnsubscribe, PacketID: c.nextPID(), Filters: []string{f}})
 	w.await(c, mqtt.TypeUnsuback)
-	w.model.unsubscribe(c.id, f)
 }
 
 func (c *modelClient) nextPID() uint16 {
