@@ -16,12 +16,13 @@ import (
 
 // The session state machine, tested as a random walk: a broker with durable sessions on a
 // temporary directory, three subscribing clients with fixed ids (two MQTT 5, one 3.1.1) and a
-// publisher, driven by random operations (connect, disconnect, subscribe, unsubscribe, publish,
-// acknowledge or withhold, broker restart), every packet checked against deliveryModel
-// (durable_model_state_test.go). After each operation the walk waits until every online client
-// has what it is owed or its window is full, then ends with a restart, a reconnect of every
-// remaining session and a drain: a message the publisher had acknowledged and a durable
-// session was owed must have arrived.
+// publisher, driven by random operations (connect or take over, resume while messages are being
+// published, DISCONNECT, dropped connection, subscribe, unsubscribe, publish, bursts, acknowledge,
+// withhold or refuse, acknowledge unknown packet ids, broker restart), every packet the clients
+// receive checked against deliveryModel (durable_model_state_test.go). After each operation
+// every online client reads until it has what it is owed or its window is full. The walk ends
+// with a restart, a resume of every session left and a drain: a message the publisher had
+// acknowledged and a durable session was owed must have arrived.
 //
 // A failure prints the seed and the last operations. Replay one with MQTTDS_MODEL_SEED=n; run
 // longer walks with MQTTDS_MODEL_STEPS=n (make soak runs TestDurableModel_Soak).
@@ -38,9 +39,13 @@ const modelSettle = 3 * time.Second
 // PUBACK or PUBREC of 0x80.
 const modelRefuseEvery = 11
 
-// modelUnknownPID is the first packet id the walk acknowledges without having received it: far
-// above the ids a session of this short walk hands out.
-const modelUnknownPID = 60000
+// modelUnknownPID is the first packet id the walk acknowledges without having received it; it
+// does so only while the ids a client has seen stay below modelUnknownBelow, so that the broker
+// cannot have one of them in flight (it hands ids out in a rising cycle).
+const (
+	modelUnknownPID   = 60000
+	modelUnknownBelow = 50000
+)
 
 // modelClient is one subscribing client. Its id, protocol version and Receive Maximum never
 // change, so that a resumed session's in-flight window fits its new connection.
@@ -60,6 +65,7 @@ type modelClient struct {
 	unknown map[uint16]bool
 	pid     uint16 // the client's own packet ids (SUBSCRIBE, UNSUBSCRIBE)
 	acks    int    // acknowledgements sent
+	maxPID  uint16 // the highest packet id the broker sent
 }
 
 func (c *modelClient) online() bool { return c.c != nil }
@@ -390,6 +396,10 @@ func (w *modelWalk) withhold(c *modelClient) {
 // ackUnknown acknowledges a packet id c never received: the broker must ignore it (or answer
 // a PUBREC with PUBREL 0x92).
 func (w *modelWalk) ackUnknown(c *modelClient) {
+	if c.maxPID >= modelUnknownBelow {
+		w.ack(c)
+		return
+	}
 	pid := uint16(modelUnknownPID + w.choose.IntN(1000))
 	typ := []mqtt.Type{mqtt.TypePuback, mqtt.TypePubrec, mqtt.TypePubcomp}[w.choose.IntN(3)]
 	w.logf("ack unknown %s %s %d", c.id, typ, pid)
@@ -546,6 +556,7 @@ func (w *modelWalk) handle(c *modelClient, p mqtt.Packet) {
 		if err := w.model.receive(c.id, &p, seq, c.window()); err != nil {
 			w.fail("%s: %v", c.id, err)
 		}
+		c.maxPID = max(c.maxPID, p.PacketID)
 		if p.QoS == mqtt.QoS0 {
 			return
 		}
