@@ -3,10 +3,15 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mqttds/mqttds/ds"
+	"github.com/mqttds/mqttds/server/durable"
+	"github.com/stretchr/testify/require"
 )
 
 // processCPU is the CPU time the process has used.
@@ -42,5 +47,31 @@ func BenchmarkDurable_IdleSessions(b *testing.B) {
 			s.close()
 			p.close()
 		})
+	}
+}
+
+// BenchmarkDurable_RestoreEvict loads a compact durable session (one subscription, as a
+// resuming CONNECT does before its CONNACK) and makes it compact again: the cost of keeping
+// offline sessions out of memory.
+func BenchmarkDurable_RestoreEvict(b *testing.B) {
+	srv, _ := startServer(b, &Options{Durable: DurableOptions{Enable: true, Dir: b.TempDir(),
+		Storage: &ds.Options{NumShards: 4}}})
+	st := srv.durable.store
+	const n = 1000
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("re-%04d", i)
+		s, err := st.Create(context.Background(), ids[i], time.Hour)
+		require.NoError(b, err)
+		_, err = s.Subscribe(durable.Subscription{Filter: fmt.Sprintf("re/%d/cmd", i), QoS: 1})
+		require.NoError(b, err)
+		require.True(b, st.Evict(s))
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		sess := srv.durable.restore(ids[i%n])
+		require.NotNil(b, sess)
+		require.False(b, srv.durable.evict(sess))
+		require.Nil(b, srv.loadedSession(ids[i%n]))
 	}
 }

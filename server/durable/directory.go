@@ -204,7 +204,9 @@ func (st *Store) Evict(s *Session) bool {
 }
 
 func (s *Session) evictableLocked() bool {
-	if s.mu.online || s.mu.ended || s.mu.committing || len(s.mu.pending) > 0 || s.mu.err != nil {
+	// Every change committed: nothing queued, and no batch being written (a committer may
+	// still be on its way out; it finds nothing to write).
+	if s.mu.online || s.mu.ended || len(s.mu.pending) > 0 || s.mu.committed != s.mu.ticket || s.mu.err != nil {
 		return false
 	}
 	if _, _, group := ParseGroupSessionID(s.id); group || hasShared(s.mu.meta) {
