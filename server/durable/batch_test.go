@@ -159,3 +159,24 @@ func TestFetchWindowPipelined(t *testing.T) {
 		require.Equal(t, fmt.Sprint(i)+"*", all[i])
 	}
 }
+
+// Ensure that loading refuses in-flight records that contradict each other: a packet id open
+// in two records, or two records with one id.
+func TestLoadInflightConflicts(t *testing.T) {
+	e := newEnv(t)
+	b := testBatch()
+	val := encodeBatch(b)
+	s := newSession(e.st, "x")
+	require.NoError(t, s.loadInflight(batchKey("x", 1000)[len(sessionPrefix(kindInflight, "x")):], batchKey("x", 1000), val))
+	other := batchKey("x", 2000)
+	err := s.loadInflight(other[len(sessionPrefix(kindInflight, "x")):], other, val)
+	require.ErrorIs(t, err, ErrCorruption, "the same packet ids open twice")
+
+	s = newSession(e.st, "x")
+	require.NoError(t, s.loadInflight(batchKey("x", 1000)[len(sessionPrefix(kindInflight, "x")):], batchKey("x", 1000), val))
+	f := b.entries[0]
+	f.pid, f.seq = 4242, 1000
+	legacy := pidKey(kindInflight, "x", f.pid)
+	err = s.loadInflight(legacy[len(sessionPrefix(kindInflight, "x")):], legacy, encodeInflightV1(f, "a/#", nil))
+	require.ErrorIs(t, err, ErrCorruption, "a v1 record with a batch's id")
+}

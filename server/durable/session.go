@@ -39,7 +39,7 @@ type Session struct {
 		inflight map[uint16]*inflight
 		nextPID  uint16
 		seq      uint64
-		// batches holds the batch records read while loading, by id (nil afterwards).
+		// batches holds the batch records read while loading, by id (nil otherwise).
 		batches map[uint64]*batch
 		// awaitingRel holds inbound QoS 2 packet ids answered with PUBREC and not yet released.
 		awaitingRel map[uint16]time.Time
@@ -86,7 +86,6 @@ func newSession(st *Store, id string) *Session {
 	s := &Session{st: st, id: id, shard: ds.ShardOf(id, st.db.NumShards())}
 	s.mu.cursors = map[string]*cursor{}
 	s.mu.inflight = map[uint16]*inflight{}
-	s.mu.batches = map[uint64]*batch{}
 	s.mu.awaitingRel = map[uint16]time.Time{}
 	s.mu.pending = map[string][]byte{}
 	s.mu.dirty = map[*batch]struct{}{}
@@ -143,14 +142,17 @@ func (s *Session) loadInflight(rest, key, value []byte) error {
 	case err != nil:
 		return err
 	case legacy:
-		if _, ok := s.mu.batches[b.id]; ok {
-			return fmt.Errorf("%w: v1 in-flight record with the seq %d of a batch", ErrCorruption, b.id)
-		}
 		s.mu.pending[string(key)] = nil
 		s.mu.dirty[b] = struct{}{}
 	case b.open == 0:
 		s.mu.pending[string(key)] = nil // complete: only its deletion was lost
 		return nil
+	}
+	if s.mu.batches == nil {
+		s.mu.batches = map[uint64]*batch{}
+	}
+	if _, dup := s.mu.batches[b.id]; dup {
+		return fmt.Errorf("%w: two in-flight records with id %d", ErrCorruption, b.id)
 	}
 	for _, f := range b.entries {
 		if f.state == stateDone {
