@@ -1,6 +1,7 @@
 package ds
 
 import (
+	"bytes"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -19,20 +20,28 @@ import (
 // RotationInterval of Period/10 and no class, at most about 1.13 × Period.
 //
 // Readers never see a message past its own period: Next skips it (retention_class.go). Within
-// live generations the check also reclaims storage early, one range delete per stream and
-// check: a stream whose every topic falls in a class (layout.Layout.StreamsWithin, decided
-// from the stream's static structure) loses the part of its key range older than the class
-// period (layout.Layout.SpanBefore). Under wildcard_optimized that is every epoch that ended
-// before the cut, or exactly the older messages for a stream without varying levels or with
-// epoch bits 0; a stream with varying levels and epoch bits 64 has no such range, and the
-// reference layout keeps every topic in one stream, so for those read-time filtering alone
-// keeps readers exact and the generation drop reclaims the space. Streams that mix classes
-// (some topics in a class, some not) are filtered the same way.
+// live generations the check also reclaims storage early, with at most one range delete per
+// stream and check: a stream whose topics all have periods shorter than the longest loses the
+// part of its key range older than the longest of them (layout.Layout.SpanBefore). Under
+// wildcard_optimized that is every epoch that ended before the cut, or exactly the older
+// messages for a stream without varying levels or with epoch bits 0; a stream with varying
+// levels and epoch bits 64 has no such range, and the reference layout keeps every topic in one
+// stream, so for those read-time filtering alone keeps readers exact and the generation drop
+// reclaims the space.
 //
-// The period used for a stream inside class i is the longest of class i's and those of the
-// earlier classes whose filters can match a topic of class i (first match wins, so such a
-// topic may belong to the earlier class): a range delete never removes a message younger than
-// its own period.
+// Which period bounds a stream's topics is decided from its static structure, so it holds for
+// topics learned later too. A topic's period is that of the first class that matches it, or
+// Period. Walking the classes in order, a stream may hold topics of every class whose filter
+// it overlaps (layout.Layout.StreamsOverlapping), up to the first class it lies wholly inside
+// (layout.Layout.StreamsWithin): no topic of it gets past that one. A stream inside no class
+// may also hold topics of Period. The longest of those periods is the stream's: a range delete
+// never removes a message younger than its own period. The streams considered are those inside
+// some class, and when Period is not the longest period every stream ("#" lists those not
+// starting with '$').
+//
+// The check remembers, per generation and period, the cut it last deleted below, and starts
+// the next span of each stream at the previous cut's span end: spans do not overlap, and a
+// range that holds no key is not written at all.
 type retention struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -46,21 +55,21 @@ type retention struct {
 	// mu serialises retention checks (the loop, and tests that call enforceRetention).
 	mu struct {
 		sync.Mutex
-		// deleted is, per (generation, stream), the end of the span deleted last: the next
-		// check deletes from there, and deletes nothing when its span ends there too.
-		deleted map[deletedKey][]byte
+		// cuts is, per generation and period, the timestamp below which the last committed
+		// check deleted the spans of the streams of that period.
+		cuts map[cutKey]uint64
 	}
 }
 
-type deletedKey struct {
+type cutKey struct {
 	rank   Rank
-	stream string
+	period uint64
 }
 
 func (d *DB) startRetention() {
 	d.retention.classes = compileClasses(d.opts.Retention)
 	d.retention.expired = make([]atomic.Uint64, len(d.shards))
-	d.retention.mu.deleted = map[deletedKey][]byte{}
+	d.retention.mu.cuts = map[cutKey]uint64{}
 	if d.opts.Retention.Disabled {
 		return
 	}
@@ -126,111 +135,96 @@ func (d *DB) enforceRetention() {
 }
 
 // deleteExpiredSpans range-deletes, in every live generation of s, the expired part of each
-// stream that lies wholly inside a retention class, in one batch. retention.mu is held.
+// stream whose period is shorter than the longest, in one batch. retention.mu is held.
 func (d *DB) deleteExpiredSpans(s *shard, now uint64) error {
 	c := d.retention.classes
 	if len(c.filters) == 0 || now < c.minPeriod {
 		return nil
 	}
 	var cb layout.CookedBatch
-	var ends []deletedKey
+	cuts := map[cutKey]uint64{}
 	for _, g := range s.generations() {
 		if g.since+c.minPeriod > now {
-			continue // nothing in it is old enough for any class
+			continue // nothing in it is old enough for any period
 		}
-		spans, keys, err := d.expiredSpans(s.id, g, now)
+		spans, err := d.expiredSpans(s.id, g, now, cuts)
 		if err != nil {
 			return err
 		}
-		for i, sp := range spans {
+		for _, sp := range spans {
 			cb.Writes = append(cb.Writes, layout.Write{Kind: layout.WriteDeleteRange, Key: sp.Start, Value: sp.End})
-			ends = append(ends, keys[i])
 		}
 	}
-	if len(cb.Writes) == 0 {
-		return nil
+	if len(cb.Writes) > 0 {
+		if err := d.applyRetention(s, &cb); err != nil {
+			return err
+		}
+		d.retention.rangeDeletes.Add(uint64(len(cb.Writes)))
 	}
-	// Committed like a generation drop: through the applier, with the shard's writer held.
+	// Ranges found empty are remembered too: nothing will be written below a past cut.
+	for k, cut := range cuts {
+		d.retention.mu.cuts[k] = cut
+	}
+	return nil
+}
+
+// applyRetention commits the range deletes of one shard's check like a generation drop:
+// through the applier, with the shard's writer held.
+func (d *DB) applyRetention(s *shard, cb *layout.CookedBatch) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if _, err := d.rlockStorage(); err != nil {
 		return err
 	}
 	defer d.storage.RUnlock()
-	if err := s.applyNow(&cb); err != nil {
-		return err
-	}
-	for i, k := range ends {
-		d.retention.mu.deleted[k] = cb.Writes[i].Value
-	}
-	d.retention.rangeDeletes.Add(uint64(len(ends)))
-	return nil
+	return s.applyNow(cb)
 }
 
-// expiredSpans returns the spans to delete in generation g of shard: for each stream inside a
-// class, from the end of its last deleted span (or its start) to SpanBefore(now - period),
-// when that range still holds a key. retention.mu is held.
-func (d *DB) expiredSpans(shard int, g *generation, now uint64) ([]layout.Span, []deletedKey, error) {
-	c := d.retention.classes
+// expiredSpans returns the spans to delete in generation g of shard, and adds the cuts they
+// delete below to cuts. retention.mu is held.
+func (d *DB) expiredSpans(shard int, g *generation, now uint64, cuts map[cutKey]uint64) ([]layout.Span, error) {
 	// Storage first, layout second: the lock order of Next.
 	db, err := d.rlockStorage()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer d.storage.RUnlock()
 	l, err := g.reader()
 	if err != nil {
-		return nil, nil, nil // dropped meanwhile
+		return nil, nil // dropped meanwhile
 	}
 	defer g.release()
-	// The shortest safe period of each stream over the classes it lies in, in first-seen order.
-	var order []string
-	period := map[string]uint64{}
-	for i, f := range c.filters {
-		p := c.safePeriod(i)
-		for _, st := range l.StreamsWithin(f) {
-			if q, seen := period[string(st)]; !seen {
-				order = append(order, string(st))
-				period[string(st)] = p
-			} else if p < q {
-				period[string(st)] = p
-			}
-		}
-	}
-	if len(order) == 0 {
-		return nil, nil, nil
-	}
-	var spans []layout.Span
-	var keys []deletedKey
 	rank := Rank{Shard: shard, Generation: g.id}
-	for _, st := range order {
-		p := period[st]
-		if now < p {
+	var spans []layout.Span
+	for _, sp := range d.retention.classes.streamPeriods(l) {
+		if now < sp.period {
 			continue
 		}
-		sp, ok := l.SpanBefore(layout.Stream(st), now-p)
+		k := cutKey{rank: rank, period: sp.period}
+		cut, last := now-sp.period, d.retention.mu.cuts[k]
+		if last >= cut {
+			continue
+		}
+		span, ok := l.SpanBefore(sp.stream, cut)
 		if !ok {
 			continue
 		}
-		k := deletedKey{rank: rank, stream: st}
-		if last := d.retention.mu.deleted[k]; last != nil {
-			if string(last) >= string(sp.End) {
+		cuts[k] = cut
+		if prev, ok := l.SpanBefore(sp.stream, last); ok {
+			if bytes.Compare(prev.End, span.End) >= 0 {
 				continue
 			}
-			sp.Start = last
+			span.Start = prev.End
 		}
-		has, err := hasKeyIn(db, sp)
+		has, err := hasKeyIn(db, span)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		if !has {
-			d.retention.mu.deleted[k] = sp.End // nothing there: remember, do not write
-			continue
+		if has {
+			spans = append(spans, span)
 		}
-		spans = append(spans, sp)
-		keys = append(keys, k)
 	}
-	return spans, keys, nil
+	return spans, nil
 }
 
 // hasKeyIn reports whether db holds a key in sp. A check that finds an empty span saves a
@@ -244,11 +238,11 @@ func hasKeyIn(db *pebble.DB, sp layout.Span) (bool, error) {
 	return has, errors.Join(it.Error(), it.Close())
 }
 
-// forgetDroppedLocked forgets the deleted spans of generations that are gone.
+// forgetDroppedLocked forgets the cuts of generations that are gone.
 func (d *DB) forgetDroppedLocked() {
-	for k := range d.retention.mu.deleted {
+	for k := range d.retention.mu.cuts {
 		if s := d.shards[k.rank.Shard]; s.generation(k.rank.Generation) == nil {
-			delete(d.retention.mu.deleted, k)
+			delete(d.retention.mu.cuts, k)
 		}
 	}
 }

@@ -49,41 +49,61 @@ func (c *retentionClasses) periodOf(topic string) uint64 {
 	return c.def
 }
 
-// safePeriod is the period a range delete may use for a stream whose every topic matches
-// class i: the longest of class i's and those of the earlier classes that can match a topic of
-// class i too (first match wins, so such a topic may be theirs).
-func (c *retentionClasses) safePeriod(i int) uint64 {
-	p := c.periods[i]
-	for j := range i {
-		if filtersOverlap(c.filters[j], c.filters[i]) {
-			p = max(p, c.periods[j])
-		}
-	}
-	return p
+// streamPeriod is a stream of a layout and the longest period any of its topics can have.
+type streamPeriod struct {
+	stream layout.Stream
+	period uint64
 }
 
-// filtersOverlap reports whether some topic matches both filters (their levels). It may say
-// yes when the answer is no, never the reverse: callers only use a "no".
-func filtersOverlap(a, b []string) bool {
-	// A filter starting with a wildcard matches no '$' topic [MQTT-4.7.2-1]; one starting
-	// with a '$' level matches only those.
-	if dollarOnly(a) && wildStart(b) || dollarOnly(b) && wildStart(a) {
-		return false
+// streamPeriods returns the streams of l whose topics all have periods shorter than the
+// longest, each with the longest of them, in a deterministic order (see retention.go for the
+// rule).
+func (c *retentionClasses) streamPeriods(l layout.Layout) []streamPeriod {
+	within := make([]map[string]bool, len(c.filters))
+	overlapping := make([]map[string]bool, len(c.filters))
+	var order []layout.Stream
+	seen := map[string]bool{}
+	consider := func(streams []layout.Stream) map[string]bool {
+		set := make(map[string]bool, len(streams))
+		for _, s := range streams {
+			set[string(s)] = true
+			if !seen[string(s)] {
+				seen[string(s)] = true
+				order = append(order, s)
+			}
+		}
+		return set
 	}
-	for i := 0; ; i++ {
-		switch {
-		case i < len(a) && a[i] == "#", i < len(b) && b[i] == "#":
-			return true // the other filter's remaining levels ("a/#" also matches "a")
-		case i == len(a) || i == len(b):
-			return len(a) == len(b)
-		case a[i] != "+" && b[i] != "+" && a[i] != b[i]:
-			return false
+	for i, f := range c.filters {
+		within[i] = consider(l.StreamsWithin(f))
+		overlapping[i] = make(map[string]bool)
+		for _, s := range l.StreamsOverlapping(f) {
+			overlapping[i][string(s)] = true
 		}
 	}
+	if c.def < c.maxPeriod {
+		consider(l.StreamsWithin([]string{"#"}))
+	}
+	var out []streamPeriod
+	for _, s := range order {
+		p, inside := uint64(0), false
+		for i := range c.filters {
+			if overlapping[i][string(s)] {
+				p = max(p, c.periods[i])
+			}
+			if inside = within[i][string(s)]; inside {
+				break // no topic of s gets past class i
+			}
+		}
+		if !inside {
+			p = max(p, c.def)
+		}
+		if p < c.maxPeriod {
+			out = append(out, streamPeriod{stream: s, period: p})
+		}
+	}
+	return out
 }
-
-func dollarOnly(f []string) bool { return len(f[0]) > 0 && f[0][0] == '$' }
-func wildStart(f []string) bool  { return f[0] == "+" || f[0] == "#" }
 
 // expired reports whether a message of topic with timestamp ts is past its period at now.
 // A message is live while now - ts < period.

@@ -57,43 +57,81 @@ func naiveMatch(filter, topic string) bool {
 	return topicMatches(filter, topic)
 }
 
-// TestFiltersOverlap compares filtersOverlap with brute force over every topic of up to three
-// levels from a small alphabet: it may only say "no" when no topic matches both.
-func TestFiltersOverlap(t *testing.T) {
-	alphabet := []string{"a", "b", "", "$s"}
-	var topics []string
-	var gen func(prefix string, depth int)
-	gen = func(prefix string, depth int) {
-		for _, l := range alphabet {
-			tp := l
-			if depth > 0 {
-				tp = prefix + "/" + l
+// TestStreamPeriods pins which streams a retention check considers and the period it uses
+// for each: the longest period any topic of the stream can have (first match wins; Period for
+// topics in no class), and none when that is the longest period anyway.
+func TestStreamPeriods(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		classes    []RetentionClass
+		period     time.Duration
+		thresholds []int
+		topics     []string
+		want       map[string]time.Duration // topic -> its stream's period; absent: not considered
+	}{
+		{
+			name:    "class shorter than Period",
+			classes: []RetentionClass{{"logs/#", time.Minute}}, period: time.Hour,
+			topics: []string{"logs/a", "logs/b/c", "dev/1"},
+			want:   map[string]time.Duration{"logs/a": time.Minute, "logs/b/c": time.Minute},
+		},
+		{
+			name:    "Period shorter than a class",
+			classes: []RetentionClass{{"audit/#", 3 * time.Hour}}, period: time.Hour,
+			topics: []string{"audit/x", "dev/1", "dev/2", "$SYS/up"},
+			want:   map[string]time.Duration{"dev/1": time.Hour, "dev/2": time.Hour},
+		},
+		{
+			name:    "an earlier, longer class claims the topics first",
+			classes: []RetentionClass{{"logs/#", time.Hour}, {"logs/debug/#", time.Second}}, period: 2 * time.Hour,
+			topics: []string{"logs/debug/x", "logs/a", "other"},
+			want:   map[string]time.Duration{"logs/debug/x": time.Hour, "logs/a": time.Hour},
+		},
+		{
+			name:    "an earlier, shorter class",
+			classes: []RetentionClass{{"logs/debug/#", time.Second}, {"logs/#", time.Hour}}, period: 2 * time.Hour,
+			topics: []string{"logs/debug/x", "logs/a", "other"},
+			want:   map[string]time.Duration{"logs/debug/x": time.Second, "logs/a": time.Hour},
+		},
+		{
+			name:    "an earlier, longer class claims some topics of the stream",
+			classes: []RetentionClass{{"m/c", 2 * time.Hour}, {"m/#", time.Second}}, period: 3 * time.Hour,
+			// The '+' stream (m/c, m/d) lies inside m/# but holds m/c, which m/c claims first.
+			thresholds: []int{2}, topics: []string{"m/a", "m/b", "m/c", "m/d"},
+			want: map[string]time.Duration{"m/a": time.Second, "m/b": time.Second, "m/c": 2 * time.Hour, "m/d": 2 * time.Hour},
+		},
+		{
+			name:    "a stream that mixes a class and Period",
+			classes: []RetentionClass{{"m/c", time.Second}, {"x/#", 2 * time.Hour}}, period: time.Hour,
+			// m/a and m/b stay concrete, m/c and m/d share the '+' stream: it holds m/c (1 s)
+			// and m/d (Period), so it gets Period.
+			thresholds: []int{2}, topics: []string{"m/a", "m/b", "m/c", "m/d", "x/1"},
+			want: map[string]time.Duration{"m/a": time.Hour, "m/b": time.Hour, "m/c": time.Hour, "m/d": time.Hour},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b layout.CookedBatch
+			l, err := layout.Create([]byte("p"), layout.Options{Thresholds: tc.thresholds}, nil, &b)
+			require.NoError(t, err)
+			for i, tp := range tc.topics {
+				require.NoError(t, l.Prepare([]layout.Entry{{Topic: tp, Timestamp: uint64(i + 1)}}, &b))
 			}
-			topics = append(topics, tp)
-			if depth < 3 {
-				gen(tp, depth+1)
+			c := compileClasses(RetentionOptions{Period: tc.period, Classes: tc.classes})
+			got := map[string]time.Duration{}
+			for _, sp := range c.streamPeriods(l) {
+				for _, tp := range tc.topics {
+					levels, err := parseFilter(tp)
+					require.NoError(t, err)
+					own := l.StreamsOverlapping(levels) // a topic as a filter: its own stream
+					require.Len(t, own, 1)
+					if string(own[0]) == string(sp.stream) {
+						got[tp] = time.Duration(sp.period) * time.Microsecond
+					}
+				}
 			}
-		}
+			require.Equal(t, tc.want, got)
+		})
 	}
-	gen("", 0)
-	filters := []string{"#", "+", "+/+", "+/#", "a", "a/#", "a/+", "a/b", "b/#", "$s/#", "$s", "+/a/#", "a/+/b", "/#", "a/b/+", "+/b"}
-	disjoint := 0
-	for _, fa := range filters {
-		for _, fb := range filters {
-			la, _ := parseFilter(fa)
-			lb, _ := parseFilter(fb)
-			both := slices.ContainsFunc(topics, func(tp string) bool { return naiveMatch(fa, tp) && naiveMatch(fb, tp) })
-			got := filtersOverlap(la, lb)
-			if both {
-				require.True(t, got, "%q and %q share a topic", fa, fb)
-			}
-			if !got {
-				disjoint++
-			}
-			require.Equal(t, got, filtersOverlap(lb, la), "symmetric")
-		}
-	}
-	require.Greater(t, disjoint, 20, "the check never tells filters apart")
 }
 
 // classOptions returns options with a fake clock, retention checks by hand, the wildcard layout
@@ -485,4 +523,26 @@ func TestRetentionClassLoop(t *testing.T) {
 		require.False(t, strings.HasPrefix(tp, "logs/"), "%s outlived its class", tp)
 	}
 	require.Zero(t, db.Metrics().Generations.RetentionErrors)
+}
+
+// TestRetentionPeriodShorterThanClass: with a class longer than Period, generations live as
+// long as the class, but streams of topics in no class lose their keys once Period has passed.
+func TestRetentionPeriodShorterThanClass(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	opts := classOptions(clock, RetentionClass{"audit/#", 3 * time.Hour})
+	opts.NumShards = 1
+	db := openTest(t, "db", opts)
+	ctx := context.Background()
+	for _, tp := range []string{"audit/a", "dev/1", "dev/2", "audit/a", "dev/1"} {
+		require.NoError(t, db.Store(ctx, []Message{msg("c", tp, "p")}, Sync))
+		clock.t = clock.t.Add(3 * time.Millisecond)
+	}
+	clock.t = clock.t.Add(time.Hour)
+	db.enforceRetention()
+	require.Equal(t, 2, messageKeys(t, db, 0), "the dev streams went, audit stays")
+	require.Equal(t, []string{"audit/a", "audit/a"}, readTopics(t, db))
+	require.Equal(t, uint64(2), db.Metrics().Retention.RangeDeletes)
+	clock.t = clock.t.Add(2 * time.Hour)
+	db.enforceRetention()
+	require.Empty(t, readTopics(t, db))
 }
