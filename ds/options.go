@@ -84,8 +84,8 @@ type RetentionOptions struct {
 	// Filter matches a message's topic gives its period, and Period applies to every other
 	// topic. Next never returns a message older than its period (it skips it and counts it
 	// in Metrics.Retention). Storage is reclaimed by dropping a generation once the longest
-	// period has passed over it, and earlier for streams whose every topic falls in one
-	// class: the automatic retention check range-deletes their expired messages (see
+	// period has passed over it, and earlier for streams whose topics all have shorter
+	// periods: the automatic retention check range-deletes their expired messages (see
 	// retention.go). Default none.
 	Classes []RetentionClass
 	// Disabled turns off the automatic retention check (rotation, dropping, range deletes);
