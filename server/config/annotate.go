@@ -98,7 +98,7 @@ var docs = map[string]string{
 	"durable_sessions.renew_streams_interval":   "Least time between two looks of a session for new streams (new topics, generations) while its shards commit; no commits, no looks.",
 	"durable_sessions.session_gc_interval":      "How often expired sessions are deleted.",
 	"durable_sessions.message_retention_period": "How long stored messages are kept, unless a retention class says otherwise.",
-	"durable_sessions.retention_classes":        "Per-topic retention: a message whose topic matches a class's filter is kept for its period instead of message_retention_period; the first matching class wins. Durable sessions never receive a message older than its period; storage is freed with whole generations after the longest period, and sooner for streams whose topics all have shorter periods.\nExample: [{filter: \"telemetry/#\", period: 1h}, {filter: \"audit/#\", period: 720h}]",
+	"durable_sessions.retention_classes":        "Per-topic retention: a message whose topic matches a class's filter is kept for its period instead of message_retention_period; the first matching class wins. Storage never hands a durable session a message older than its period (one already in flight is still delivered); storage is freed with whole generations after the longest period, and sooner for streams whose topics all have shorter periods.\nExample: [{filter: \"telemetry/#\", period: 1h}, {filter: \"audit/#\", period: 720h}]",
 
 	"durable_sessions.shared_redispatch_timeout": "How long a member of a durable shared subscription may hold a QoS 1 message unacknowledged before it goes to another member.",
 
