@@ -399,3 +399,46 @@ func TestDurable_CompactDeadlinesBounded(t *testing.T) {
 	tm.mu.Unlock()
 	require.Equal(t, 1, n, "one expiry deadline for the one compact session")
 }
+
+// Ensure that sessions going compact and coming back while their clients reconnect all the time
+// lose nothing: every resume finds the session (Session Present), and every message published
+// while a client is away arrives once it is back. Evictions are made almost immediate so that
+// they race the reconnects.
+func TestDurable_CompactChurn(t *testing.T) {
+	srv, addr := durableServer(t, t.TempDir())
+	srv.durable.timers.delay.Store(int64(time.Millisecond))
+	pub := dialRaw(t, addr, mqtt.V5)
+	pub.connect("churn-pub", true)
+	const clients, rounds = 3, 15
+	for i := range clients {
+		c, _ := rawDurable(t, addr, fmt.Sprintf("churn-%d", i), true, 10)
+		c.subscribe(1, mqtt.Subscription{Filter: fmt.Sprintf("churn/%d", i), QoS: mqtt.QoS1})
+		c.close()
+	}
+	pid := uint16(0)
+	for r := range rounds {
+		for i := range clients {
+			pid++
+			pub.publish(fmt.Sprintf("churn/%d", i), fmt.Sprint(r), mqtt.QoS1, pid, false)
+			pub.expect(mqtt.TypePuback)
+		}
+		time.Sleep(time.Duration(r%4) * time.Millisecond) // sometimes before, sometimes after eviction
+		for i := range clients {
+			c, ack := rawDurable(t, addr, fmt.Sprintf("churn-%d", i), false, 10)
+			require.True(t, ack.SessionPresent, "round %d client %d", r, i)
+			p := c.expect(mqtt.TypePublish)
+			require.Equal(t, fmt.Sprint(r), string(p.Payload), "round %d client %d", r, i)
+			c.send(&mqtt.Packet{Type: mqtt.TypePuback, PacketID: p.PacketID})
+			c.send(&mqtt.Packet{Type: mqtt.TypeDisconnect})
+			c.expectClosed()
+		}
+	}
+	for i := range clients {
+		compacted(t, srv, fmt.Sprintf("churn-%d", i))
+	}
+	m := srv.DurableMetrics()
+	require.Equal(t, clients, m.Sessions)
+	require.Positive(t, m.Evictions)
+	require.Positive(t, m.Loads, "some resumes found their session compact")
+	t.Logf("%d resumes: %d loads, %d evictions", clients*rounds, m.Loads, m.Evictions)
+}

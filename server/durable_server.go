@@ -71,6 +71,7 @@ func (s *Server) openDurable() error {
 	b := &durableBroker{srv: s, opts: o, db: o.DB, stop: make(chan struct{}), pubQueues: map[*conn]*publishQueue{}}
 	b.groups.m = map[string]*sharedGroup{}
 	b.timers.wake = make(chan struct{}, 1)
+	b.timers.delay.Store(int64(evictDelay))
 	if b.db == nil {
 		if o.Dir == "" {
 			return errors.New("server: durable sessions enabled without a DB or a directory")
@@ -275,6 +276,7 @@ type offlineTimers struct {
 	evictions []eviction
 	wake      chan struct{} // timerLoop looks again
 	stopped   atomic.Bool   // the broker is closing: no more evictions
+	delay     atomic.Int64  // how long an eviction waits: evictDelay (tests shorten it)
 }
 
 // deadline is a compact session's Will or expiry time (Unix ns). A deadline is a reminder to
@@ -358,7 +360,7 @@ func (t *offlineTimers) requeue(e eviction) {
 	if t.stopped.Load() {
 		return
 	}
-	e.at = time.Now().Add(evictDelay)
+	e.at = time.Now().Add(time.Duration(t.delay.Load()))
 	t.mu.Lock()
 	t.evictions = append(t.evictions, e)
 	first := len(t.evictions) == 1

@@ -141,6 +141,7 @@ func (st *Store) Load(clientID string) (*Session, error) {
 		st.mu.sessions[clientID] = s
 	}
 	st.mu.Unlock()
+	st.stats.loads.Add(1)
 	return s, nil
 }
 
@@ -200,6 +201,7 @@ func (st *Store) Evict(s *Session) bool {
 	}
 	st.mu.offline[s.id] = e
 	st.mu.Unlock()
+	st.stats.evictions.Add(1)
 	return true
 }
 

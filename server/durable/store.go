@@ -83,6 +83,7 @@ type Store struct {
 		fetched, replayed, expired, lostStreams  atomic.Int64
 		readsShared                              atomic.Int64
 		commits, commitErrors                    atomic.Int64
+		loads, evictions                         atomic.Int64
 	}
 	// epochs count the commit notifications of each shard (ds.Watch) and the messages this
 	// store wrote; commits counts the messages this store wrote. A session does not read again
@@ -394,6 +395,8 @@ type Metrics struct {
 	LostStreams    int64 // streams whose generation retention dropped before they were read to their end
 	Commits        int64 // session state batches committed
 	CommitErrors   int64
+	Loads          int64 // compact sessions loaded (Load)
+	Evictions      int64 // loaded sessions made compact (Evict)
 }
 
 // Metrics returns a snapshot.
@@ -420,5 +423,7 @@ func (st *Store) Metrics() Metrics {
 	m.LostStreams = st.stats.lostStreams.Load()
 	m.Commits = st.stats.commits.Load()
 	m.CommitErrors = st.stats.commitErrors.Load()
+	m.Loads = st.stats.loads.Load()
+	m.Evictions = st.stats.evictions.Load()
 	return m
 }
