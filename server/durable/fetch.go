@@ -278,9 +278,6 @@ func (w *Window) Durable() bool {
 // Wait blocks until the window's records are committed, or returns the commit error.
 func (w *Window) Wait() error { return w.s.wait(w.ticket) }
 
-// maxPresized bounds the deliveries FetchWindow makes room for before reading.
-const maxPresized = 1024
-
 // FetchWindow is Fetch without the wait: it returns at once with the deliveries and the commit
 // that makes them re-sendable, so that the caller can read the next window while this one
 // commits (pipelining). Windows become durable in the order they were fetched.
@@ -288,9 +285,7 @@ func (s *Session) FetchWindow(ctx context.Context, max int) (*Window, error) {
 	if err := s.maybeRenewStreams(); err != nil {
 		return nil, err
 	}
-	// Sized for the common window up front: a Delivery carries its message, so growing the
-	// slice copies a lot.
-	out := make([]Delivery, 0, min(max, maxPresized))
+	var out []Delivery
 	// Go on while rounds make progress and there is room: a round that closes a generation
 	// makes the next one readable, and a full batch may have more behind it.
 	for {
@@ -364,6 +359,10 @@ func (s *Session) fetchRound(ctx context.Context, out []Delivery, max int) (_ []
 // takeLocked turns messages read from cursor c into deliveries for subscription sub. Its
 // QoS 1/2 deliveries form one batch record.
 func (s *Session) takeLocked(out []Delivery, c *cursor, sub Subscription, msgs []ds.StoredMessage, now time.Time) []Delivery {
+	// A Delivery carries its message, a few hundred bytes: grow once per read, to what it
+	// returned, rather than by appending (copies) or for the whole window up front (most reads
+	// of a live stream return a few messages).
+	out = slices.Grow(out, len(msgs))
 	var b *batch
 	var slab []inflight // the batch's entries, one allocation
 	var subIDs []uint32
