@@ -224,7 +224,8 @@ func TestConnect_KickDuringConnect(t *testing.T) {
 		stop := make(chan struct{})
 		hit := make(chan bool, 1)
 		go func() {
-			for {
+			// Bounded even if the test fails before it says stop.
+			for deadline := time.Now().Add(testTimeout); time.Now().Before(deadline); {
 				select {
 				case <-stop:
 					hit <- false
@@ -237,6 +238,7 @@ func TestConnect_KickDuringConnect(t *testing.T) {
 				}
 				runtime.Gosched()
 			}
+			hit <- false
 		}()
 		c := dialRaw(t, addr, mqtt.V5)
 		require.Equal(t, mqtt.Success, c.connect(id, true).ReasonCode, "round %d", i)
