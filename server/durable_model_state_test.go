@@ -234,7 +234,8 @@ func (s *modelSession) unacked() int {
 func (s *modelSession) resend(p *mqtt.Packet, f *modelInflight, seq int) error {
 	switch {
 	case !p.Dup:
-		return fmt.Errorf("packet id %d reused while in flight (message %d) [MQTT-2.2.1-3]", p.PacketID, f.seq)
+		return fmt.Errorf("PUBLISH without DUP for packet id %d, which holds message %d in flight: a re-send needs DUP "+
+			"[MQTT-3.3.1-1], a new message a free id [MQTT-2.2.1-3]", p.PacketID, f.seq)
 	case f.seq != seq:
 		return fmt.Errorf("re-send of packet id %d carries message %d, not %d [MQTT-4.4.0-1]", p.PacketID, seq, f.seq)
 	case f.released:
@@ -441,7 +442,7 @@ func TestDurableModel_Model(t *testing.T) {
 	require.ErrorContains(t, m.receive("s", modelPublish("n/b", b, mqtt.QoS1, false, 4, 4), b, 3), "no subscription")
 
 	// A re-send needs DUP and the same message; after PUBREC only PUBREL may come.
-	require.ErrorContains(t, m.receive("s", modelPublish("m/a", a, mqtt.QoS1, false, 1, 2), a, 2), "reused")
+	require.ErrorContains(t, m.receive("s", modelPublish("m/a", a, mqtt.QoS1, false, 1, 2), a, 2), "without DUP")
 	require.NoError(t, m.receive("s", modelPublish("m/a", a, mqtt.QoS1, true, 1, 2), a, 2))
 	m.pubrec("s", 2)
 	require.ErrorContains(t, m.receive("s", modelPublish("m/a", a, mqtt.QoS2, true, 2, 3), a, 2), "after PUBREC")

@@ -376,10 +376,11 @@ func (c *modelClient) nextPID() uint16 {
 	return c.pid
 }
 
-// ack sends c's withheld acknowledgements and lets it acknowledge at once from now on.
+// ack sends c's withheld acknowledgements and lets it acknowledge at once from now on, or (one
+// time in three) goes on withholding: then a PUBREL answering a PUBREC waits for its PUBCOMP.
 func (w *modelWalk) ack(c *modelClient) {
-	w.logf("ack %s (%d held)", c.id, len(c.held))
-	c.hold = false
+	c.hold = c.hold && w.choose.IntN(3) == 0
+	w.logf("ack %s (%d held, hold=%v)", c.id, len(c.held), c.hold)
 	held := c.held
 	c.held = nil
 	for _, p := range held {
@@ -434,15 +435,16 @@ func (w *modelWalk) publish() {
 	w.publishOne(topic, qos, seq)
 }
 
-// burst publishes 10 to 70 QoS 1 messages to one topic: more than a window holds, so that
-// sessions catch up from storage.
+// burst publishes 10 to 70 QoS 1 or QoS 2 messages to one topic: more than a window holds, so
+// that sessions catch up from storage.
 func (w *modelWalk) burst() {
 	topic := modelTopics[w.choose.IntN(len(modelTopics))]
+	qos := mqtt.QoS(1 + w.choose.IntN(2))
 	n := 10 + w.choose.IntN(61)
-	w.logf("burst %d on %s from %d", n, topic, len(w.model.msgs))
+	w.logf("burst %d on %s at QoS %d from %d", n, topic, qos, len(w.model.msgs))
 	w.dialPublisher()
 	for range n {
-		w.publishOne(topic, mqtt.QoS1, w.model.publish(topic, mqtt.QoS1))
+		w.publishOne(topic, qos, w.model.publish(topic, qos))
 	}
 }
 
