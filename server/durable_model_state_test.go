@@ -27,6 +27,7 @@ import (
 // allows it) or one copy carrying every Subscription Identifier [MQTT-3.3.4-2]; the model
 // accepts either and counts copies per Subscription Identifier.
 type deliveryModel struct {
+	disk     bool       // the broker keeps sessions with an expiry on disk
 	msgs     []modelMsg // by seq
 	sessions map[string]*modelSession
 	gen      int // the last subscription generation handed out
@@ -86,8 +87,8 @@ type modelSession struct {
 	resent    int            // order of the last re-send on this connection
 }
 
-func newDeliveryModel() *deliveryModel {
-	return &deliveryModel{sessions: map[string]*modelSession{}}
+func newDeliveryModel(disk bool) *deliveryModel {
+	return &deliveryModel{disk: disk, sessions: map[string]*modelSession{}}
 }
 
 func newModelSession(v5 bool) *modelSession {
@@ -98,7 +99,8 @@ func newModelSession(v5 bool) *modelSession {
 
 // connect records an accepted CONNECT and returns the Session Present flag it must get:
 // 0 with Clean Start [MQTT-3.2.2-2], otherwise 1 exactly when a session exists
-// [MQTT-3.2.2-3]. A new session is kept on disk when its expiry is above 0. Taking over a
+// [MQTT-3.2.2-3]. A new session is kept on disk when its expiry is above 0 (and the broker has
+// durable sessions). Taking over a
 // connection whose expiry is 0 ends its session first: it ends with its connection
 // [MQTT-3.1.2-23].
 func (m *deliveryModel) connect(id string, v5, clean bool, expiry uint32) (present bool) {
@@ -109,7 +111,7 @@ func (m *deliveryModel) connect(id string, v5, clean bool, expiry uint32) (prese
 	present = !clean && s != nil
 	if !present {
 		s = newModelSession(v5)
-		s.durable = expiry > 0
+		s.durable = m.disk && expiry > 0
 		m.sessions[id] = s
 	}
 	s.online, s.expiry, s.resent = true, expiry, 0
@@ -420,7 +422,7 @@ func modelPublish(topic string, seq int, qos mqtt.QoS, dup bool, pid uint16, ids
 // Ensure that the model itself follows the delivery rules it is meant to check: what is owed,
 // what counts as a duplicate, a re-send, a window overflow, a message out of order.
 func TestDurableModel_Model(t *testing.T) {
-	m := newDeliveryModel()
+	m := newDeliveryModel(true)
 	require.False(t, m.connect("s", true, false, 60), "no session yet")
 	m.subscribe("s", "m/+", mqtt.QoS1)
 	m.subscribe("s", "m/#", mqtt.QoS2)

@@ -96,8 +96,10 @@ type modelWalk struct {
 
 const modelLogLen = 60
 
-func newModelWalk(t *testing.T, choose *rand.Rand, seed string) *modelWalk {
-	w := &modelWalk{t: t, choose: choose, seed: seed, dir: t.TempDir(), model: newDeliveryModel(),
+// newModelWalk starts a walk's broker: with durable sessions, or (durable false) with every
+// session in memory, where a restart loses them all.
+func newModelWalk(t *testing.T, choose *rand.Rand, seed string, durable bool) *modelWalk {
+	w := &modelWalk{t: t, choose: choose, seed: seed, dir: t.TempDir(), model: newDeliveryModel(durable),
 		counts: map[string]int{}}
 	w.clients = []*modelClient{
 		{id: "ma", v: mqtt.V5, recvMax: 3},
@@ -108,7 +110,7 @@ func newModelWalk(t *testing.T, choose *rand.Rand, seed string) *modelWalk {
 		c.enough = min(c.window(), int(defaultMaxInflight))
 		c.unknown = map[uint16]bool{}
 	}
-	w.srv, w.addr = durableServer(t, w.dir)
+	w.srv, w.addr = w.start()
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("model walk %s failed at step %d; last operations:\n  %s\nmodel:\n%s",
@@ -116,6 +118,14 @@ func newModelWalk(t *testing.T, choose *rand.Rand, seed string) *modelWalk {
 		}
 	})
 	return w
+}
+
+// start opens the broker on the walk's directory.
+func (w *modelWalk) start() (*Server, string) {
+	if !w.model.disk {
+		return startServer(w.t, nil)
+	}
+	return durableServer(w.t, w.dir)
 }
 
 // defaultMaxInflight is Options.MaxInflight's default, the broker's own cap on a window.
@@ -420,7 +430,7 @@ func (w *modelWalk) restart() {
 	}
 	closeServer(w.t, w.srv)
 	w.model.restarted()
-	w.srv, w.addr = durableServer(w.t, w.dir)
+	w.srv, w.addr = w.start()
 }
 
 // publish publishes one message from the publisher, whose payload is its seq, at a random
@@ -678,9 +688,14 @@ func modelSeed(t *testing.T) uint64 {
 	return rand.Uint64()
 }
 
-func runModelWalk(t *testing.T, seed uint64, steps int) {
+func runModelWalk(t *testing.T, seed uint64, steps int, durable bool) {
 	choose := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	w := newModelWalk(t, choose, fmt.Sprintf("MQTTDS_MODEL_SEED=%d", seed))
+	test := "TestDurableModel_Walk"
+	if !durable {
+		test += "Memory"
+	}
+	replay := fmt.Sprintf("MQTTDS_MODEL_SEED=%d MQTTDS_MODEL_STEPS=%d go test ./server -run '%s$'", seed, steps, test)
+	w := newModelWalk(t, choose, replay, durable)
 	w.run(steps)
 	t.Logf("%d steps: %v", steps, w.counts)
 }
@@ -690,14 +705,23 @@ func runModelWalk(t *testing.T, seed uint64, steps int) {
 func TestDurableModel_Walk(t *testing.T) {
 	seed := modelSeed(t)
 	t.Logf("seed %d", seed)
-	runModelWalk(t, seed, modelSteps(t, 300))
+	runModelWalk(t, seed, modelSteps(t, 300), true)
+}
+
+// Ensure the same of a broker without durable sessions: sessions with an expiry are kept in
+// memory (and resumed from there) until a restart.
+func TestDurableModel_WalkMemory(t *testing.T) {
+	seed := modelSeed(t)
+	t.Logf("seed %d", seed)
+	runModelWalk(t, seed, modelSteps(t, 150), false)
 }
 
 // modelSoakDefault is how long TestDurableModel_Soak walks when MQTTDS_SOAK is not a duration.
 const modelSoakDefault = 2 * time.Minute
 
 // Ensure the same over many long walks: make soak (MQTTDS_SOAK=duration) walks new seeds of
-// MQTTDS_MODEL_STEPS (default 2000) steps each until the duration has passed.
+// MQTTDS_MODEL_STEPS (default 2000) steps each, one walk in four without durable sessions,
+// until the duration has passed.
 func TestDurableModel_Soak(t *testing.T) {
 	soak := os.Getenv("MQTTDS_SOAK")
 	if soak == "" {
@@ -711,7 +735,8 @@ func TestDurableModel_Soak(t *testing.T) {
 	walks := 0
 	for end := time.Now().Add(d); time.Now().Before(end); walks++ {
 		seed := rand.Uint64()
-		if !t.Run(fmt.Sprint(seed), func(t *testing.T) { runModelWalk(t, seed, steps) }) {
+		durable := walks%4 != 3
+		if !t.Run(fmt.Sprintf("seed=%d,durable=%v", seed, durable), func(t *testing.T) { runModelWalk(t, seed, steps, durable) }) {
 			break
 		}
 	}
