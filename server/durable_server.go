@@ -239,21 +239,24 @@ func (b *durableBroker) adopt(st *durable.Session, now time.Time) *memSession {
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	sess.mu.expiry = neverExpire
+	if meta.Expiry != durable.NeverExpire {
+		sess.mu.expiry = meta.Expiry
+	}
+	w := meta.Will
+	if w != nil {
+		sess.mu.will, sess.mu.willDelay = messageFromDS(&w.Message, meta.LastAlive), w.Delay
+	}
 	select {
 	case <-s.closing:
 		return sess // no timers into a stopping broker
 	default:
 	}
 	if meta.Expiry != durable.NeverExpire {
-		sess.mu.expiry = meta.Expiry
 		sess.mu.expiryTimer = time.AfterFunc(st.ExpiresIn(now), sess.expiryTimerFired)
 	}
-	if w := meta.Will; w != nil {
-		sess.mu.will, sess.mu.willDelay = messageFromDS(&w.Message, meta.LastAlive), w.Delay
-		if w.Delay < meta.Expiry {
-			left := max(0, meta.LastAlive.Add(w.Delay).Sub(now))
-			sess.mu.willTimer = time.AfterFunc(left, sess.willTimerFired)
-		}
+	if w != nil && w.Delay < meta.Expiry {
+		left := max(0, meta.LastAlive.Add(w.Delay).Sub(now))
+		sess.mu.willTimer = time.AfterFunc(left, sess.willTimerFired)
 	}
 	return sess
 }
