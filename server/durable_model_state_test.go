@@ -23,9 +23,11 @@ import (
 // matched it, that subscription has lasted since (no UNSUBSCRIBE, no new session), the
 // publisher had it acknowledged, and min(publish QoS, subscription QoS) is at least 1
 // [MQTT-3.8.4-8]; a SUBSCRIBE that changed the subscription's QoS since may apply to the
-// messages not sent yet or not, so the model asks nothing of them. A durable broker may send one copy per matching subscription (MQTT 5 §3.3.4
-// allows it) or one copy carrying every Subscription Identifier [MQTT-3.3.4-2]; the model
-// accepts either and counts copies per Subscription Identifier.
+// messages not sent yet or not, so the model asks nothing of them.
+//
+// A broker may send one copy per matching subscription (MQTT 5 §3.3.4 allows it; durable
+// sessions do) or one copy carrying every Subscription Identifier [MQTT-3.3.4-2] (in-memory
+// sessions); the model accepts either and counts copies per Subscription Identifier.
 type deliveryModel struct {
 	disk     bool       // the broker keeps sessions with an expiry on disk
 	msgs     []modelMsg // by seq
@@ -100,9 +102,8 @@ func newModelSession(v5 bool) *modelSession {
 // connect records an accepted CONNECT and returns the Session Present flag it must get:
 // 0 with Clean Start [MQTT-3.2.2-2], otherwise 1 exactly when a session exists
 // [MQTT-3.2.2-3]. A new session is kept on disk when its expiry is above 0 (and the broker has
-// durable sessions). Taking over a
-// connection whose expiry is 0 ends its session first: it ends with its connection
-// [MQTT-3.1.2-23].
+// durable sessions). Taking over a connection whose expiry is 0 ends its session first: it
+// ends with its connection (MQTT5 §3.1.2.11.2).
 func (m *deliveryModel) connect(id string, v5, clean bool, expiry uint32) (present bool) {
 	s := m.sessions[id]
 	if s != nil && s.online && s.expiry == 0 {
@@ -122,7 +123,7 @@ func (m *deliveryModel) connect(id string, v5, clean bool, expiry uint32) (prese
 }
 
 // disconnected records the end of a connection; a session with expiry 0 ends with it
-// [MQTT-3.1.2-23].
+// (MQTT5 §3.1.2.11.2).
 func (m *deliveryModel) disconnected(id string) {
 	s := m.sessions[id]
 	if s == nil {
@@ -145,7 +146,7 @@ func (m *deliveryModel) restarted() {
 	}
 }
 
-// subscribe records a SUBACK granting qos.
+// subscribe records a SUBSCRIBE sent (the walk checks that the SUBACK grants qos).
 func (m *deliveryModel) subscribe(id, filter string, qos mqtt.QoS) {
 	s := m.sessions[id]
 	sub, ok := s.subs[filter]
@@ -159,7 +160,7 @@ func (m *deliveryModel) subscribe(id, filter string, qos mqtt.QoS) {
 	s.subs[filter] = sub
 }
 
-// unsubscribe records an UNSUBACK.
+// unsubscribe records an UNSUBSCRIBE sent.
 func (m *deliveryModel) unsubscribe(id, filter string) {
 	delete(m.sessions[id].subs, filter)
 }
@@ -183,7 +184,7 @@ func (m *deliveryModel) published(seq int) { m.msgs[seq].acked = true }
 
 // receive checks a PUBLISH that carries message seq. A PUBLISH with DUP for a packet id in
 // flight is a re-send; any other is a first arrival, which gets its own packet id
-// [MQTT-2.2.1-3] and must be one the session asked for.
+// [MQTT-2.2.1-4] and must be one the session asked for.
 func (m *deliveryModel) receive(id string, p *mqtt.Packet, seq int, window int) error {
 	s := m.sessions[id]
 	if seq < 0 || seq >= len(m.msgs) {
@@ -237,7 +238,7 @@ func (s *modelSession) resend(p *mqtt.Packet, f *modelInflight, seq int) error {
 	switch {
 	case !p.Dup:
 		return fmt.Errorf("PUBLISH without DUP for packet id %d, which holds message %d in flight: a re-send needs DUP "+
-			"[MQTT-3.3.1-1], a new message a free id [MQTT-2.2.1-3]", p.PacketID, f.seq)
+			"[MQTT-3.3.1-1], a new message a free id [MQTT-2.2.1-4]", p.PacketID, f.seq)
 	case f.seq != seq:
 		return fmt.Errorf("re-send of packet id %d carries message %d, not %d [MQTT-4.4.0-1]", p.PacketID, seq, f.seq)
 	case f.released:
@@ -260,7 +261,7 @@ func (s *modelSession) resentInOrder(f *modelInflight) error {
 
 // arrived checks the first arrival of a copy of message seq: the session subscribed to it when
 // it was published, no more copies than matching subscriptions (a QoS 1 duplicate needs DUP
-// and its packet id in flight; a QoS 2 message is never delivered twice [MQTT-4.3.3-2]), the
+// and its packet id in flight; a QoS 2 message is never delivered twice, MQTT5 §4.3.3), the
 // QoS granted [MQTT-3.8.4-8], and the order of one publisher's messages per topic and QoS
 // [MQTT-4.6.0-5].
 func (m *deliveryModel) arrived(s *modelSession, p *mqtt.Packet, seq int) error {
