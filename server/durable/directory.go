@@ -170,7 +170,9 @@ func (st *Store) read(clientID string) (*Session, error) {
 			return nil, nil
 		}
 	}
-	s.finishLoad()
+	s.mu.Lock()
+	s.finishLoad() // may queue rewrites (older record formats) and start the committer
+	s.mu.Unlock()
 	return s, nil
 }
 
@@ -208,7 +210,8 @@ func (st *Store) Evict(s *Session) bool {
 func (s *Session) evictableLocked() bool {
 	// Every change committed: nothing queued, and no batch being written (a committer may
 	// still be on its way out; it finds nothing to write).
-	if s.mu.online || s.mu.ended || len(s.mu.pending) > 0 || s.mu.committed != s.mu.ticket || s.mu.err != nil {
+	if s.mu.online || s.mu.ended || len(s.mu.pending) > 0 || len(s.mu.dirty) > 0 ||
+		s.mu.committed != s.mu.ticket || s.mu.err != nil {
 		return false
 	}
 	if _, _, group := ParseGroupSessionID(s.id); group || hasShared(s.mu.meta) {
