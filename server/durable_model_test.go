@@ -644,19 +644,9 @@ func (w *modelWalk) finish() {
 		if s == nil {
 			continue
 		}
-		w.logf("final: resume %s", c.id)
-		nc := dialRaw(w.t, w.addr, c.v)
-		ack := nc.connect(c.id, false, c.connectProps(s.expiry))
-		if ack.ReasonCode != mqtt.Success || !ack.SessionPresent {
-			w.fail("%s: the session did not survive the restart (CONNACK %s)", c.id, ack.String())
-		}
-		w.model.connect(c.id, c.v == mqtt.V5, false, s.expiry)
+		w.logf("final resume %s", c.id)
 		c.hold = false
-		w.attach(c, nc)
-		w.settle(c)
-		if pids := w.model.resumed(c.id); len(pids) > 0 {
-			w.fail("%s resumed: packet ids %v in flight were not sent again [MQTT-4.4.0-1]", c.id, pids)
-		}
+		w.connectWith(c, false, s.expiry)
 		deadline := time.Now().Add(modelSettle)
 		for len(w.model.owed(c.id)) > 0 || w.model.inflightLen(c.id) > 0 {
 			if !w.receive(c, deadline) {
