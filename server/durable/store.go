@@ -119,7 +119,9 @@ func Open(db *ds.DB, opts *Options) (*Store, error) {
 	}
 	st.epochs = make([]atomic.Uint64, db.NumShards())
 	for shard := range db.NumShards() {
-		w, err := db.Watch(shard)
+		// Messages only: the sessions' own KV commits would make every drained cursor of
+		// the shard look again for nothing.
+		w, err := db.WatchMessages(shard)
 		if err != nil {
 			st.stopWatchers()
 			return nil, err
@@ -133,7 +135,8 @@ func Open(db *ds.DB, opts *Options) (*Store, error) {
 	return st, nil
 }
 
-// watch follows one shard's commit notifications.
+// watch follows one shard's message commit notifications (other writers' messages: replicas,
+// programs sharing the store).
 func (st *Store) watch(shard int, w *ds.Watcher) {
 	defer st.wg.Done()
 	for range w.C {
@@ -419,7 +422,9 @@ func (st *Store) Metrics() Metrics {
 	m.Fetched = st.stats.fetched.Load()
 	m.ReadsShared = st.stats.readsShared.Load()
 	m.Replayed = st.stats.replayed.Load()
-	m.Expired = st.stats.expired.Load()
+	// Expired while in flight or on fetch (message expiry, dropped generations) plus those
+	// the storage read filter skipped for their retention class.
+	m.Expired = st.stats.expired.Load() + int64(st.db.ExpiredByRetention())
 	m.LostStreams = st.stats.lostStreams.Load()
 	m.Commits = st.stats.commits.Load()
 	m.CommitErrors = st.stats.commitErrors.Load()
