@@ -245,11 +245,12 @@ func (s *memSession) takeWill() *Message {
 }
 
 // willDelayed reports whether the Will must wait (delay > 0 and the session
-// outlives the connection).
+// outlives the connection): until the delay passes (the Will timer) or the
+// session ends (releaseSession), whichever comes first [MQTT-3.1.3-9] v5.
 func (s *memSession) willDelayed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.mu.will != nil && s.mu.willDelay > 0 && s.mu.expiry > 0 && s.mu.willDelay < s.mu.expiry
+	return s.mu.will != nil && s.mu.willDelay > 0 && s.mu.expiry > 0
 }
 
 func (s *memSession) willTimerFired() {
