@@ -89,6 +89,7 @@ type modelWalk struct {
 	clients []*modelClient
 	pub     *rawClient
 	pubPID  uint16
+	compact bool // offline durable sessions are evicted at once
 	step    int
 	log     []string       // the last modelLogLen operations and packets
 	counts  map[string]int // operations and packets, for the summary
@@ -100,7 +101,7 @@ const modelLogLen = 60
 // session in memory, where a restart loses them all.
 func newModelWalk(t *testing.T, choose *rand.Rand, seed string, durable bool) *modelWalk {
 	w := &modelWalk{t: t, choose: choose, seed: seed, dir: t.TempDir(), model: newDeliveryModel(durable),
-		counts: map[string]int{}}
+		compact: choose.IntN(2) == 0, counts: map[string]int{}}
 	w.clients = []*modelClient{
 		{id: "ma", v: mqtt.V5, recvMax: 3},
 		{id: "mb", v: mqtt.V5, recvMax: 64},
@@ -120,12 +121,17 @@ func newModelWalk(t *testing.T, choose *rand.Rand, seed string, durable bool) *m
 	return w
 }
 
-// start opens the broker on the walk's directory.
+// start opens the broker on the walk's directory. With compact set, an offline durable session
+// is evicted from memory after a millisecond (not a second), so that evictions race resumes.
 func (w *modelWalk) start() (*Server, string) {
 	if !w.model.disk {
 		return startServer(w.t, nil)
 	}
-	return durableServer(w.t, w.dir)
+	srv, addr := durableServer(w.t, w.dir)
+	if w.compact {
+		srv.durable.timers.delay.Store(int64(time.Millisecond))
+	}
+	return srv, addr
 }
 
 // defaultMaxInflight is Options.MaxInflight's default, the broker's own cap on a window.
@@ -428,6 +434,11 @@ func (w *modelWalk) restart() {
 		w.pub.close()
 		w.pub = nil
 	}
+	if w.model.disk {
+		m := w.srv.DurableMetrics()
+		w.counts["evictions"] += int(m.Evictions)
+		w.counts["loads"] += int(m.Loads)
+	}
 	closeServer(w.t, w.srv)
 	w.model.restarted()
 	w.srv, w.addr = w.start()
@@ -687,7 +698,7 @@ func runModelWalk(t *testing.T, seed uint64, steps int, durable bool) {
 	replay := fmt.Sprintf("MQTTDS_MODEL_SEED=%d MQTTDS_MODEL_STEPS=%d go test ./server -run '%s$'", seed, steps, test)
 	w := newModelWalk(t, choose, replay, durable)
 	w.run(steps)
-	t.Logf("%d steps: %v", steps, w.counts)
+	t.Logf("%d steps (compact %v): %v", steps, w.compact, w.counts)
 }
 
 // Ensure that random sequences of connects, disconnects, subscriptions, publications,
