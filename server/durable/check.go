@@ -31,6 +31,8 @@ func CheckRecord(key, value []byte) error {
 			return fmt.Errorf("%w: packet id of %d bytes", ErrCorruption, len(rest))
 		}
 		_, err = decodeTime(value)
+	case kindHold:
+		_, err = decodeHold(rest, value)
 	case kindCursor:
 		var it ds.Iterator
 		var st ds.Stream

@@ -149,7 +149,7 @@ func (st *Store) Load(clientID string) (*Session, error) {
 // record. It returns nil if the session has no meta record.
 func (st *Store) read(clientID string) (*Session, error) {
 	s := newSession(st, clientID)
-	for _, kind := range []byte{kindMeta, kindCursor, kindInflight, kindRel} {
+	for _, kind := range []byte{kindMeta, kindCursor, kindInflight, kindRel, kindHold} {
 		err := st.tab.Scan(s.shard, sessionPrefix(kind, clientID), func(k, v []byte) error {
 			kind, cid, rest, err := parseSessionKey(k)
 			if err != nil {
@@ -240,7 +240,7 @@ func hasShared(m *Meta) bool {
 func (st *Store) clearOrphans(ctx context.Context, clientID string) error {
 	shard := ds.ShardOf(clientID, st.db.NumShards())
 	b := st.db.NewBatch(shard)
-	for _, kind := range []byte{kindCursor, kindInflight, kindRel} {
+	for _, kind := range []byte{kindCursor, kindInflight, kindRel, kindHold} {
 		err := st.tab.Scan(shard, sessionPrefix(kind, clientID), func(k, _ []byte) error {
 			b.Delete(st.tab, k)
 			return nil

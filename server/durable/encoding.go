@@ -20,8 +20,11 @@ const (
 	// FormatV2 keeps in-flight messages as batch records, one per read of a stream
 	// (batch.go). A v1 in-flight record is still read, and rewritten as a batch.
 	FormatV2 FormatVersion = 2
+	// FormatV3 adds the hold records of group sessions (group_hold.go: which member holds a
+	// group message). The other values are those of v2.
+	FormatV3 FormatVersion = 3
 	// FormatCurrent is what new values are written in.
-	FormatCurrent = FormatV2
+	FormatCurrent = FormatV3
 )
 
 var (

@@ -160,10 +160,10 @@ func (s *Session) Replay(ctx context.Context) ([]Delivery, error) {
 		f := &entries[i]
 		d := Delivery{PID: f.pid, QoS: f.qos, Retain: f.retain, SubIDs: f.subIDs, Dup: true}
 		switch {
+		case f.state == StateReleased:
+			d.Released = true // PUBREL, also for a transient message [MQTT-4.3.3-2]
 		case f.transient:
 			d.Transient = true
-		case f.state == StateReleased:
-			d.Released = true
 		default:
 			m, err := s.reread(ctx, reads[f.b], f)
 			if errors.Is(err, errMessageGone) {

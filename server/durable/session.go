@@ -43,8 +43,10 @@ type Session struct {
 		batches map[uint64]*batch
 		// awaitingRel holds inbound QoS 2 packet ids answered with PUBREC and not yet released.
 		awaitingRel map[uint16]time.Time
-		online      bool
-		rr          int // round-robin start among cursors
+		// holds are a group session's hand-outs to members, by group packet id (group_hold.go).
+		holds  map[uint16]Hold
+		online bool
+		rr     int // round-robin start among cursors
 		// renewedAt is the store's commit count at the last stream renewal, renewTime its time;
 		// forceRenew asks the next Fetch to renew whatever they say.
 		renewedAt  uint64
@@ -114,6 +116,8 @@ func (s *Session) loadRecord(kind byte, rest, key, value []byte) error {
 			return err
 		}
 		s.mu.awaitingRel[uint16(rest[0])<<8|uint16(rest[1])] = t
+	case kindHold:
+		return s.loadHold(rest, value)
 	case kindCursor:
 		ended, itb, err := decodeCursor(value)
 		if err != nil {
@@ -210,7 +214,7 @@ func (s *Session) ownedKeys() [][]byte {
 	for k := range s.mu.cursors {
 		out = append(out, []byte(k))
 	}
-	return out
+	return append(out, s.holdKeysLocked()...)
 }
 
 // ClientID returns the session's client id.
@@ -436,7 +440,7 @@ func (s *Session) Delete(ctx context.Context) error {
 	// Let a running commit finish so that it cannot write a key back after the deletion.
 	_ = s.Flush()
 	b := s.st.db.NewBatch(s.shard)
-	for _, kind := range []byte{kindMeta, kindCursor, kindInflight, kindRel} {
+	for _, kind := range []byte{kindMeta, kindCursor, kindInflight, kindRel, kindHold} {
 		err := s.st.tab.Scan(s.shard, sessionPrefix(kind, s.id), func(k, _ []byte) error {
 			if kind == kindMeta && len(k) != len(metaKey(s.id)) {
 				return nil // another client id with this one as prefix
