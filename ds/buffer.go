@@ -31,13 +31,18 @@ import (
 // starts at once while fewer are committing. Beyond it (up to MaxInFlight) a batch starts only
 // when full or after lingering FlushInterval.
 //
-// Why two and not one: a commit is a WAL append (done by the flusher before it moves on) and
-// then a wait for pebble's WAL sync, which pebble shares between everything appended before
-// the sync began. A shard's next batch that waits for the previous sync to return misses the
-// sync that starts right after it and waits for the one after; appended at once, it joins that
-// sync. Measured with 512 writers on 16 shards (BenchmarkStore): about twice the throughput
-// and half the p99 of waiting for the previous commit, with batches a quarter smaller.
-const eagerFlushes = 2
+// Why not fewer: a commit is a WAL append (done by the flusher before it moves on) and then a
+// wait for pebble's WAL sync, which pebble shares between everything appended before the sync
+// began. A batch held back until an earlier flush of its shard returns misses the sync that
+// starts right after that return (pebble begins it at once with what is appended) and waits
+// for the one after; appended at once, it joins that sync. Holding back saves only CPU (fewer,
+// larger pebble batches), and at these depths the saving is small. Measured on 2 cores: a
+// pipelining publisher (window 32, 4 publishers, BenchmarkDurable_QoS1_4to4 in server) has
+// about two flushes of its shard committing at any time, so with 2 its third batch waited for
+// a return and then for two more syncs: 4 gave 1.5-1.8 times the publish rate. With 512
+// writers on 16 shards (BenchmarkStore) 4 is as fast as 2 (batches 10 instead of 12 messages)
+// and 2 was about twice as fast as 1.
+const eagerFlushes = 4
 
 // request is one Store or Apply call's part for one shard.
 type request struct {
