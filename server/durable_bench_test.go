@@ -130,6 +130,11 @@ func (c *benchClient) close() {
 }
 
 func benchServer(b *testing.B, durableOn bool, mod ...func(*Options)) string {
+	_, addr := benchServerWith(b, durableOn, mod...)
+	return addr
+}
+
+func benchServerWith(b *testing.B, durableOn bool, mod ...func(*Options)) (*Server, string) {
 	o := &Options{MaxQueued: 20000, MaxInflight: 100, ReceiveMaximum: 100}
 	if durableOn {
 		o.Durable = DurableOptions{Enable: true, Dir: b.TempDir()}
@@ -137,21 +142,24 @@ func benchServer(b *testing.B, durableOn bool, mod ...func(*Options)) string {
 	for _, m := range mod {
 		m(o)
 	}
-	_, addr := startServer(b, o)
-	return addr
+	return startServer(b, o)
 }
 
 // BenchmarkDurable_QoS1_4to4 publishes QoS 1 from 4 publishers (window 32 each) to 4
 // subscribers of "bench/#": each message is delivered 4 times. "durable" stores each message
 // once and acknowledges it after the fsync, and the subscribers read from storage; "memory"
-// is the in-memory session baseline in the same run.
+// is the in-memory session baseline in the same run. "durable-offline" disconnects the 4
+// durable subscribers before publishing: it measures the publish path alone (store, fsync,
+// PUBACK). Durable runs also report the write buffer's figures: messages per flush and the
+// mean time from a flush's start to its durability.
 func BenchmarkDurable_QoS1_4to4(b *testing.B) {
 	payload := make([]byte, 64)
-	for _, mode := range []string{"memory", "durable"} {
+	for _, mode := range []string{"memory", "durable", "durable-offline"} {
 		b.Run(mode, func(b *testing.B) {
-			addr := benchServer(b, mode == "durable")
+			durableOn := mode != "memory"
+			srv, addr := benchServerWith(b, durableOn)
 			expiry := uint32(0)
-			if mode == "durable" {
+			if durableOn {
 				expiry = 3600
 			}
 			subs := make([]*benchClient, 4)
@@ -159,9 +167,19 @@ func BenchmarkDurable_QoS1_4to4(b *testing.B) {
 				subs[i] = benchConnect(b, addr, fmt.Sprintf("bsub%d", i), true, expiry)
 				subs[i].subscribe(b, "bench/#")
 			}
+			if mode == "durable-offline" {
+				for _, s := range subs {
+					s.close()
+				}
+				subs = nil
+			}
 			pubs := make([]*benchClient, 4)
 			for i := range pubs {
 				pubs[i] = benchConnect(b, addr, fmt.Sprintf("bpub%d", i), true, 0)
+			}
+			before := &ds.Metrics{}
+			if durableOn {
+				before = srv.Storage().Metrics()
 			}
 			per := max(1, b.N/len(pubs))
 			b.ResetTimer()
@@ -184,12 +202,30 @@ func BenchmarkDurable_QoS1_4to4(b *testing.B) {
 			all := time.Since(start)
 			b.StopTimer()
 			b.ReportMetric(float64(want)/published.Seconds(), "pub/s")
-			b.ReportMetric(float64(4*want)/all.Seconds(), "delivered/s")
+			if subs != nil {
+				b.ReportMetric(float64(4*want)/all.Seconds(), "delivered/s")
+			}
+			if durableOn {
+				reportBuffer(b, srv.Storage().Metrics().Sub(before))
+			}
 			for _, c := range append(subs, pubs...) {
 				c.close()
 			}
 		})
 	}
+}
+
+// reportBuffer reports the write buffer's activity d: messages per flush and the mean time
+// from a flush's start to its durability.
+func reportBuffer(b *testing.B, d *ds.Metrics) {
+	if d.Buffer.Batches == 0 {
+		return
+	}
+	if testing.Verbose() {
+		b.Logf("%s", d)
+	}
+	b.ReportMetric(float64(d.Buffer.Messages)/float64(d.Buffer.Batches), "msgs/flush")
+	b.ReportMetric(float64(d.Buffer.FlushTime.Microseconds())/float64(d.Buffer.Batches)/1000, "flush-ms")
 }
 
 // BenchmarkDurable_Drain10k measures how fast a reconnecting subscriber receives (and
