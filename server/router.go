@@ -13,7 +13,8 @@ import (
 var subscriberBufs = sync.Pool{New: func() any { s := make([]subscriptions.Subscriber, 0, 16); return &s }}
 
 // route hands a message to every session with a matching subscription and
-// returns how many received it. It never blocks on a network write: each
+// returns how many received it (at least one when it was stored for compact
+// durable sessions only). It never blocks on a network write: each
 // session queues what its connection cannot take yet.
 func (s *Server) route(m *Message) int {
 	n, _ := s.routeFlow(m)
@@ -66,6 +67,12 @@ func (s *Server) routeFlow(m *Message) (n int, backed *memSession) {
 		if congested && backed == nil {
 			backed = sess
 		}
+	}
+	if n == 0 && s.durable != nil && s.durable.store.Routes().Match(m.Topic) {
+		// Stored for compact durable sessions only: they are in neither the broker's table
+		// nor the index above, and read the message when their client returns. The route
+		// index knows that one matches, not how many: count one.
+		n = 1
 	}
 	if n == 0 {
 		s.stats.messagesNoSubscribers.Add(1)
