@@ -23,8 +23,14 @@ import (
 // it to another member as a new delivery (DUP=0: it is the first one that client sees). While no
 // member is online, the backlog stays in storage.
 //
-// Which member holds a message lives in memory only: a restart leaves every member offline, so
-// every entry is handed out again (Replay of the group's session).
+// Which member holds a QoS 1/2 message, under which of its packet ids, is durable too: a hold
+// record of the group's session (durable.Hold), committed before the PUBLISH goes out and
+// again, as released, before the member's PUBREL goes out. After a restart (restoreGroups) a
+// held message is the member's again: its packet id is taken in the member's session and the
+// member gets the PUBLISH again with DUP, or the PUBREL, when it reconnects [MQTT-4.4.0-1]. A
+// QoS 2 one is never handed to anyone else [MQTT-4.8.2-4] v5 and is dropped if the member's
+// session ends [MQTT-4.8.2-5] v5; a QoS 1 one goes back to the group after
+// SharedRedispatchTimeout. The group's other unfinished entries are handed out again.
 type sharedGroup struct {
 	b      *durableBroker
 	key    string // canonical "$share/{name}/{filter}"
@@ -33,6 +39,9 @@ type sharedGroup struct {
 	ds     *durable.Session
 	wake   chan struct{}
 	done   chan struct{}
+	// ready is closed once the group may hand out messages: after restoreGroups gave the held
+	// ones back to their members.
+	ready <-chan struct{}
 
 	mu struct {
 		sync.Mutex
@@ -53,13 +62,23 @@ type sharedGroup struct {
 	}
 }
 
-// handout is a message given to a member and not yet acknowledged.
+// handout is a message given to a member and not yet finished (acknowledged, or completed
+// after PUBREC). Its hold record is in the group's session.
 type handout struct {
 	x      durable.Delivery // PID is the group's packet id
 	member string
+	d      *durableSession
 	pid    uint16   // the member's packet id
 	qos    mqtt.QoS // the member's delivery QoS
-	at     time.Time
+	// state is StateReleased once the member sent PUBREC (QoS 2).
+	state durable.State
+	at    time.Time
+	// restored: held when the broker stopped; the member has until the timeout to come back.
+	restored bool
+}
+
+func (h *handout) hold() durable.Hold {
+	return durable.Hold{GroupPID: h.x.PID, Member: h.member, MemberPID: h.pid, QoS: byte(h.qos), State: h.state}
 }
 
 // sharedRef names a group message a member holds.
@@ -78,6 +97,13 @@ func (g *sharedGroup) poke() {
 // run is the group's loop, from the first durable member joining to the last one leaving.
 func (g *sharedGroup) run() {
 	defer g.b.wg.Done()
+	select {
+	case <-g.ready:
+	case <-g.done:
+		return
+	case <-g.b.stop:
+		return
+	}
 	tick := min(g.b.opts.SharedRedispatchTimeout/2, g.b.opts.IdlePollInterval)
 	t := time.NewTicker(tick)
 	defer t.Stop()
@@ -96,23 +122,14 @@ func (g *sharedGroup) run() {
 }
 
 // dispatch takes back what is overdue and hands out what the online members have room for:
-// one read for all of them (one commit), the messages then dealt out in turn.
+// one read for all of them (one commit), the messages then dealt out in turn, their holds
+// committed at once, and only then the PUBLISHes sent.
 func (g *sharedGroup) dispatch() {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	if !g.mu.replayed {
-		rep, err := g.ds.Replay(ctx)
-		if err != nil {
-			g.logErr("reading a shared group's unfinished messages failed", err)
-			return
-		}
-		g.mu.Lock()
-		for _, x := range rep {
-			x.Dup = false
-			g.mu.free = append(g.mu.free, x)
-		}
-		g.mu.replayed = true
-		g.mu.Unlock()
+	if err := g.replay(ctx); err != nil {
+		g.logErr("reading a shared group's unfinished messages failed", err)
+		return
 	}
 	g.reclaimOverdue(time.Now())
 	for {
@@ -140,6 +157,7 @@ func (g *sharedGroup) dispatch() {
 			}
 			batch = got
 		}
+		var sends []sharedSend
 		k := 0
 		for _, x := range batch {
 			for takers[k].room == 0 {
@@ -147,13 +165,63 @@ func (g *sharedGroup) dispatch() {
 			}
 			if t := takers[k]; t.mem != nil {
 				g.giveMemory(t.m, t.mem, x)
-			} else {
-				g.give(t.m, t.d, x)
+			} else if s, ok := g.give(t.m, t.d, x); ok {
+				sends = append(sends, s)
 			}
 			takers[k].room--
 			k = (k + 1) % len(takers)
 		}
+		if !g.send(sends) {
+			return
+		}
 	}
+}
+
+// replay takes, once, the unfinished entries the previous process left: held ones go back to
+// their members (restoreHolds), the others are handed out again.
+func (g *sharedGroup) replay(ctx context.Context) error {
+	g.mu.Lock()
+	done := g.mu.replayed
+	g.mu.Unlock()
+	if done {
+		return nil
+	}
+	rep, err := g.ds.Replay(ctx)
+	if err != nil {
+		return err
+	}
+	free := g.restoreHolds(rep, time.Now())
+	g.mu.Lock()
+	for _, x := range free {
+		x.Dup = false
+		g.mu.free = append(g.mu.free, x)
+	}
+	g.mu.replayed = true
+	g.mu.Unlock()
+	return nil
+}
+
+// sharedSend is a PUBLISH to send once its hold is durable.
+type sharedSend struct {
+	c   *conn
+	del delivery
+}
+
+// send commits the holds of a dispatch round, then sends its PUBLISHes. If the commit fails
+// they are not sent (the members get them when they reconnect, from their in-flight tables)
+// and the group stops handing out until the next round.
+func (g *sharedGroup) send(sends []sharedSend) bool {
+	if len(sends) == 0 {
+		return true
+	}
+	if err := g.ds.Flush(); err != nil {
+		g.logErr("recording a shared group's hand-outs failed", err)
+		return false
+	}
+	for _, s := range sends {
+		s.c.sendPublish(s.del, false)
+	}
+	return true
 }
 
 func (g *sharedGroup) logErr(what string, err error) {
@@ -220,36 +288,68 @@ func memoryRoom(sess *memSession) int {
 	return sess.srv.opts.MaxQueued - len(sess.mu.queue) - len(sess.mu.inflight)
 }
 
-// give hands x to member d. A message the member takes at QoS 0 is done once sent.
-func (g *sharedGroup) give(m subscriptions.Member, d *durableSession, x durable.Delivery) {
+// give hands x to member d. A message the member takes at QoS 1/2 gets one of its packet ids
+// and a hold record; ok reports a PUBLISH for the caller to send once that is durable. A QoS 0
+// one is sent at once and done.
+func (g *sharedGroup) give(m subscriptions.Member, d *durableSession, x durable.Delivery) (s sharedSend, ok bool) {
 	msg := messageFromDS(&x.Message.Message, time.UnixMicro(int64(x.Message.Timestamp)))
 	if msg.expired(time.Now()) {
 		g.done1(x.PID)
-		return
+		return sharedSend{}, false
 	}
 	del := delivery{msg: msg, qos: min(mqtt.QoS(x.QoS), mqtt.QoS(m.QoS)), // [MQTT-4.8.2-3] v5
 		retain: x.Retain && m.RetainAsPublished}
 	if m.SubscriptionID != 0 {
 		del.subIDs = []uint32{m.SubscriptionID} // only the member's own (MQTT5 §4.8.2)
 	}
-	// The hand-out is recorded before the PUBLISH is queued, so an acknowledgement can find it.
-	// g.mu is not held while sending: closing a connection that does not read leads back here
-	// (detach → giveBack).
-	ok := d.sendShared(del, x.PID, g, func(pid uint16) {
-		if x.PID != 0 && pid != 0 {
-			g.mu.Lock()
-			g.mu.held[x.PID] = &handout{x: x, member: m.ClientID, pid: pid, qos: del.qos, at: time.Now()}
-			g.mu.Unlock()
+	if del.qos == mqtt.QoS0 || x.PID == 0 {
+		if !d.sendShared(del, 0, g, func(uint16) {}) {
+			g.requeue(x)
+			return sharedSend{}, false
 		}
-	})
-	switch {
-	case !ok:
-		g.mu.Lock()
-		g.mu.free = append(g.mu.free, x)
-		g.mu.Unlock()
-	case del.qos == mqtt.QoS0 && x.PID != 0:
-		g.ds.Complete(x.PID)
+		g.done1(x.PID)
+		return sharedSend{}, false
 	}
+	// The hand-out is recorded before the PUBLISH is sent, so that an acknowledgement finds it.
+	// g.mu is not held while reserving: closing a connection that does not read leads back
+	// here (detach → giveBack).
+	c, del, ok := d.reserveShared(del, g, x.PID)
+	if !ok {
+		g.requeue(x)
+		return sharedSend{}, false
+	}
+	h := &handout{x: x, member: m.ClientID, d: d, pid: del.pid, qos: del.qos, state: durable.StateSent, at: time.Now()}
+	g.mu.Lock()
+	g.mu.held[x.PID] = h
+	g.ds.PutHold(h.hold())
+	g.mu.Unlock()
+	return sharedSend{c: c, del: del}, true
+}
+
+func (g *sharedGroup) requeue(x durable.Delivery) {
+	g.mu.Lock()
+	g.mu.free = append(g.mu.free, x)
+	g.mu.Unlock()
+}
+
+// reserveShared gives a QoS 1/2 message of group g (its packet id gpid) a packet id of this
+// session and registers it, without sending it: it returns the connection to send it on.
+// ok is false when no connection is attached or no packet id is free.
+func (d *durableSession) reserveShared(x delivery, g *sharedGroup, gpid uint16) (*conn, delivery, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := d.mu.conn
+	if c == nil {
+		return nil, x, false
+	}
+	pid, ok := d.ds.AddTransient(byte(x.qos))
+	if !ok {
+		return nil, x, false
+	}
+	x.pid, x.state = pid, stateSent
+	d.mu.inflight[pid] = x
+	d.mu.shared[pid] = sharedRef{g: g, pid: gpid}
+	return c, x, true
 }
 
 // giveMemory hands x to an in-memory member: from then on it is that session's, with the
@@ -273,10 +373,15 @@ func (g *sharedGroup) done1(pid uint16) {
 	}
 }
 
-// reclaimOverdue takes back the QoS 1 messages of members that are offline or did not
-// acknowledge within the timeout. A QoS 2 message stays with its member, to be completed when
-// it returns [MQTT-4.8.2-4] v5, unless it is no member any more.
+// reclaimOverdue takes back the QoS 1 messages that members did not acknowledge within the
+// timeout (also those a member held when the broker stopped and has not come back for), and
+// the messages of those that are members no more. A QoS 2 message stays with its member, to be
+// completed when it returns [MQTT-4.8.2-4] v5.
 func (g *sharedGroup) reclaimOverdue(now time.Time) {
+	type drop struct {
+		d   *durableSession
+		pid uint16
+	}
 	g.mu.Lock()
 	ids := make([]string, 0, len(g.mu.members))
 	for id := range g.mu.members {
@@ -288,34 +393,83 @@ func (g *sharedGroup) reclaimOverdue(now time.Time) {
 		online[id] = g.b.durableSessionOf(id) != nil
 	}
 
+	var drops []drop
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	for pid, h := range g.mu.held {
 		_, member := g.mu.members[h.member]
 		switch {
 		case !member:
 		case h.qos == mqtt.QoS2:
 			continue
-		case online[h.member] && now.Sub(h.at) < g.b.opts.SharedRedispatchTimeout:
+		case (online[h.member] || h.restored) && now.Sub(h.at) < g.b.opts.SharedRedispatchTimeout:
 			continue
 		}
 		delete(g.mu.held, pid)
+		g.ds.DeleteHold(pid)
+		if h.state == durable.StateReleased {
+			g.ds.Complete(pid) // the member has the message; only its PUBCOMP was awaited
+			continue
+		}
 		g.mu.free = append(g.mu.free, h.x)
+		drops = append(drops, drop{h.d, h.pid})
 	}
 	// Oldest first, as they were published.
 	slices.SortFunc(g.mu.free, func(a, b durable.Delivery) int { return cmp.Compare(a.Message.Timestamp, b.Message.Timestamp) })
+	g.mu.Unlock()
+	// An offline member that gets a message back must not get it again when it returns. (An
+	// online one keeps its copy: its late PUBACK is harmless.)
+	for _, x := range drops {
+		x.d.dropShared(x.pid)
+	}
 }
 
-// acked ends the group's entry pid if member still holds it as its packet id mpid (PUBACK,
-// PUBREC: from then on a QoS 2 message stays with its member [MQTT-4.8.2-4] v5).
+// dropShared forgets the shared message held as pid if no connection is attached.
+func (d *durableSession) dropShared(pid uint16) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.mu.shared[pid]; !ok || d.mu.conn != nil {
+		return
+	}
+	delete(d.mu.shared, pid)
+	delete(d.mu.inflight, pid)
+	d.ds.Complete(pid)
+}
+
+// acked is called when member, holding the group's entry pid as its packet id mpid, is done
+// with it or has received it, which the member's own in-flight state tells apart:
+//   - PUBREC (its entry is released, the hand-out was not): from then on the message is
+//     the member's alone; that is durable (the hold, released) before PUBREL goes out, and the
+//     group still hears of the PUBCOMP.
+//   - PUBACK, PUBCOMP, a refusing PUBREC [MQTT-4.8.2-6] v5 (its entry is gone), or the
+//     member's session ending (the entry is still there) [MQTT-4.8.2-5] v5: the group's entry
+//     ends.
 func (g *sharedGroup) acked(pid uint16, member string, mpid uint16) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if h := g.mu.held[pid]; h != nil && h.member == member && h.pid == mpid {
-		delete(g.mu.held, pid)
-		g.ds.Complete(pid)
-		g.poke()
+	h := g.mu.held[pid]
+	if h == nil || h.member != member || h.pid != mpid {
+		g.mu.Unlock()
+		return
 	}
+	st, qos, found := h.d.ds.InflightState(mpid)
+	if found && qos == 2 && st == durable.StateReleased && h.state == durable.StateSent {
+		h.state = durable.StateReleased
+		g.ds.PutHold(h.hold())
+		g.mu.Unlock()
+		if err := g.ds.Flush(); err != nil {
+			g.logErr("recording a shared message's release failed", err)
+		}
+		h.d.mu.Lock()
+		if h.d.mu.shared != nil {
+			h.d.mu.shared[mpid] = sharedRef{g: g, pid: pid}
+		}
+		h.d.mu.Unlock()
+		return
+	}
+	delete(g.mu.held, pid)
+	g.ds.DeleteHold(pid)
+	g.ds.Complete(pid)
+	g.mu.Unlock()
+	g.poke()
 }
 
 // giveBack returns the message member held as mpid to the group, for another member.
@@ -324,9 +478,82 @@ func (g *sharedGroup) giveBack(pid uint16, member string, mpid uint16) {
 	defer g.mu.Unlock()
 	if h := g.mu.held[pid]; h != nil && h.member == member && h.pid == mpid {
 		delete(g.mu.held, pid)
+		g.ds.DeleteHold(pid)
 		g.mu.free = append(g.mu.free, h.x)
 		g.poke()
 	}
+}
+
+// restoreHolds gives the messages held when the broker stopped back to their members, from the
+// group's hold records and its unfinished entries rep (read again after the restart), and
+// returns the entries held by no one. A hold whose member is gone (its session ended, or
+// it left the group) or whose packet id its session cannot take again ends: QoS 2 is dropped
+// [MQTT-4.8.2-5] v5, QoS 1 is handed out again.
+func (g *sharedGroup) restoreHolds(rep []durable.Delivery, now time.Time) (free []durable.Delivery) {
+	byPID := make(map[uint16]durable.Delivery, len(rep))
+	for _, x := range rep {
+		byPID[x.PID] = x
+	}
+	for _, hd := range g.ds.Holds() {
+		x, stored := byPID[hd.GroupPID]
+		delete(byPID, hd.GroupPID)
+		h := &handout{x: x, member: hd.Member, pid: hd.MemberPID, qos: mqtt.QoS(hd.QoS), state: hd.State, at: now,
+			restored: true}
+		if !stored && h.state == durable.StateSent {
+			g.ds.DeleteHold(hd.GroupPID) // retention dropped the message meanwhile
+			continue
+		}
+		if h.d = g.restoreToMember(h); h.d == nil {
+			g.ds.DeleteHold(hd.GroupPID)
+			switch {
+			case !stored:
+			case h.qos == mqtt.QoS2:
+				g.ds.Complete(hd.GroupPID)
+			default:
+				free = append(free, x)
+			}
+			continue
+		}
+		g.mu.Lock()
+		g.mu.held[hd.GroupPID] = h
+		g.mu.Unlock()
+	}
+	for _, x := range rep {
+		if _, left := byPID[x.PID]; left {
+			free = append(free, x)
+		}
+	}
+	return free
+}
+
+// restoreToMember takes h's packet id again in its member's session and registers the
+// delivery there, so that the member's next connection re-sends it (PUBLISH with DUP, or
+// PUBREL once released); nil if it cannot.
+func (g *sharedGroup) restoreToMember(h *handout) *durableSession {
+	g.mu.Lock()
+	m, member := g.mu.members[h.member]
+	g.mu.Unlock()
+	sess := g.b.srv.loadedSession(h.member)
+	if !member || sess == nil {
+		return nil
+	}
+	d := sess.dur.Load()
+	if d == nil || !d.ds.RestoreTransient(h.pid, byte(h.qos), h.state) {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.mu.shared[h.pid] = sharedRef{g: g, pid: h.x.PID}
+	if h.state == durable.StateSent {
+		x := &h.x
+		del := delivery{msg: messageFromDS(&x.Message.Message, time.UnixMicro(int64(x.Message.Timestamp))),
+			qos: h.qos, retain: x.Retain && m.RetainAsPublished, pid: h.pid, state: stateSent}
+		if m.SubscriptionID != 0 {
+			del.subIDs = []uint32{m.SubscriptionID}
+		}
+		d.mu.inflight[h.pid] = del
+	}
+	return d
 }
 
 // durableSessionOf returns the durable side of client id's session when it is online.
@@ -345,6 +572,19 @@ func (b *durableBroker) durableSessionOf(id string) *durableSession {
 // joinGroup makes member a member of the durable group of f, opening the group when it is the
 // first.
 func (b *durableBroker) joinGroup(f topic.Filter, m subscriptions.Member) error {
+	return b.joinGroupWhen(f, m, closedChan)
+}
+
+// closedChan is a ready channel for a group that may start at once.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// joinGroupWhen is joinGroup for a group that, if this opens it, hands out nothing before
+// ready is closed.
+func (b *durableBroker) joinGroupWhen(f topic.Filter, m subscriptions.Member, ready <-chan struct{}) error {
 	b.groups.Lock()
 	defer b.groups.Unlock()
 	key := f.String()
@@ -365,7 +605,7 @@ func (b *durableBroker) joinGroup(f topic.Filter, m subscriptions.Member) error 
 			}
 		}
 		g = &sharedGroup{b: b, key: key, name: f.Group, filter: f.Filter, ds: st,
-			wake: make(chan struct{}, 1), done: make(chan struct{})}
+			wake: make(chan struct{}, 1), done: make(chan struct{}), ready: ready}
 		g.mu.members = map[string]subscriptions.Member{}
 		g.mu.held = map[uint16]*handout{}
 		b.groups.m[key] = g
@@ -465,9 +705,12 @@ func (g *sharedGroup) noteMembers(members []subscriptions.Member) (ours bool) {
 	return true
 }
 
-// restoreGroups reopens the durable groups of the loaded sessions and deletes the stored groups
-// left without members.
+// restoreGroups reopens the durable groups of the loaded sessions, gives the messages their
+// members held back to them (before any client connects: a member's packet ids must be taken
+// before its session hands out new ones), and deletes the stored groups left without members.
 func (b *durableBroker) restoreGroups() {
+	ready := make(chan struct{})
+	defer close(ready)
 	for _, st := range b.store.Sessions() {
 		if _, _, ok := durable.ParseGroupSessionID(st.ClientID()); ok {
 			continue
@@ -478,7 +721,7 @@ func (b *durableBroker) restoreGroups() {
 			}
 			f, err := topic.ParseFilter(sub.Filter)
 			if err == nil {
-				err = b.joinGroup(f, memberOf(st.ClientID(), sub))
+				err = b.joinGroupWhen(f, memberOf(st.ClientID(), sub), ready)
 			}
 			if err != nil {
 				b.srv.log.Error("restoring a shared group", "client", st.ClientID(), "filter", sub.Filter, "err", err)
@@ -497,7 +740,13 @@ func (b *durableBroker) restoreGroups() {
 			if err := st.Delete(context.Background()); err != nil {
 				b.srv.log.Error("deleting a shared group without members", "group", filter, "err", err)
 			}
+			continue
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		if err := g.replay(ctx); err != nil {
+			g.logErr("reading a shared group's unfinished messages failed", err)
+		}
+		cancel()
 	}
 }
 
