@@ -37,11 +37,13 @@
 // A durable shared group ("$share/{name}/{filter}") is a Session of its own, named by
 // GroupSessionID and subscribed to the plain filter: its cursors are the group's position and
 // its in-flight table holds the messages handed to some member and not yet acknowledged, so
-// the backlog and the unfinished hand-outs survive restarts like any session's. A member keeps
+// the backlog and the unfinished hand-outs survive restarts like any session's. Its hold
+// records say which member has each QoS 1/2 hand-out under which packet id, so that after a
+// restart a message goes back to the member that had it (group_hold.go). A member keeps
 // the shared filter among its subscriptions (IsShared) but neither routes nor reads it; the
 // broker deals the group's messages out to its members (group.go).
 //
-// # Session table (format v2)
+// # Session table (format v3)
 //
 // All keys of a session live in its client id's shard (ds.ShardOf), so a publisher's message
 // and its session writes can share one atomic batch:
@@ -53,11 +55,13 @@
 //	inflight  | 'f' | len(cid) | cid | packet id (BE16) |      → | 1 | seq | QoS | state | retain | sub ids | filter | key | iterator before |
 //	            (format v1: one record per message; read, and rewritten as a batch of one)
 //	await-rel | 'r' | len(cid) | cid | packet id (BE16) |      → | v | received µs |
+//	hold      | 'h' | len(cid) | cid | group packet id (BE16) | → | v ≥ 3 | member | member packet id | QoS | state |
+//	            (group sessions only; state 1 sent, 2 released)
 //	heartbeat | 'n' |  (shard 0)                               → | v | µs |
 //
 // Lengths and integers are uvarints; every value starts with its FormatVersion byte, and a
 // reader refuses versions it does not know (ErrFormatVersion). Meta, cursor and time values
-// are the same in v1 and v2.
+// are the same in v1, v2 and v3; v3 adds the hold record, v2 the batch record.
 //
 // # Concurrency
 //
