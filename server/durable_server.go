@@ -622,7 +622,7 @@ func (c *conn) persistDurable(m *Message, p *mqtt.Packet) (done bool, err error)
 		pub, pid = d.ds, p.PacketID
 	}
 	write := pid != 0 || b.store.Routes().Match(m.Topic)
-	item := &pendingPublish{m: m, p: *p}
+	item := &pendingPublish{m: m, qos: p.QoS, pid: p.PacketID}
 	if write {
 		// Submitted here, on the connection's reader, so the writes are queued in arrival
 		// order; the publish queue waits for them in the same order.
@@ -635,23 +635,52 @@ func (c *conn) persistDurable(m *Message, p *mqtt.Packet) (done bool, err error)
 	return true, nil
 }
 
-// pendingPublish is a PUBLISH waiting in its connection's publish queue.
+// pendingPublish is a PUBLISH waiting in its connection's publish queue. It keeps what routing
+// and the acknowledgement need, not the packet.
 type pendingPublish struct {
 	m     *Message
-	p     mqtt.Packet
 	write *durable.PendingPersist // nil: nothing to wait for (or err, when submitting failed)
 	err   error
+	qos   mqtt.QoS
+	pid   uint16
 }
 
-// wait returns once item's write, if any, is durable.
-func (item *pendingPublish) wait() error {
+// wait returns once item's write, if any, is durable or ctx ends.
+func (item *pendingPublish) wait(ctx context.Context) error {
 	if item.write == nil {
 		return item.err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
 	_, err := item.write.Wait(ctx)
 	return err
+}
+
+// ack is the packet that ackPublish answers: what of the PUBLISH the acknowledgement needs.
+func (item *pendingPublish) ack() mqtt.Packet {
+	return mqtt.Packet{Type: mqtt.TypePublish, QoS: item.qos, PacketID: item.pid}
+}
+
+// storeDeadline bounds the waits of one drain: each write gets at least storeTimeout and at
+// most twice that. One context serves the waits of storeTimeout's worth of messages (a context
+// and its timer per message were a third of the publish path's garbage).
+type storeDeadline struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	renew  time.Time // a wait starting after it gets a new context
+}
+
+func (d *storeDeadline) get() context.Context {
+	if now := time.Now(); d.ctx == nil || now.After(d.renew) {
+		d.stop()
+		d.ctx, d.cancel = context.WithTimeout(context.Background(), 2*storeTimeout)
+		d.renew = now.Add(storeTimeout)
+	}
+	return d.ctx
+}
+
+func (d *storeDeadline) stop() {
+	if d.cancel != nil {
+		d.cancel()
+	}
 }
 
 // enqueue appends item to c's publish queue, starting the queue's goroutine if it was idle.
@@ -683,6 +712,8 @@ type publishQueue struct {
 // Error (v5); a 3.x client, which cannot be told, loses the connection without an
 // acknowledgement, so that it sends the message again.
 func (b *durableBroker) drain(c *conn, q *publishQueue) {
+	var deadline storeDeadline
+	defer deadline.stop()
 	for {
 		b.pubMu.Lock()
 		if len(q.items) == 0 {
@@ -693,13 +724,14 @@ func (b *durableBroker) drain(c *conn, q *publishQueue) {
 		item := q.items[0]
 		b.pubMu.Unlock()
 
-		item.err = item.wait()
+		item.err = item.wait(deadline.get())
+		p := item.ack()
 		switch {
 		case item.err == nil:
-			c.routeAndAck(item.m, &item.p)
-		case c.version == mqtt.V5 || item.p.QoS == mqtt.QoS0:
+			c.routeAndAck(item.m, &p)
+		case c.version == mqtt.V5 || item.qos == mqtt.QoS0:
 			c.srv.log.Error("storing a message failed", "client", c.clientID, "topic", item.m.Topic, "err", item.err)
-			c.ackPublish(&item.p, mqtt.ImplementationSpecificError)
+			c.ackPublish(&p, mqtt.ImplementationSpecificError)
 		default:
 			c.srv.log.Error("storing a message failed", "client", c.clientID, "topic", item.m.Topic, "err", item.err)
 			c.close(CauseNetwork)
