@@ -14,7 +14,8 @@ const kindHold = 'h'
 // The group writes it before the PUBLISH goes out, and again (State released) before the
 // member's PUBREL goes out, so that after a restart a QoS 2 message is completed with the
 // member that has it and with no one else [MQTT-4.8.2-4], [MQTT-4.8.2-5] v5, and the member
-// gets its message again with the same packet id [MQTT-4.4.0-1].
+// gets its message again with the same packet id [MQTT-4.4.0-1]. (The broker writes holds for
+// QoS 2 deliveries only; the format also takes QoS 1.)
 //
 // Encoded in the group's session, one record per hand-out:
 //
@@ -85,8 +86,8 @@ func (s *Session) loadHold(rest, value []byte) error {
 	return nil
 }
 
-// PutHold records (or replaces) the hold of the group's packet id h.GroupPID. It is durable
-// after the next commit: Flush waits for it. A bad Hold is a programming error and panics.
+// PutHold records (or replaces) the hold of the group's packet id h.GroupPID; it is durable
+// after the next commit (Flush waits for it). A bad Hold is a programming error and panics.
 func (s *Session) PutHold(h Hold) {
 	if err := h.validate(); err != nil {
 		panic(fmt.Sprintf("durable: PutHold: %v", err))
