@@ -38,7 +38,7 @@
 // GroupSessionID and subscribed to the plain filter: its cursors are the group's position and
 // its in-flight table holds the messages handed to some member and not yet acknowledged, so
 // the backlog and the unfinished hand-outs survive restarts like any session's. Its hold
-// records say which member has each QoS 1/2 hand-out under which packet id, so that after a
+// records say which member has each QoS 2 hand-out under which packet id, so that after a
 // restart a message goes back to the member that had it (group_hold.go). A member keeps
 // the shared filter among its subscriptions (IsShared) but neither routes nor reads it; the
 // broker deals the group's messages out to its members (group.go).

@@ -11,11 +11,12 @@ import "strings"
 //     plain filter. Its cursors are the group's position in the streams, and its in-flight
 //     table holds the messages handed to some member and not yet finished: the entry is
 //     durable before the PUBLISH goes to the member, and a restart finds every unfinished
-//     message there (Session.Replay). Which member holds a QoS 1/2 entry, under which of its
+//     message there (Session.Replay). Which member holds a QoS 2 entry, under which of its
 //     packet ids, is a hold record of the group's session (Hold, group_hold.go), durable
 //     before the PUBLISH goes out and, once the member sent PUBREC, before its PUBREL does.
 //     After a restart the broker gives each held message back to its member
-//     (Session.RestoreTransient takes the member's packet id again) and hands out the rest.
+//     (Session.RestoreTransient takes the member's packet id again) and hands out the rest,
+//     QoS 1 hand-outs included (their member is kept in memory only).
 //
 // The group's backlog therefore persists while all members are away, exactly like an
 // offline session's.
