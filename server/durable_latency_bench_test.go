@@ -137,7 +137,8 @@ func (c *latencyClient) subscribeTimed(b *testing.B, filter string) {
 }
 
 // publishPaced sends n QoS 1 messages of 64 bytes, the i-th at first + i*interval (or as soon
-// as the window of 32 allows, when late), and returns once all are acknowledged.
+// as the window of 32 allows, when late), and returns once all are acknowledged or the
+// connection ends.
 func (c *latencyClient) publishPaced(topic string, n int, first time.Time, interval time.Duration) {
 	const window = 32
 	c.hist = newLatencyHistogram()
@@ -169,7 +170,11 @@ func (c *latencyClient) publishPaced(topic string, n int, first time.Time, inter
 	payload := make([]byte, 64)
 	for i := range n {
 		time.Sleep(time.Until(first.Add(time.Duration(i) * interval)))
-		<-free
+		select {
+		case <-free:
+		case <-acked:
+			return // the connection ended; the caller finds messages missing
+		}
 		pid := uint16(i%window + 1)
 		now := time.Now()
 		mu.Lock()
