@@ -23,12 +23,13 @@
 //     pebble directly; a replicated one would go through raft. Apply is deterministic: the
 //     cooked batch is plain writes.
 //
-// Group commit: a flush starts at once while fewer than two flushes of the shard are
-// committing, so a lone message waits for one fsync, not a timer; beyond that the next batch
-// fills, and it starts when it is full (Buffer.MaxItems/MaxBytes), when its oldest write has
-// waited Buffer.FlushInterval, or when a commit ahead of it finishes (at most
-// Buffer.MaxInFlight commit at once). Pebble shares each WAL sync between every batch appended
-// before it, across shards.
+// Group commit: a flush starts at once while fewer than four flushes of the shard are
+// committing, so a lone message waits for one fsync, not a timer, and a new batch joins the
+// next WAL sync instead of waiting for a commit to return; beyond that the next batch fills,
+// and it starts when it is full (Buffer.MaxItems/MaxBytes), when a commit ahead of it finishes,
+// or, when Buffer.MaxInFlight is above four, once its oldest write has waited
+// Buffer.FlushInterval. Pebble shares each WAL sync between every batch appended before it,
+// across shards.
 //
 // A failed commit returns its error to every writer of the flush. Pebble cannot continue after
 // a failed WAL write, so the next flush reopens pebble and reloads the shards from what is

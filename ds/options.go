@@ -60,10 +60,11 @@ type BufferOptions struct {
 	// MaxBytes is the most payload+topic+KV bytes one flush commits (same rule for a larger
 	// call). Default 16 MiB.
 	MaxBytes int
-	// FlushInterval bounds how long a write lingers in the buffer while earlier flushes of its
-	// shard are still committing: after it, another flush starts alongside them (up to
-	// MaxInFlight). A write that arrives while nothing is committing is flushed at once.
-	// Default 10ms.
+	// FlushInterval bounds how long a write lingers in the buffer while four or more earlier
+	// flushes of its shard are still committing: after it, another flush starts alongside them
+	// (up to MaxInFlight). It only matters when MaxInFlight is above four: below that a write
+	// waits for a commit to finish, and one that arrives while fewer than four commit is flushed
+	// at once. Default 10ms.
 	FlushInterval time.Duration
 	// MaxInFlight is how many flushes of one shard may be committing at the same time. Default 4.
 	MaxInFlight int
