@@ -212,15 +212,12 @@ type sharedSend struct {
 // (the members get them when they reconnect, from their in-flight tables) and the group stops
 // handing out until the next round.
 func (g *sharedGroup) send(sends []sharedSend) bool {
-	for _, s := range sends {
-		if s.del.qos != mqtt.QoS2 {
-			continue
-		}
+	held := slices.ContainsFunc(sends, func(s sharedSend) bool { return s.del.qos == mqtt.QoS2 })
+	if held {
 		if err := g.ds.Flush(); err != nil {
 			g.logErr("recording a shared group's hand-outs failed", err)
 			return false
 		}
-		break
 	}
 	for _, s := range sends {
 		s.c.sendPublish(s.del, false)
