@@ -10,7 +10,7 @@ import (
 
 // FuzzCheckRecord feeds arbitrary keys and values to the session-record decoders. The seed
 // corpus holds real records of every kind (meta with a Will and subscriptions, cursor, in-flight
-// (v1 per message, v2 batches with sent, released and QoS 1/2 entries),
+// (v1 per message, v2 batches with sent, released and QoS 1/2 entries), shared-group holds (v3),
 // await-rel, heartbeat).
 func FuzzCheckRecord(f *testing.F) {
 	f.Add([]byte("n"), []byte{1, 5})
