@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -291,6 +292,62 @@ func (c *conn) releaseWrites() {
 // sendPublish queues a PUBLISH for a delivery.
 func (c *conn) sendPublish(d delivery, dup bool) {
 	if !c.push(outItem{kind: mqtt.TypePublish, d: d, dup: dup}) && d.qos == mqtt.QoS0 {
+		c.srv.dropped(c.clientID, d.msg, DropSlowConsumer)
+	}
+}
+
+// sendPublishes queues PUBLISHes for ds in order, under one lock and with
+// one growth of the queue: a durable window hands over tens of deliveries at
+// once. Each is treated as sendPublish would.
+func (c *conn) sendPublishes(ds []delivery) {
+	c.out.Lock()
+	c.out.q = slices.Grow(c.out.q, len(ds))
+	var dropped []delivery // QoS 0 ones that found the queue full
+	limit := c.srv.opts.OutboundQueue
+	for i, d := range ds {
+		if c.out.closed {
+			dropped = append(dropped, qos0(ds[i:])...)
+			break
+		}
+		if len(c.out.q) >= limit {
+			if d.qos == mqtt.QoS0 {
+				dropped = append(dropped, d)
+				continue
+			}
+			if len(c.out.q) >= 4*limit {
+				c.out.Unlock()
+				c.srv.log.Warn("client not reading, disconnecting", "client", c.clientID)
+				c.close(CauseQuota)
+				c.dropAll(append(dropped, qos0(ds[i:])...))
+				return
+			}
+		}
+		c.out.q = append(c.out.q, outItem{kind: mqtt.TypePublish, d: d})
+	}
+	c.out.n.Store(int32(len(c.out.q)))
+	start := !c.out.running && !c.out.held && !c.out.closed && len(c.out.q) > 0
+	c.out.running = c.out.running || start
+	c.out.Unlock()
+	if start {
+		go c.writeLoop()
+	}
+	c.dropAll(dropped)
+}
+
+// qos0 returns the QoS 0 deliveries of ds.
+func qos0(ds []delivery) []delivery {
+	var out []delivery
+	for _, d := range ds {
+		if d.qos == mqtt.QoS0 {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// dropAll reports QoS 0 deliveries dropped for a slow consumer.
+func (c *conn) dropAll(ds []delivery) {
+	for _, d := range ds {
 		c.srv.dropped(c.clientID, d.msg, DropSlowConsumer)
 	}
 }

@@ -317,6 +317,7 @@ func (d *durableSession) fill() (renew bool) {
 				pending = append(pending, w)
 				continue
 			}
+			w.Release()
 			empty, renew = true, d.ds.RenewPending()
 		}
 		if len(pending) == 0 {
@@ -345,9 +346,8 @@ func (d *durableSession) sendWindow(c *conn, w *durable.Window) bool {
 		}
 	}
 	d.mu.Unlock()
-	for _, x := range sends {
-		c.sendPublish(x, false)
-	}
+	w.Release() // sends hold all that is needed of the deliveries
+	c.sendPublishes(sends)
 	clear(sends) // drop the messages: the buffer outlives them
 	d.sendBuf = sends[:0]
 	return true

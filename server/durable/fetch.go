@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mqttds/mqttds/ds"
@@ -266,6 +267,28 @@ type Window struct {
 	Deliveries []Delivery
 	s          *Session
 	ticket     uint64
+	buf        *[]Delivery // Deliveries' array, for Release
+}
+
+// windowBufs recycles the arrays of released windows: a Delivery carries its message (a few
+// hundred bytes), and a busy session fetches a window every few deliveries.
+var windowBufs sync.Pool // of *[]Delivery
+
+// maxPooledWindow bounds the arrays kept for reuse (a catch-up window may be much larger).
+const maxPooledWindow = 1024
+
+// Release hands the window's array back for reuse by a later FetchWindow. Call it, at most
+// once, when done with Deliveries (everything kept from them copied out); the window's
+// deliveries must not be used after. Not calling it is fine.
+func (w *Window) Release() {
+	if w.buf == nil || cap(w.Deliveries) > maxPooledWindow {
+		w.Deliveries = nil
+		return
+	}
+	clear(w.Deliveries) // the messages must not stay reachable from the pool
+	*w.buf = w.Deliveries[:0]
+	windowBufs.Put(w.buf)
+	w.Deliveries, w.buf = nil, nil
 }
 
 // Durable reports, without waiting, whether the window's records are committed.
@@ -285,7 +308,11 @@ func (s *Session) FetchWindow(ctx context.Context, max int) (*Window, error) {
 	if err := s.maybeRenewStreams(); err != nil {
 		return nil, err
 	}
-	var out []Delivery
+	buf, _ := windowBufs.Get().(*[]Delivery)
+	if buf == nil {
+		buf = new([]Delivery)
+	}
+	out := (*buf)[:0]
 	// Go on while rounds make progress and there is room: a round that closes a generation
 	// makes the next one readable, and a full batch may have more behind it.
 	for {
@@ -303,7 +330,7 @@ func (s *Session) FetchWindow(ctx context.Context, max int) (*Window, error) {
 	t := s.mu.ticket
 	s.mu.Unlock()
 	s.st.stats.fetched.Add(int64(len(out)))
-	return &Window{Deliveries: out, s: s, ticket: t}, nil
+	return &Window{Deliveries: out, s: s, ticket: t, buf: buf}, nil
 }
 
 // fetchRound reads once from every readable cursor; progress reports that a message was read or
