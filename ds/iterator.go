@@ -245,7 +245,15 @@ func (s *Stream) UnmarshalBinary(b []byte) error {
 
 // MarshalBinary encodes the iterator.
 func (it Iterator) MarshalBinary() ([]byte, error) {
-	b := []byte{iteratorFormatV1}
+	// 1 format byte, 2 uvarints of rank and 3 length prefixes: 4*binary.MaxVarintLen64 is
+	// more than enough for all the headers together.
+	return it.AppendBinary(make([]byte, 0, 1+4*binary.MaxVarintLen64+len(it.stream)+len(it.filter)+len(it.pos)))
+}
+
+// AppendBinary appends what MarshalBinary returns to b: a caller with a buffer at hand (a
+// lookup key) encodes without allocating.
+func (it Iterator) AppendBinary(b []byte) ([]byte, error) {
+	b = append(b, iteratorFormatV1)
 	b = appendRank(b, it.rank)
 	b = appendBytes(b, it.stream)
 	b = appendString(b, it.filter)

@@ -34,9 +34,10 @@ type cachedRead struct {
 func (st *Store) next(ctx context.Context, it ds.Iterator, n int) (msgs []ds.StoredMessage, next ds.Iterator, epoch uint64, err error) {
 	shard := it.Rank().Shard
 	epoch = st.epochs[shard].Load() // before the read: a later commit moves it
-	kb, _ := it.MarshalBinary()
-	key := string(kb)
-	if e := st.reads.get(key, shard, epoch); e != nil {
+	// Most iterators fit in buf: the lookup of a shared read then allocates nothing.
+	var buf [128]byte
+	kb, _ := it.AppendBinary(buf[:0])
+	if e := st.reads.get(kb, shard, epoch); e != nil {
 		switch {
 		case n <= len(e.msgs):
 			st.stats.readsShared.Add(1)
@@ -49,15 +50,15 @@ func (st *Store) next(ctx context.Context, it ds.Iterator, n int) (msgs []ds.Sto
 	}
 	msgs, next, err = st.db.Next(ctx, it, n)
 	if err == nil && len(msgs) > 0 {
-		st.reads.put(key, &cachedRead{shard: shard, epoch: epoch, asked: n, msgs: msgs, next: next})
+		st.reads.put(string(kb), &cachedRead{shard: shard, epoch: epoch, asked: n, msgs: msgs, next: next})
 	}
 	return msgs, next, epoch, err
 }
 
-func (c *readCache) get(key string, shard int, epoch uint64) *cachedRead {
+func (c *readCache) get(key []byte, shard int, epoch uint64) *cachedRead {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e := c.entries[key]
+	e := c.entries[string(key)]
 	if e == nil || e.shard != shard || e.epoch != epoch {
 		return nil
 	}
