@@ -180,3 +180,38 @@ func TestLoadInflightConflicts(t *testing.T) {
 	err = s.loadInflight(legacy[len(sessionPrefix(kindInflight, "x")):], legacy, encodeInflightV1(f, "a/#", nil))
 	require.ErrorIs(t, err, ErrCorruption, "a v1 record with a batch's id")
 }
+
+// Ensure that a released window's array serves a later window without leaking its old
+// deliveries into it, and that a released window no longer holds its messages.
+func TestWindowRelease(t *testing.T) {
+	e := newEnv(t)
+	s := e.session("s", "r/#")
+	for i := range 20 {
+		e.publish("p", "r/x", 1, fmt.Sprint(i))
+	}
+	ctx := context.Background()
+	var got []string
+	for range 4 {
+		w, err := s.FetchWindow(ctx, 5)
+		require.NoError(t, err)
+		require.NoError(t, w.Wait())
+		require.Len(t, w.Deliveries, 5)
+		got = append(got, payloads(w.Deliveries)...)
+		for _, d := range w.Deliveries {
+			s.Complete(d.PID)
+		}
+		w.Release()
+		require.Nil(t, w.Deliveries, "a released window holds nothing")
+		w.Release() // a second call is harmless
+	}
+	want := make([]string, 20)
+	for i := range want {
+		want[i] = fmt.Sprint(i)
+	}
+	require.Equal(t, want, got, "reused arrays change nothing of what is fetched")
+
+	w, err := s.FetchWindow(ctx, 5)
+	require.NoError(t, err)
+	require.Empty(t, w.Deliveries, "nothing left")
+	w.Release()
+}
