@@ -129,6 +129,17 @@ func (c *benchClient) close() {
 	}
 }
 
+// awaitCount waits up to a minute for count to reach want, and fails the benchmark unless it
+// then equals want (short: messages missed; over: duplicates).
+func awaitCount(b *testing.B, want int64, count func() int64) {
+	b.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for count() < want && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Microsecond)
+	}
+	require.Equal(b, want, count(), "messages received")
+}
+
 func benchServer(b *testing.B, durableOn bool, mod ...func(*Options)) string {
 	_, addr := benchServerWith(b, durableOn, mod...)
 	return addr
@@ -192,12 +203,8 @@ func BenchmarkDurable_QoS1_4to4(b *testing.B) {
 			wg.Wait()
 			published := time.Since(start)
 			want := int64(per * len(pubs))
-			deadline := time.Now().Add(60 * time.Second)
 			for _, s := range subs {
-				for s.got.Load() < want && time.Now().Before(deadline) {
-					time.Sleep(time.Millisecond)
-				}
-				require.Equal(b, want, s.got.Load(), "subscriber missed messages")
+				awaitCount(b, want, s.got.Load)
 			}
 			all := time.Since(start)
 			b.StopTimer()
@@ -255,12 +262,8 @@ func BenchmarkDurable_Drain10k(b *testing.B) {
 				start := time.Now()
 				s = benchConnect(b, addr, id, false, 3600)
 				s.consume()
-				deadline := time.Now().Add(60 * time.Second)
-				for s.got.Load() < backlog && time.Now().Before(deadline) {
-					time.Sleep(100 * time.Microsecond)
-				}
+				awaitCount(b, backlog, s.got.Load)
 				elapsed := time.Since(start)
-				require.EqualValues(b, backlog, s.got.Load())
 				b.ReportMetric(float64(elapsed.Milliseconds()), "ms/drain")
 				b.ReportMetric(backlog/elapsed.Seconds(), "msgs/s")
 				s.close()
@@ -356,12 +359,8 @@ func BenchmarkDurableShared_Drain10k(b *testing.B) {
 					}
 					return n
 				}
-				deadline := time.Now().Add(60 * time.Second)
-				for total() < backlog && time.Now().Before(deadline) {
-					time.Sleep(100 * time.Microsecond)
-				}
+				awaitCount(b, backlog, total)
 				elapsed := time.Since(start)
-				require.EqualValues(b, backlog, total())
 				b.ReportMetric(float64(elapsed.Milliseconds()), "ms/drain")
 				b.ReportMetric(backlog/elapsed.Seconds(), "msgs/s")
 				for _, s := range subs {

@@ -66,12 +66,8 @@ func BenchmarkDurable_Latency(b *testing.B) {
 			wg.Wait()
 			elapsed := time.Since(start)
 			want := int64(per * len(pubs))
-			deadline := time.Now().Add(60 * time.Second)
 			for _, s := range subs {
-				for s.got.Load() < want && time.Now().Before(deadline) {
-					time.Sleep(time.Millisecond)
-				}
-				require.Equal(b, want, s.got.Load(), "subscriber missed messages")
+				awaitCount(b, want, s.got.Load)
 			}
 			b.StopTimer()
 			ack, dlv := mergeLatency(pubs), mergeLatency(subs)
