@@ -101,16 +101,14 @@ func TestFlowQoS1BackPressure(t *testing.T) {
 	require.Contains(t, get(t, s.APIHandler(), "/metrics"), "mqttds_flow_pauses_total "+strconv.FormatInt(m.Flow.Pauses, 10))
 }
 
-// Ensure that QoS 0 into a subscriber whose connection stalls for a moment
-// is not dropped: the outbound queue stops growing at the high watermark and
-// the publisher waits. net.Pipe makes the stall exact: the broker's writer
-// blocks until the subscriber reads.
-func TestFlowQoS0NoDropsWhileSubscriberStalls(t *testing.T) {
-	const n = 3000
-	s, _ := startServer(t, &Options{OutboundQueue: 64})
+// pipeServer starts a broker with the given outbound queue and a net.Pipe listener, which
+// makes a subscriber's stall exact (the broker's writer blocks until it reads), and returns a
+// dial that connects an MQTT 5 client with clean start.
+func pipeServer(t *testing.T, outboundQueue int) (*Server, func(id string) *rawClient) {
+	s, _ := startServer(t, &Options{OutboundQueue: outboundQueue})
 	l := listeners.NewMock("pipe")
 	require.NoError(t, s.AddListener(l))
-	dial := func(id string) *rawClient {
+	return s, func(id string) *rawClient {
 		nc, err := l.Dial()
 		require.NoError(t, err)
 		t.Cleanup(func() { nc.Close() })
@@ -118,6 +116,15 @@ func TestFlowQoS0NoDropsWhileSubscriberStalls(t *testing.T) {
 		c.connect(id, true)
 		return c
 	}
+}
+
+// Ensure that QoS 0 into a subscriber whose connection stalls for a moment
+// is not dropped: the outbound queue stops growing at the high watermark and
+// the publisher waits. net.Pipe makes the stall exact: the broker's writer
+// blocks until the subscriber reads.
+func TestFlowQoS0NoDropsWhileSubscriberStalls(t *testing.T) {
+	const n = 3000
+	s, dial := pipeServer(t, 64)
 	sub := dial("sub")
 	sub.subscribe(1, mqtt.Subscription{Filter: "flow/#", QoS: 0})
 	pub := dial("pub")
@@ -134,17 +141,7 @@ func TestFlowQoS0NoDropsWhileSubscriberStalls(t *testing.T) {
 // flowMaxPause, and not again until it makes progress: the publisher goes
 // on, and the QoS 0 drops past OutboundQueue are counted.
 func TestFlowPauseIsBounded(t *testing.T) {
-	s, _ := startServer(t, &Options{OutboundQueue: 8})
-	l := listeners.NewMock("pipe")
-	require.NoError(t, s.AddListener(l))
-	dial := func(id string) *rawClient {
-		nc, err := l.Dial()
-		require.NoError(t, err)
-		t.Cleanup(func() { nc.Close() })
-		c := wrapRaw(t, nc, mqtt.V5)
-		c.connect(id, true)
-		return c
-	}
+	s, dial := pipeServer(t, 8)
 	sub := dial("sub")
 	sub.subscribe(1, mqtt.Subscription{Filter: "flow/#", QoS: 0})
 	_ = sub // never reads again
