@@ -65,12 +65,17 @@ func (c *benchClient) write(p *mqtt.Packet, flush bool) {
 
 // subscribe subscribes and then acknowledges every PUBLISH until the connection closes.
 func (c *benchClient) subscribe(b *testing.B, filter string) {
+	c.subscribeOnly(b, filter, mqtt.QoS1)
+	c.consume()
+}
+
+// subscribeOnly subscribes to filter and waits for the SUBACK, reading nothing else.
+func (c *benchClient) subscribeOnly(b *testing.B, filter string, qos mqtt.QoS) {
 	c.write(&mqtt.Packet{Type: mqtt.TypeSubscribe, PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: filter,
-		QoS: mqtt.QoS1}}}, true)
+		QoS: qos}}}, true)
 	ack, err := c.r.ReadPacket(mqtt.V5)
 	require.NoError(b, err)
 	require.Equal(b, mqtt.TypeSuback, ack.Type)
-	c.consume()
 }
 
 func (c *benchClient) consume() {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/stretchr/testify/require"
 
 	"github.com/mqttds/mqttds/ds"
 	"github.com/mqttds/mqttds/mqtt"
@@ -103,11 +102,7 @@ func newLatencyHistogram() *hdrhistogram.Histogram { return hdrhistogram.New(1, 
 // subscribeTimed subscribes at QoS 1 and then acknowledges and times every PUBLISH until the
 // connection closes.
 func (c *latencyClient) subscribeTimed(b *testing.B, filter string) {
-	c.write(&mqtt.Packet{Type: mqtt.TypeSubscribe, PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: filter,
-		QoS: mqtt.QoS1}}}, true)
-	ack, err := c.r.ReadPacket(mqtt.V5)
-	require.NoError(b, err)
-	require.Equal(b, mqtt.TypeSuback, ack.Type)
+	c.subscribeOnly(b, filter, mqtt.QoS1)
 	c.hist = newLatencyHistogram()
 	c.done = make(chan struct{})
 	go func() {

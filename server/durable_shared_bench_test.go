@@ -94,11 +94,7 @@ func BenchmarkDurableShared_DrainQoS2(b *testing.B) {
 				}
 				for _, id := range ids {
 					s := benchConnect(b, addr, id, true, 3600)
-					s.write(&mqtt.Packet{Type: mqtt.TypeSubscribe, PacketID: 1,
-						Subscriptions: []mqtt.Subscription{{Filter: filter, QoS: mqtt.QoS2}}}, true)
-					ack, err := s.r.ReadPacket(mqtt.V5)
-					require.NoError(b, err)
-					require.Equal(b, mqtt.TypeSuback, ack.Type)
+					s.subscribeOnly(b, filter, mqtt.QoS2)
 					s.close()
 				}
 				p := benchConnect(b, addr, "q2pub", true, 0)
