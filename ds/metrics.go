@@ -23,12 +23,17 @@ type Metrics struct {
 		FlushTime, MaxFlush time.Duration
 		// StoreLatency is the distribution of Store/Apply latency (successful calls that waited).
 		StoreLatency Latency
+		// FlushLatency is the distribution of the successful flushes' durations (FlushTime is
+		// its sum).
+		FlushLatency Latency
 	}
 	Read struct {
 		// NextCalls and Messages count Next calls and the messages they returned; NextTime is
 		// their total duration.
 		NextCalls, Messages uint64
 		NextTime            time.Duration
+		// NextLatency is the distribution of the Next calls' durations (NextTime is its sum).
+		NextLatency Latency
 		// Storage work of Next, from the layouts.
 		Seeks, Nexts, Collisions uint64
 	}
@@ -102,6 +107,18 @@ func (m *Metrics) Sub(earlier *Metrics) *Metrics {
 type Latency struct {
 	Count         uint64
 	P50, P99, Max time.Duration
+	// Sum is the total of the recorded durations.
+	Sum time.Duration
+	// Buckets are the histogram's non-empty buckets in increasing order of bound, for
+	// exporters (Prometheus) to re-bucket. Adjacent bounds are within 25% of each other.
+	Buckets []LatencyBucket
+}
+
+// LatencyBucket is one bucket of a latency histogram: Count durations d < Below that no
+// bucket with a smaller bound counts.
+type LatencyBucket struct {
+	Below time.Duration
+	Count uint64
 }
 
 // String formats m for humans, one subsystem per line.
@@ -137,7 +154,8 @@ type metrics struct {
 	batches, messages, kvWrites, bytes   atomic.Uint64
 	failedBatches, failedItems           atomic.Uint64
 	flushNanos, maxFlushNanos            atomic.Int64
-	storeLatency                         histogram
+	storeLatency, flushLatency           histogram
+	nextLatency                          histogram
 	nextCalls, nextMessages, nextNanos   atomic.Uint64
 	seeks, nexts, collisions             atomic.Uint64
 	generationsAdded, generationsDropped atomic.Uint64
@@ -160,6 +178,7 @@ func (m *metrics) flushDone(f *inflightFlush, err error) {
 	m.bytes.Add(uint64(f.bytes))
 	d := int64(time.Since(f.started))
 	m.flushNanos.Add(d)
+	m.flushLatency.record(time.Duration(d))
 	for {
 		cur := m.maxFlushNanos.Load()
 		if d <= cur || m.maxFlushNanos.CompareAndSwap(cur, d) {
@@ -177,6 +196,7 @@ func (m *metrics) read(s layout.Stats, n int, d time.Duration) {
 	m.nextCalls.Add(1)
 	m.nextMessages.Add(uint64(n))
 	m.nextNanos.Add(uint64(d))
+	m.nextLatency.record(d)
 	m.seeks.Add(s.Seeks)
 	m.nexts.Add(s.Nexts)
 	m.collisions.Add(s.Collisions)
@@ -195,9 +215,11 @@ func (d *DB) Metrics() *Metrics {
 	m.Buffer.FlushTime = time.Duration(c.flushNanos.Load())
 	m.Buffer.MaxFlush = time.Duration(c.maxFlushNanos.Load())
 	m.Buffer.StoreLatency = c.storeLatency.summary()
+	m.Buffer.FlushLatency = c.flushLatency.summary()
 	m.Read.NextCalls = c.nextCalls.Load()
 	m.Read.Messages = c.nextMessages.Load()
 	m.Read.NextTime = time.Duration(c.nextNanos.Load())
+	m.Read.NextLatency = c.nextLatency.summary()
 	m.Read.Seeks = c.seeks.Load()
 	m.Read.Nexts = c.nexts.Load()
 	m.Read.Collisions = c.collisions.Load()
@@ -235,6 +257,7 @@ type histogram struct {
 	buckets [histogramBuckets]atomic.Uint64
 	count   atomic.Uint64
 	max     atomic.Int64
+	sum     atomic.Int64
 }
 
 const histogramBuckets = 4 + 62*4
@@ -262,6 +285,7 @@ func (h *histogram) record(d time.Duration) {
 	us := uint64(max(d.Microseconds(), 0))
 	h.buckets[bucketOf(us)].Add(1)
 	h.count.Add(1)
+	h.sum.Add(int64(d))
 	for {
 		cur := h.max.Load()
 		if int64(d) <= cur || h.max.CompareAndSwap(cur, int64(d)) {
@@ -277,7 +301,13 @@ func (h *histogram) summary() Latency {
 		counts[i] = h.buckets[i].Load()
 		total += counts[i]
 	}
-	l := Latency{Count: total, Max: time.Duration(h.max.Load())}
+	l := Latency{Count: total, Max: time.Duration(h.max.Load()), Sum: time.Duration(h.sum.Load())}
+	for i, c := range counts {
+		if c > 0 {
+			// A duration d lands in the bucket of d.Microseconds(), so d < (upper+1) µs.
+			l.Buckets = append(l.Buckets, LatencyBucket{Below: time.Duration(bucketUpper(i)+1) * time.Microsecond, Count: c})
+		}
+	}
 	quantile := func(q float64) time.Duration {
 		rank := uint64(q * float64(total))
 		var seen uint64

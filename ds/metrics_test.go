@@ -2,6 +2,7 @@ package ds
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -45,4 +46,46 @@ func TestMetricsCountAndSub(t *testing.T) {
 	require.Equal(t, 4, d.Generations.Live)
 	require.Positive(t, d.Disk.Usage)
 	require.Equal(t, Timestamp(TimeOf(12345)), uint64(12345))
+}
+
+func TestLatencyBuckets(t *testing.T) {
+	var h histogram
+	recorded := []time.Duration{0, 3 * time.Microsecond, 3 * time.Microsecond, 900 * time.Microsecond,
+		time.Millisecond, 40 * time.Millisecond}
+	var sum time.Duration
+	for _, d := range recorded {
+		h.record(d)
+		sum += d
+	}
+	l := h.summary()
+	require.Equal(t, uint64(len(recorded)), l.Count)
+	require.Equal(t, sum, l.Sum)
+	var counted uint64
+	for i, b := range l.Buckets {
+		require.Positive(t, b.Count)
+		if i > 0 {
+			require.Greater(t, b.Below, l.Buckets[i-1].Below)
+		}
+		counted += b.Count
+	}
+	require.Equal(t, l.Count, counted)
+	// Every duration is below the bound of its bucket and at or above the previous bound.
+	for _, d := range recorded {
+		i := slices.IndexFunc(l.Buckets, func(b LatencyBucket) bool { return d < b.Below })
+		require.GreaterOrEqual(t, i, 0, "%v in no bucket", d)
+		require.LessOrEqual(t, l.Buckets[i].Below, d+d/4+2*time.Microsecond, "bucket of %v too wide", d)
+	}
+	require.Equal(t, uint64(2), l.Buckets[1].Count, "the two 3µs durations share a bucket")
+}
+
+func TestMetricsLatencies(t *testing.T) {
+	db := openTest(t, "db", testOptions())
+	require.NoError(t, db.Store(context.Background(), []Message{msg("c", "a/1", "x")}, Sync))
+	readAll(t, db, "a/#", 0)
+	m := db.Metrics()
+	require.Equal(t, m.Buffer.Batches, m.Buffer.FlushLatency.Count)
+	require.Equal(t, m.Buffer.FlushTime, m.Buffer.FlushLatency.Sum)
+	require.Equal(t, m.Read.NextCalls, m.Read.NextLatency.Count)
+	require.Equal(t, m.Read.NextTime, m.Read.NextLatency.Sum)
+	require.NotEmpty(t, m.Read.NextLatency.Buckets)
 }
