@@ -28,6 +28,9 @@ func (s *Server) APIHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&promCollector{s: s}, &durableCollector{s: s})
+	if db := s.Storage(); db != nil {
+		reg.MustRegister(newDSCollector(storageName, db))
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /api/v1/metrics", func(w http.ResponseWriter, _ *http.Request) {
