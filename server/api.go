@@ -9,51 +9,7 @@ import (
 	"github.com/mqttds/mqttds/mqtt"
 	"github.com/mqttds/mqttds/server/subscriptions"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
-
-// APIHandler serves the broker's HTTP API:
-//
-//	GET /metrics                   Prometheus text format
-//	GET /api/v1/metrics            the Metrics snapshot as JSON
-//	GET /api/v1/clients            connected clients
-//	GET /api/v1/sessions           every session, online or not
-//	GET /api/v1/subscriptions      every subscription (?client=ID for one client)
-//	DELETE /api/v1/clients/{id}    disconnect a client (v5: DISCONNECT 0x98); 404 if not connected
-//
-// It has no authentication of its own: bind it to loopback (the default
-// api.bind) or put it behind a proxy that has.
-func (s *Server) APIHandler() http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&promCollector{s: s}, &durableCollector{s: s})
-	if db := s.Storage(); db != nil {
-		reg.MustRegister(newDSCollector(storageName, db))
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /api/v1/metrics", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, s.Metrics())
-	})
-	mux.HandleFunc("GET /api/v1/clients", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, s.Clients())
-	})
-	mux.HandleFunc("DELETE /api/v1/clients/{id}", func(w http.ResponseWriter, r *http.Request) {
-		if !s.Kick(r.PathValue("id")) {
-			http.Error(w, "client not connected", http.StatusNotFound)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
-	mux.HandleFunc("GET /api/v1/sessions", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, s.Sessions())
-	})
-	mux.HandleFunc("GET /api/v1/subscriptions", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, s.Subscriptions(r.URL.Query().Get("client")))
-	})
-	return mux
-}
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")

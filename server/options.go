@@ -140,6 +140,10 @@ type Options struct {
 
 	// Durable turns on durable sessions (see DurableOptions). Default off.
 	Durable DurableOptions
+
+	// API configures the HTTP management API (APIHandler). The zero value serves every
+	// route without authentication.
+	API APIOptions
 }
 
 // EnsureDefaults fills every zero field with its default and returns o (a

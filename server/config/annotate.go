@@ -87,8 +87,11 @@ var docs = map[string]string{
 	"sys":          "$SYS topics.",
 	"sys.interval": "How often $SYS statistics are published; 0 = never.",
 
-	"api":      "HTTP API.",
-	"api.bind": "host:port of the REST API and Prometheus /metrics; empty disables it.",
+	"api":              "HTTP API.",
+	"api.bind":         "host:port of the REST API and Prometheus /metrics; empty disables it. Every route but\n/healthz, /readyz, /metrics and /api/v1/openapi.json needs an API key or a token. A non-loopback\naddress needs an API key (`mqttds ctl api-key create`) or api.token, or the broker does not start.",
+	"api.token":        "Bearer token accepted besides the API keys (at least 16 characters); empty for none. Prefer\nthe environment (MQTTDS_API_TOKEN) to the file.",
+	"api.metrics_auth": "Require an API key or token on /metrics too.",
+	"api.local_token":  "Write a fresh random token to <data_dir>/api.token (mode 0600) at each start, removed at stop,\nwhich `mqttds ctl` on this host reads: file permissions decide who may manage the broker.",
 
 	"durable_sessions":                          "Sessions whose state and messages survive restarts (session expiry > 0).",
 	"durable_sessions.enable":                   "Keep sessions with an expiry interval in durable storage.",

@@ -136,6 +136,13 @@ type Sys struct {
 // API configures the HTTP endpoint for REST and Prometheus /metrics.
 type API struct {
 	Bind string `yaml:"bind"`
+	// Token is a bearer token accepted besides the API keys; empty for none.
+	Token string `yaml:"token"`
+	// MetricsAuth requires a credential on /metrics too.
+	MetricsAuth bool `yaml:"metrics_auth"`
+	// LocalToken writes a fresh token to <data_dir>/api.token at each start, for `mqttds ctl`
+	// on this host.
+	LocalToken bool `yaml:"local_token"`
 }
 
 // DurableSessions configures sessions whose state lives in durable storage.
@@ -224,7 +231,7 @@ func Default() *Config {
 			CheckPayloadFormat:            true,
 		},
 		Sys: Sys{Interval: Duration(60 * time.Second)},
-		API: API{Bind: "127.0.0.1:18083"},
+		API: API{Bind: "127.0.0.1:18083", LocalToken: true},
 		DurableSessions: DurableSessions{
 			Enable:                  true,
 			BatchSize:               100,

@@ -99,6 +99,9 @@ func isPublic(addr string) bool {
 	return err != nil || !ip.Unmap().IsLoopback()
 }
 
+// APIPublic reports whether the API is on and bound to an address other hosts may reach.
+func (c *Config) APIPublic() bool { return c.API.Bind != "" && isPublic(c.API.Bind) }
+
 // listenerView is the part of any listener that the cross-listener checks need.
 type listenerView struct {
 	key          string // listeners.tcp
@@ -145,6 +148,9 @@ func (c *Config) validateListeners(v *validator) {
 	}
 	if c.API.Bind != "" {
 		v.bind("api.bind", c.API.Bind)
+	}
+	if t := c.API.Token; t != "" && (len(t) < 16 || strings.TrimSpace(t) != t) {
+		v.fail("api.token", "must be at least 16 characters, without surrounding spaces")
 	}
 }
 

@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -16,32 +19,51 @@ import (
 	"time"
 
 	"github.com/mqttds/mqttds/server"
+	"github.com/mqttds/mqttds/server/apikey"
 )
 
-const ctlUsage = `mqttds ctl [--api URL] [--json] <command> [arguments]
+const ctlUsage = `mqttds ctl [--api URL] [--key KEY] [--data-dir DIR] [--json] <command> [arguments]
 
 commands:
-  clients               the connected clients
-  sessions              every session, online or not
-  subscriptions [ID]    every subscription, or those of client ID
-  metrics               the broker's counters
-  kick ID               disconnect client ID (its session stays)
+  status                        the node: version, uptime, listeners, counts
+  clients [list]                every client: connected ones, and disconnected ones with a session
+  clients show ID               one client with its session and subscriptions
+  clients kick ID               disconnect client ID (its session stays; --session deletes it too)
+  sessions                      every session, online or not
+  subscriptions [list] [ID]     every subscription, or those of client ID
+  retained list [FILTER]        retained messages (all, or those matching a topic filter)
+  retained show TOPIC           one retained message with its payload
+  retained delete TOPIC         delete a retained message
+  metrics                       the broker's counters
+  ds info                       the storage: databases, shards, sites
+  api-key create NAME           create an API key (--expires-in 720h); its token is shown once
+  api-key list                  the API keys
+  api-key delete ID|NAME        delete an API key
+  kick ID                       the same as clients kick
 
-The broker serves its REST API on api.bind (default 127.0.0.1:18083). --json prints the API's
-JSON unchanged.`
+The broker serves its REST API on api.bind (default 127.0.0.1:18083). Every command but
+status's /healthz needs a credential: --key (or MQTTDS_API_KEY) takes an API key or api.token;
+without one, ctl reads the broker's local token from DIR/api.token (--data-dir, default ./data,
+the broker's data_dir), and only for a loopback --api. --json prints the API's JSON unchanged.`
 
 // defaultAPI is the broker's default api.bind as a URL.
 const defaultAPI = "http://127.0.0.1:18083"
 
 func init() {
-	register("ctl", "query a running broker's REST API: clients, sessions, subscriptions, metrics", func(args []string) error {
+	register("ctl", "manage a running broker through its REST API: clients, subscriptions, retained, keys", func(args []string) error {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return runCtl(ctx, args, os.Stdout, os.Stderr)
 	})
 }
 
-// ctlCommand is one ctl subcommand: the API path it reads and how it shows the answer.
+// ctlFlags are the flags of every ctl command; each command reads those that apply to it.
+type ctlFlags struct {
+	expiresIn string
+	session   bool
+}
+
+// ctlCommand is one ctl subcommand: the API path it calls and how it shows the answer.
 type ctlCommand struct {
 	path string
 	// method is the HTTP method; empty means GET.
@@ -53,30 +75,68 @@ type ctlCommand struct {
 	// done, when set, is printed (with the arguments) instead of rendering an answer.
 	done string
 	// query turns the arguments into the request's query.
-	query  func(args []string) url.Values
+	query func(args []string, f *ctlFlags) url.Values
+	// body, when set, is the JSON request body.
+	body   func(args []string, f *ctlFlags) any
 	render func(w io.Writer, body []byte) error
 }
 
 var ctlCommands = map[string]ctlCommand{
-	"clients":  {path: "/api/v1/clients", render: renderClients},
-	"sessions": {path: "/api/v1/sessions", render: renderSessions},
-	"subscriptions": {path: "/api/v1/subscriptions", maxArgs: 1, render: renderSubscriptions,
-		query: func(args []string) url.Values {
-			if len(args) == 0 {
-				return nil
+	"clients":      {path: "/api/v1/clients", render: renderClients},
+	"clients list": {path: "/api/v1/clients", render: renderClients},
+	"clients kick": {method: http.MethodDelete, minArgs: 1, maxArgs: 1, done: "kicked %s",
+		pathFor: func(args []string) string { return "/api/v1/clients/" + url.PathEscape(args[0]) },
+		query: func(_ []string, f *ctlFlags) url.Values {
+			if f.session {
+				return url.Values{"session": {"true"}}
 			}
-			return url.Values{"client": {args[0]}}
+			return nil
 		}},
-	"metrics": {path: "/api/v1/metrics", render: renderMetrics},
-	"kick": {method: http.MethodDelete, minArgs: 1, maxArgs: 1, done: "kicked %s",
-		pathFor: func(args []string) string { return "/api/v1/clients/" + url.PathEscape(args[0]) }},
+	"sessions":           {path: "/api/v1/sessions", render: renderSessions},
+	"subscriptions":      {path: "/api/v1/subscriptions", maxArgs: 1, render: renderSubscriptions, query: clientQuery},
+	"subscriptions list": {path: "/api/v1/subscriptions", maxArgs: 1, render: renderSubscriptions, query: clientQuery},
+	"metrics":            {path: "/api/v1/metrics", render: renderMetrics},
+	"api-key create": {method: http.MethodPost, path: "/api/v1/api_keys", minArgs: 1, maxArgs: 1, render: renderKeyCreated,
+		body: func(args []string, f *ctlFlags) any {
+			return server.APIKeyRequest{Name: args[0], ExpiresIn: f.expiresIn}
+		}},
+	"api-key list": {path: "/api/v1/api_keys", render: renderKeys},
+	"api-key delete": {method: http.MethodDelete, minArgs: 1, maxArgs: 1, done: "deleted API key %s",
+		pathFor: func(args []string) string { return "/api/v1/api_keys/" + url.PathEscape(args[0]) }},
+}
+
+func init() {
+	ctlCommands["kick"] = ctlCommands["clients kick"]
+}
+
+func clientQuery(args []string, _ *ctlFlags) url.Values {
+	if len(args) == 0 {
+		return nil
+	}
+	return url.Values{"client": {args[0]}}
+}
+
+// lookupCommand finds the command named by the first one or two positional arguments.
+func lookupCommand(pos []string) (string, ctlCommand, []string, bool) {
+	if len(pos) >= 2 {
+		if cmd, ok := ctlCommands[pos[0]+" "+pos[1]]; ok {
+			return pos[0] + " " + pos[1], cmd, pos[2:], true
+		}
+	}
+	cmd, ok := ctlCommands[pos[0]]
+	return pos[0], cmd, pos[1:], ok
 }
 
 func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("ctl", ctlUsage, stderr)
 	api := fs.String("api", defaultAPI, "base URL (or host:port) of the broker's REST API")
+	key := fs.String("key", "", "API key or api.token to authenticate with (default $MQTTDS_API_KEY, then DIR/api.token)")
+	dataDir := fs.String("data-dir", "", "the broker's data directory, where it writes its local token (default $MQTTDS_DATA_DIR or ./data)")
 	asJSON := fs.Bool("json", false, "print the API's JSON instead of a table")
 	timeout := fs.Duration("timeout", 10*time.Second, "give up on the API after this long")
+	var f ctlFlags
+	fs.StringVar(&f.expiresIn, "expires-in", "", "api-key create: the key stops working after this long (Go duration, 720h)")
+	fs.BoolVar(&f.session, "session", false, "clients kick: delete the client's session too")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -84,11 +144,10 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if len(pos) == 0 {
 		return usagef("ctl needs a command: %s", strings.Join(ctlCommandNames(), ", "))
 	}
-	name, rest := pos[0], pos[1:]
-	cmd, ok := ctlCommands[name]
+	name, cmd, rest, ok := lookupCommand(pos)
 	switch {
 	case !ok:
-		return usagef("unknown ctl command %q (%s)", name, strings.Join(ctlCommandNames(), ", "))
+		return usagef("unknown ctl command %q (%s)", strings.Join(pos, " "), strings.Join(ctlCommandNames(), ", "))
 	case len(rest) < cmd.minArgs:
 		return usagef("%s needs %d argument(s)", name, cmd.minArgs)
 	case len(rest) > cmd.maxArgs:
@@ -100,11 +159,11 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return usageError{err.Error()}
 	}
+	cl := &apiClient{http: &http.Client{Timeout: *timeout}, base: base, token: credential(base, *key, *dataDir)}
 	var q url.Values
 	if cmd.query != nil {
-		q = cmd.query(rest)
+		q = cmd.query(rest, &f)
 	}
-	c := &http.Client{Timeout: *timeout}
 	method, path := http.MethodGet, cmd.path
 	if cmd.method != "" {
 		method = cmd.method
@@ -112,7 +171,11 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if cmd.pathFor != nil {
 		path = cmd.pathFor(rest)
 	}
-	body, err := apiDo(ctx, c, method, base, path, q)
+	var reqBody any
+	if cmd.body != nil {
+		reqBody = cmd.body(rest, &f)
+	}
+	body, err := cl.do(ctx, method, path, q, reqBody)
 	if err != nil {
 		return err
 	}
@@ -125,6 +188,40 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	return cmd.render(stdout, body)
+}
+
+// credential picks the token ctl sends: --key, then $MQTTDS_API_KEY, then the broker's local
+// token from the data directory, which is sent only to a loopback API (it would be wrong, and a
+// leak, to send one host's token to another). "" sends none.
+func credential(base *url.URL, key, dataDir string) string {
+	if key != "" {
+		return key
+	}
+	if k := os.Getenv("MQTTDS_API_KEY"); k != "" {
+		return k
+	}
+	if !isLoopbackHost(base.Hostname()) {
+		return ""
+	}
+	if dataDir == "" {
+		dataDir = os.Getenv("MQTTDS_DATA_DIR")
+	}
+	if dataDir == "" {
+		dataDir = "./data"
+	}
+	b, err := os.ReadFile(filepath.Join(dataDir, server.LocalTokenFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // apiURL parses the --api value; a bare host:port means http.
@@ -142,29 +239,64 @@ func apiURL(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// apiDo sends method to path (with query q) of the API at base and returns the body of a
-// successful (2xx) answer.
-func apiDo(ctx context.Context, c *http.Client, method string, base *url.URL, path string, q url.Values) ([]byte, error) {
-	u := base.JoinPath(path)
+// apiClient calls one broker's API with one credential.
+type apiClient struct {
+	http  *http.Client
+	base  *url.URL
+	token string
+}
+
+// do sends method to path (with query q and, if not nil, reqBody as JSON) and returns the body
+// of a successful (2xx) answer.
+func (c *apiClient) do(ctx context.Context, method, path string, q url.Values, reqBody any) ([]byte, error) {
+	u := c.base.JoinPath(path)
 	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
-	if err != nil {
-		return nil, err
+	body, _, err := c.get(ctx, method, u.String(), reqBody)
+	return body, err
+}
+
+// get is do for a full URL; it also returns the answer's headers.
+func (c *apiClient) get(ctx context.Context, method, u string, reqBody any) ([]byte, http.Header, error) {
+	var rd io.Reader
+	if reqBody != nil {
+		b, err := json.Marshal(reqBody)
+		if err != nil {
+			return nil, nil, err
+		}
+		rd = bytes.NewReader(b)
 	}
-	resp, err := c.Do(req)
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach the broker's API at %s (is the broker running, with api.bind set?): %w", base, err)
+		return nil, nil, err
+	}
+	if reqBody != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot reach the broker's API at %s (is the broker running, with api.bind set?): %w", c.base, err)
 	}
 	defer resp.Body.Close()
 	// The answers are small; a limit keeps a wrong --api from filling memory.
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", u, err)
+		return nil, nil, fmt.Errorf("reading %s: %w", u, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return nil, fmt.Errorf("%s %s: %s: %s", method, u, resp.Status, snippet(body))
+		msg := snippet(body)
+		var ae server.APIError
+		if json.Unmarshal(body, &ae) == nil && ae.Code != "" {
+			msg = ae.Code + ": " + ae.Message
+		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			msg += " (pass --key or set MQTTDS_API_KEY; on the broker's host ctl reads the broker's local token from --data-dir)"
+		}
+		return nil, nil, fmt.Errorf("%s %s: %s: %s", method, u, resp.Status, msg)
 	}
-	return body, nil
+	return body, resp.Header, nil
 }
 
 // snippet returns the start of an error body, on one line.
@@ -301,4 +433,38 @@ func ctlCommandNames() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+func renderKeys(w io.Writer, body []byte) error {
+	var keys []apikey.Info
+	if err := decode(body, &keys, "a list of API keys"); err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		_, err := fmt.Fprintln(w, "no API keys")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tID\tCREATED\tEXPIRES")
+	for _, k := range keys {
+		expires := "never"
+		if !k.Expires.IsZero() {
+			expires = k.Expires.UTC().Format(time.RFC3339)
+			if k.Expired(time.Now()) {
+				expires += " (expired)"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Name, k.ID, k.Created.UTC().Format(time.RFC3339), expires)
+	}
+	return tw.Flush()
+}
+
+func renderKeyCreated(w io.Writer, body []byte) error {
+	var k server.APIKeyCreated
+	if err := decode(body, &k, "a created API key"); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "created API key %s (id %s)\n%s\nThis is the only time the token is shown: keep it in a secret store.\n"+
+		"Use it with --key, MQTTDS_API_KEY, or the header Authorization: Bearer <token>.\n", k.Name, k.ID, k.Token)
+	return err
 }

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mqttds/mqttds/server"
+	"github.com/mqttds/mqttds/server/apikey"
 	"github.com/mqttds/mqttds/server/listeners"
 )
 
@@ -28,10 +31,17 @@ func ctlBroker(t *testing.T) (api, mqttAddr string) {
 	return ctlBrokerWith(t, &server.Options{})
 }
 
-// ctlBrokerWith is ctlBroker with options.
+// ctlBrokerWith is ctlBroker with options. Its API requires authentication, with one API key
+// that the test's ctl commands use (MQTTDS_API_KEY).
 func ctlBrokerWith(t *testing.T, opts *server.Options) (api, mqttAddr string) {
 	t.Helper()
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	keys, err := apikey.Open(filepath.Join(t.TempDir(), apikey.FileName))
+	require.NoError(t, err)
+	_, token, err := keys.Create("test", time.Time{})
+	require.NoError(t, err)
+	t.Setenv("MQTTDS_API_KEY", token)
+	opts.API = server.APIOptions{Authenticate: true, Keys: keys}
 	srv, err := server.New(opts)
 	require.NoError(t, err)
 	l := listeners.NewTCP("tcp", "127.0.0.1:0")
@@ -99,7 +109,7 @@ func TestCtl_Kick(t *testing.T) {
 		_, err = ctl(t, "--api", api, "kick", "carol")
 		return err != nil
 	}, 5*time.Second, 10*time.Millisecond)
-	require.ErrorContains(t, err, "404 Not Found: client not connected")
+	require.ErrorContains(t, err, `404 Not Found: CLIENT_NOT_CONNECTED: client "carol" is not connected`)
 }
 
 // Ensure that every ctl command shows what the running broker reports, as a table and as the
@@ -174,8 +184,12 @@ func TestCtl_AgainstBroker(t *testing.T) {
 	} {
 		out, err := ctl(t, append([]string{"--api", api, "--json"}, tc.cmd...)...)
 		require.NoError(t, err)
-		direct, err := http.Get(api + ctlCommands[tc.cmd[0]].path + map[bool]string{true: "?client=alice"}[len(tc.cmd) > 1])
+		req, err := http.NewRequest("GET", api+ctlCommands[tc.cmd[0]].path+map[bool]string{true: "?client=alice"}[len(tc.cmd) > 1], nil)
 		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+os.Getenv("MQTTDS_API_KEY"))
+		direct, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, direct.StatusCode)
 		want, _ := io.ReadAll(direct.Body)
 		direct.Body.Close()
 		require.NoError(t, json.Unmarshal([]byte(out), tc.into), out)
@@ -217,7 +231,7 @@ func TestCtl_Errors(t *testing.T) {
 		usage bool
 		want  string
 	}{
-		{nil, true, "ctl needs a command: clients, kick, metrics, sessions, subscriptions"},
+		{nil, true, "ctl needs a command: api-key create, api-key delete, api-key list, clients, clients kick, clients list, kick,"},
 		{[]string{"frobnicate"}, true, `unknown ctl command "frobnicate"`},
 		{[]string{"kick"}, true, "kick needs 1 argument(s)"},
 		{[]string{"kick", "a", "b"}, true, `kick takes at most 1 argument(s), got "a b"`},

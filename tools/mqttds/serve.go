@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -89,7 +90,20 @@ func serve(args, environ []string, logOut io.Writer, stop <-chan os.Signal) erro
 	opts.Retained = retained
 	opts.Durable.DB = db
 
-	// 4. The broker.
+	// 4. Who may call the HTTP API (api_auth.go).
+	var localToken string
+	if cfg.API.Bind != "" {
+		api, token, err := apiAuth(cfg)
+		if err != nil {
+			return err
+		}
+		opts.API, localToken = api, token
+		if localToken != "" {
+			defer os.Remove(filepath.Join(cfg.DataDir, server.LocalTokenFile))
+		}
+	}
+
+	// 5. The broker.
 	srv, err := server.New(opts)
 	if err != nil {
 		return err
@@ -103,7 +117,7 @@ func serve(args, environ []string, logOut io.Writer, stop <-chan os.Signal) erro
 		return err
 	}
 
-	// 5. The HTTP API (REST and /metrics).
+	// 6. The HTTP API (REST and /metrics).
 	var api *http.Server
 	if cfg.API.Bind != "" {
 		ln, err := net.Listen("tcp", cfg.API.Bind)
@@ -121,7 +135,7 @@ func serve(args, environ []string, logOut io.Writer, stop <-chan os.Signal) erro
 	}
 	log.Info("mqttds started", "data_dir", cfg.DataDir)
 
-	// 6. Wait for a signal, then stop in order.
+	// 7. Wait for a signal, then stop in order.
 	s := <-stop
 	log.Info("stopping", "signal", s.String())
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
