@@ -68,8 +68,8 @@ func (c *conn) handle(p *mqtt.Packet) error {
 	return nil
 }
 
-// onDisconnect handles the client's DISCONNECT. With 0x04 the Will is kept
-// and published; any other code deletes it [MQTT-3.1.2-10] v5. A new Session
+// onDisconnect handles the client's DISCONNECT. 0x00 deletes the Will
+// [MQTT-3.1.2-10] v5; with any other code it is kept and published. A new Session
 // Expiry Interval may be set, but not from zero [MQTT-3.14.2-2]-style
 // protocol error (MQTT5 §3.14.2.2.2).
 func (c *conn) onDisconnect(p *mqtt.Packet) error {
@@ -81,7 +81,11 @@ func (c *conn) onDisconnect(p *mqtt.Packet) error {
 		}
 		c.sess.setExpiry(c.sessionExpiry(false, &p.Properties))
 	}
-	if p.ReasonCode != mqtt.DisconnectWithWill {
+	// Only a normal disconnection (0x00) deletes the Will; with 0x04 or an
+	// error code it is published as after a network failure
+	// [MQTT-3.1.2-8], [MQTT-3.14.4-3] v5. In 3.x every DISCONNECT deletes it
+	// [MQTT-3.14.4-3] v3.1.1.
+	if c.version != mqtt.V5 || p.ReasonCode == mqtt.Success {
 		c.sess.takeWill()
 	}
 	c.setCause(CauseNormal)

@@ -50,7 +50,10 @@ func (c *conn) finish(err error) {
 	// 3. The session outlives the connection, or ends with it.
 	sess := c.sess
 	sess.detach(c)
-	if cause != CauseNormal && !sess.willDelayed() {
+	// A Will still held is published now unless it has a delay: a normal
+	// DISCONNECT (0x00) took it away, one with 0x04 or an error code kept
+	// it [MQTT-3.1.2-8] v5.
+	if !sess.willDelayed() {
 		if w := sess.takeWill(); w != nil {
 			s.publishWill(w)
 		}
