@@ -456,6 +456,12 @@ func (c *conn) write(bw *bufio.Writer, it *outItem) error {
 		// Never send more than the client accepts [MQTT-3.1.2-24] v5; the
 		// message is dropped as if delivered [MQTT-3.1.2-25] v5.
 		if it.kind == mqtt.TypePublish {
+			if p.Topic != "" && p.Properties.TopicAlias != 0 {
+				// This packet would have set up the alias: the client never
+				// sees it, so forget it, or the next PUBLISH on the topic
+				// would carry an alias the client does not know.
+				delete(c.aliasOut, p.Topic)
+			}
 			c.srv.dropped(c.clientID, it.d.msg, DropTooLarge)
 			if it.d.qos > mqtt.QoS0 {
 				go c.sess.dropInflight(it.d.pid)
