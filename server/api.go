@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mqttds/mqttds/mqtt"
 	"github.com/mqttds/mqttds/server/subscriptions"
@@ -18,14 +19,26 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = enc.Encode(v)
 }
 
-// ClientView is a connected client as the API shows it.
+// ClientView is a client as the API shows it. Clients fills the connection's fields;
+// ClientList adds the session's.
 type ClientView struct {
 	ClientID  string `json:"client_id"`
 	Username  string `json:"username,omitempty"`
-	Listener  string `json:"listener"`
-	Remote    string `json:"remote"`
-	Version   string `json:"protocol_version"`
+	Listener  string `json:"listener,omitempty"`
+	Remote    string `json:"remote,omitempty"`
+	Version   string `json:"protocol_version,omitempty"`
 	KeepAlive int    `json:"keepalive_s"`
+
+	// Connected is set when a connection is attached; a disconnected client is listed while
+	// its session lives on.
+	Connected bool          `json:"connected"`
+	Durable   bool          `json:"durable"`
+	Expiry    time.Duration `json:"expiry_ns"`
+	// Inflight is nil (JSON null) in a listing for a compact durable session, whose in-flight
+	// state is on disk only; ClientDetail reads it.
+	Inflight *int      `json:"inflight"`
+	Queued   int       `json:"queued"`
+	Created  time.Time `json:"created,omitzero"`
 }
 
 // Clients lists the connected clients, sorted by client id.
@@ -37,7 +50,7 @@ func (s *Server) Clients() []ClientView {
 			continue // still connecting, or already replaced
 		}
 		out = append(out, ClientView{ClientID: c.clientID, Username: c.username, Listener: c.listener,
-			Remote: c.remote.String(), Version: c.version.String(), KeepAlive: int(c.keepAlive.Seconds())})
+			Remote: c.remote.String(), Version: c.version.String(), KeepAlive: int(c.keepAlive.Seconds()), Connected: true})
 	}
 	s.mu.RUnlock()
 	slices.SortFunc(out, func(a, b ClientView) int { return strings.Compare(a.ClientID, b.ClientID) })

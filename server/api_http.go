@@ -180,13 +180,21 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"GET", "/healthz", accessOpen, s.apiHealthz},
 		{"GET", "/readyz", accessOpen, s.apiReadyz},
 		{"GET", "/metrics", accessMetrics, prom.ServeHTTP},
+		{"GET", "/api/v1/status", accessAuth, func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Status()) }},
 		{"GET", "/api/v1/metrics", accessAuth, func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Metrics()) }},
-		{"GET", "/api/v1/clients", accessAuth, func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Clients()) }},
-		{"DELETE", "/api/v1/clients/{id}", accessAuth, s.apiKick},
-		{"GET", "/api/v1/sessions", accessAuth, func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Sessions()) }},
-		{"GET", "/api/v1/subscriptions", accessAuth, func(w http.ResponseWriter, r *http.Request) {
-			writeJSON(w, s.Subscriptions(r.URL.Query().Get("client")))
-		}},
+		{"GET", "/api/v1/clients", accessAuth, s.apiClients},
+		{"GET", "/api/v1/clients/{id}", accessAuth, s.apiClient},
+		{"DELETE", "/api/v1/clients/{id}", accessAuth, s.apiDeleteClient},
+		{"GET", "/api/v1/sessions", accessAuth, s.apiSessions},
+		{"GET", "/api/v1/subscriptions", accessAuth, s.apiSubscriptions},
+		{"GET", "/api/v1/retained", accessAuth, s.apiRetainedList},
+		{"GET", "/api/v1/retained/{topic...}", accessAuth, s.apiRetainedGet},
+		{"DELETE", "/api/v1/retained/{topic...}", accessAuth, s.apiRetainedDelete},
+		{"POST", "/api/v1/publish", accessAuth, s.apiPublish},
+		{"GET", "/api/v1/ds/storages", accessAuth, s.apiStorages},
+		{"GET", "/api/v1/ds/storages/{name}", accessAuth, s.apiStorage},
+		{"GET", "/api/v1/ds/sites", accessAuth, s.apiSites},
+		{"GET", "/api/v1/ds/sites/{site}", accessAuth, s.apiSite},
 		{"GET", "/api/v1/api_keys", accessAuth, s.apiKeysList},
 		{"POST", "/api/v1/api_keys", accessAuth, s.apiKeysCreate},
 		{"DELETE", "/api/v1/api_keys/{ref}", accessAuth, s.apiKeysDelete},
@@ -216,14 +224,6 @@ func (s *Server) apiReadyz(w http.ResponseWriter, _ *http.Request) {
 	default:
 		writeJSON(w, Health{Status: "ready"})
 	}
-}
-
-func (s *Server) apiKick(w http.ResponseWriter, r *http.Request) {
-	if !s.Kick(r.PathValue("id")) {
-		apiFail(w, http.StatusNotFound, codeNotConnected, "client %q is not connected", r.PathValue("id"))
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) keyStore(w http.ResponseWriter) *apikey.Store {

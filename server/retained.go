@@ -70,6 +70,22 @@ func (r *MemRetained) Match(filter string, now time.Time, dst []*Message) ([]*Me
 // Len implements RetainedStore.
 func (r *MemRetained) Len() int { return r.ix.Len() }
 
+// All appends every unexpired retained message to dst, '$' topics included (the API's list).
+func (r *MemRetained) All(now time.Time, dst []*Message) []*Message {
+	for _, e := range r.ix.All(nil) {
+		if !e.Value.expired(now) {
+			dst = append(dst, e.Value)
+		}
+	}
+	return dst
+}
+
+// retainedLister is a RetainedStore that can list every message, '$' topics included; a store
+// that cannot is listed through Match("#"), without them.
+type retainedLister interface {
+	All(now time.Time, dst []*Message) []*Message
+}
+
 // retain applies the RETAIN flag of a published message to the store
 // [MQTT-3.3.1-5..8] v5: an empty payload deletes [MQTT-3.3.1-6], and is
 // never stored itself [MQTT-3.3.1-7].

@@ -99,6 +99,9 @@ func (r *DSRetained) Match(filter string, now time.Time, dst []*Message) ([]*Mes
 // Len implements RetainedStore.
 func (r *DSRetained) Len() int { return r.mem.Len() }
 
+// All appends every unexpired retained message to dst, '$' topics included (the API's list).
+func (r *DSRetained) All(now time.Time, dst []*Message) []*Message { return r.mem.All(now, dst) }
+
 // RetainedFormatV1 is the only format of a retained message value so far.
 //
 // The key is the topic name. The value:

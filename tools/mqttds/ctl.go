@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -77,13 +78,15 @@ type ctlCommand struct {
 	// query turns the arguments into the request's query.
 	query func(args []string, f *ctlFlags) url.Values
 	// body, when set, is the JSON request body.
-	body   func(args []string, f *ctlFlags) any
+	body func(args []string, f *ctlFlags) any
+	// list marks a paginated listing: every page is fetched.
+	list   bool
 	render func(w io.Writer, body []byte) error
 }
 
 var ctlCommands = map[string]ctlCommand{
-	"clients":      {path: "/api/v1/clients", render: renderClients},
-	"clients list": {path: "/api/v1/clients", render: renderClients},
+	"clients":      {path: "/api/v1/clients", list: true, render: renderClients},
+	"clients list": {path: "/api/v1/clients", list: true, render: renderClients},
 	"clients kick": {method: http.MethodDelete, minArgs: 1, maxArgs: 1, done: "kicked %s",
 		pathFor: func(args []string) string { return "/api/v1/clients/" + url.PathEscape(args[0]) },
 		query: func(_ []string, f *ctlFlags) url.Values {
@@ -92,9 +95,9 @@ var ctlCommands = map[string]ctlCommand{
 			}
 			return nil
 		}},
-	"sessions":           {path: "/api/v1/sessions", render: renderSessions},
-	"subscriptions":      {path: "/api/v1/subscriptions", maxArgs: 1, render: renderSubscriptions, query: clientQuery},
-	"subscriptions list": {path: "/api/v1/subscriptions", maxArgs: 1, render: renderSubscriptions, query: clientQuery},
+	"sessions":           {path: "/api/v1/sessions", list: true, render: renderSessions},
+	"subscriptions":      {path: "/api/v1/subscriptions", list: true, maxArgs: 1, render: renderSubscriptions, query: clientQuery},
+	"subscriptions list": {path: "/api/v1/subscriptions", list: true, maxArgs: 1, render: renderSubscriptions, query: clientQuery},
 	"metrics":            {path: "/api/v1/metrics", render: renderMetrics},
 	"api-key create": {method: http.MethodPost, path: "/api/v1/api_keys", minArgs: 1, maxArgs: 1, render: renderKeyCreated,
 		body: func(args []string, f *ctlFlags) any {
@@ -175,7 +178,12 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if cmd.body != nil {
 		reqBody = cmd.body(rest, &f)
 	}
-	body, err := cl.do(ctx, method, path, q, reqBody)
+	var body []byte
+	if cmd.list {
+		body, err = cl.list(ctx, path, q)
+	} else {
+		body, err = cl.do(ctx, method, path, q, reqBody)
+	}
 	if err != nil {
 		return err
 	}
@@ -253,6 +261,38 @@ func (c *apiClient) do(ctx context.Context, method, path string, q url.Values, r
 	u.RawQuery = q.Encode()
 	body, _, err := c.get(ctx, method, u.String(), reqBody)
 	return body, err
+}
+
+// list fetches every page of a listing (following X-Next-Cursor, which keeps the path and
+// query, so an API behind a path prefix works too) and returns one JSON array: the answer
+// itself when there was one page.
+func (c *apiClient) list(ctx context.Context, path string, q url.Values) ([]byte, error) {
+	q = maps.Clone(q)
+	if q == nil {
+		q = url.Values{}
+	}
+	q.Set("limit", "1000")
+	var all []json.RawMessage
+	for pages := 1; ; pages++ {
+		body, hdr, err := c.get(ctx, http.MethodGet, c.base.JoinPath(path).String()+"?"+q.Encode(), nil)
+		if err != nil {
+			return nil, err
+		}
+		cursor := hdr.Get("X-Next-Cursor")
+		if pages == 1 && cursor == "" {
+			return body, nil
+		}
+		var items []json.RawMessage
+		if err := json.Unmarshal(body, &items); err != nil {
+			return nil, fmt.Errorf("the API answered something that is not a list: %v", err)
+		}
+		all = append(all, items...)
+		if cursor == "" {
+			b, err := json.MarshalIndent(all, "", "  ")
+			return append(b, '\n'), err
+		}
+		q.Set("after", cursor)
+	}
 }
 
 // get is do for a full URL; it also returns the answer's headers.

@@ -312,3 +312,32 @@ func TestCtl_DurableBroker(t *testing.T) {
 		return err == nil && regexp.MustCompile(`(?m)^meter-17\s+no\s+yes\s+1h0m0s\s`).MatchString(out)
 	}, 5*time.Second, 20*time.Millisecond, out)
 }
+
+// Ensure that a listing is fetched page by page (X-Next-Cursor), keeping the API's path
+// prefix and the query, and shown as one.
+func TestCtl_FollowsPages(t *testing.T) {
+	var queries []string
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.Equal(t, "/prefix/api/v1/subscriptions", r.URL.Path)
+		queries = append(queries, r.URL.RawQuery)
+		switch r.URL.Query().Get("after") {
+		case "":
+			w.Header().Set("X-Next-Cursor", "Yw")
+			io.WriteString(w, `[{"client_id": "a", "filter": "x", "qos": 0}]`)
+		case "Yw":
+			io.WriteString(w, `[{"client_id": "b", "filter": "y", "qos": 1}]`)
+		default:
+			t.Errorf("unexpected query %q", r.URL.RawQuery)
+		}
+	}))
+	defer api.Close()
+	out, err := ctl(t, "--api", api.URL+"/prefix", "subscriptions", "list", "b")
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^a\s+x\s+0\s+-\n^b\s+y\s+1\s+-$`, out)
+	require.Equal(t, []string{"client=b&limit=1000", "after=Yw&client=b&limit=1000"}, queries)
+	out, err = ctl(t, "--api", api.URL+"/prefix", "--json", "subscriptions")
+	require.NoError(t, err)
+	var subs []server.SubscriptionView
+	require.NoError(t, json.Unmarshal([]byte(out), &subs))
+	require.Len(t, subs, 2)
+}
