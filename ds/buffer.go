@@ -3,6 +3,7 @@ package ds
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -207,7 +208,7 @@ func (s *shard) runCompleter() {
 			s.visible.Store(f.lastTS)
 			s.notify()
 		} else {
-			s.db.markBroken()
+			s.commitFailed(err)
 		}
 		s.db.metrics.flushDone(f, err)
 		for _, r := range f.reqs {
@@ -222,6 +223,17 @@ func (s *shard) runCompleter() {
 	}
 }
 
+// commitFailed handles a failed Commit.Wait: a replicated batch whose outcome is unknown
+// leaves the shard's in-memory state ahead of pebble, so the next flush rebuilds it; any other
+// failure means the storage itself failed, so the next flush recovers it.
+func (s *shard) commitFailed(err error) {
+	if errors.Is(err, ErrNotCommitted) {
+		s.stale.Store(true)
+		return
+	}
+	s.db.markBroken()
+}
+
 // flush prepares reqs as one batch and hands it to the applier. Called by the flusher with
 // writeMu held and the flush counted in inflight.
 func (s *shard) flush(reqs []*request) {
@@ -232,11 +244,23 @@ func (s *shard) flush(reqs []*request) {
 			return
 		}
 	}
+	if s.stale.Load() {
+		if err := s.reloadLocked(); err != nil {
+			s.fail(reqs, err)
+			return
+		}
+	}
 	if _, err := s.db.rlockStorage(); err != nil {
 		s.fail(reqs, err)
 		return
 	}
 	defer s.db.storage.RUnlock()
+	if len(s.generations()) == 0 { // Options.DeferFirstGeneration
+		if _, err := s.addGenerationLocked(s.db.opts.Layout); err != nil {
+			s.fail(reqs, err)
+			return
+		}
+	}
 	cb, last, items, bytes, err := s.prepare(reqs, s.db.opts.Now())
 	var commit Commit
 	if err == nil {

@@ -44,6 +44,12 @@ var (
 	// ErrBadIterator is returned for iterator or stream bytes that ds did not produce.
 	ErrBadIterator = errors.New("ds: invalid iterator")
 
+	// ErrNotCommitted is wrapped by a replicated Applier's Commit.Wait when it can no longer
+	// tell whether the batch will be committed (its replica lost leadership with the batch in
+	// flight): the batch may still appear, applied by ApplyReplicated. The store itself is
+	// healthy, so ds does not recover storage for it; the writers get the error.
+	ErrNotCommitted = errors.New("ds: batch outcome unknown")
+
 	// ErrNotFound is returned by Table.Get for a missing key.
 	ErrNotFound = errors.New("ds: not found")
 	// ErrInvalidTable is returned for an empty or over-long table name.

@@ -15,6 +15,7 @@ import (
 //	0x01 <shard:2> 'g' <gen:4>                   generation record    (generationRecord)
 //	0x01 <shard:2> 'm' <gen:4> ...               messages of the generation: owned by its layout
 //	0x01 <shard:2> 'k' <table:2> <key>           KV table value       (user bytes)
+//	0x01 <shard:2> 'r' ...                       replica state        (owned by the Applier)
 //
 // Shards and tables are big-endian so that keys sort by number; generations likewise, so that a
 // shard's generations are in order.
@@ -26,10 +27,11 @@ const (
 	keyCatalog byte = 'c'
 	keyTable   byte = 't'
 
-	keyShardClock byte = 'c'
-	keyShardGen   byte = 'g'
-	keyShardMsgs  byte = 'm'
-	keyShardKV    byte = 'k'
+	keyShardClock   byte = 'c'
+	keyShardGen     byte = 'g'
+	keyShardMsgs    byte = 'm'
+	keyShardKV      byte = 'k'
+	keyShardReplica byte = 'r'
 
 	// maxShards bounds NumShards: the shard number has two bytes in keys.
 	maxShards = 1 << 16
@@ -52,6 +54,20 @@ func shardPrefix(shard int) []byte {
 
 func shardClockKey(shard int) []byte {
 	return append(shardPrefix(shard), keyShardClock)
+}
+
+// ReplicaStateKey is the key a replicated Applier keeps its state in for shard (the raft
+// applied index): under the shard's prefix, so that a snapshot of the shard carries it, and
+// never written by ds itself.
+func ReplicaStateKey(shard int) []byte {
+	return append(shardPrefix(shard), keyShardReplica)
+}
+
+// ShardSpan returns the key range [start, end) that holds everything of shard: clock,
+// generations, messages, KV values and replica state. A replica snapshot copies this span.
+func ShardSpan(shard int) (start, end []byte) {
+	p := shardPrefix(shard)
+	return p, prefixEnd(p)
 }
 
 func generationKey(shard int, gen uint32) []byte {

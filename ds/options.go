@@ -46,6 +46,12 @@ type Options struct {
 	// NewLocalApplier. A replicated store plugs in here; tests inject failures.
 	NewApplier func(db *pebble.DB) Applier
 
+	// DeferFirstGeneration leaves a shard without generations until its first write, which
+	// creates one through the Applier, instead of creating it at Open. Replicas set it (see
+	// ApplyReplicated): the first generation must come from the leader's log, not be created
+	// differently by each replica.
+	DeferFirstGeneration bool
+
 	// Now is the wall clock, used for message timestamps and retention. Default time.Now. Tests
 	// set it to make timestamps deterministic; timestamps stay strictly increasing whatever it
 	// returns.

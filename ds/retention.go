@@ -113,6 +113,9 @@ func (d *DB) enforceRetention() {
 		if d.closed.Load() {
 			return
 		}
+		if len(s.generations()) == 0 {
+			continue // Options.DeferFirstGeneration: nothing written yet
+		}
 		if cur := s.current(); now >= cur.since+rotate && now >= cur.createdAt+rotate {
 			if _, err := s.addGeneration(d.opts.Layout); err != nil {
 				d.metrics.retentionErrors.Add(1)

@@ -68,6 +68,10 @@ type shard struct {
 	// visible is the committed high-water mark: every timestamp <= visible whose batch was
 	// applied is durable, and no batch still committing has a timestamp <= visible.
 	visible atomic.Uint64
+	// stale is set when a replicated batch failed with ErrNotCommitted: the in-memory state may
+	// hold structure of batches that will not commit, so the next flush (or ApplyReplicated)
+	// rebuilds it from pebble.
+	stale atomic.Bool
 
 	watchers struct {
 		sync.Mutex
@@ -111,7 +115,7 @@ func (s *shard) load(db *pebble.DB, lopts layout.Options) error {
 		return err
 	}
 	s.gens.list = gens
-	if len(gens) == 0 {
+	if len(gens) == 0 && !s.db.opts.DeferFirstGeneration {
 		if _, err := s.addGenerationLocked(lopts); err != nil {
 			return err
 		}
@@ -327,7 +331,7 @@ func (s *shard) applyNow(cb *layout.CookedBatch) error {
 		return err
 	}
 	if err := c.Wait(); err != nil {
-		s.db.markBroken()
+		s.commitFailed(err)
 		return err
 	}
 	return nil
