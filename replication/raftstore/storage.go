@@ -1,0 +1,295 @@
+package raftstore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// KeyPrefix is the first byte of every key this package writes.
+const KeyPrefix byte = 0x02
+
+const (
+	keyConf  byte = 'c'
+	keyHard  byte = 'h'
+	keyEntry byte = 'l'
+)
+
+func groupPrefix(group uint32) []byte {
+	return binary.BigEndian.AppendUint32([]byte{KeyPrefix}, group)
+}
+
+func confKey(group uint32) []byte { return append(groupPrefix(group), keyConf) }
+func hardKey(group uint32) []byte { return append(groupPrefix(group), keyHard) }
+
+func entryKey(group uint32, index uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(groupPrefix(group), keyEntry), index)
+}
+
+// ErrCorrupt is wrapped by every error about stored bytes that do not decode.
+var ErrCorrupt = errors.New("raftstore: corrupt raft state")
+
+// Storage is the raft storage of one group. Raft calls its read methods from the goroutine
+// that drives the group; Save and SetConfState are called by that goroutine too, but the
+// methods are safe for concurrent use (the status API reads them).
+type Storage struct {
+	db    *pebble.DB
+	group uint32
+
+	mu   sync.Mutex
+	hard *pb.HardState
+	conf *pb.ConfState
+	// last is the index of the last entry (0 when the log is empty). The log starts at 1:
+	// entries are never compacted away.
+	last uint64
+}
+
+// Open loads the state of group from db. A group never saved starts with an empty log, an
+// empty hard state and the configuration given by Bootstrap.
+func Open(db *pebble.DB, group uint32) (*Storage, error) {
+	s := &Storage{db: db, group: group, hard: &pb.HardState{}, conf: &pb.ConfState{}}
+	if err := s.load(confKey(group), s.conf); err != nil {
+		return nil, err
+	}
+	if err := s.load(hardKey(group), s.hard); err != nil {
+		return nil, err
+	}
+	last, err := s.findLast()
+	if err != nil {
+		return nil, err
+	}
+	s.last = last
+	return s, nil
+}
+
+func (s *Storage) load(key []byte, m proto.Message) error {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	if err := proto.Unmarshal(v, m); err != nil {
+		return fmt.Errorf("%w: group %d key %x: %v", ErrCorrupt, s.group, key, err)
+	}
+	return nil
+}
+
+// findLast returns the highest stored entry index, 0 if none.
+func (s *Storage) findLast() (uint64, error) {
+	lower := append(groupPrefix(s.group), keyEntry)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: append(groupPrefix(s.group), keyEntry+1)})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	if !it.Last() {
+		return 0, it.Error()
+	}
+	k := it.Key()
+	if len(k) != len(lower)+8 {
+		return 0, fmt.Errorf("%w: group %d: entry key %x", ErrCorrupt, s.group, k)
+	}
+	return binary.BigEndian.Uint64(k[len(lower):]), nil
+}
+
+// Bootstrap sets the configuration of a group that has never run, so that its replicas can
+// elect a leader without a configuration entry in the log. It refuses a group that has state.
+func (s *Storage) Bootstrap(voters []uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last != 0 || s.hard.GetTerm() != 0 || len(s.conf.GetVoters()) != 0 {
+		return fmt.Errorf("raftstore: group %d already has state", s.group)
+	}
+	return s.setConfLocked(&pb.ConfState{Voters: voters})
+}
+
+// Bootstrapped reports whether the group has a configuration.
+func (s *Storage) Bootstrapped() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conf.GetVoters()) > 0 || len(s.conf.GetLearners()) > 0
+}
+
+// SetConfState stores the configuration after a configuration change was applied.
+func (s *Storage) SetConfState(cs *pb.ConfState) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.setConfLocked(cs)
+}
+
+func (s *Storage) setConfLocked(cs *pb.ConfState) error {
+	data, err := proto.Marshal(cs)
+	if err != nil {
+		return err
+	}
+	if err := s.db.Set(confKey(s.group), data, pebble.Sync); err != nil {
+		return err
+	}
+	s.conf = proto.Clone(cs).(*pb.ConfState)
+	return nil
+}
+
+// Save stores the entries and hard state of a Ready in one synced batch. Entries replace any
+// stored entries at the same or later indexes (a new leader overwrote them).
+func (s *Storage) Save(hs *pb.HardState, ents []*pb.Entry) error {
+	if len(ents) == 0 && (hs == nil || raft.IsEmptyHardState(hs)) {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.db.NewBatch()
+	defer b.Close()
+	last := s.last
+	if len(ents) > 0 {
+		first := ents[0].GetIndex()
+		if first == 0 || first > s.last+1 {
+			return fmt.Errorf("raftstore: group %d: append at %d leaves a gap after %d", s.group, first, s.last)
+		}
+		if first <= s.last {
+			if err := b.DeleteRange(entryKey(s.group, first), entryKey(s.group, s.last+1), nil); err != nil {
+				return err
+			}
+		}
+		var buf []byte
+		for i, e := range ents {
+			if e.GetIndex() != first+uint64(i) {
+				return fmt.Errorf("raftstore: group %d: entries not contiguous at %d", s.group, e.GetIndex())
+			}
+			buf = binary.BigEndian.AppendUint64(buf[:0], e.GetTerm())
+			var err error
+			if buf, err = (proto.MarshalOptions{}).MarshalAppend(buf, e); err != nil {
+				return err
+			}
+			if err := b.Set(entryKey(s.group, e.GetIndex()), buf, nil); err != nil {
+				return err
+			}
+		}
+		last = ents[len(ents)-1].GetIndex()
+	}
+	if hs != nil && !raft.IsEmptyHardState(hs) {
+		data, err := proto.Marshal(hs)
+		if err != nil {
+			return err
+		}
+		if err := b.Set(hardKey(s.group), data, nil); err != nil {
+			return err
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return err
+	}
+	s.last = last
+	if hs != nil && !raft.IsEmptyHardState(hs) {
+		s.hard = proto.Clone(hs).(*pb.HardState)
+	}
+	return nil
+}
+
+// InitialState implements raft.Storage.
+func (s *Storage) InitialState() (*pb.HardState, *pb.ConfState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return proto.Clone(s.hard).(*pb.HardState), proto.Clone(s.conf).(*pb.ConfState), nil
+}
+
+// Entries implements raft.Storage: entries [lo, hi), at most maxSize bytes but at least one.
+func (s *Storage) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if lo < 1 {
+		return nil, raft.ErrCompacted
+	}
+	if hi > s.last+1 {
+		return nil, fmt.Errorf("raftstore: group %d: entries up to %d requested, last is %d", s.group, hi-1, s.last)
+	}
+	if lo >= hi {
+		return nil, nil
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: entryKey(s.group, lo), UpperBound: entryKey(s.group, hi)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []*pb.Entry
+	var size uint64
+	next := lo
+	for valid := it.First(); valid; valid = it.Next() {
+		e, err := s.decode(it.Value())
+		if err != nil {
+			return nil, err
+		}
+		if e.GetIndex() != next {
+			return nil, fmt.Errorf("%w: group %d: entry %d where %d was expected", ErrCorrupt, s.group, e.GetIndex(), next)
+		}
+		size += uint64(proto.Size(e))
+		if len(out) > 0 && size > maxSize {
+			break
+		}
+		out = append(out, e)
+		next++
+	}
+	if err := it.Error(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 || (next < hi && size <= maxSize) {
+		return nil, fmt.Errorf("%w: group %d: entries [%d, %d) missing from %d", ErrCorrupt, s.group, lo, hi, next)
+	}
+	return out, nil
+}
+
+func (s *Storage) decode(v []byte) (*pb.Entry, error) {
+	if len(v) < 8 {
+		return nil, fmt.Errorf("%w: group %d: short entry", ErrCorrupt, s.group)
+	}
+	e := &pb.Entry{}
+	if err := proto.Unmarshal(v[8:], e); err != nil {
+		return nil, fmt.Errorf("%w: group %d: %v", ErrCorrupt, s.group, err)
+	}
+	return e, nil
+}
+
+// Term implements raft.Storage.
+func (s *Storage) Term(i uint64) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i == 0 {
+		return 0, nil
+	}
+	if i > s.last {
+		return 0, raft.ErrUnavailable
+	}
+	v, closer, err := s.db.Get(entryKey(s.group, i))
+	if err != nil {
+		return 0, fmt.Errorf("raftstore: group %d: term of %d: %w", s.group, i, err)
+	}
+	defer closer.Close()
+	if len(v) < 8 {
+		return 0, fmt.Errorf("%w: group %d: short entry %d", ErrCorrupt, s.group, i)
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// LastIndex implements raft.Storage.
+func (s *Storage) LastIndex() (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last, nil
+}
+
+// FirstIndex implements raft.Storage. The log is never compacted: it starts at 1.
+func (s *Storage) FirstIndex() (uint64, error) { return 1, nil }
+
+// Snapshot implements raft.Storage. The log is never compacted, so raft never needs a
+// snapshot to catch a replica up; a replica added to the group replays the log from 1.
+func (s *Storage) Snapshot() (*pb.Snapshot, error) {
+	return nil, raft.ErrSnapshotTemporarilyUnavailable
+}

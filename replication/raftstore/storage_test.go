@@ -1,0 +1,142 @@
+package raftstore
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/stretchr/testify/require"
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+func openPebble(t *testing.T, fs vfs.FS) *pebble.DB {
+	t.Helper()
+	db, err := pebble.Open("db", &pebble.Options{FS: fs})
+	require.NoError(t, err)
+	return db
+}
+
+// TestStorageMatchesMemoryStorage drives the pebble storage and raft's own MemoryStorage with
+// the same random appends (overwrites of a log suffix included, as a new leader does) and
+// hard states, and compares every read after each step, and after reopening.
+func TestStorageMatchesMemoryStorage(t *testing.T) {
+	for seed := range uint64(8) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 7))
+			fs := vfs.NewMem()
+			db := openPebble(t, fs)
+			const group = 3
+			s, err := Open(db, group)
+			require.NoError(t, err)
+			other, err := Open(db, group+1) // a neighbour group must not see our keys
+			require.NoError(t, err)
+			require.NoError(t, other.Save(&pb.HardState{Term: new(uint64(9))}, []*pb.Entry{{Index: new(uint64(1)), Term: new(uint64(9))}}))
+			ms := raft.NewMemoryStorage()
+			term := uint64(1)
+			for step := range 60 {
+				last, _ := ms.LastIndex()
+				from := last + 1
+				if last > 0 && rng.IntN(3) == 0 {
+					from = 1 + rng.Uint64N(last) // overwrite a suffix
+					term++
+				}
+				var ents []*pb.Entry
+				for i := range rng.IntN(5) {
+					data := make([]byte, rng.IntN(200))
+					for j := range data {
+						data[j] = byte(rng.Uint32())
+					}
+					ents = append(ents, &pb.Entry{Index: new(from + uint64(i)), Term: new(term), Data: data})
+				}
+				hs := &pb.HardState{Term: new(term), Vote: new(uint64(rng.IntN(3) + 1)), Commit: new(uint64(0))}
+				require.NoError(t, ms.Append(ents))
+				require.NoError(t, ms.SetHardState(hs))
+				require.NoError(t, s.Save(hs, ents))
+				compare(t, ms, s, step)
+			}
+			require.NoError(t, db.Close())
+			db = openPebble(t, fs)
+			defer db.Close()
+			reopened, err := Open(db, group)
+			require.NoError(t, err)
+			compare(t, ms, reopened, -1)
+		})
+	}
+}
+
+func compare(t *testing.T, want *raft.MemoryStorage, got *Storage, step int) {
+	t.Helper()
+	wl, _ := want.LastIndex()
+	gl, _ := got.LastIndex()
+	require.Equal(t, wl, gl, "step %d: last index", step)
+	wh, _, _ := want.InitialState()
+	gh, _, _ := got.InitialState()
+	require.True(t, proto.Equal(wh, gh), "step %d: hard state %v, want %v", step, gh, wh)
+	for i := uint64(0); i <= wl; i++ {
+		wt, err := want.Term(i)
+		require.NoError(t, err)
+		gt, err := got.Term(i)
+		require.NoError(t, err)
+		require.Equal(t, wt, gt, "step %d: term of %d", step, i)
+	}
+	_, err := got.Term(wl + 1)
+	require.ErrorIs(t, err, raft.ErrUnavailable)
+	if wl == 0 {
+		return
+	}
+	for _, max := range []uint64{0, 100, 1 << 20} {
+		for lo := uint64(1); lo <= wl; lo++ {
+			we, err := want.Entries(lo, wl+1, max)
+			require.NoError(t, err)
+			ge, err := got.Entries(lo, wl+1, max)
+			require.NoError(t, err)
+			require.Equal(t, len(we), len(ge), "step %d: entries from %d max %d", step, lo, max)
+			for i := range we {
+				require.True(t, proto.Equal(we[i], ge[i]), "step %d: entry %d", step, we[i].GetIndex())
+			}
+		}
+	}
+}
+
+func TestBootstrapOnlyOnce(t *testing.T) {
+	db := openPebble(t, vfs.NewMem())
+	defer db.Close()
+	s, err := Open(db, 1)
+	require.NoError(t, err)
+	require.False(t, s.Bootstrapped())
+	require.NoError(t, s.Bootstrap([]uint64{1, 2, 3}))
+	require.True(t, s.Bootstrapped())
+	_, cs, err := s.InitialState()
+	require.NoError(t, err)
+	require.Equal(t, []uint64{1, 2, 3}, cs.GetVoters())
+	require.Error(t, s.Bootstrap([]uint64{4}))
+	again, err := Open(db, 1)
+	require.NoError(t, err)
+	_, cs, _ = again.InitialState()
+	require.Equal(t, []uint64{1, 2, 3}, cs.GetVoters(), "the configuration is durable")
+}
+
+func TestSaveRefusesAGap(t *testing.T) {
+	db := openPebble(t, vfs.NewMem())
+	defer db.Close()
+	s, err := Open(db, 1)
+	require.NoError(t, err)
+	require.Error(t, s.Save(nil, []*pb.Entry{{Index: new(uint64(2)), Term: new(uint64(1))}}))
+	last, _ := s.LastIndex()
+	require.Zero(t, last)
+}
+
+func TestCorruptEntryIsReported(t *testing.T) {
+	db := openPebble(t, vfs.NewMem())
+	defer db.Close()
+	s, err := Open(db, 1)
+	require.NoError(t, err)
+	require.NoError(t, s.Save(nil, []*pb.Entry{{Index: new(uint64(1)), Term: new(uint64(1)), Data: []byte("x")}}))
+	require.NoError(t, db.Set(entryKey(1, 1), []byte{0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff}, pebble.Sync))
+	_, err = s.Entries(1, 2, 1<<20)
+	require.ErrorIs(t, err, ErrCorrupt)
+}
