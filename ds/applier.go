@@ -47,7 +47,7 @@ type localApplier struct {
 
 func (a localApplier) Apply(shard int, cb *layout.CookedBatch) (Commit, error) {
 	b := a.db.NewBatch()
-	if err := writeCooked(b, cb); err != nil {
+	if err := WriteCooked(b, cb); err != nil {
 		b.Close()
 		return nil, err
 	}
@@ -71,8 +71,9 @@ func (c localCommit) Wait() error {
 	return err
 }
 
-// writeCooked adds the writes of cb to b.
-func writeCooked(b *pebble.Batch, cb *layout.CookedBatch) error {
+// WriteCooked adds the writes of cb to b, in order. A replicated Applier uses it to commit
+// the batches the leader prepared.
+func WriteCooked(b *pebble.Batch, cb *layout.CookedBatch) error {
 	for _, w := range cb.Writes {
 		var err error
 		switch w.Kind {

@@ -148,7 +148,7 @@ func replayRaw(b *testing.B, log [][]*layout.CookedBatch) time.Duration {
 				for i := g; i < len(batches); i += eagerFlushes {
 					cb := batches[i]
 					pb := db.NewBatch()
-					if err := writeCooked(pb, cb); err != nil {
+					if err := WriteCooked(pb, cb); err != nil {
 						b.Error(err)
 					}
 					if err := pb.Commit(pebble.Sync); err != nil {

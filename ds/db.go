@@ -106,13 +106,15 @@ func (d *DB) open() error {
 		return fmt.Errorf("ds: opening pebble in %s: %w", d.dir, err)
 	}
 	d.pebble = db
-	d.applier = d.opts.NewApplier(db)
 	if err := d.loadCatalog(); err != nil {
 		return err
 	}
 	if err := d.loadTables(); err != nil {
 		return err
 	}
+	// After the catalog: an Applier may keep state of its own in pebble (a replicated one
+	// opens its raft logs), which must not look like a foreign store's data.
+	d.applier = d.opts.NewApplier(db)
 	// 4. Shards: clocks, generations, layouts.
 	d.shards = make([]*shard, d.numShards)
 	for i := range d.shards {

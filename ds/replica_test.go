@@ -72,7 +72,7 @@ func (f *followerApplier) receive(shard int, data []byte) error {
 	}
 	b := f.pebble.NewBatch()
 	defer b.Close()
-	if err := writeCooked(b, &cb); err != nil {
+	if err := WriteCooked(b, &cb); err != nil {
 		return err
 	}
 	if err := b.Commit(pebble.Sync); err != nil {

@@ -1,0 +1,383 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mqttds/mqttds/ds"
+	"github.com/mqttds/mqttds/replication/site"
+)
+
+// testCluster runs sites in this process, each with its own store on disk and its own
+// transport on loopback.
+type testCluster struct {
+	t      *testing.T
+	shards int
+	ids    []site.ID
+	sites  []*testSite
+}
+
+type testSite struct {
+	id   site.ID
+	dir  string
+	addr string
+	node *Node
+	db   *ds.DB
+}
+
+const (
+	testTick          = 20 * time.Millisecond
+	testElectionTicks = 10
+	waitFor           = 20 * time.Second
+)
+
+func newTestCluster(t *testing.T, n, shards int) *testCluster {
+	c := &testCluster{t: t, shards: shards}
+	for i := range n {
+		id := site.ID(0x1000 + i)
+		c.ids = append(c.ids, id)
+		c.sites = append(c.sites, &testSite{id: id, dir: filepath.Join(t.TempDir(), id.String())})
+	}
+	for i := range c.sites {
+		c.start(i)
+	}
+	t.Cleanup(func() {
+		for i := range c.sites {
+			c.stop(i)
+		}
+	})
+	return c
+}
+
+func (c *testCluster) start(i int) {
+	t := c.t
+	s := c.sites[i]
+	listen := s.addr
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	var node *Node
+	require.Eventually(t, func() bool { // a restarted site's port may take a moment to free
+		var err error
+		node, err = NewNode(Config{Site: s.id, Sites: c.ids, NumShards: c.shards, Listen: listen,
+			TickInterval: testTick, ElectionTicks: testElectionTicks,
+			Logger: slog.New(slog.DiscardHandler)})
+		return err == nil
+	}, waitFor, 10*time.Millisecond)
+	s.addr = node.Addr()
+	db, err := ds.Open(s.dir, &ds.Options{NumShards: c.shards, NewApplier: node.NewApplier,
+		DeferFirstGeneration: true, Retention: ds.RetentionOptions{Disabled: true}})
+	require.NoError(t, err)
+	require.NoError(t, node.Start(db))
+	s.node, s.db = node, db
+	for _, o := range c.sites {
+		if o.addr != "" && o != s {
+			node.AddPeer(o.id, o.addr)
+			if o.node != nil {
+				o.node.AddPeer(s.id, s.addr)
+			}
+		}
+	}
+}
+
+// stop closes a site: the store first (its last flushes need the groups), then the node.
+func (c *testCluster) stop(i int) {
+	s := c.sites[i]
+	if s.node == nil {
+		return
+	}
+	require.NoError(c.t, s.db.Close())
+	require.NoError(c.t, s.node.Close())
+	s.node, s.db = nil, nil
+}
+
+// leader waits until one running site leads shard and returns its index.
+func (c *testCluster) leader(shard int) int {
+	c.t.Helper()
+	found := -1
+	require.Eventually(c.t, func() bool {
+		found = -1
+		for i, s := range c.sites {
+			if s.node == nil {
+				continue
+			}
+			st, err := s.node.Status(shard)
+			if err == nil && st.Leading {
+				found = i
+				return true
+			}
+		}
+		return false
+	}, waitFor, 5*time.Millisecond, "no leader for shard %d", shard)
+	return found
+}
+
+// clientFor returns a client id whose messages go to shard.
+func clientFor(shard, shards int) string {
+	for i := 0; ; i++ {
+		if id := fmt.Sprintf("client-%d", i); ds.ShardOf(id, shards) == shard {
+			return id
+		}
+	}
+}
+
+// write stores msgs on shard's leader, retrying on another leader while elections settle. It
+// returns once they are acknowledged.
+func (c *testCluster) write(shard int, payloads ...string) {
+	c.t.Helper()
+	client := clientFor(shard, c.shards)
+	msgs := make([]ds.Message, len(payloads))
+	for i, p := range payloads {
+		msgs[i] = ds.Message{ClientID: client, Topic: fmt.Sprintf("t/%d/%s", shard, p), Payload: []byte(p), QoS: 1}
+	}
+	deadline := time.Now().Add(waitFor)
+	for {
+		l := c.leader(shard)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := c.sites[l].db.Store(ctx, msgs, ds.Sync)
+		cancel()
+		if err == nil {
+			return
+		}
+		require.True(c.t, errors.Is(err, ErrNotLeader) || errors.Is(err, ds.ErrNotCommitted) || errors.Is(err, context.DeadlineExceeded),
+			"unexpected write error: %v", err)
+		require.True(c.t, time.Now().Before(deadline), "shard %d: no write succeeded: %v", shard, err)
+	}
+}
+
+func payloads(t *testing.T, db *ds.DB) []string {
+	t.Helper()
+	streams, err := db.GetStreams("#", 0)
+	require.NoError(t, err)
+	var out []string
+	for _, rs := range streams {
+		it, err := db.MakeIterator(rs.Stream, "#", 0)
+		require.NoError(t, err)
+		for {
+			msgs, next, err := db.Next(context.Background(), it, 100)
+			if errors.Is(err, ds.ErrEndOfStream) || err == nil && len(msgs) == 0 {
+				break
+			}
+			require.NoError(t, err)
+			for _, m := range msgs {
+				out = append(out, m.Topic)
+			}
+			it = next
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// converged waits until every running site reads the same messages, which include want.
+func (c *testCluster) converged(want []string) {
+	c.t.Helper()
+	var last string
+	ok := func() bool {
+		var first []string
+		for i, s := range c.sites {
+			if s.node == nil {
+				continue
+			}
+			got := payloads(c.t, s.db)
+			if first == nil {
+				first = got
+			}
+			if !slices.Equal(first, got) {
+				last = fmt.Sprintf("site %d reads %d messages, another %d", i, len(got), len(first))
+				return false
+			}
+			for _, w := range want {
+				if _, found := slices.BinarySearch(got, w); !found {
+					last = fmt.Sprintf("site %d misses acknowledged %s", i, w)
+					return false
+				}
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(waitFor)
+	for !ok() {
+		require.True(c.t, time.Now().Before(deadline), "replicas did not converge: %s", last)
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func topics(shard int, from, to int) (payloads []string, topics []string) {
+	for i := from; i < to; i++ {
+		p := fmt.Sprintf("m%04d", i)
+		payloads = append(payloads, p)
+		topics = append(topics, fmt.Sprintf("t/%d/%s", shard, p))
+	}
+	return payloads, topics
+}
+
+// TestClusterReplicatesAndFailsOver: three sites, two shards. Acknowledged writes reach every
+// replica; when a shard's leader stops, another site takes over and accepts writes; the
+// stopped site comes back, replays its log and catches up; every replica reads the same.
+func TestClusterReplicatesAndFailsOver(t *testing.T) {
+	c := newTestCluster(t, 3, 2)
+	var acked []string
+	for shard := range 2 {
+		for batch := range 5 {
+			p, tp := topics(shard, batch*10, batch*10+10)
+			c.write(shard, p...)
+			acked = append(acked, tp...)
+		}
+	}
+	slices.Sort(acked)
+	c.converged(acked)
+
+	// A follower refuses writes and names the leader.
+	l := c.leader(0)
+	f := (l + 1) % 3
+	err := c.sites[f].db.Store(context.Background(), []ds.Message{{ClientID: clientFor(0, 2), Topic: "x", Payload: []byte("x")}}, ds.Sync)
+	var nl *NotLeaderError
+	require.ErrorAs(t, err, &nl)
+	require.Equal(t, c.sites[l].id, nl.Leader)
+
+	c.stop(l)
+	for shard := range 2 {
+		p, tp := topics(shard, 100, 120)
+		c.write(shard, p...)
+		acked = append(acked, tp...)
+	}
+	slices.Sort(acked)
+	require.NotEqual(t, l, c.leader(0), "a stopped site does not lead")
+	c.converged(acked)
+
+	c.start(l)
+	for shard := range 2 {
+		p, tp := topics(shard, 200, 205)
+		c.write(shard, p...)
+		acked = append(acked, tp...)
+	}
+	slices.Sort(acked)
+	c.converged(acked)
+	for _, s := range c.sites {
+		require.NoError(t, s.db.Check())
+	}
+}
+
+// TestPartitionedLeaderStepsDown cuts a shard's leader off from its peers: it stops
+// accepting writes (CheckQuorum), the majority elects another leader and goes on; once the
+// partition heals the old leader follows and reads everything acknowledged meanwhile.
+func TestPartitionedLeaderStepsDown(t *testing.T) {
+	c := newTestCluster(t, 3, 1)
+	p, acked := topics(0, 0, 10)
+	c.write(0, p...)
+	old := c.leader(0)
+	cut := c.sites[old].id
+	isolate := func(from, to site.ID, _ uint32) bool { return from != cut && to != cut }
+	for _, s := range c.sites {
+		s.node.Transport().SetFilter(isolate)
+	}
+	// The majority elects a new leader, and writes there succeed.
+	var newLeader int
+	require.Eventually(t, func() bool {
+		for i, s := range c.sites {
+			if st, err := s.node.Status(0); i != old && err == nil && st.Leading {
+				newLeader = i
+				return true
+			}
+		}
+		return false
+	}, waitFor, 5*time.Millisecond)
+	// The old leader steps down: its writes fail instead of hanging.
+	require.Eventually(t, func() bool {
+		st, _ := c.sites[old].node.Status(0)
+		return !st.Leading
+	}, waitFor, 5*time.Millisecond)
+	err := c.sites[old].db.Store(context.Background(), []ds.Message{{ClientID: clientFor(0, 1), Topic: "lost", Payload: []byte("x")}}, ds.Sync)
+	require.Error(t, err)
+	p2, tp2 := topics(0, 10, 20)
+	msgs := make([]ds.Message, len(p2))
+	for i := range p2 {
+		msgs[i] = ds.Message{ClientID: clientFor(0, 1), Topic: tp2[i], Payload: []byte(p2[i]), QoS: 1}
+	}
+	require.NoError(t, c.sites[newLeader].db.Store(context.Background(), msgs, ds.Sync))
+	acked = append(acked, tp2...)
+	for _, s := range c.sites {
+		s.node.Transport().SetFilter(nil)
+	}
+	slices.Sort(acked)
+	c.converged(acked)
+	got := payloads(t, c.sites[old].db)
+	require.NotContains(t, got, "lost", "a write refused by a partitioned leader never appears")
+}
+
+// TestReadyContractOrder pins the order of the steps of a group's pass to the numbered list
+// in doc.go: every pass starts with step 1, and the steps of each Ready follow 2..7.
+func TestReadyContractOrder(t *testing.T) {
+	doc := readDoc(t)
+	want := []string{"step", "ready", "leadership", "persist", "send", "apply", "advance"}
+	require.Equal(t, want, doc, "doc.go lists the Ready contract steps in this order")
+
+	id := site.ID(0x77)
+	node, err := NewNode(Config{Site: id, Sites: []site.ID{id}, NumShards: 1, TickInterval: testTick,
+		ElectionTicks: testElectionTicks, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	db, err := ds.Open(t.TempDir(), &ds.Options{NumShards: 1, NewApplier: node.NewApplier, DeferFirstGeneration: true})
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var steps []int
+	node.groups[0].trace = func(s int) {
+		mu.Lock()
+		steps = append(steps, s)
+		mu.Unlock()
+	}
+	require.NoError(t, node.Start(db))
+	defer node.Close()
+	defer db.Close()
+	require.Eventually(t, func() bool { st, _ := node.Status(0); return st.Leading }, waitFor, 5*time.Millisecond)
+	require.NoError(t, db.Store(context.Background(), []ds.Message{{ClientID: "c", Topic: "a/b", Payload: []byte("p")}}, ds.Sync))
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, steps)
+	require.Equal(t, 1, steps[0])
+	readies := 0
+	for i := 1; i < len(steps); i++ {
+		prev, cur := steps[i-1], steps[i]
+		switch {
+		case cur == 1: // a new pass: the previous one ended after step 1 or 7
+			require.Contains(t, []int{1, 7}, prev, "pass ended at step %d", prev)
+		case cur == 2:
+			require.Contains(t, []int{1, 7}, prev)
+			readies++
+		default:
+			require.Equal(t, prev+1, cur, "step %d after step %d", cur, prev)
+		}
+	}
+	require.Greater(t, readies, 2, "the election and the write went through Readies")
+}
+
+// readDoc returns the names of the Ready contract steps listed in doc.go ("N. name: ...").
+func readDoc(t *testing.T) []string {
+	data, err := os.ReadFile("doc.go")
+	require.NoError(t, err)
+	var names []string
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(strings.TrimPrefix(line, "//"))
+		num, rest, ok := strings.Cut(line, ". ")
+		if !ok || len(num) != 1 || num[0] != byte('1'+len(names)) {
+			continue
+		}
+		name, _, ok := strings.Cut(rest, ":")
+		if ok {
+			names = append(names, name)
+		}
+	}
+	return names
+}

@@ -1,0 +1,46 @@
+// Package replication replicates the shards of a ds store across the sites of a cluster with
+// go.etcd.io/raft/v3: every shard is one raft group whose replicas are the shard's sites
+// (placement.go), whose log holds the batches the shard's leader prepared
+// (layout.CookedBatch), and whose state machine is the shard's span of the replica's ds store.
+//
+// # Write path
+//
+// ds prepares a batch on the replica that leads the shard (timestamps, layout writes) and
+// hands it to the Applier (ds.Options.NewApplier), which proposes it to the shard's group. A
+// batch is acknowledged once a quorum has it in its log, synced, and the leader has applied
+// it. Followers apply every committed batch to their pebble instance and call
+// ds.DB.ApplyReplicated, so their readers see it. Reads are always served locally.
+//
+// # The Ready contract
+//
+// One goroutine drives each group's raft.RawNode (group.run). Every pass follows these steps
+// in order; TestReadyContractOrder checks the order of the steps against this list:
+//
+//  1. step: feed raft the messages received from peers and the ticks that elapsed, and
+//     propose the batches ds handed over (only on a leader whose state is current).
+//  2. ready: take rn.Ready(); nothing below runs if raft has nothing ready.
+//  3. leadership: on a change of raft state, a replica that lost leadership fails every batch
+//     still in flight with ds.ErrNotCommitted (they may still commit; ds rebuilds its state
+//     from pebble), and a new leader accepts no batch until everything up to its first entry
+//     is applied.
+//  4. persist: store rd.Entries and rd.HardState in one synced pebble batch (raftstore.Save)
+//     before any message that depends on them leaves.
+//  5. send: hand rd.Messages to the transport, which never blocks.
+//  6. apply: apply rd.CommittedEntries in order; each batch's writes and the group's applied
+//     index go into one pebble batch, so a restart resumes exactly after the last applied
+//     entry; configuration changes go through rn.ApplyConfChange and are stored.
+//  7. advance: rn.Advance(rd), and repeat from 2 while raft has more ready.
+//
+// # Durability
+//
+// The log is synced on append; the state machine is written without sync, because pebble's
+// write-ahead log is one sequence: any later synced write (the next append) makes it durable,
+// and until then a crash loses at most applied entries that the log still holds and replays.
+//
+// # What is not here yet
+//
+// The log is never compacted (raftstore.Storage.FirstIndex is always 1), so there are no
+// snapshots; membership changes are applied when they are in the log but nothing proposes
+// them; a write on a replica that does not lead its shard fails with a NotLeaderError naming
+// the leader, for the caller to retry there.
+package replication

@@ -1,0 +1,61 @@
+package replication
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/mqttds/mqttds/layout"
+	"github.com/mqttds/mqttds/replication/site"
+)
+
+// A log entry of a shard group carries one batch:
+//
+//	version:1 (1) | proposer site:8 | proposal sequence:8 | layout.CookedBatch (MarshalBinary)
+//
+// The proposer and sequence let the proposing replica recognise its own batches when they
+// are applied (their in-memory effects are already there) and tell them from a batch of
+// another replica (which must be applied to memory too). Empty entries are raft's own (a new
+// leader's first entry).
+const entryVersion = 1
+
+const entryHeader = 1 + 8 + 8
+
+var errBadEntry = errors.New("replication: bad log entry")
+
+// proposalID names one proposal of one site.
+type proposalID struct {
+	site site.ID
+	seq  uint64
+}
+
+func encodeEntry(id proposalID, cb *layout.CookedBatch) ([]byte, error) {
+	body, err := cb.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, entryHeader, entryHeader+len(body))
+	out[0] = entryVersion
+	binary.BigEndian.PutUint64(out[1:], uint64(id.site))
+	binary.BigEndian.PutUint64(out[9:], id.seq)
+	return append(out, body...), nil
+}
+
+func decodeEntry(data []byte) (proposalID, *layout.CookedBatch, error) {
+	if len(data) < entryHeader || data[0] != entryVersion {
+		return proposalID{}, nil, fmt.Errorf("%w: %d bytes, version %d", errBadEntry, len(data), firstByte(data))
+	}
+	id := proposalID{site: site.ID(binary.BigEndian.Uint64(data[1:])), seq: binary.BigEndian.Uint64(data[9:])}
+	cb := &layout.CookedBatch{}
+	if err := cb.UnmarshalBinary(data[entryHeader:]); err != nil {
+		return proposalID{}, nil, fmt.Errorf("%w: %v", errBadEntry, err)
+	}
+	return id, cb, nil
+}
+
+func firstByte(b []byte) int {
+	if len(b) == 0 {
+		return -1
+	}
+	return int(b[0])
+}

@@ -1,0 +1,273 @@
+package replication
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/mqttds/mqttds/ds"
+	"github.com/mqttds/mqttds/layout"
+	"github.com/mqttds/mqttds/replication/site"
+	"github.com/mqttds/mqttds/replication/transport"
+)
+
+// Config configures a site's Node.
+type Config struct {
+	// Site is this site's id (site.Load).
+	Site site.ID
+	// Sites lists every site of the cluster, this one included. Placement derives from it.
+	Sites []site.ID
+	// ReplicationFactor is how many sites hold each shard. Default: 3, or len(Sites) if fewer.
+	ReplicationFactor int
+	// NumShards must equal the ds store's.
+	NumShards int
+	// Listen is the transport's address. Default 127.0.0.1:0.
+	Listen string
+	// TickInterval is raft's tick. Default 50ms.
+	TickInterval time.Duration
+	// ElectionTicks is the election timeout in ticks (the heartbeat is one tick). Default 10.
+	ElectionTicks int
+	// Logger receives the node's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) ensureDefaults() {
+	if c.ReplicationFactor == 0 {
+		c.ReplicationFactor = min(3, len(c.Sites))
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:0"
+	}
+	if c.TickInterval == 0 {
+		c.TickInterval = 50 * time.Millisecond
+	}
+	if c.ElectionTicks == 0 {
+		c.ElectionTicks = 10
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Node is one site's part of a cluster: the transport, and one raft group per shard this site
+// holds a replica of. Use it as the ds store's Applier:
+//
+//	n, _ := replication.NewNode(cfg)
+//	db, _ := ds.Open(dir, &ds.Options{NumShards: cfg.NumShards, NewApplier: n.NewApplier, DeferFirstGeneration: true})
+//	n.Start(db)
+//
+// Close the store before the node: the store's last flushes need the groups to commit.
+type Node struct {
+	cfg    Config
+	place  *Placement
+	tr     *transport.Transport
+	log    *slog.Logger
+	pebble *pebble.DB
+	db     *ds.DB
+
+	groups  []*group // by shard; nil where this site holds no replica
+	openErr error    // a group that NewApplier could not open; Start returns it
+	started atomic.Bool
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
+
+	metrics struct {
+		applied, leaderships, failures atomic.Uint64
+	}
+}
+
+// NewNode validates cfg and starts the transport. Peers' addresses are set with AddPeer.
+func NewNode(cfg Config) (*Node, error) {
+	cfg.ensureDefaults()
+	if cfg.Site == 0 {
+		return nil, errors.New("replication: Config.Site is not set")
+	}
+	if cfg.NumShards < 1 {
+		return nil, errors.New("replication: Config.NumShards is not set")
+	}
+	place, err := NewPlacement(cfg.Sites, cfg.ReplicationFactor)
+	if err != nil {
+		return nil, err
+	}
+	found := false
+	for _, id := range place.Sites() {
+		found = found || id == cfg.Site
+	}
+	if !found {
+		return nil, fmt.Errorf("replication: site %v is not in Config.Sites", cfg.Site)
+	}
+	n := &Node{cfg: cfg, place: place, log: cfg.Logger.With("site", cfg.Site.String()), stop: make(chan struct{})}
+	tr, err := transport.Listen(cfg.Listen, cfg.Site, handler{n}, n.log)
+	if err != nil {
+		return nil, err
+	}
+	n.tr = tr
+	return n, nil
+}
+
+// Addr is the transport's address.
+func (n *Node) Addr() string { return n.tr.Addr() }
+
+// Transport is the node's transport (tests install fault filters on it).
+func (n *Node) Transport() *transport.Transport { return n.tr }
+
+// AddPeer sets the transport address of a site.
+func (n *Node) AddPeer(id site.ID, addr string) { n.tr.AddPeer(id, addr) }
+
+// Placement is the node's placement of shards.
+func (n *Node) Placement() *Placement { return n.place }
+
+// NewApplier is ds.Options.NewApplier: it opens the raft groups of this site's shards in db,
+// the store's pebble instance. ds calls it once, from Open.
+func (n *Node) NewApplier(db *pebble.DB) ds.Applier {
+	if n.pebble != nil {
+		// ds reopens pebble only after a failed write; the groups hold the old instance.
+		return failingApplier{errors.New("replication: storage failed; restart the site")}
+	}
+	n.pebble = db
+	n.groups = make([]*group, n.cfg.NumShards)
+	for shard := range n.groups {
+		if !n.place.Holds(n.cfg.Site, shard) {
+			continue
+		}
+		voters := make([]uint64, 0, n.cfg.ReplicationFactor)
+		for _, id := range n.place.Replicas(shard) {
+			voters = append(voters, uint64(id))
+		}
+		g, err := newGroup(n, shard, db, voters)
+		if err != nil {
+			n.openErr = err
+			return failingApplier{err}
+		}
+		n.groups[shard] = g
+	}
+	return applier{n}
+}
+
+// Start runs the groups over db, the store opened with NewApplier.
+func (n *Node) Start(db *ds.DB) error {
+	if n.pebble == nil {
+		return errors.New("replication: Start before the store was opened with NewApplier")
+	}
+	if n.openErr != nil {
+		return n.openErr
+	}
+	if db.NumShards() != n.cfg.NumShards {
+		return fmt.Errorf("replication: store has %d shards, Config.NumShards is %d", db.NumShards(), n.cfg.NumShards)
+	}
+	n.db = db
+	for _, g := range n.groups {
+		if g == nil {
+			continue
+		}
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			g.run(n.stop)
+		}()
+	}
+	n.started.Store(true)
+	return nil
+}
+
+// Close stops the groups and the transport.
+func (n *Node) Close() error {
+	var err error
+	n.once.Do(func() {
+		close(n.stop)
+		n.wg.Wait()
+		err = n.tr.Close()
+	})
+	return err
+}
+
+// Status returns the state of this site's replica of shard.
+func (n *Node) Status(shard int) (Status, error) {
+	if shard < 0 || shard >= len(n.groups) {
+		return Status{}, fmt.Errorf("%w %d", ds.ErrInvalidShard, shard)
+	}
+	g := n.groups[shard]
+	if g == nil {
+		return Status{}, fmt.Errorf("%w: shard %d", ErrNotReplica, shard)
+	}
+	return g.status(), nil
+}
+
+// Metrics are a node's counters.
+type Metrics struct {
+	// Applied counts batches applied to this site's replicas.
+	Applied uint64
+	// Leaderships counts the times a replica here became leader.
+	Leaderships uint64
+	// Failures counts replicas stopped by a storage error.
+	Failures uint64
+	// Transport is the transport's traffic.
+	Transport transport.Stats
+}
+
+// Metrics returns the node's counters.
+func (n *Node) Metrics() Metrics {
+	return Metrics{Applied: n.metrics.applied.Load(), Leaderships: n.metrics.leaderships.Load(),
+		Failures: n.metrics.failures.Load(), Transport: n.tr.Stats()}
+}
+
+func (n *Node) send(shard int, m *pb.Message) { n.tr.Send(uint32(shard), m) }
+
+func (n *Node) group(shard int) *group {
+	if !n.started.Load() || shard < 0 || shard >= len(n.groups) {
+		return nil
+	}
+	return n.groups[shard]
+}
+
+// handler routes the transport's messages to the groups.
+type handler struct{ n *Node }
+
+func (h handler) HandleMessage(group uint32, m *pb.Message) {
+	if g := h.n.group(int(group)); g != nil {
+		g.deliver(m)
+	}
+}
+
+func (h handler) Unreachable(peer site.ID, group uint32) {
+	if g := h.n.group(int(group)); g != nil {
+		g.unreachable(peer)
+	}
+}
+
+// applier proposes the shards' batches to their groups.
+type applier struct{ n *Node }
+
+func (a applier) Apply(shard int, cb *layout.CookedBatch) (ds.Commit, error) {
+	g := a.n.group(shard)
+	if g == nil {
+		if a.n.started.Load() {
+			return nil, fmt.Errorf("%w: shard %d", ErrNotReplica, shard)
+		}
+		return nil, fmt.Errorf("replication: shard %d: node not started", shard)
+	}
+	if !g.ready.Load() {
+		return nil, &NotLeaderError{Shard: shard, Leader: site.ID(g.leader.Load())}
+	}
+	id := proposalID{site: a.n.cfg.Site, seq: g.seq.Add(1)}
+	data, err := encodeEntry(id, cb)
+	if err != nil {
+		return nil, err
+	}
+	p := &proposal{id: id, data: data, done: make(chan error, 1)}
+	if err := g.propose(p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+type failingApplier struct{ err error }
+
+func (f failingApplier) Apply(int, *layout.CookedBatch) (ds.Commit, error) { return nil, f.err }
