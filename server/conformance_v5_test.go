@@ -314,7 +314,8 @@ func TestConformance_WillDelay(t *testing.T) {
 }
 
 // Keep alive: no packet for 1.5 × Keep Alive closes the connection with
-// DISCONNECT 0x8D and publishes the Will [MQTT-3.1.2-22] v5; PINGREQ keeps
+// DISCONNECT 0x8D, which carries no Session Expiry [MQTT-3.14.2-2] v5, and
+// publishes the Will [MQTT-3.1.2-22] v5; PINGREQ keeps
 // it open and is answered [MQTT-3.12.4-1] v5.
 func TestConformance_KeepAlive(t *testing.T) {
 	_, addr := startServer(t, nil)
@@ -329,10 +330,11 @@ func TestConformance_KeepAlive(t *testing.T) {
 	})
 	d := c.expect(mqtt.TypeDisconnect)
 	require.Equal(t, mqtt.KeepAliveTimeout, d.ReasonCode)
+	require.False(t, d.Properties.Has(mqtt.PropSessionExpiry), "[MQTT-3.14.2-2] v5")
 	took := time.Since(start)
 	require.GreaterOrEqual(t, took, 1400*time.Millisecond, "closed before 1.5 × keep alive")
 	require.Less(t, took, 4*time.Second)
-	c.expectClosed()
+	c.expectClosed() // nothing after the DISCONNECT [MQTT-3.14.4-1], [MQTT-3.14.4-2] v5
 	require.Equal(t, "ka/silent", watch.next(t).Topic)
 
 	// A pinging client stays.

@@ -113,6 +113,14 @@ func (c *conn) connect(p *mqtt.Packet) error {
 	}
 	c.clientID = id
 
+	// Enhanced authentication is not built: a CONNECT that names an
+	// Authentication Method is refused with 0x8C and closed
+	// [MQTT-4.12.0-1] v5. Accepting it would send a CONNACK without the
+	// method, which [MQTT-4.12.0-5] v5 forbids.
+	if c.version == mqtt.V5 && props.Has(mqtt.PropAuthMethod) {
+		return &refusal{mqtt.BadAuthenticationMethod, CauseAuth}
+	}
+
 	// 2. Capacity: connection count and memory.
 	if max := s.opts.MaxConnections; max > 0 && s.stats.connections.Load() > int64(max) {
 		return &refusal{mqtt.QuotaExceeded, CauseRefused}
