@@ -5,10 +5,14 @@ package server
 // CONNACK and DISCONNECT details, refused CONNECTs.
 
 import (
+	"context"
+	"net/http"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/mqttds/mqttds/mqtt"
+	"github.com/mqttds/mqttds/server/listeners"
 	"github.com/stretchr/testify/require"
 )
 
@@ -206,4 +210,87 @@ func TestConformance_FeaturesOff(t *testing.T) {
 	c.connect("wna", true)
 	require.Equal(t, []mqtt.ReasonCode{0x80, 1}, c.subscribe(1, mqtt.Subscription{Filter: "a/+", QoS: 1},
 		mqtt.Subscription{Filter: "a/b", QoS: 1}).ReasonCodes)
+}
+
+// A PUBREC with a failure code ends the exchange: the same packet id is a
+// new message next time [MQTT-4.3.3-9] v5.
+func TestConformance_FailedPubrecFreesID(t *testing.T) {
+	_, addr := startServer(t, nil)
+	sub := dialRaw(t, addr, mqtt.V5)
+	sub.connect("fpsub", true)
+	sub.subscribe(1, mqtt.Subscription{Filter: "fp/t", QoS: 0})
+	c := dialRaw(t, addr, mqtt.V5)
+	c.connect("fppub", true)
+	c.send(&mqtt.Packet{Type: mqtt.TypePublish, Topic: "fp/t", QoS: 2, PacketID: 9, Payload: []byte{0xff, 0xfe},
+		Properties: mqtt.Properties{PayloadFormat: 1}})
+	require.Equal(t, mqtt.PayloadFormatInvalid, c.expect(mqtt.TypePubrec).ReasonCode)
+	c.publish("fp/t", "new", mqtt.QoS2, 9, false)
+	require.Equal(t, mqtt.Success, c.expect(mqtt.TypePubrec).ReasonCode)
+	require.Equal(t, "new", string(sub.expect(mqtt.TypePublish).Payload))
+}
+
+// Once a QoS 1 or QoS 2 PUBLISH has gone out, its Message Expiry no longer
+// applies: it is re-sent after the expiry passed [MQTT-4.3.3-7] v5.
+func TestConformance_NoExpiryOnceSent(t *testing.T) {
+	_, addr := startServer(t, nil)
+	c := dialRaw(t, addr, mqtt.V5)
+	c.connect("noexp", true, sessionExpiry(60))
+	c.subscribe(1, mqtt.Subscription{Filter: "ne/t", QoS: 2})
+	pub := dialRaw(t, addr, mqtt.V5)
+	pub.connect("nepub", true)
+	pub.send(&mqtt.Packet{Type: mqtt.TypePublish, Topic: "ne/t", QoS: 2, PacketID: 1, Payload: []byte("x"),
+		Properties: mqtt.Properties{MessageExpiry: 1}})
+	pub.expect(mqtt.TypePubrec)
+	p := c.expect(mqtt.TypePublish)
+	expired := time.Now().Add(1100 * time.Millisecond)
+	c.close()
+	time.Sleep(time.Until(expired)) // let the message's expiry pass: what the rule is about
+	c = dialRaw(t, addr, mqtt.V5)
+	c.connect("noexp", false, sessionExpiry(60))
+	r := c.expect(mqtt.TypePublish)
+	require.True(t, r.Dup)
+	require.Equal(t, p.PacketID, r.PacketID)
+	require.Equal(t, "x", string(r.Payload))
+}
+
+// Over WebSocket, MQTT packets need not line up with frames: a CONNECT
+// split over two binary frames and two packets in one frame are read as
+// one byte stream [MQTT-6.0.0-2], and the subprotocol answered is "mqtt"
+// [MQTT-6.0.0-4].
+func TestConformance_WebSocketFraming(t *testing.T) {
+	s, err := New(&Options{Logger: testLogger()})
+	require.NoError(t, err)
+	l := listeners.NewWebSocket("ws", "127.0.0.1:0", "/mqtt", nil)
+	require.NoError(t, s.AddListener(l))
+	require.NoError(t, s.Start())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		_ = s.Close(ctx)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	ws, resp, err := websocket.Dial(ctx, "ws://"+l.Address()+"/mqtt",
+		&websocket.DialOptions{Subprotocols: []string{"mqtt"}, HTTPClient: http.DefaultClient})
+	require.NoError(t, err)
+	require.Equal(t, "mqtt", resp.Header.Get("Sec-WebSocket-Protocol"))
+	nc := websocket.NetConn(context.Background(), ws, websocket.MessageBinary)
+	t.Cleanup(func() { nc.Close() })
+	c := wrapRaw(t, nc, mqtt.V5)
+
+	enc := func(p *mqtt.Packet) []byte {
+		b, err := mqtt.Encode(nil, p, mqtt.V5)
+		require.NoError(t, err)
+		return b
+	}
+	connect := enc(&mqtt.Packet{Type: mqtt.TypeConnect, Connect: &mqtt.Connect{ProtocolVersion: mqtt.V5,
+		ClientID: "wsframes", CleanStart: true, KeepAlive: 30}})
+	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, connect[:5]))
+	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, connect[5:]))
+	require.Equal(t, mqtt.Success, c.expect(mqtt.TypeConnack).ReasonCode)
+	two := append(enc(&mqtt.Packet{Type: mqtt.TypeSubscribe, PacketID: 3,
+		Subscriptions: []mqtt.Subscription{{Filter: "wsf/#"}}}), enc(&mqtt.Packet{Type: mqtt.TypePingreq})...)
+	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, two))
+	require.EqualValues(t, 3, c.expect(mqtt.TypeSuback).PacketID)
+	c.expect(mqtt.TypePingresp)
 }

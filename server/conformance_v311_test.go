@@ -32,8 +32,8 @@ type paho3Client struct {
 func dialPaho3(t *testing.T, addr, id string, clean bool, opt func(*pahov3.ClientOptions)) *paho3Client {
 	t.Helper()
 	pc := &paho3Client{got: make(chan pahov3.Message, 1000)}
-	o := pahov3.NewClientOptions().AddBroker("tcp://"+addr).SetClientID(id).SetProtocolVersion(4).
-		SetCleanSession(clean).SetAutoReconnect(false).SetConnectRetry(false).SetKeepAlive(30*time.Second).
+	o := pahov3.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).SetProtocolVersion(4).
+		SetCleanSession(clean).SetAutoReconnect(false).SetConnectRetry(false).SetKeepAlive(30 * time.Second).
 		SetOrderMatters(true).SetConnectTimeout(testTimeout).
 		SetDefaultPublishHandler(func(_ pahov3.Client, m pahov3.Message) { pc.got <- m }).
 		SetCustomOpenConnectionFn(func(u *url.URL, _ pahov3.ClientOptions) (net.Conn, error) {
