@@ -28,7 +28,16 @@ func apiCall(t *testing.T, h http.Handler, method, path, token, body string) *ht
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
+	checkOpenAPI(t, h, req, rec)
 	return rec
+}
+
+// newKeyStore returns an empty key store in a fresh directory.
+func newKeyStore(t *testing.T) *apikey.Store {
+	t.Helper()
+	keys, err := apikey.Open(filepath.Join(t.TempDir(), apikey.FileName))
+	require.NoError(t, err)
+	return keys
 }
 
 // requireAPIError checks an error answer: its status, JSON content type and code.

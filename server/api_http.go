@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/sha256"
+	_ "embed"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -33,6 +34,11 @@ type APIOptions struct {
 	// MetricsAuth requires a credential on /metrics too.
 	MetricsAuth bool
 }
+
+// openAPIDocument describes every route of apiRoutes; TestOpenAPI keeps it true.
+//
+//go:embed openapi.json
+var openAPIDocument []byte
 
 // LocalTokenFile is the file of the data directory where `mqttds serve` writes its local token
 // (api.local_token) and where `mqttds ctl` looks for it.
@@ -180,6 +186,10 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"GET", "/healthz", accessOpen, s.apiHealthz},
 		{"GET", "/readyz", accessOpen, s.apiReadyz},
 		{"GET", "/metrics", accessMetrics, prom.ServeHTTP},
+		{"GET", "/api/v1/openapi.json", accessOpen, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(openAPIDocument)
+		}},
 		{"GET", "/api/v1/status", accessAuth, func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Status()) }},
 		{"GET", "/api/v1/metrics", accessAuth, func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Metrics()) }},
 		{"GET", "/api/v1/clients", accessAuth, s.apiClients},
