@@ -2,6 +2,7 @@ package ds
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -158,6 +159,46 @@ func (p *Pending) Wait(ctx context.Context) error {
 
 // submit enqueues one request per shard and waits for all of them.
 func (d *DB) submit(ctx context.Context, shards []*shard, reqs []*request, wo WriteOptions) error {
+	f := d.opts.Forwarder
+	if f == nil {
+		return d.submitLocal(ctx, shards, reqs, wo)
+	}
+	// A replicated store: requests for shards led elsewhere go to their leader, the others
+	// through the local buffer; one that fails here because leadership just moved goes to the
+	// new leader.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	errs := make(chan error, len(reqs))
+	for i, r := range reqs {
+		s := shards[i]
+		go func() {
+			if !f.Leads(s.id) {
+				errs <- f.Forward(ctx, s.id, r.marshalForward())
+				return
+			}
+			err := d.submitLocal(ctx, shards[i:i+1], reqs[i:i+1], WriteOptions{})
+			if errors.Is(err, ErrNotLeader) {
+				err = f.Forward(ctx, s.id, r.marshalForward())
+			}
+			errs <- err
+		}()
+	}
+	if wo.NoWait {
+		return nil
+	}
+	var first error
+	for range reqs {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// submitLocal hands reqs to their shards' write buffers and, unless wo.NoWait, waits for
+// them.
+func (d *DB) submitLocal(ctx context.Context, shards []*shard, reqs []*request, wo WriteOptions) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

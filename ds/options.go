@@ -52,6 +52,10 @@ type Options struct {
 	// differently by each replica.
 	DeferFirstGeneration bool
 
+	// Forwarder, when set, sends the writes of shards this replica does not lead to their
+	// leader (see Forwarder). A replicated store sets it; nil keeps every write local.
+	Forwarder Forwarder
+
 	// Now is the wall clock, used for message timestamps and retention. Default time.Now. Tests
 	// set it to make timestamps deterministic; timestamps stay strictly increasing whatever it
 	// returns.

@@ -76,8 +76,7 @@ func (c *testCluster) start(i int) {
 		return err == nil
 	}, waitFor, 10*time.Millisecond)
 	s.addr = node.Addr()
-	db, err := ds.Open(s.dir, &ds.Options{NumShards: c.shards, NewApplier: node.NewApplier,
-		DeferFirstGeneration: true, Retention: ds.RetentionOptions{Disabled: true}})
+	db, err := ds.Open(s.dir, node.StoreOptions(&ds.Options{Retention: ds.RetentionOptions{Disabled: true}}))
 	require.NoError(t, err)
 	require.NoError(t, node.Start(db))
 	s.node, s.db = node, db
@@ -239,13 +238,27 @@ func TestClusterReplicatesAndFailsOver(t *testing.T) {
 	slices.Sort(acked)
 	c.converged(acked)
 
-	// A follower refuses writes and names the leader.
+	// A write on a follower goes to the leader: messages and KV writes alike.
 	l := c.leader(0)
-	f := (l + 1) % 3
-	err := c.sites[f].db.Store(context.Background(), []ds.Message{{ClientID: clientFor(0, 2), Topic: "x", Payload: []byte("x")}}, ds.Sync)
-	var nl *NotLeaderError
-	require.ErrorAs(t, err, &nl)
-	require.Equal(t, c.sites[l].id, nl.Leader)
+	f := c.sites[(l+1)%3]
+	require.NoError(t, f.db.Store(context.Background(), []ds.Message{{ClientID: clientFor(0, 2), Topic: "t/0/via-follower", Payload: []byte("x")}}, ds.Sync))
+	acked = append(acked, "t/0/via-follower")
+	slices.Sort(acked)
+	require.NotZero(t, f.node.Metrics().Forwarded)
+	table, err := f.db.Table("sessions")
+	require.NoError(t, err)
+	b := f.db.NewBatch(0)
+	b.Put(table, []byte("k"), []byte("v"))
+	require.NoError(t, f.db.Apply(context.Background(), b, ds.Sync))
+	c.converged(acked)
+	for _, s := range c.sites {
+		tb, err := s.db.Table("sessions")
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			v, err := tb.Get(0, []byte("k"))
+			return err == nil && string(v) == "v"
+		}, waitFor, 5*time.Millisecond, "the KV write reached every replica")
+	}
 
 	c.stop(l)
 	for shard := range 2 {
@@ -299,8 +312,10 @@ func TestPartitionedLeaderStepsDown(t *testing.T) {
 		st, _ := c.sites[old].node.Status(0)
 		return !st.Leading
 	}, waitFor, 5*time.Millisecond)
-	err := c.sites[old].db.Store(context.Background(), []ds.Message{{ClientID: clientFor(0, 1), Topic: "lost", Payload: []byte("x")}}, ds.Sync)
-	require.Error(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	err := c.sites[old].db.Store(ctx, []ds.Message{{ClientID: clientFor(0, 1), Topic: "lost", Payload: []byte("x")}}, ds.Sync)
+	cancel()
+	require.Error(t, err, "the cut-off site can neither commit nor reach the leader")
 	p2, tp2 := topics(0, 10, 20)
 	msgs := make([]ds.Message, len(p2))
 	for i := range p2 {

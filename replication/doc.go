@@ -41,6 +41,10 @@
 //
 // The log is never compacted (raftstore.Storage.FirstIndex is always 1), so there are no
 // snapshots; membership changes are applied when they are in the log but nothing proposes
-// them; a write on a replica that does not lead its shard fails with a NotLeaderError naming
-// the leader, for the caller to retry there.
+// them.
+//
+// # Forwarding
+//
+// A write on a replica that does not lead its shard goes to the leader (forward.go, through
+// ds.Options.Forwarder), so every replica takes writes.
 package replication

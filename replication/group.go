@@ -22,8 +22,8 @@ import (
 // Errors of the write path. A batch refused by Apply was not proposed; a batch whose Wait
 // fails with an error wrapping ds.ErrNotCommitted may or may not be committed.
 var (
-	// ErrNotLeader is wrapped by NotLeaderError.
-	ErrNotLeader = errors.New("replication: this replica does not lead the shard")
+	// ErrNotLeader is wrapped by NotLeaderError; it is ds's, so that ds forwards the write.
+	ErrNotLeader = ds.ErrNotLeader
 	// ErrNotReplica is returned for a shard this site holds no replica of.
 	ErrNotReplica = errors.New("replication: this site holds no replica of the shard")
 	// ErrStopped is returned once the node is closed.

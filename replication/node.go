@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,7 +60,7 @@ func (c *Config) ensureDefaults() {
 // holds a replica of. Use it as the ds store's Applier:
 //
 //	n, _ := replication.NewNode(cfg)
-//	db, _ := ds.Open(dir, &ds.Options{NumShards: cfg.NumShards, NewApplier: n.NewApplier, DeferFirstGeneration: true})
+//	db, _ := ds.Open(dir, n.StoreOptions(&ds.Options{...}))
 //	n.Start(db)
 //
 // Close the store before the node: the store's last flushes need the groups to commit.
@@ -67,6 +68,7 @@ type Node struct {
 	cfg    Config
 	place  *Placement
 	tr     *transport.Transport
+	http   *http.Client
 	log    *slog.Logger
 	pebble *pebble.DB
 	db     *ds.DB
@@ -79,7 +81,7 @@ type Node struct {
 	once    sync.Once
 
 	metrics struct {
-		applied, leaderships, failures atomic.Uint64
+		applied, leaderships, failures, forwarded atomic.Uint64
 	}
 }
 
@@ -109,6 +111,7 @@ func NewNode(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.tr = tr
+	n.http = tr.Client()
 	return n, nil
 }
 
@@ -123,6 +126,21 @@ func (n *Node) AddPeer(id site.ID, addr string) { n.tr.AddPeer(id, addr) }
 
 // Placement is the node's placement of shards.
 func (n *Node) Placement() *Placement { return n.place }
+
+// StoreOptions returns a copy of o (nil: defaults) set up for a replica of this node: its
+// Applier, its Forwarder (a write on any replica goes to the shard's leader), the deferred
+// first generation, and the node's shard count.
+func (n *Node) StoreOptions(o *ds.Options) *ds.Options {
+	out := &ds.Options{}
+	if o != nil {
+		*out = *o
+	}
+	out.NumShards = n.cfg.NumShards
+	out.NewApplier = n.NewApplier
+	out.Forwarder = forwarder{n}
+	out.DeferFirstGeneration = true
+	return out
+}
 
 // NewApplier is ds.Options.NewApplier: it opens the raft groups of this site's shards in db,
 // the store's pebble instance. ds calls it once, from Open.
@@ -163,6 +181,7 @@ func (n *Node) Start(db *ds.DB) error {
 		return fmt.Errorf("replication: store has %d shards, Config.NumShards is %d", db.NumShards(), n.cfg.NumShards)
 	}
 	n.db = db
+	n.tr.ServeHTTP(n.httpHandler())
 	for _, g := range n.groups {
 		if g == nil {
 			continue
@@ -208,6 +227,8 @@ type Metrics struct {
 	Leaderships uint64
 	// Failures counts replicas stopped by a storage error.
 	Failures uint64
+	// Forwarded counts writes this site sent to (or took as) a shard's leader.
+	Forwarded uint64
 	// Transport is the transport's traffic.
 	Transport transport.Stats
 }
@@ -215,7 +236,7 @@ type Metrics struct {
 // Metrics returns the node's counters.
 func (n *Node) Metrics() Metrics {
 	return Metrics{Applied: n.metrics.applied.Load(), Leaderships: n.metrics.leaderships.Load(),
-		Failures: n.metrics.failures.Load(), Transport: n.tr.Stats()}
+		Failures: n.metrics.failures.Load(), Forwarded: n.metrics.forwarded.Load(), Transport: n.tr.Stats()}
 }
 
 func (n *Node) send(shard int, m *pb.Message) { n.tr.Send(uint32(shard), m) }

@@ -140,3 +140,22 @@ func openFuzzDB(f *testing.F) *ds.DB {
 	f.Cleanup(func() { db.Close() })
 	return db
 }
+
+// FuzzStoreForwarded feeds arbitrary bytes to the decoder of forwarded writes (a peer's
+// request): it must refuse them with an error or commit them, never panic, and never leave
+// the store failing its own checks.
+func FuzzStoreForwarded(f *testing.F) {
+	db := openFuzzDB(f)
+	f.Add([]byte{1, 0, 0})
+	f.Add([]byte{1, 1, 1, 'a', 3, 0, 0, 0, 0})
+	f.Add([]byte{1, 0, 1, 1, 4, 1, 0, 'k', 0, 0, 1, 'v'})
+	f.Add([]byte{2})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := db.StoreForwarded(context.Background(), 0, data); err != nil {
+			return
+		}
+		if err := db.Check(); err != nil {
+			t.Fatalf("a forwarded write broke the store: %v", err)
+		}
+	})
+}

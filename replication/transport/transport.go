@@ -26,6 +26,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,6 +74,9 @@ type Transport struct {
 	wg     sync.WaitGroup
 
 	filter atomic.Pointer[Filter]
+
+	httpLn  *connListener // set by ServeHTTP
+	httpSrv *http.Server
 
 	sent, received, dropped, filtered atomic.Uint64
 }
@@ -172,6 +176,7 @@ func (t *Transport) Close() error {
 	for c := range t.conns {
 		c.Close()
 	}
+	t.closeHTTP()
 	t.mu.Unlock()
 	t.wg.Wait()
 	return err
@@ -201,12 +206,29 @@ func (t *Transport) accept() {
 func (t *Transport) serve(c net.Conn) {
 	defer t.wg.Done()
 	defer func() {
+		if c == nil {
+			return
+		}
 		t.mu.Lock()
 		delete(t.conns, c)
 		t.mu.Unlock()
 		c.Close()
 	}()
 	r := bufio.NewReaderSize(c, 64<<10)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	first, err := r.Peek(1)
+	c.SetReadDeadline(time.Time{})
+	if err != nil {
+		return
+	}
+	if isHTTP(first[0]) {
+		t.mu.Lock()
+		delete(t.conns, c) // the HTTP server owns it now
+		t.mu.Unlock()
+		t.handOver(&bufferedConn{Conn: c, r: r})
+		c = nil
+		return
+	}
 	for {
 		from, group, m, err := ReadFrame(r)
 		if err != nil {

@@ -1,0 +1,115 @@
+package ds
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mqttds/mqttds/layout"
+)
+
+// pipeForwarder forwards every shard to another DB, as a replica that leads nothing would.
+type pipeForwarder struct {
+	to      *DB
+	leads   atomic.Bool
+	calls   atomic.Int64
+	lastErr error
+}
+
+func (p *pipeForwarder) Leads(int) bool { return p.leads.Load() }
+
+func (p *pipeForwarder) Forward(ctx context.Context, shard int, data []byte) error {
+	p.calls.Add(1)
+	return p.to.StoreForwarded(ctx, shard, data)
+}
+
+// notLeaderApplier refuses every batch as a follower's Applier does.
+type notLeaderApplier struct{}
+
+func (notLeaderApplier) Apply(int, *layout.CookedBatch) (Commit, error) {
+	return nil, ErrNotLeader
+}
+
+func TestForwardedWritesCommitOnTheLeader(t *testing.T) {
+	ctx := context.Background()
+	leader := openTest(t, "leader", testOptions())
+	fw := &pipeForwarder{to: leader}
+	opts := testOptions()
+	opts.Forwarder = fw
+	opts.DeferFirstGeneration = true
+	opts.NewApplier = func(*pebble.DB) Applier { return notLeaderApplier{} }
+	follower := openTest(t, "follower", opts)
+
+	msgs := []Message{msg("a", "x/1", "one"), msg("b", "x/2", "two"), msg("c", "y", "three")}
+	msgs[0].Properties.UserProperties = []UserProperty{{Key: "k", Value: "v"}}
+	require.NoError(t, follower.Store(ctx, msgs, Sync))
+	lt, err := leader.Table("t")
+	require.NoError(t, err)
+	ft, err := follower.Table("t")
+	require.NoError(t, err)
+	b := follower.NewBatch(1)
+	b.Put(ft, []byte("key"), []byte("value"))
+	b.AddMessage(&Message{ClientID: clientOn(follower, 1), Topic: "z", Payload: []byte("with kv")})
+	require.NoError(t, follower.Apply(ctx, b, Sync))
+	v, err := lt.Get(1, []byte("key"))
+	require.NoError(t, err)
+	require.Equal(t, "value", string(v))
+	got := readAll(t, leader, "#", 0)
+	require.Len(t, got, 4)
+	for _, m := range got {
+		if m.Topic == "x/1" {
+			require.Equal(t, msgs[0].Properties.UserProperties, m.Properties.UserProperties, "the encoded message travels whole")
+		}
+	}
+	require.GreaterOrEqual(t, fw.calls.Load(), int64(2))
+	del := follower.NewBatch(1)
+	del.Delete(ft, []byte("key"))
+	require.NoError(t, follower.Apply(ctx, del, Sync))
+	_, err = lt.Get(1, []byte("key"))
+	require.ErrorIs(t, err, ErrNotFound)
+
+	// A replica that believes it leads but does not forwards after its Applier refuses.
+	fw.leads.Store(true)
+	calls := fw.calls.Load()
+	require.NoError(t, follower.Store(ctx, []Message{msg("a", "late", "x")}, Sync))
+	require.Equal(t, calls+1, fw.calls.Load())
+}
+
+func clientOn(db *DB, shard int) string {
+	for i := 0; ; i++ {
+		if id := string(rune('a'+i%26)) + string(rune('a'+i/26)); db.ShardOf(id) == shard {
+			return id
+		}
+	}
+}
+
+func TestStoreForwardedRejectsBadInput(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, "db", testOptions())
+	client := clientOn(db, 0)
+	good := (&request{entries: []pendingEntry{{topic: "a", value: appendMessage(nil, &Message{ClientID: client, Topic: "a"}, false)}}}).marshalForward()
+	other := (&request{entries: []pendingEntry{{topic: "a", value: appendMessage(nil, &Message{ClientID: clientOn(db, 1), Topic: "a"}, false)}}}).marshalForward()
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want error
+	}{
+		{"empty", nil, ErrCorruption},
+		{"version", append([]byte{9}, good[1:]...), ErrFormatVersion},
+		{"truncated", good[:len(good)-1], ErrCorruption},
+		{"trailing", append(good, 0), ErrCorruption},
+		{"wildcard topic", (&request{entries: []pendingEntry{{topic: "a/#", value: []byte{1}}}}).marshalForward(), ErrInvalidTopic},
+		{"other shard's publisher", other, ErrInvalidMessage},
+		{"foreign key", (&request{kv: []kvWrite{{key: shardClockKey(0), value: []byte{1}}}}).marshalForward(), ErrInvalidMessage},
+		{"other shard's table", (&request{kv: []kvWrite{{key: kvKey(1, 0, []byte("k")), value: []byte{1}}}}).marshalForward(), ErrInvalidMessage},
+	} {
+		err := db.StoreForwarded(ctx, 0, tc.data)
+		require.True(t, errors.Is(err, tc.want), "%s: %v", tc.name, err)
+	}
+	require.NoError(t, db.StoreForwarded(ctx, 0, good))
+	require.Len(t, readAll(t, db, "#", 0), 1)
+}

@@ -1,0 +1,155 @@
+package replication
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/mqttds/mqttds/ds"
+	"github.com/mqttds/mqttds/replication/site"
+)
+
+// Forwarding: a write on a replica that does not lead its shard travels, as ds encoded it
+// before preparing, to the leader (POST /v1/forward/<shard> on the leader's transport port),
+// which prepares and commits it like a local write. A replica that is asked but does not lead
+// answers 409 and names the leader it knows in the Mqttds-Leader header.
+//
+// Only "not the leader" is retried: such a write was never proposed. Any other failure (a
+// lost connection, an outcome ds cannot know) goes back to the writer, who retries if it
+// wants, as an MQTT client retries a PUBLISH it got no PUBACK for.
+
+const (
+	forwardPath    = "/v1/forward/"
+	leaderHeader   = "Mqttds-Leader"
+	maxForwardBody = 64 << 20
+	// forwardPatience bounds how long a write waits for a shard to have a leader.
+	forwardPatience = 10 * time.Second
+)
+
+type forwarder struct{ n *Node }
+
+func (f forwarder) Leads(shard int) bool {
+	g := f.n.group(shard)
+	return g != nil && g.ready.Load()
+}
+
+func (f forwarder) Forward(ctx context.Context, shard int, data []byte) error {
+	n := f.n
+	ctx, cancel := context.WithTimeout(ctx, forwardPatience)
+	defer cancel()
+	replicas := n.place.Replicas(shard)
+	var hint site.ID
+	var last error
+	for attempt := 0; ; attempt++ {
+		target := hint
+		if target == 0 {
+			if g := n.group(shard); g != nil {
+				target = site.ID(g.leader.Load())
+			} else {
+				target = replicas[attempt%len(replicas)]
+			}
+		}
+		hint = 0
+		var err error
+		switch {
+		case target == 0:
+			err = &NotLeaderError{Shard: shard}
+		case target == n.cfg.Site:
+			err = n.db.StoreForwarded(ctx, shard, data)
+		default:
+			hint, err = n.forwardTo(ctx, target, shard, data)
+		}
+		if err == nil || !errors.Is(err, ErrNotLeader) {
+			if err == nil {
+				n.metrics.forwarded.Add(1)
+			}
+			return err
+		}
+		last = err
+		pause := time.Duration(min(attempt+1, 10)) * 10 * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("replication: forwarding a write of shard %d: %w (last: %v)", shard, ctx.Err(), last)
+		case <-time.After(pause):
+		}
+	}
+}
+
+// forwardTo posts a forwarded write to site to. It returns the leader the site names when it
+// does not lead.
+func (n *Node) forwardTo(ctx context.Context, to site.ID, shard int, data []byte) (site.ID, error) {
+	url := "http://" + to.String() + forwardPath + strconv.Itoa(shard)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(data))
+	if err != nil {
+		return 0, err
+	}
+	resp, err := n.http.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("replication: forwarding to site %v: %w", to, err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	switch resp.StatusCode {
+	case http.StatusNoContent:
+		return 0, nil
+	case http.StatusConflict:
+		leader, _ := site.Parse(resp.Header.Get(leaderHeader))
+		return leader, &NotLeaderError{Shard: shard, Leader: leader}
+	case http.StatusServiceUnavailable:
+		return 0, fmt.Errorf("replication: site %v: %s: %w", to, bytes.TrimSpace(msg), ds.ErrNotCommitted)
+	default:
+		return 0, fmt.Errorf("replication: site %v answered %d: %s", to, resp.StatusCode, bytes.TrimSpace(msg))
+	}
+}
+
+func (n *Node) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+forwardPath+"{shard}", n.serveForward)
+	return mux
+}
+
+func (n *Node) serveForward(w http.ResponseWriter, r *http.Request) {
+	shard, err := strconv.Atoi(r.PathValue("shard"))
+	if err != nil || shard < 0 || shard >= n.cfg.NumShards {
+		http.Error(w, "bad shard", http.StatusBadRequest)
+		return
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForwardBody))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+		return
+	}
+	g := n.group(shard)
+	if g == nil || !g.ready.Load() {
+		n.notLeader(w, shard, g)
+		return
+	}
+	err = n.db.StoreForwarded(r.Context(), shard, data)
+	var nl *NotLeaderError
+	switch {
+	case err == nil:
+		w.WriteHeader(http.StatusNoContent)
+	case errors.As(err, &nl), errors.Is(err, ErrNotLeader):
+		n.notLeader(w, shard, g)
+	case errors.Is(err, ds.ErrNotCommitted):
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+	case errors.Is(err, ds.ErrInvalidMessage), errors.Is(err, ds.ErrInvalidTopic), errors.Is(err, ds.ErrCorruption), errors.Is(err, ds.ErrFormatVersion):
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	default:
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	}
+}
+
+func (n *Node) notLeader(w http.ResponseWriter, shard int, g *group) {
+	if g != nil {
+		if l := site.ID(g.leader.Load()); l != 0 && l != n.cfg.Site {
+			w.Header().Set(leaderHeader, l.String())
+		}
+	}
+	http.Error(w, fmt.Sprintf("site %v does not lead shard %d", n.cfg.Site, shard), http.StatusConflict)
+}
