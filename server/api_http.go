@@ -2,8 +2,8 @@ package server
 
 import (
 	"crypto/sha256"
-	_ "embed"
 	"crypto/subtle"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"

@@ -315,6 +315,7 @@ func openAPIScenario(t *testing.T) {
 	call("GET", "/api/v1/status", "", 200)
 	call("GET", "/api/v1/metrics", "", 200)
 	call("POST", "/api/v1/publish", `{"topic": "t/a", "payload": "x", "retain": true}`, 200)
+	require.Equal(t, "t/a", c.expect(mqtt.TypePublish).Topic)
 	call("POST", "/api/v1/publish", `{"topic": "t/+"}`, 400)
 	call("GET", "/api/v1/clients?limit=1", "", 200)
 	call("GET", "/api/v1/clients?limit=0", "", 400)
