@@ -27,7 +27,7 @@ import (
 // its QoS 0 ones none and DUP 0 [MQTT-2.2.1-2], [MQTT-3.3.1-2],
 // [MQTT-4.3.1-1] v5, and an inbound DUP is not copied [MQTT-3.3.1-3] v5.
 func TestConformance_PacketIdentifiers(t *testing.T) {
-	_, addr := startServer(t, nil)
+	_, addr := startConformance(t, nil)
 	for _, v := range []mqtt.Version{mqtt.V5, mqtt.V311} {
 		t.Run(v.String(), func(t *testing.T) {
 			sub := dialRaw(t, addr, v)
@@ -89,7 +89,7 @@ func TestConformance_PacketIdentifiers(t *testing.T) {
 // under way [MQTT-3.10.4-2], [MQTT-3.10.4-3] v5: it is re-sent when the
 // session resumes.
 func TestConformance_UnsubscribeFinishesInflight(t *testing.T) {
-	_, addr := startServer(t, nil)
+	_, addr := startConformance(t, nil)
 	c := dialRaw(t, addr, mqtt.V5)
 	c.connect("unsubinflight", true, sessionExpiry(60))
 	c.subscribe(1, mqtt.Subscription{Filter: "ui/t", QoS: 1})
@@ -117,7 +117,7 @@ func TestConformance_UnsubscribeFinishesInflight(t *testing.T) {
 // [MQTT-3.1.4-2] v5, and nothing sent behind the CONNECT is processed
 // [MQTT-3.1.4-6] v5, [MQTT-3.1.4-5] v3.1.1.
 func TestConformance_RefusedConnectIgnoresTheRest(t *testing.T) {
-	_, addr := startServer(t, nil)
+	_, addr := startConformance(t, nil)
 	watch := dialRaw(t, addr, mqtt.V5)
 	watch.connect("refwatch", true)
 	watch.subscribe(1, mqtt.Subscription{Filter: "ref/#", QoS: 0})
@@ -153,7 +153,7 @@ func TestConformance_RefusedConnectIgnoresTheRest(t *testing.T) {
 // v5, so no AUTH is ever sent [MQTT-4.12.0-6] v5; an AUTH without one is a
 // Protocol Error (MQTT5 §3.15).
 func TestConformance_AuthMethodRefused(t *testing.T) {
-	_, addr := startServer(t, nil)
+	_, addr := startConformance(t, nil)
 	c := dialRaw(t, addr, mqtt.V5)
 	c.send(&mqtt.Packet{Type: mqtt.TypeConnect, Connect: &mqtt.Connect{ProtocolVersion: mqtt.V5, ClientID: "scram",
 		CleanStart: true, KeepAlive: 30}, Properties: mqtt.Properties{AuthMethod: "SCRAM-SHA-256"}})
@@ -174,7 +174,7 @@ func TestConformance_AuthMethodRefused(t *testing.T) {
 // v5 and v3.1.1, and the accepted CONNECT gets CONNACK 0x00 [MQTT-3.1.4-5]
 // v5, [MQTT-3.1.4-4] v3.1.1, with nothing else before it [MQTT-3.2.0-1].
 func TestConformance_ClientIDs(t *testing.T) {
-	_, addr := startServer(t, nil)
+	_, addr := startConformance(t, nil)
 	for _, v := range []mqtt.Version{mqtt.V5, mqtt.V311} {
 		for _, id := range []string{"a", "0123456789abcdefghijXYZ"} {
 			c := dialRaw(t, addr, v)
@@ -191,7 +191,7 @@ func TestConformance_ClientIDs(t *testing.T) {
 // §3.2.2.3.5). A 3.1.1 wildcard filter refused when wildcards are off
 // gets 0x80 [MQTT-3.8.3-2] v3.1.1.
 func TestConformance_FeaturesOff(t *testing.T) {
-	_, addr := startServer(t, &Options{RetainNotAvailable: true, WildcardNotAvailable: true})
+	_, addr := startConformance(t, &Options{RetainNotAvailable: true, WildcardNotAvailable: true})
 	c := dialRaw(t, addr, mqtt.V5)
 	c.send(&mqtt.Packet{Type: mqtt.TypeConnect, Connect: &mqtt.Connect{ProtocolVersion: mqtt.V5, ClientID: "rna",
 		CleanStart: true, KeepAlive: 30, Will: &mqtt.Will{Topic: "w", Retain: true, Payload: []byte("x")}}})
@@ -215,7 +215,7 @@ func TestConformance_FeaturesOff(t *testing.T) {
 // A PUBREC with a failure code ends the exchange: the same packet id is a
 // new message next time [MQTT-4.3.3-9] v5.
 func TestConformance_FailedPubrecFreesID(t *testing.T) {
-	_, addr := startServer(t, nil)
+	_, addr := startConformance(t, nil)
 	sub := dialRaw(t, addr, mqtt.V5)
 	sub.connect("fpsub", true)
 	sub.subscribe(1, mqtt.Subscription{Filter: "fp/t", QoS: 0})
@@ -232,7 +232,7 @@ func TestConformance_FailedPubrecFreesID(t *testing.T) {
 // Once a QoS 1 or QoS 2 PUBLISH has gone out, its Message Expiry no longer
 // applies: it is re-sent after the expiry passed [MQTT-4.3.3-7] v5.
 func TestConformance_NoExpiryOnceSent(t *testing.T) {
-	_, addr := startServer(t, nil)
+	_, addr := startConformance(t, nil)
 	c := dialRaw(t, addr, mqtt.V5)
 	c.connect("noexp", true, sessionExpiry(60))
 	c.subscribe(1, mqtt.Subscription{Filter: "ne/t", QoS: 2})

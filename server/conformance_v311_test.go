@@ -97,7 +97,7 @@ func marker3(t *testing.T, pub, sub *paho3Client, topic string) {
 // [MQTT-3.3.1-10], [MQTT-3.3.1-11] v3.1.1; retained messages outlive the
 // publisher's session [MQTT-3.1.2-7] v3.1.1.
 func TestConformanceV311_Retained(t *testing.T) {
-	_, addr := startServer(t, nil)
+	_, addr := startConformance(t, nil)
 	live := dialPaho3(t, addr, "v3live", true, nil)
 	live.sub(t, "r3/#", 2)
 	pub := dialPaho3(t, addr, "v3pub", true, nil)
@@ -147,7 +147,7 @@ func TestConformanceV311_Retained(t *testing.T) {
 // never after DISCONNECT [MQTT-3.1.2-10], [MQTT-3.14.4-3] v3.1.1; nothing
 // without a Will flag [MQTT-3.1.2-12] v3.1.1.
 func TestConformanceV311_Will(t *testing.T) {
-	_, addr := startServer(t, nil)
+	_, addr := startConformance(t, nil)
 	watch := dialPaho3(t, addr, "w3watch", true, nil)
 	watch.sub(t, "w3/#", 1)
 	withWill := func(id string, retain bool) func(*pahov3.ClientOptions) {
@@ -177,7 +177,7 @@ func TestConformanceV311_Will(t *testing.T) {
 // [MQTT-4.6.0-6] v3.1.1; CleanSession = 1 discards it [MQTT-3.1.2-6],
 // [MQTT-3.2.2-1] v3.1.1.
 func TestConformanceV311_OfflineQueue(t *testing.T) {
-	_, addr := startServer(t, nil)
+	_, addr := startConformance(t, nil)
 	c := dialPaho3(t, addr, "q3", false, nil)
 	require.False(t, c.ack.SessionPresent(), "[MQTT-3.2.2-3] v3.1.1")
 	c.sub(t, "q3/#", 2)
@@ -205,7 +205,7 @@ func TestConformanceV311_OfflineQueue(t *testing.T) {
 // matching subscriptions [MQTT-3.3.5-1] v3.1.1, each copy no higher than
 // its subscription grants [MQTT-3.8.4-6] v3.1.1.
 func TestConformanceV311_OverlappingSubscriptions(t *testing.T) {
-	_, addr := startServer(t, nil)
+	_, addr := startConformance(t, nil)
 	c := dialPaho3(t, addr, "ov3", true, nil)
 	c.sub(t, "ov3/#", 2)
 	c.sub(t, "ov3/+", 1)
@@ -228,16 +228,17 @@ func TestConformanceV311_OverlappingSubscriptions(t *testing.T) {
 // Redelivery in 3.1.1: an unacknowledged QoS 1 and QoS 2 PUBLISH come
 // again with DUP = 1 and their ids when the session resumes
 // [MQTT-4.4.0-1], [MQTT-3.3.1-1] v3.1.1, and a PUBREL for one already
-// received [MQTT-4.3.3-1] v3.1.1.
+// received [MQTT-4.3.3-1] v3.1.1. One topic: order is kept per topic
+// [MQTT-4.6.0-6] v3.1.1.
 func TestConformanceV311_Redelivery(t *testing.T) {
-	_, addr := startServer(t, nil)
+	_, addr := startConformance(t, nil)
 	c := dialRaw(t, addr, mqtt.V311)
 	c.connect("rd3", false)
 	c.subscribe(1, mqtt.Subscription{Filter: "rd3/#", QoS: 2})
 	pub := dialPaho3(t, addr, "rd3pub", true, nil)
-	pub.pub(t, "rd3/a", 1, false, "a")
-	pub.pub(t, "rd3/b", 2, false, "b")
-	pub.pub(t, "rd3/c", 2, false, "c")
+	pub.pub(t, "rd3/t", 1, false, "a")
+	pub.pub(t, "rd3/t", 2, false, "b")
+	pub.pub(t, "rd3/t", 2, false, "c")
 	a := c.expect(mqtt.TypePublish)
 	b := c.expect(mqtt.TypePublish)
 	cc := c.expect(mqtt.TypePublish)
@@ -259,7 +260,7 @@ func TestConformanceV311_Redelivery(t *testing.T) {
 // Keep alive in 3.1.1: silence for 1.5 × Keep Alive closes the connection
 // (no DISCONNECT in 3.1.1) and publishes the Will [MQTT-3.1.2-24] v3.1.1.
 func TestConformanceV311_KeepAlive(t *testing.T) {
-	_, addr := startServer(t, nil)
+	_, addr := startConformance(t, nil)
 	watch := dialPaho3(t, addr, "ka3watch", true, nil)
 	watch.sub(t, "ka3/#", 1)
 	c := dialRaw(t, addr, mqtt.V311)
@@ -278,7 +279,7 @@ func TestConformanceV311_KeepAlive(t *testing.T) {
 // refused with return code 0x02 and the connection closed [MQTT-3.1.3-8],
 // [MQTT-3.2.2-4], [MQTT-3.2.2-5] v3.1.1.
 func TestConformanceV311_ZeroLengthClientID(t *testing.T) {
-	_, addr := startServer(t, nil)
+	_, addr := startConformance(t, nil)
 	c := dialPaho3(t, addr, "", true, nil)
 	require.False(t, c.ack.SessionPresent())
 	c.pub(t, "z3/t", 1, false, "works")
@@ -296,7 +297,7 @@ func TestConformanceV311_ZeroLengthClientID(t *testing.T) {
 // An unsupported protocol level gets return code 0x01 and the connection
 // is closed [MQTT-3.1.2-2] v3.1.1.
 func TestConformanceV311_UnsupportedProtocolLevel(t *testing.T) {
-	_, addr := startServer(t, nil)
+	_, addr := startConformance(t, nil)
 	nc, err := net.DialTimeout("tcp", addr, testTimeout)
 	require.NoError(t, err)
 	defer nc.Close()
@@ -316,7 +317,7 @@ func TestConformanceV311_UnsupportedProtocolLevel(t *testing.T) {
 // [MQTT-4.7.2-1] v3.1.1, an explicit one does, and a client may publish
 // there (only $SYS is reserved to the broker).
 func TestConformanceV311_DollarTopics(t *testing.T) {
-	_, addr := startServer(t, nil)
+	_, addr := startConformance(t, nil)
 	all := dialPaho3(t, addr, "d3all", true, nil)
 	all.sub(t, "#", 1)
 	plus := dialPaho3(t, addr, "d3plus", true, nil)
@@ -336,7 +337,7 @@ func TestConformanceV311_DollarTopics(t *testing.T) {
 // [MQTT-3.9.3-2] v3.1.1; UNSUBACK even for a filter with no subscription
 // [MQTT-3.10.4-4], [MQTT-3.10.4-5] v3.1.1.
 func TestConformanceV311_SubscribeUnsubscribe(t *testing.T) {
-	_, addr := startServer(t, nil)
+	_, addr := startConformance(t, nil)
 	c := dialRaw(t, addr, mqtt.V311)
 	c.connect("su3", true)
 	ack := c.subscribe(7, mqtt.Subscription{Filter: "a/b", QoS: 2}, mqtt.Subscription{Filter: "a/#/b", QoS: 1},
