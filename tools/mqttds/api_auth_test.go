@@ -96,7 +96,7 @@ func TestServe_APIAuthentication(t *testing.T) {
 
 	out, err := ctl(t, "--api", api, "--data-dir", dir, "clients")
 	require.NoError(t, err)
-	require.Equal(t, "no clients connected\n", out)
+	require.Equal(t, "no clients\n", out)
 	t.Setenv("MQTTDS_DATA_DIR", dir)
 	out, err = ctl(t, "--api", api, "api-key", "list")
 	require.NoError(t, err)

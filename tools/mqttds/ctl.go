@@ -62,6 +62,9 @@ func init() {
 type ctlFlags struct {
 	expiresIn string
 	session   bool
+	// clients list filters
+	connected, disconnected, durable, memory bool
+	prefix, username                         string
 }
 
 // ctlCommand is one ctl subcommand: the API path it calls and how it shows the answer.
@@ -80,13 +83,18 @@ type ctlCommand struct {
 	// body, when set, is the JSON request body.
 	body func(args []string, f *ctlFlags) any
 	// list marks a paginated listing: every page is fetched.
-	list   bool
+	list bool
+	// fetch, when set, makes the calls itself and returns the JSON to render (several routes).
+	fetch  func(ctx context.Context, c *apiClient) ([]byte, error)
 	render func(w io.Writer, body []byte) error
 }
 
 var ctlCommands = map[string]ctlCommand{
-	"clients":      {path: "/api/v1/clients", list: true, render: renderClients},
-	"clients list": {path: "/api/v1/clients", list: true, render: renderClients},
+	"status":       {path: "/api/v1/status", render: renderStatus},
+	"clients":      {path: "/api/v1/clients", list: true, query: clientFilterQuery, render: renderClients},
+	"clients list": {path: "/api/v1/clients", list: true, query: clientFilterQuery, render: renderClients},
+	"clients show": {minArgs: 1, maxArgs: 1, render: renderClient,
+		pathFor: func(args []string) string { return "/api/v1/clients/" + url.PathEscape(args[0]) }},
 	"clients kick": {method: http.MethodDelete, minArgs: 1, maxArgs: 1, done: "kicked %s",
 		pathFor: func(args []string) string { return "/api/v1/clients/" + url.PathEscape(args[0]) },
 		query: func(_ []string, f *ctlFlags) url.Values {
@@ -95,10 +103,22 @@ var ctlCommands = map[string]ctlCommand{
 			}
 			return nil
 		}},
-	"sessions":           {path: "/api/v1/sessions", list: true, render: renderSessions},
+	"sessions":           {path: "/api/v1/sessions", list: true, query: clientFilterQuery, render: renderSessions},
 	"subscriptions":      {path: "/api/v1/subscriptions", list: true, maxArgs: 1, render: renderSubscriptions, query: clientQuery},
 	"subscriptions list": {path: "/api/v1/subscriptions", list: true, maxArgs: 1, render: renderSubscriptions, query: clientQuery},
-	"metrics":            {path: "/api/v1/metrics", render: renderMetrics},
+	"retained list": {path: "/api/v1/retained", list: true, maxArgs: 1, render: renderRetainedList,
+		query: func(args []string, _ *ctlFlags) url.Values {
+			if len(args) == 0 {
+				return nil
+			}
+			return url.Values{"filter": {args[0]}}
+		}},
+	"retained show": {minArgs: 1, maxArgs: 1, render: renderRetained,
+		pathFor: func(args []string) string { return "/api/v1/retained/" + url.PathEscape(args[0]) }},
+	"retained delete": {method: http.MethodDelete, minArgs: 1, maxArgs: 1, done: "deleted the retained message of %s",
+		pathFor: func(args []string) string { return "/api/v1/retained/" + url.PathEscape(args[0]) }},
+	"metrics": {path: "/api/v1/metrics", render: renderMetrics},
+	"ds info": {fetch: fetchDSInfo, render: renderDSInfo},
 	"api-key create": {method: http.MethodPost, path: "/api/v1/api_keys", minArgs: 1, maxArgs: 1, render: renderKeyCreated,
 		body: func(args []string, f *ctlFlags) any {
 			return server.APIKeyRequest{Name: args[0], ExpiresIn: f.expiresIn}
@@ -110,6 +130,30 @@ var ctlCommands = map[string]ctlCommand{
 
 func init() {
 	ctlCommands["kick"] = ctlCommands["clients kick"]
+}
+
+// clientFilterQuery turns the clients list flags into the API's filters.
+func clientFilterQuery(_ []string, f *ctlFlags) url.Values {
+	q := url.Values{}
+	switch {
+	case f.connected:
+		q.Set("connected", "true")
+	case f.disconnected:
+		q.Set("connected", "false")
+	}
+	switch {
+	case f.durable:
+		q.Set("durable", "true")
+	case f.memory:
+		q.Set("durable", "false")
+	}
+	if f.prefix != "" {
+		q.Set("client_id_prefix", f.prefix)
+	}
+	if f.username != "" {
+		q.Set("username", f.username)
+	}
+	return q
 }
 
 func clientQuery(args []string, _ *ctlFlags) url.Values {
@@ -140,6 +184,12 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var f ctlFlags
 	fs.StringVar(&f.expiresIn, "expires-in", "", "api-key create: the key stops working after this long (Go duration, 720h)")
 	fs.BoolVar(&f.session, "session", false, "clients kick: delete the client's session too")
+	fs.BoolVar(&f.connected, "connected", false, "clients list, sessions: connected clients only")
+	fs.BoolVar(&f.disconnected, "disconnected", false, "clients list, sessions: disconnected sessions only")
+	fs.BoolVar(&f.durable, "durable", false, "clients list, sessions: durable sessions only")
+	fs.BoolVar(&f.memory, "in-memory", false, "clients list, sessions: in-memory sessions only")
+	fs.StringVar(&f.prefix, "prefix", "", "clients list, sessions: client ids starting with this")
+	fs.StringVar(&f.username, "username", "", "clients list, sessions: connected clients with this username")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -157,6 +207,10 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usagef("%s takes at most %d argument(s), got %q", name, cmd.maxArgs, strings.Join(rest, " "))
 	case *timeout <= 0:
 		return usagef("--timeout must be positive")
+	case f.connected && f.disconnected:
+		return usagef("--connected and --disconnected exclude each other")
+	case f.durable && f.memory:
+		return usagef("--durable and --in-memory exclude each other")
 	}
 	base, err := apiURL(*api)
 	if err != nil {
@@ -179,7 +233,9 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		reqBody = cmd.body(rest, &f)
 	}
 	var body []byte
-	if cmd.list {
+	if cmd.fetch != nil {
+		body, err = cmd.fetch(ctx, cl)
+	} else if cmd.list {
 		body, err = cl.list(ctx, path, q)
 	} else {
 		body, err = cl.do(ctx, method, path, q, reqBody)
@@ -354,24 +410,6 @@ func decode(body []byte, v any, what string) error {
 		return fmt.Errorf("the API answered something that is not %s: %v", what, err)
 	}
 	return nil
-}
-
-func renderClients(w io.Writer, body []byte) error {
-	var clients []server.ClientView
-	if err := decode(body, &clients, "a list of clients"); err != nil {
-		return err
-	}
-	if len(clients) == 0 {
-		_, err := fmt.Fprintln(w, "no clients connected")
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLIENT ID\tUSERNAME\tPROTOCOL\tKEEPALIVE\tLISTENER\tREMOTE")
-	for _, c := range clients {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ClientID, orDash(c.Username), c.Version,
-			time.Duration(c.KeepAlive)*time.Second, c.Listener, c.Remote)
-	}
-	return tw.Flush()
 }
 
 func renderSessions(w io.Writer, body []byte) error {

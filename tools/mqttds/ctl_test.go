@@ -20,6 +20,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mqttds/mqttds/ds"
 	"github.com/mqttds/mqttds/server"
 	"github.com/mqttds/mqttds/server/apikey"
 	"github.com/mqttds/mqttds/server/listeners"
@@ -118,7 +119,7 @@ func TestCtl_AgainstBroker(t *testing.T) {
 	api, addr := ctlBroker(t)
 	out, err := ctl(t, "--api", api, "clients")
 	require.NoError(t, err)
-	require.Equal(t, "no clients connected\n", out)
+	require.Equal(t, "no clients\n", out)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -140,10 +141,11 @@ func TestCtl_AgainstBroker(t *testing.T) {
 	out, err = ctl(t, "clients", "--api", api)
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	require.Len(t, lines, 3, out)
-	require.Regexp(t, `^CLIENT ID\s+USERNAME\s+PROTOCOL\s+KEEPALIVE\s+LISTENER\s+REMOTE$`, lines[0])
-	require.Regexp(t, `^alice\s+dora\s+5\.0\s+30s\s+tcp\s+127\.0\.0\.1:\d+$`, lines[1])
-	require.Regexp(t, `^bob\s+-\s+5\.0\s+30s\s+tcp\s+127\.0\.0\.1:\d+$`, lines[2])
+	require.Len(t, lines, 4, out)
+	require.Regexp(t, `^CLIENT ID\s+STATE\s+DURABLE\s+USERNAME\s+PROTOCOL\s+KEEPALIVE\s+INFLIGHT\s+QUEUED\s+EXPIRY\s+REMOTE$`, lines[0])
+	require.Regexp(t, `^alice\s+connected\s+no\s+dora\s+5\.0\s+30s\s+[01]\s+0\s+1h0m0s\s+127\.0\.0\.1:\d+$`, lines[1])
+	require.Regexp(t, `^bob\s+connected\s+no\s+-\s+5\.0\s+30s\s+0\s+0\s+0s\s+127\.0\.0\.1:\d+$`, lines[2])
+	require.Equal(t, "2 clients, 2 connected, 0 durable", lines[3])
 
 	out, err = ctl(t, "--api", api, "sessions")
 	require.NoError(t, err)
@@ -231,7 +233,11 @@ func TestCtl_Errors(t *testing.T) {
 		usage bool
 		want  string
 	}{
-		{nil, true, "ctl needs a command: api-key create, api-key delete, api-key list, clients, clients kick, clients list, kick,"},
+		{nil, true, "ctl needs a command: api-key create, api-key delete, api-key list, clients, clients kick, clients list, clients show, ds info,"},
+		{[]string{"clients", "show"}, true, "clients show needs 1 argument(s)"},
+		{[]string{"retained", "frob"}, true, `unknown ctl command "retained frob"`},
+		{[]string{"clients", "--connected", "--disconnected"}, true, "exclude each other"},
+		{[]string{"sessions", "--durable", "--in-memory"}, true, "exclude each other"},
 		{[]string{"frobnicate"}, true, `unknown ctl command "frobnicate"`},
 		{[]string{"kick"}, true, "kick needs 1 argument(s)"},
 		{[]string{"kick", "a", "b"}, true, `kick takes at most 1 argument(s), got "a b"`},
@@ -340,4 +346,102 @@ func TestCtl_FollowsPages(t *testing.T) {
 	var subs []server.SubscriptionView
 	require.NoError(t, json.Unmarshal([]byte(out), &subs))
 	require.Len(t, subs, 2)
+}
+
+// Ensure that the operations commands (status, clients list filters, clients show, clients kick
+// --session, retained list|show|delete, ds info) show what a running durable broker reports, as
+// tables and with --json.
+func TestCtl_Operations(t *testing.T) {
+	api, addr := ctlBrokerWith(t, &server.Options{NodeName: "n1",
+		Durable: server.DurableOptions{Enable: true, Dir: t.TempDir(), Storage: &ds.Options{NumShards: 2}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	meter := ctlClient(t, addr, "meter-1", "dora", 3600)
+	_, err := meter.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "cmd/meter-1", QoS: 1}}})
+	require.NoError(t, err)
+	viewer := ctlClient(t, addr, "viewer", "", 0)
+	_, err = viewer.Publish(ctx, &paho.Publish{Topic: "site/1/temp", QoS: 1, Retain: true, Payload: []byte("21.5")})
+	require.NoError(t, err)
+	_, err = viewer.Publish(ctx, &paho.Publish{Topic: "site/2/raw", QoS: 0, Retain: true, Payload: []byte{0, 1, 2}})
+	require.NoError(t, err)
+
+	out, err := ctl(t, "--api", api, "status")
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^node\s+n1$`, out)
+	require.Regexp(t, `(?m)^durable sessions\s+yes$`, out)
+	require.Regexp(t, `(?m)^listeners\s+tcp tcp 127\.0\.0\.1:\d+$`, out)
+	require.Regexp(t, `(?m)^connections\s+2$`, out)
+
+	require.Eventually(t, func() bool {
+		out, err = ctl(t, "--api", api, "retained", "list")
+		return err == nil && strings.Contains(out, "2 retained messages")
+	}, 5*time.Second, 10*time.Millisecond, out)
+	require.Regexp(t, `(?m)^site/1/temp\s+1\s+4\s+viewer\s+\S+Z\s+never$`, out)
+	out, err = ctl(t, "--api", api, "retained", "list", "site/+/raw")
+	require.NoError(t, err)
+	require.Contains(t, out, "1 retained message\n")
+	out, err = ctl(t, "--api", api, "retained", "show", "site/1/temp")
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^payload\s+21\.5$`, out)
+	out, err = ctl(t, "--api", api, "retained", "show", "site/2/raw")
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^payload \(base64\)\s+AAEC$`, out)
+	out, err = ctl(t, "--api", api, "retained", "delete", "site/2/raw")
+	require.NoError(t, err)
+	require.Equal(t, "deleted the retained message of site/2/raw\n", out)
+	_, err = ctl(t, "--api", api, "retained", "show", "site/2/raw")
+	require.ErrorContains(t, err, "404 Not Found: TOPIC_NOT_FOUND")
+
+	// meter-1 leaves; its durable session stays.
+	require.NoError(t, meter.Disconnect(&paho.Disconnect{}))
+	require.Eventually(t, func() bool {
+		out, err = ctl(t, "--api", api, "clients", "list", "--disconnected")
+		return err == nil && strings.Contains(out, "meter-1")
+	}, 5*time.Second, 10*time.Millisecond, out)
+	require.Regexp(t, `(?m)^meter-1\s+disconnected\s+yes\s+-\s+-\s+-\s+\S+\s+0\s+1h0m0s\s+-$`, out)
+	require.Contains(t, out, "1 client, 0 connected, 1 durable")
+	out, err = ctl(t, "--api", api, "clients", "list", "--connected", "--prefix", "v")
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^viewer\s+connected\s+no\s`, out)
+	require.NotContains(t, out, "meter-1")
+	out, err = ctl(t, "--api", api, "clients", "--username", "nobody")
+	require.NoError(t, err)
+	require.Equal(t, "no clients\n", out)
+	out, err = ctl(t, "--api", api, "sessions", "--durable")
+	require.NoError(t, err)
+	require.Contains(t, out, "1 session, 0 online, 1 durable")
+
+	out, err = ctl(t, "--api", api, "clients", "show", "meter-1")
+	require.NoError(t, err)
+	for _, re := range []string{`(?m)^state\s+disconnected$`, `(?m)^durable\s+yes$`, `(?m)^in flight\s+0$`,
+		`(?m)^subscriptions\s+1$`, `(?m)^cmd/meter-1\s+1\s+-$`} {
+		require.Regexp(t, re, out)
+	}
+	out, err = ctl(t, "--api", api, "--json", "clients", "show", "meter-1")
+	require.NoError(t, err)
+	var d server.ClientDetail
+	require.NoError(t, json.Unmarshal([]byte(out), &d))
+	require.Equal(t, "meter-1", d.ClientID)
+	_, err = ctl(t, "--api", api, "clients", "show", "nobody")
+	require.ErrorContains(t, err, "404 Not Found: CLIENT_NOT_FOUND")
+
+	out, err = ctl(t, "--api", api, "clients", "kick", "meter-1", "--session")
+	require.NoError(t, err)
+	require.Equal(t, "kicked meter-1\n", out)
+	out, err = ctl(t, "--api", api, "clients")
+	require.NoError(t, err)
+	require.NotContains(t, out, "meter-1", "the session is gone")
+
+	out, err = ctl(t, "--api", api, "ds", "info")
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^storage default: 2 shards, 2 generations, [\d.]+ [KMG]?i?B on disk, sites n1$`, out)
+	require.Regexp(t, `(?m)^0\s+n1 \(up\)\s+1\s+wildcard_optimized$`, out)
+	require.Regexp(t, `(?m)^n1\s+n1\s+up\s+2$`, out)
+	out, err = ctl(t, "--api", api, "--json", "ds", "info")
+	require.NoError(t, err)
+	var info DSInfo
+	require.NoError(t, json.Unmarshal([]byte(out), &info))
+	require.Len(t, info.Storages, 1)
+	require.Len(t, info.Storages[0].ShardList, 2)
+	require.Equal(t, []server.SiteView{{Site: "n1", Node: "n1", Up: true, Shards: 2}}, info.Sites)
 }
