@@ -42,7 +42,8 @@ func startConformance(t *testing.T, opts *Options) (*Server, string) {
 }
 
 // The tests whose sessions outlive a connection, again with those sessions
-// in durable storage: their state takes another code path there.
+// in durable storage: their state and their deliveries take another code
+// path there.
 func TestConformance_DurableSessions(t *testing.T) {
 	conformanceDurable = true
 	defer func() { conformanceDurable = false }()
@@ -60,6 +61,18 @@ func TestConformance_DurableSessions(t *testing.T) {
 		{"NoExpiryOnceSent", TestConformance_NoExpiryOnceSent},
 		{"V311_OfflineQueue", TestConformanceV311_OfflineQueue},
 		{"V311_Redelivery", TestConformanceV311_Redelivery},
+		{"MessageExpiry", TestConformance_MessageExpiry},
+		// Delivery to a durable session has its own window, aliases and
+		// size check: these run with every subscriber's session persistent.
+		{"RetainAsPublished", TestConformance_RetainAsPublished},
+		{"RetainHandling", TestConformance_RetainHandling},
+		{"OverlappingSubscriptions", TestConformance_OverlappingSubscriptions},
+		{"ReceiveMaximum", TestConformance_ReceiveMaximum},
+		{"SharedSubscriptions", TestConformance_SharedSubscriptions},
+		{"TopicAliases", TestConformance_TopicAliases},
+		{"MaximumPacketSize", TestConformance_MaximumPacketSize},
+		{"NoLocal", TestConformance_NoLocal},
+		{"PacketIdentifiers", TestConformance_PacketIdentifiers},
 	} {
 		t.Run(tc.name, tc.fn)
 	}
@@ -107,9 +120,24 @@ func dialPaho(t *testing.T, addr string, cp *paho.Connect, cfg func(*paho.Client
 	return pc
 }
 
-// pahoID connects a clean paho client with no session expiry and no Will.
+// pahoID connects a clean paho client with no Will, and no session expiry
+// unless conformanceDurable asks for sessions that outlive the connection.
 func pahoID(t *testing.T, addr, id string) *pahoClient {
-	return dialPaho(t, addr, &paho.Connect{ClientID: id, CleanStart: true}, nil)
+	cp := &paho.Connect{ClientID: id, CleanStart: true}
+	if conformanceDurable {
+		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: u32(60)}
+	}
+	return dialPaho(t, addr, cp, nil)
+}
+
+// persistent is a CONNECT option for the raw client: a session expiry of
+// 60 s while conformanceDurable is set (so the session is a durable one),
+// none otherwise.
+func persistent() func(*mqtt.Packet) {
+	if conformanceDurable {
+		return sessionExpiry(60)
+	}
+	return func(*mqtt.Packet) {}
 }
 
 func u32(v uint32) *uint32 { return &v }
@@ -190,8 +218,8 @@ func TestConformance_RetainAsPublished(t *testing.T) {
 	rap.sub(t, paho.SubscribeOptions{Topic: "rap/#", QoS: 1, RetainAsPublished: true})
 	plain.sub(t, paho.SubscribeOptions{Topic: "rap/#", QoS: 1})
 	pub := pahoID(t, addr, "rappub")
-	pub.pub(t, &paho.Publish{Topic: "rap/a", QoS: 1, Retain: true, Payload: []byte("kept")})
-	pub.pub(t, &paho.Publish{Topic: "rap/b", QoS: 1, Payload: []byte("live")})
+	pub.pub(t, &paho.Publish{Topic: "rap/t", QoS: 1, Retain: true, Payload: []byte("kept")})
+	pub.pub(t, &paho.Publish{Topic: "rap/t", QoS: 1, Payload: []byte("live")}) // one topic: order is per topic
 
 	p := rap.next(t)
 	require.Equal(t, "kept", string(p.Payload))
@@ -477,7 +505,7 @@ func TestConformance_OfflineQueue(t *testing.T) {
 func TestConformance_OverlappingSubscriptions(t *testing.T) {
 	_, addr := startConformance(t, nil)
 	c := dialRaw(t, addr, mqtt.V5)
-	c.connect("overlap", true)
+	c.connect("overlap", true, persistent())
 	subWithID := func(pid uint16, id uint32, s mqtt.Subscription) {
 		c.send(&mqtt.Packet{Type: mqtt.TypeSubscribe, PacketID: pid, Subscriptions: []mqtt.Subscription{s},
 			Properties: mqtt.Properties{SubscriptionIDs: []uint32{id}}})
@@ -523,7 +551,7 @@ func TestConformance_OverlappingSubscriptions(t *testing.T) {
 func TestConformance_ReceiveMaximum(t *testing.T) {
 	_, addr := startConformance(t, nil)
 	c := dialRaw(t, addr, mqtt.V5)
-	c.connect("recvmax", true, func(p *mqtt.Packet) { p.Properties.ReceiveMaximum = 2 })
+	c.connect("recvmax", true, persistent(), func(p *mqtt.Packet) { p.Properties.ReceiveMaximum = 2 })
 	c.subscribe(1, mqtt.Subscription{Filter: "rm/#", QoS: 2})
 	pub := pahoID(t, addr, "rmpub")
 	for i := range 5 {
@@ -654,7 +682,7 @@ func TestConformance_TopicAliases(t *testing.T) {
 
 	// Outbound: with a maximum of 2, three topics, twice each.
 	r := dialRaw(t, addr, mqtt.V5)
-	r.connect("taout", true, func(p *mqtt.Packet) { p.Properties.TopicAliasMaximum = 2 })
+	r.connect("taout", true, persistent(), func(p *mqtt.Packet) { p.Properties.TopicAliasMaximum = 2 })
 	r.subscribe(1, mqtt.Subscription{Filter: "ta/#", QoS: 0})
 	aliases := map[uint16]string{}
 	for round := range 2 {
@@ -692,7 +720,7 @@ func TestConformance_TopicAliases(t *testing.T) {
 func TestConformance_MaximumPacketSize(t *testing.T) {
 	_, addr := startConformance(t, nil)
 	c := dialRaw(t, addr, mqtt.V5)
-	c.connect("maxpkt", true, func(p *mqtt.Packet) {
+	c.connect("maxpkt", true, persistent(), func(p *mqtt.Packet) {
 		p.Properties.MaximumPacketSize = 128
 		p.Properties.TopicAliasMaximum = 10
 		p.Properties.ReceiveMaximum = 1
@@ -872,4 +900,35 @@ func TestConformance_Unsubscribe(t *testing.T) {
 	c.sub(t, paho.SubscribeOptions{Topic: "us/marker", QoS: 1, RetainHandling: 2})
 	c.Unsubscribe(ctxT(t), &paho.Unsubscribe{Topics: []string{"us/nothing"}})
 	marker(t, pub, c, "us/marker")
+}
+
+// Message Expiry for a session that is away: a message whose interval runs
+// out before delivery begins is dropped [MQTT-3.3.2-5] v5; one that is still
+// valid goes out with the interval reduced by the wait [MQTT-3.3.2-6] v5.
+func TestConformance_MessageExpiry(t *testing.T) {
+	s, addr := startConformance(t, nil)
+	conn := func(clean bool) *pahoClient {
+		return dialPaho(t, addr, &paho.Connect{ClientID: "msgexp", CleanStart: clean,
+			Properties: &paho.ConnectProperties{SessionExpiryInterval: u32(60)}}, nil)
+	}
+	c := conn(true)
+	c.sub(t, paho.SubscribeOptions{Topic: "me/#", QoS: 1})
+	require.NoError(t, c.Disconnect(&paho.Disconnect{}))
+	waitFor(t, "the session to be offline", func() bool {
+		sess := s.loadedSession("msgexp")
+		return sess == nil || !sess.online()
+	})
+	pub := pahoID(t, addr, "mepub")
+	pub.pub(t, &paho.Publish{Topic: "me/short", QoS: 1, Payload: []byte("short"),
+		Properties: &paho.PublishProperties{MessageExpiry: u32(1)}})
+	pub.pub(t, &paho.Publish{Topic: "me/long", QoS: 1, Payload: []byte("long"),
+		Properties: &paho.PublishProperties{MessageExpiry: u32(60)}})
+	expired := time.Now().Add(1100 * time.Millisecond)
+	time.Sleep(time.Until(expired)) // let the short one's interval pass: what the rule is about
+	c = conn(false)
+	p := c.next(t)
+	require.Equal(t, "long", string(p.Payload), "[MQTT-3.3.2-5] v5")
+	require.NotNil(t, p.Properties.MessageExpiry)
+	require.Less(t, *p.Properties.MessageExpiry, uint32(60), "[MQTT-3.3.2-6] v5")
+	c.none(t, 200*time.Millisecond)
 }
