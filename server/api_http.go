@@ -33,6 +33,9 @@ type APIOptions struct {
 	Tokens []string
 	// MetricsAuth requires a credential on /metrics too.
 	MetricsAuth bool
+	// TraceDir is where trace logs are written; empty: a temporary directory made at the
+	// first trace.
+	TraceDir string
 }
 
 // openAPIDocument describes every route of apiRoutes; TestOpenAPI keeps it true.
@@ -81,6 +84,7 @@ const (
 	codeTopicNotFound    = "TOPIC_NOT_FOUND"
 	codeStorageNotFound  = "STORAGE_NOT_FOUND"
 	codeSiteNotFound     = "SITE_NOT_FOUND"
+	codeTraceNotFound    = "TRACE_NOT_FOUND"
 	codeNotReady         = "NOT_READY"
 	codeInternal         = "INTERNAL_ERROR"
 )
@@ -205,6 +209,12 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"GET", "/api/v1/ds/storages/{name}", accessAuth, s.apiStorage},
 		{"GET", "/api/v1/ds/sites", accessAuth, s.apiSites},
 		{"GET", "/api/v1/ds/sites/{site}", accessAuth, s.apiSite},
+		{"GET", "/api/v1/traces", accessAuth, s.apiTraces},
+		{"POST", "/api/v1/traces", accessAuth, s.apiTraceStart},
+		{"GET", "/api/v1/traces/{name}", accessAuth, s.apiTrace},
+		{"DELETE", "/api/v1/traces/{name}", accessAuth, s.apiTraceDelete},
+		{"PUT", "/api/v1/traces/{name}/stop", accessAuth, s.apiTraceStop},
+		{"GET", "/api/v1/traces/{name}/log", accessAuth, s.apiTraceLog},
 		{"GET", "/api/v1/api_keys", accessAuth, s.apiKeysList},
 		{"POST", "/api/v1/api_keys", accessAuth, s.apiKeysCreate},
 		{"DELETE", "/api/v1/api_keys/{ref}", accessAuth, s.apiKeysDelete},

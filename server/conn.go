@@ -200,6 +200,9 @@ func (c *conn) readRest() (mqtt.Packet, error) {
 	c.srv.stats.bytesReceived.Add(int64(len(buf)))
 	c.limiter.wait(len(buf))
 	p, _, err := mqtt.Decode(buf, c.version)
+	if err == nil {
+		c.traceIn(&p)
+	}
 	return p, err
 }
 
@@ -477,6 +480,11 @@ func (c *conn) write(bw *bufio.Writer, it *outItem) error {
 	}
 	c.srv.stats.packetsSent.Add(1)
 	c.srv.stats.bytesSent.Add(int64(len(buf)))
+	if it.kind == mqtt.TypePublish && it.d.msg != nil {
+		c.traceOut(&p, it.d.msg.Topic)
+	} else {
+		c.traceOut(&p, p.Topic)
+	}
 	if it.kind == mqtt.TypePublish {
 		c.srv.stats.messagesSent.Add(1)
 		c.srv.hooks.messageDelivered(c.clientID, it.d.msg)

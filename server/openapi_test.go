@@ -289,7 +289,7 @@ func openAPIScenario(t *testing.T) {
 	keys := newKeyStore(t)
 	srv, addr := durableServer(t, t.TempDir(), func(o *Options) {
 		o.NodeName = "n1"
-		o.API = APIOptions{Authenticate: true, Keys: keys, Tokens: []string{tok}, MetricsAuth: true}
+		o.API = APIOptions{Authenticate: true, Keys: keys, Tokens: []string{tok}, MetricsAuth: true, TraceDir: t.TempDir()}
 	})
 	h := srv.APIHandler()
 	call := func(method, path, body string, status int) *httptest.ResponseRecorder {
@@ -337,6 +337,18 @@ func openAPIScenario(t *testing.T) {
 	call("GET", "/api/v1/ds/sites", "", 200)
 	call("GET", "/api/v1/ds/sites/n1", "", 200)
 	call("GET", "/api/v1/ds/sites/n2", "", 404)
+	call("POST", "/api/v1/traces", `{"name": "tr", "client_id": "c1"}`, 201)
+	call("POST", "/api/v1/traces", `{"name": "tr", "topic": "t/#"}`, 409)
+	call("POST", "/api/v1/traces", `{"name": "tr2"}`, 400)
+	call("GET", "/api/v1/traces", "", 200)
+	call("GET", "/api/v1/traces/tr", "", 200)
+	call("GET", "/api/v1/traces/none", "", 404)
+	call("GET", "/api/v1/traces/tr/log", "", 200)
+	call("GET", "/api/v1/traces/none/log", "", 404)
+	call("PUT", "/api/v1/traces/tr/stop", "", 200)
+	call("PUT", "/api/v1/traces/none/stop", "", 404)
+	call("DELETE", "/api/v1/traces/tr", "", 204)
+	call("DELETE", "/api/v1/traces/tr", "", 404)
 	call("POST", "/api/v1/api_keys", `{"name": "k", "expires_in": "1h"}`, 201)
 	call("POST", "/api/v1/api_keys", `{"name": "k"}`, 409)
 	call("POST", "/api/v1/api_keys", `{"name": ""}`, 400)

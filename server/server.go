@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttds/mqttds/mqtt"
@@ -36,6 +37,12 @@ type Server struct {
 	started  time.Time
 	mem      memoryWatch
 	durable  *durableBroker // nil when durable sessions are off
+
+	// traces holds the running traces (trace.go); nil while none runs, which is all the
+	// packet paths look at.
+	traces     atomic.Pointer[[]*trace]
+	traceOnce  sync.Once
+	traceState *traceSet
 
 	// connectMu serializes session take-over and creation, so two CONNECTs
 	// with one client id cannot both believe they own the session.
@@ -395,6 +402,7 @@ func (s *Server) Close(ctx context.Context) error {
 	s.mu.RUnlock()
 	defer s.mem.stop()
 	defer s.closeDurable() // after the connections let go of their sessions
+	defer s.stopTraces()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {

@@ -26,7 +26,8 @@ func apiAuth(cfg *config.Config) (server.APIOptions, string, error) {
 			"is configured: anyone who reaches it could manage the broker. Set api.token (MQTTDS_API_TOKEN), or bind "+
 			"the API to 127.0.0.1 and create a key with `mqttds ctl api-key create NAME` first", cfg.API.Bind)
 	}
-	o := server.APIOptions{Authenticate: true, Keys: keys, MetricsAuth: cfg.API.MetricsAuth}
+	o := server.APIOptions{Authenticate: true, Keys: keys, MetricsAuth: cfg.API.MetricsAuth,
+		TraceDir: filepath.Join(cfg.DataDir, "trace")}
 	if cfg.API.Token != "" {
 		o.Tokens = append(o.Tokens, cfg.API.Token)
 	}

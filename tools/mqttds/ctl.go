@@ -37,6 +37,9 @@ commands:
   retained delete TOPIC         delete a retained message
   metrics                       the broker's counters
   ds info                       the storage: databases, shards, sites
+  trace start NAME --client ID | --topic FILTER [--duration 10m] [--max-bytes N]
+                                trace a client's packets, or PUBLISH packets on matching topics
+  trace list | stop NAME | log NAME | delete NAME
   api-key create NAME           create an API key (--expires-in 720h); its token is shown once
   api-key list                  the API keys
   api-key delete ID|NAME        delete an API key
@@ -65,6 +68,9 @@ type ctlFlags struct {
 	// clients list filters
 	connected, disconnected, durable, memory bool
 	prefix, username                         string
+	// trace start
+	traceClient, traceTopic, traceDuration string
+	traceMaxBytes                          int64
 }
 
 // ctlCommand is one ctl subcommand: the API path it calls and how it shows the answer.
@@ -84,6 +90,8 @@ type ctlCommand struct {
 	body func(args []string, f *ctlFlags) any
 	// list marks a paginated listing: every page is fetched.
 	list bool
+	// raw prints the answer as it is, with or without --json (a log).
+	raw bool
 	// fetch, when set, makes the calls itself and returns the JSON to render (several routes).
 	fetch  func(ctx context.Context, c *apiClient) ([]byte, error)
 	render func(w io.Writer, body []byte) error
@@ -118,6 +126,18 @@ var ctlCommands = map[string]ctlCommand{
 	"retained delete": {method: http.MethodDelete, minArgs: 1, maxArgs: 1, done: "deleted the retained message of %s",
 		pathFor: func(args []string) string { return "/api/v1/retained/" + url.PathEscape(args[0]) }},
 	"metrics": {path: "/api/v1/metrics", render: renderMetrics},
+	"trace start": {method: http.MethodPost, path: "/api/v1/traces", minArgs: 1, maxArgs: 1, render: renderTraceStarted,
+		body: func(args []string, f *ctlFlags) any {
+			return server.TraceSpec{Name: args[0], ClientID: f.traceClient, Topic: f.traceTopic, Duration: f.traceDuration,
+				MaxBytes: f.traceMaxBytes}
+		}},
+	"trace list": {path: "/api/v1/traces", render: renderTraces},
+	"trace stop": {method: http.MethodPut, minArgs: 1, maxArgs: 1, done: "stopped trace %s",
+		pathFor: func(args []string) string { return "/api/v1/traces/" + url.PathEscape(args[0]) + "/stop" }},
+	"trace log": {minArgs: 1, maxArgs: 1, raw: true,
+		pathFor: func(args []string) string { return "/api/v1/traces/" + url.PathEscape(args[0]) + "/log" }},
+	"trace delete": {method: http.MethodDelete, minArgs: 1, maxArgs: 1, done: "deleted trace %s",
+		pathFor: func(args []string) string { return "/api/v1/traces/" + url.PathEscape(args[0]) }},
 	"ds info": {fetch: fetchDSInfo, render: renderDSInfo},
 	"api-key create": {method: http.MethodPost, path: "/api/v1/api_keys", minArgs: 1, maxArgs: 1, render: renderKeyCreated,
 		body: func(args []string, f *ctlFlags) any {
@@ -190,6 +210,10 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.BoolVar(&f.memory, "in-memory", false, "clients list, sessions: in-memory sessions only")
 	fs.StringVar(&f.prefix, "prefix", "", "clients list, sessions: client ids starting with this")
 	fs.StringVar(&f.username, "username", "", "clients list, sessions: connected clients with this username")
+	fs.StringVar(&f.traceClient, "client", "", "trace start: trace this client id")
+	fs.StringVar(&f.traceTopic, "topic", "", "trace start: trace PUBLISH packets whose topic matches this filter")
+	fs.StringVar(&f.traceDuration, "duration", "", "trace start: stop after this long (default 10m, at most 24h)")
+	fs.Int64Var(&f.traceMaxBytes, "max-bytes", 0, "trace start: stop when the log reaches this size (default 10 MiB)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -247,7 +271,7 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		_, err = fmt.Fprintf(stdout, cmd.done+"\n", strings.Join(rest, " "))
 		return err
 	}
-	if *asJSON {
+	if *asJSON || cmd.raw {
 		_, err = stdout.Write(body)
 		return err
 	}

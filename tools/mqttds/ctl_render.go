@@ -297,3 +297,39 @@ func byteSize(n uint64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+func renderTraces(w io.Writer, body []byte) error {
+	var traces []server.TraceView
+	if err := decode(body, &traces, "a list of traces"); err != nil {
+		return err
+	}
+	if len(traces) == 0 {
+		_, err := fmt.Fprintln(w, "no traces")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tMATCH\tSTATUS\tPACKETS\tBYTES\tSTART\tEND")
+	for _, t := range traces {
+		match := "client " + t.ClientID
+		if t.Topic != "" {
+			match = "topic " + t.Topic
+		}
+		status := t.Status
+		if t.Reason != "" {
+			status += " (" + t.Reason + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", t.Name, match, status, t.Packets, t.Bytes,
+			t.Start.UTC().Format(time.RFC3339), t.End.UTC().Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func renderTraceStarted(w io.Writer, body []byte) error {
+	var t server.TraceView
+	if err := decode(body, &t, "a trace"); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "started trace %s until %s (at most %s); read it with: mqttds ctl trace log %s\n",
+		t.Name, t.End.UTC().Format(time.RFC3339), byteSize(uint64(t.MaxBytes)), t.Name)
+	return err
+}

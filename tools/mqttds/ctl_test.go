@@ -445,3 +445,35 @@ func TestCtl_Operations(t *testing.T) {
 	require.Len(t, info.Storages[0].ShardList, 2)
 	require.Equal(t, []server.SiteView{{Site: "n1", Node: "n1", Up: true, Shards: 2}}, info.Sites)
 }
+
+// Ensure that trace start|list|log|stop|delete drive a trace of a running broker.
+func TestCtl_Trace(t *testing.T) {
+	api, addr := ctlBroker(t)
+	out, err := ctl(t, "--api", api, "trace", "list")
+	require.NoError(t, err)
+	require.Equal(t, "no traces\n", out)
+	out, err = ctl(t, "--api", api, "trace", "start", "m", "--client", "meter-1", "--duration", "1h", "--max-bytes", "65536")
+	require.NoError(t, err)
+	require.Regexp(t, `^started trace m until \S+Z \(at most 64\.0 KiB\); read it with: mqttds ctl trace log m\n$`, out)
+	_, err = ctl(t, "--api", api, "trace", "start", "bad")
+	require.ErrorContains(t, err, "400 Bad Request: BAD_REQUEST: give exactly one of client_id and topic")
+
+	ctlClient(t, addr, "meter-1", "", 0)
+	require.Eventually(t, func() bool {
+		out, err = ctl(t, "--api", api, "trace", "log", "m")
+		return err == nil && strings.Contains(out, `out client="meter-1" CONNACK`)
+	}, 5*time.Second, 10*time.Millisecond, out)
+	require.Contains(t, out, `in client="meter-1" CONNECT v5.0`)
+
+	out, err = ctl(t, "--api", api, "trace", "stop", "m")
+	require.NoError(t, err)
+	require.Equal(t, "stopped trace m\n", out)
+	out, err = ctl(t, "--api", api, "trace", "list")
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^m\s+client meter-1\s+stopped \(stopped\)\s+\d+\s+\d+\s+\S+Z\s+\S+Z$`, out)
+	out, err = ctl(t, "--api", api, "trace", "delete", "m")
+	require.NoError(t, err)
+	require.Equal(t, "deleted trace m\n", out)
+	_, err = ctl(t, "--api", api, "trace", "log", "m")
+	require.ErrorContains(t, err, "404 Not Found: TRACE_NOT_FOUND")
+}
