@@ -92,30 +92,42 @@ func TestConformance_PacketIdentifiers(t *testing.T) {
 }
 
 // Unsubscribing stops new messages but finishes a QoS 1 delivery already
-// under way [MQTT-3.10.4-2], [MQTT-3.10.4-3] v5: it is re-sent when the
-// session resumes.
+// under way [MQTT-3.10.4-2], [MQTT-3.10.4-3] v5 and v3.1.1: it is re-sent
+// when the session resumes.
 func TestConformance_UnsubscribeFinishesInflight(t *testing.T) {
 	_, addr := startConformance(t, nil)
-	c := dialRaw(t, addr, mqtt.V5)
-	c.connect("unsubinflight", true, sessionExpiry(60))
-	c.subscribe(1, mqtt.Subscription{Filter: "ui/t", QoS: 1})
-	pub := dialRaw(t, addr, mqtt.V5)
-	pub.connect("uipub", true)
-	pub.publish("ui/t", "under way", mqtt.QoS1, 1, false)
-	pub.expect(mqtt.TypePuback)
-	p := c.expect(mqtt.TypePublish)
-	c.send(&mqtt.Packet{Type: mqtt.TypeUnsubscribe, PacketID: 2, Filters: []string{"ui/t"}})
-	c.expect(mqtt.TypeUnsuback)
-	pub.publish("ui/t", "after", mqtt.QoS1, 2, false)
-	pub.expect(mqtt.TypePuback)
-	c.close()
-	c = dialRaw(t, addr, mqtt.V5)
-	c.connect("unsubinflight", false, sessionExpiry(60))
-	r := c.expect(mqtt.TypePublish)
-	require.Equal(t, p.PacketID, r.PacketID)
-	require.Equal(t, "under way", string(r.Payload))
-	c.send(&mqtt.Packet{Type: mqtt.TypePuback, PacketID: r.PacketID})
-	c.expectNothing(200 * time.Millisecond)
+	for _, v := range []mqtt.Version{mqtt.V5, mqtt.V311} {
+		t.Run(v.String(), func(t *testing.T) {
+			id := "unsubinflight" + v.String()
+			conn := func(clean bool) *rawClient {
+				c := dialRaw(t, addr, v)
+				if v == mqtt.V5 {
+					c.connect(id, clean, sessionExpiry(60))
+				} else {
+					c.connect(id, false) // CleanSession 0: the session outlives the connection
+				}
+				return c
+			}
+			c := conn(true)
+			c.subscribe(1, mqtt.Subscription{Filter: "ui/t", QoS: 1})
+			pub := dialRaw(t, addr, v)
+			pub.connect("uipub"+v.String(), true)
+			pub.publish("ui/t", "under way", mqtt.QoS1, 1, false)
+			pub.expect(mqtt.TypePuback)
+			p := c.expect(mqtt.TypePublish)
+			c.send(&mqtt.Packet{Type: mqtt.TypeUnsubscribe, PacketID: 2, Filters: []string{"ui/t"}})
+			c.expect(mqtt.TypeUnsuback)
+			pub.publish("ui/t", "after", mqtt.QoS1, 2, false)
+			pub.expect(mqtt.TypePuback)
+			c.close()
+			c = conn(false)
+			r := c.expect(mqtt.TypePublish)
+			require.Equal(t, p.PacketID, r.PacketID)
+			require.Equal(t, "under way", string(r.Payload))
+			c.send(&mqtt.Packet{Type: mqtt.TypePuback, PacketID: r.PacketID})
+			c.expectNothing(200 * time.Millisecond)
+		})
+	}
 }
 
 // A refused CONNECT: the CONNACK carries the failure and Session Present

@@ -39,7 +39,6 @@ const (
 	maxQoS2       = "n/a: the broker supports QoS 2 and announces no Maximum QoS"
 	oneCopy       = "n/a: the broker sends one copy for overlapping subscriptions, carrying every identifier (3.3.4-4)"
 	forwardOnly   = "n/a: the broker only forwards a Response Topic or Content Type it received; it never originates one"
-	unsubV3       = "n/a: the same code path as 5.0 MQTT-3.10.4-1..6 (TestConformance_Unsubscribe, TestConformance_UnsubscribeFinishesInflight); 3.1.1 UNSUBACK carries no codes"
 	noAuth        = "n/a: enhanced authentication is not built: a CONNECT with an Authentication Method is refused with 0x8C (4.12.0-1), so no AUTH exchange ever starts"
 	expiryInbound = "n/a: the broker does not expire inbound QoS 2 state by Message Expiry; an unreleased packet id is kept until PUBREL or AwaitRelTimeout"
 	transient     = "n/a: not exercised over a socket: a transient failure while handling a packet (storage) closes the connection"
@@ -315,12 +314,12 @@ var conformance = []struct{ version, id, by string }{
 	{v311, "MQTT-3.10.1-1", "TestMalformedInput"},
 	{v311, "MQTT-3.10.3-1", clientOnly},
 	{v311, "MQTT-3.10.3-2", clientOnly},
-	{v311, "MQTT-3.10.4-1", unsubV3},
-	{v311, "MQTT-3.10.4-2", unsubV3},
-	{v311, "MQTT-3.10.4-3", unsubV3},
+	{v311, "MQTT-3.10.4-1", "TestConformanceV311_Unsubscribe"},
+	{v311, "MQTT-3.10.4-2", "TestConformanceV311_Unsubscribe"},
+	{v311, "MQTT-3.10.4-3", "TestConformance_UnsubscribeFinishesInflight"},
 	{v311, "MQTT-3.10.4-4", "TestConformance_PacketIdentifiers TestConformanceV311_SubscribeUnsubscribe"},
 	{v311, "MQTT-3.10.4-5", "TestConformance_PacketIdentifiers TestConformanceV311_SubscribeUnsubscribe"},
-	{v311, "MQTT-3.10.4-6", unsubV3},
+	{v311, "MQTT-3.10.4-6", "TestConformanceV311_Unsubscribe"},
 	{v5, "MQTT-3.11.2-1", noProblemInfo},
 	{v5, "MQTT-3.11.2-2", noProblemInfo},
 	{v5, "MQTT-3.11.3-1", "TestConformance_Unsubscribe TestConformance_PacketIdentifiers"},

@@ -346,3 +346,22 @@ func TestConformanceV311_SubscribeUnsubscribe(t *testing.T) {
 	c.send(&mqtt.Packet{Type: mqtt.TypeUnsubscribe, PacketID: 8, Filters: []string{"nothing/here"}})
 	require.EqualValues(t, 8, c.expect(mqtt.TypeUnsuback).PacketID)
 }
+
+// UNSUBSCRIBE in 3.1.1: filters are compared as strings, without wildcard
+// matching [MQTT-3.10.4-1] v3.1.1; several in one packet are handled in turn
+// with one UNSUBACK [MQTT-3.10.4-6] v3.1.1; no new messages come for a
+// removed subscription [MQTT-3.10.4-2] v3.1.1.
+func TestConformanceV311_Unsubscribe(t *testing.T) {
+	_, addr := startConformance(t, nil)
+	c := dialPaho3(t, addr, "u3", true, nil)
+	c.sub(t, "u3/+", 1)
+	c.sub(t, "u3/x", 1)
+	wait3(t, c.Unsubscribe("u3/x", "u3/#"))
+	pub := dialPaho3(t, addr, "u3pub", true, nil)
+	pub.pub(t, "u3/x", 1, false, "once")
+	require.Equal(t, "once", string(c.next(t).Payload()), "u3/+ stays: u3/# is not a match for it")
+	wait3(t, c.Unsubscribe("u3/+"))
+	pub.pub(t, "u3/x", 1, false, "gone")
+	c.sub(t, "u3m", 1)
+	marker3(t, pub, c, "u3m")
+}
