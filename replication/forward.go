@@ -110,6 +110,7 @@ func (n *Node) forwardTo(ctx context.Context, to site.ID, shard int, data []byte
 func (n *Node) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+forwardPath+"{shard}", n.serveForward)
+	mux.HandleFunc("GET "+sitePath, n.serveSite)
 	return mux
 }
 
@@ -125,7 +126,7 @@ func (n *Node) serveForward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g := n.group(shard)
-	if g == nil || !g.ready.Load() {
+	if g == nil || !g.ready.Load() || n.db == nil {
 		n.notLeader(w, shard, g)
 		return
 	}

@@ -23,6 +23,7 @@ type Config struct {
 	// Site is this site's id (site.Load).
 	Site site.ID
 	// Sites lists every site of the cluster, this one included. Placement derives from it.
+	// Empty: call Join before opening the store.
 	Sites []site.ID
 	// ReplicationFactor is how many sites hold each shard. Default: 3, or len(Sites) if fewer.
 	ReplicationFactor int
@@ -39,9 +40,6 @@ type Config struct {
 }
 
 func (c *Config) ensureDefaults() {
-	if c.ReplicationFactor == 0 {
-		c.ReplicationFactor = min(3, len(c.Sites))
-	}
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:0"
 	}
@@ -94,25 +92,41 @@ func NewNode(cfg Config) (*Node, error) {
 	if cfg.NumShards < 1 {
 		return nil, errors.New("replication: Config.NumShards is not set")
 	}
-	place, err := NewPlacement(cfg.Sites, cfg.ReplicationFactor)
-	if err != nil {
-		return nil, err
+	n := &Node{cfg: cfg, log: cfg.Logger.With("site", cfg.Site.String()), stop: make(chan struct{})}
+	if len(cfg.Sites) > 0 {
+		if err := n.setSites(cfg.Sites); err != nil {
+			return nil, err
+		}
 	}
-	found := false
-	for _, id := range place.Sites() {
-		found = found || id == cfg.Site
-	}
-	if !found {
-		return nil, fmt.Errorf("replication: site %v is not in Config.Sites", cfg.Site)
-	}
-	n := &Node{cfg: cfg, place: place, log: cfg.Logger.With("site", cfg.Site.String()), stop: make(chan struct{})}
 	tr, err := transport.Listen(cfg.Listen, cfg.Site, handler{n}, n.log)
 	if err != nil {
 		return nil, err
 	}
 	n.tr = tr
 	n.http = tr.Client()
+	tr.ServeHTTP(n.httpHandler())
 	return n, nil
+}
+
+// setSites fixes the cluster's sites and so the placement.
+func (n *Node) setSites(sites []site.ID) error {
+	rf := n.cfg.ReplicationFactor
+	if rf == 0 {
+		rf = min(3, len(sites))
+	}
+	place, err := NewPlacement(sites, rf)
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, id := range place.Sites() {
+		found = found || id == n.cfg.Site
+	}
+	if !found {
+		return fmt.Errorf("replication: site %v is not among the cluster's sites", n.cfg.Site)
+	}
+	n.cfg.Sites, n.cfg.ReplicationFactor, n.place = place.Sites(), rf, place
+	return nil
 }
 
 // Addr is the transport's address.
@@ -145,6 +159,10 @@ func (n *Node) StoreOptions(o *ds.Options) *ds.Options {
 // NewApplier is ds.Options.NewApplier: it opens the raft groups of this site's shards in db,
 // the store's pebble instance. ds calls it once, from Open.
 func (n *Node) NewApplier(db *pebble.DB) ds.Applier {
+	if n.place == nil {
+		n.openErr = errors.New("replication: the store was opened before the node joined its cluster")
+		return failingApplier{n.openErr}
+	}
 	if n.pebble != nil {
 		// ds reopens pebble only after a failed write; the groups hold the old instance.
 		return failingApplier{errors.New("replication: storage failed; restart the site")}
@@ -181,7 +199,6 @@ func (n *Node) Start(db *ds.DB) error {
 		return fmt.Errorf("replication: store has %d shards, Config.NumShards is %d", db.NumShards(), n.cfg.NumShards)
 	}
 	n.db = db
-	n.tr.ServeHTTP(n.httpHandler())
 	for _, g := range n.groups {
 		if g == nil {
 			continue
