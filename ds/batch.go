@@ -119,6 +119,15 @@ func (d *DB) Submit(b *Batch) (*Pending, error) {
 		return nil, err
 	}
 	b.req.start = time.Now()
+	if f := d.opts.Forwarder; f != nil {
+		p.shard, p.orig = b.shard, &b.req
+		if !f.Leads(b.shard) {
+			// Forwarded in submission order, one request of the shard after the other.
+			p.req = &request{start: b.req.start, done: getDone()}
+			d.forwardInOrder(b.shard, &b.req, p.req.done)
+			return p, nil
+		}
+	}
 	b.req.done = getDone()
 	if err := s.enqueue(&b.req); err != nil {
 		putDone(b.req.done)
@@ -134,6 +143,10 @@ type Pending struct {
 	req  *request // nil once the result is in (or for an empty batch)
 	err  error
 	done bool
+	// With a Forwarder: the batch's shard and request, forwarded if this replica turns out
+	// not to lead the shard.
+	shard int
+	orig  *request
 }
 
 // Wait returns once the batch is durable, or with the flush's error. If ctx ends first it
@@ -147,6 +160,9 @@ func (p *Pending) Wait(ctx context.Context) error {
 	select {
 	case err := <-p.req.done:
 		putDone(p.req.done)
+		if errors.Is(err, ErrNotLeader) && p.orig != nil {
+			err = p.d.opts.Forwarder.Forward(ctx, p.shard, p.orig.marshalForward())
+		}
 		if err == nil {
 			p.d.metrics.storeLatency.record(time.Since(p.req.start))
 		}

@@ -36,6 +36,7 @@ type DB struct {
 
 	metrics   metrics
 	retention retention
+	forwards  []forwardQueue // by shard, with Options.Forwarder
 	closed    atomic.Bool
 
 	// storage guards pebble and applier against being swapped by recoverStorage.
@@ -117,6 +118,7 @@ func (d *DB) open() error {
 	d.applier = d.opts.NewApplier(db)
 	// 4. Shards: clocks, generations, layouts.
 	d.shards = make([]*shard, d.numShards)
+	d.forwards = make([]forwardQueue, d.numShards)
 	for i := range d.shards {
 		d.shards[i] = newShard(d, i)
 		if err := d.shards[i].load(db, d.opts.Layout); err != nil {

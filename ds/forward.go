@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 )
 
 // ErrNotLeader is wrapped by an Applier's error when this replica does not lead the shard, so
@@ -131,4 +133,51 @@ func (d *DB) StoreForwarded(ctx context.Context, shardID int, data []byte) error
 		return nil
 	}
 	return d.submitLocal(ctx, []*shard{sh}, []*request{r}, WriteOptions{})
+}
+
+// forwardTimeout bounds one forwarded request of Submit, which has no context of its own.
+const forwardTimeout = time.Minute
+
+// forwardQueue keeps the order of a shard's submitted requests that go to its leader: one
+// goroutine per shard forwards them one after the other while there are any.
+type forwardQueue struct {
+	mu      sync.Mutex
+	items   []forwardItem
+	running bool
+}
+
+type forwardItem struct {
+	r    *request
+	done chan error
+}
+
+// forwardInOrder forwards r after the shard's earlier submitted requests; done gets the
+// result.
+func (d *DB) forwardInOrder(shard int, r *request, done chan error) {
+	q := &d.forwards[shard]
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.items = append(q.items, forwardItem{r, done})
+	if !q.running {
+		q.running = true
+		go d.drainForwards(shard, q)
+	}
+}
+
+func (d *DB) drainForwards(shard int, q *forwardQueue) {
+	for {
+		q.mu.Lock()
+		if len(q.items) == 0 {
+			q.running = false
+			q.mu.Unlock()
+			return
+		}
+		it := q.items[0]
+		q.items[0] = forwardItem{}
+		q.items = q.items[1:]
+		q.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), forwardTimeout)
+		it.done <- d.opts.Forwarder.Forward(ctx, shard, it.r.marshalForward())
+		cancel()
+	}
 }

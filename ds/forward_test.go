@@ -72,11 +72,36 @@ func TestForwardedWritesCommitOnTheLeader(t *testing.T) {
 	_, err = lt.Get(1, []byte("key"))
 	require.ErrorIs(t, err, ErrNotFound)
 
+	// Submitted batches are forwarded in submission order.
+	client := clientOn(follower, 2)
+	var pending []*Pending
+	for i := range 20 {
+		b := follower.NewBatch(2)
+		b.AddMessage(&Message{ClientID: client, Topic: "order", Payload: []byte{byte(i)}})
+		p, err := follower.Submit(b)
+		require.NoError(t, err)
+		pending = append(pending, p)
+	}
+	for _, p := range pending {
+		require.NoError(t, p.Wait(ctx))
+	}
+	ordered := readAll(t, leader, "order", 0)
+	require.Len(t, ordered, 20)
+	for i, m := range ordered {
+		require.Equal(t, []byte{byte(i)}, m.Payload, "position %d", i)
+	}
+
 	// A replica that believes it leads but does not forwards after its Applier refuses.
 	fw.leads.Store(true)
 	calls := fw.calls.Load()
 	require.NoError(t, follower.Store(ctx, []Message{msg("a", "late", "x")}, Sync))
 	require.Equal(t, calls+1, fw.calls.Load())
+	b = follower.NewBatch(0)
+	b.AddMessage(&Message{ClientID: clientOn(follower, 0), Topic: "late/submit", Payload: []byte("y")})
+	p, err := follower.Submit(b)
+	require.NoError(t, err)
+	require.NoError(t, p.Wait(ctx))
+	require.Equal(t, calls+2, fw.calls.Load())
 }
 
 func clientOn(db *DB, shard int) string {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -19,7 +20,8 @@ import (
 // which prepares and commits it like a local write. A replica that is asked but does not lead
 // answers 409 and names the leader it knows in the Mqttds-Leader header.
 //
-// Only "not the leader" is retried: such a write was never proposed. Any other failure (a
+// Only "not the leader" (or a leader that cannot be dialled) is retried: such a write was never
+// proposed. Any other failure (a
 // lost connection, an outcome ds cannot know) goes back to the writer, who retries if it
 // wants, as an MQTT client retries a PUBLISH it got no PUBACK for.
 
@@ -90,6 +92,12 @@ func (n *Node) forwardTo(ctx context.Context, to site.ID, shard int, data []byte
 	}
 	resp, err := n.http.Do(req)
 	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			// Nothing was sent: the site is down or unknown. Retry while the shard elects
+			// another leader.
+			return 0, fmt.Errorf("replication: forwarding to site %v: %v: %w", to, err, &NotLeaderError{Shard: shard})
+		}
 		return 0, fmt.Errorf("replication: forwarding to site %v: %w", to, err)
 	}
 	defer resp.Body.Close()

@@ -315,7 +315,7 @@ func (g *group) leadership(ss *raft.SoftState) {
 		// before this replica prepares on its state.
 		g.wantBarrier = true
 		g.n.metrics.leaderships.Add(1)
-		g.log.Info("replication: leading shard", "term", g.rn.BasicStatus().Term)
+		g.log.Info("replication: leading shard", "term", g.rn.BasicStatus().GetTerm())
 		return
 	}
 	g.abandon(errLeadershipLost)

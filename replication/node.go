@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -309,3 +310,24 @@ func (a applier) Apply(shard int, cb *layout.CookedBatch) (ds.Commit, error) {
 type failingApplier struct{ err error }
 
 func (f failingApplier) Apply(int, *layout.CookedBatch) (ds.Commit, error) { return nil, f.err }
+
+// WaitLeaders waits until every shard this site holds a replica of knows a leader, so that
+// writes made right after it are not refused for an election in progress.
+func (n *Node) WaitLeaders(ctx context.Context) error {
+	for {
+		waiting := 0
+		for _, g := range n.groups {
+			if g != nil && g.leader.Load() == 0 {
+				waiting++
+			}
+		}
+		if waiting == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("replication: %d shards without a leader: %w", waiting, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
