@@ -6,7 +6,7 @@ FUZZTIME  ?= 20s
 # Race-detected packages: the concurrent parts (broker, storage write path).
 RACEPKGS  ?= $(shell $(GO) list ./server/... ./ds/... 2>/dev/null)
 
-.PHONY: all build run test test-race bench fuzz soak lint clean
+.PHONY: all build run cluster test test-race bench fuzz soak lint clean
 
 all: build
 
@@ -16,6 +16,11 @@ build:
 ## run: start the broker on 127.0.0.1:1883 with its data in ./data.
 run: build
 	./bin/mqttds serve
+
+## cluster: three replicated sites on 127.0.0.1 (MQTT on 1884-1886), data in ./cluster-data;
+## Ctrl-C stops them (scripts/cluster.sh).
+cluster:
+	scripts/cluster.sh
 
 ## test: vet, build every command, run every test (fuzz seed corpora included) and the race detector
 ## on the concurrent packages. Bounded: each go test run has its own timeout.
@@ -49,7 +54,7 @@ lint:
 	$(GO) vet $(PKGS)
 
 clean:
-	rm -rf bin data
+	rm -rf bin data cluster-data
 
 ## compare: the same bench scenarios against Mosquitto and mqttds in one run, one table with the
 ## ratios (about 3 minutes; stopped after 10).

@@ -45,6 +45,11 @@ type DurableOptions struct {
 	// SharedRedispatchTimeout is how long a member of a durable shared group may hold a
 	// message unacknowledged before the group gives it to another member. Default 30s.
 	SharedRedispatchTimeout time.Duration
+	// Clustered is set when the store is replicated and other brokers (one per site) use it
+	// too: every PUBLISH is stored, since this broker's route index knows only its own
+	// subscriptions, and a session unknown here is looked up in the store (it may have been
+	// created through another site).
+	Clustered bool
 }
 
 // durableOptionsFromConfig maps the durable_sessions and durable_storage sections.
@@ -64,9 +69,14 @@ func durableOptionsFromConfig(cfg *config.Config) DurableOptions {
 	for _, rc := range d.RetentionClasses {
 		st.Retention.Classes = append(st.Retention.Classes, ds.RetentionClass{Filter: rc.Filter, Period: rc.Period.D()})
 	}
+	dir := m.DataDir
+	if dir == "" {
+		dir = filepath.Join(cfg.DataDir, "ds")
+	}
 	return DurableOptions{
 		Enable:                  d.Enable,
-		Dir:                     filepath.Join(cfg.DataDir, "ds"),
+		Clustered:               m.NSites > 1,
+		Dir:                     dir,
 		Storage:                 st,
 		BatchSize:               d.BatchSize,
 		IdlePollInterval:        d.IdlePollInterval.D(),

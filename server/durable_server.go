@@ -83,7 +83,7 @@ func (s *Server) openDurable() error {
 		b.db, b.ownDB = db, true
 	}
 	st, err := durable.Open(b.db, &durable.Options{BatchSize: o.BatchSize, HeartbeatInterval: o.HeartbeatInterval,
-		RenewInterval: o.RenewStreamsInterval})
+		RenewInterval: o.RenewStreamsInterval, Shared: o.Clustered})
 	if err != nil {
 		b.closeDB()
 		return fmt.Errorf("server: opening durable sessions: %w", err)
@@ -621,7 +621,7 @@ func (c *conn) persistDurable(m *Message, p *mqtt.Packet) (done bool, err error)
 	if d := c.sess.dur.Load(); d != nil && p.QoS == mqtt.QoS2 {
 		pub, pid = d.ds, p.PacketID
 	}
-	write := pid != 0 || b.store.Routes().Match(m.Topic)
+	write := pid != 0 || b.opts.Clustered || b.store.Routes().Match(m.Topic)
 	item := &pendingPublish{m: m, qos: p.QoS, pid: p.PacketID}
 	if write {
 		// Submitted here, on the connection's reader, so the writes are queued in arrival

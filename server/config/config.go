@@ -174,9 +174,20 @@ type DurableStorage struct {
 
 // MessagesDB configures the database that stores published messages.
 type MessagesDB struct {
-	NShards          int              `yaml:"n_shards"`
+	NShards           int    `yaml:"n_shards"`
+	NSites            int    `yaml:"n_sites"`
+	ReplicationFactor int    `yaml:"replication_factor"`
+	DataDir           string `yaml:"data_dir"`
+	// Cluster is where the sites of a replicated store meet (n_sites > 1).
+	Cluster          Cluster          `yaml:"cluster"`
 	LocalWriteBuffer LocalWriteBuffer `yaml:"local_write_buffer"`
 	Layout           Layout           `yaml:"layout"`
+}
+
+// Cluster configures the site-to-site links of a replicated store.
+type Cluster struct {
+	Bind  string   `yaml:"bind"`
+	Seeds []string `yaml:"seeds"`
 }
 
 // LocalWriteBuffer bounds a shard's group-commit batch.
@@ -243,7 +254,9 @@ func Default() *Config {
 			SharedRedispatchTimeout: Duration(30 * time.Second),
 		},
 		DurableStorage: DurableStorage{Messages: MessagesDB{
-			NShards: 16,
+			NShards:           16,
+			NSites:            1,
+			ReplicationFactor: 1,
 			LocalWriteBuffer: LocalWriteBuffer{
 				MaxItems:      1000,
 				MaxBytes:      1 << 20,

@@ -318,6 +318,13 @@ func TestValidate(t *testing.T) {
 			"durable_storage.messages.local_write_buffer.max_bytes", "durable_storage.messages.local_write_buffer.flush_interval",
 			"durable_storage.messages.layout.epoch_bits", "durable_storage.messages.layout.bits_per_topic_level",
 			"durable_storage.messages.layout.topic_index_bytes"}},
+		{"cluster", func(c *Config) {
+			m := &c.DurableStorage.Messages
+			m.NSites = 3
+			m.ReplicationFactor = 4
+			m.Cluster.Seeds = []string{"10.0.0.2:7000"}
+		}, []string{"durable_storage.messages.replication_factor", "durable_storage.messages.cluster.bind",
+			"durable_storage.messages.cluster.seeds"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Default()

@@ -259,6 +259,16 @@ func (c *Config) validateDurable(v *validator) {
 
 	m := &c.DurableStorage.Messages
 	v.intRange("durable_storage.messages.n_shards", m.NShards, 1, 65536)
+	v.intRange("durable_storage.messages.n_sites", m.NSites, 1, 255)
+	v.intRange("durable_storage.messages.replication_factor", m.ReplicationFactor, 1, max(1, m.NSites))
+	if m.NSites > 1 {
+		if m.Cluster.Bind == "" {
+			v.fail("durable_storage.messages.cluster.bind", "must be set when n_sites > 1")
+		}
+		if len(m.Cluster.Seeds) < m.NSites-1 {
+			v.fail("durable_storage.messages.cluster.seeds", "lists %d sites, n_sites %d needs at least %d", len(m.Cluster.Seeds), m.NSites, m.NSites-1)
+		}
+	}
 	w := &m.LocalWriteBuffer
 	v.intRange("durable_storage.messages.local_write_buffer.max_items", w.MaxItems, 1, 1<<20)
 	if w.MaxBytes < 1 {

@@ -77,11 +77,37 @@ type OfflineSession struct {
 }
 
 // Offline returns the compact entry of clientID, if the session is stored and not loaded.
+//
+// On a shared store (Options.Shared) a session this node has not heard of may have been
+// created through another node since the directory was loaded: it is looked up in the
+// session table and joins the directory.
 func (st *Store) Offline(clientID string) (Entry, bool) {
 	st.mu.Lock()
-	defer st.mu.Unlock()
 	e, ok := st.mu.offline[clientID]
-	return e, ok
+	_, loaded := st.mu.sessions[clientID]
+	st.mu.Unlock()
+	if ok || loaded || !st.opts.Shared {
+		return e, ok
+	}
+	m, found, err := st.StoredMeta(clientID)
+	if err != nil || !found {
+		return Entry{}, false
+	}
+	e = entryOf(&m)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if _, loaded := st.mu.sessions[clientID]; loaded {
+		return Entry{}, false
+	}
+	if _, known := st.mu.offline[clientID]; !known {
+		for f := range m.Subs {
+			if !IsShared(f) {
+				st.routes.Add(f)
+			}
+		}
+		st.mu.offline[clientID] = e
+	}
+	return e, true
 }
 
 // OfflineLen returns the number of compact sessions.

@@ -32,6 +32,9 @@ type Options struct {
 	RenewInterval time.Duration
 	// Now is the wall clock. Default time.Now.
 	Now func() time.Time
+	// Shared is set when other brokers write the same store (a replicated ds, one broker per
+	// site): a session unknown here is looked up in the store before it is taken for new.
+	Shared bool
 }
 
 // EnsureDefaults fills zero fields and returns o (a nil o is allocated).
@@ -139,8 +142,10 @@ func Open(db *ds.DB, opts *Options) (*Store, error) {
 // programs sharing the store).
 func (st *Store) watch(shard int, w *ds.Watcher) {
 	defer st.wg.Done()
+	// On a shared store the messages other brokers wrote arrive this way: they count as
+	// commits, so that sessions look for new streams.
 	for range w.C {
-		st.noteCommit(shard, false)
+		st.noteCommit(shard, st.opts.Shared)
 	}
 }
 
@@ -303,8 +308,8 @@ func (st *Store) Persist(ctx context.Context, m *ds.Message, publisher *Session,
 	return p.Wait(ctx)
 }
 
-// SubmitPersist queues m for the messages database if a durable subscription matches its topic,
-// and returns without waiting for the write; PendingPersist.Wait does. Messages submitted one
+// SubmitPersist queues m for the messages database if a durable subscription matches its topic
+// (on a shared store, always), and returns without waiting for the write; PendingPersist.Wait does. Messages submitted one
 // after the other are stored, and read, in that order: a connection submits its PUBLISHes as
 // they arrive and waits for each before its PUBACK, which keeps the publisher's order
 // [MQTT-4.6.0-5] while its writes share group commits. m.ClientID is the publisher. When the
@@ -312,7 +317,8 @@ func (st *Store) Persist(ctx context.Context, m *ds.Message, publisher *Session,
 // the packet id is recorded as awaiting PUBREL in the same atomic batch as the message, so a
 // PUBLISH re-sent after a crash is recognized and not stored twice [MQTT-4.3.3-10].
 func (st *Store) SubmitPersist(m *ds.Message, publisher *Session, pid uint16) (*PendingPersist, error) {
-	match := st.routes.Match(m.Topic)
+	// On a shared store the route index knows only this broker's subscriptions: store all.
+	match := st.opts.Shared || st.routes.Match(m.Topic)
 	if !match && (publisher == nil || pid == 0) {
 		st.stats.persistSkipped.Add(1)
 		return &PendingPersist{}, nil

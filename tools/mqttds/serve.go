@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mqttds/mqttds/ds"
 	"github.com/mqttds/mqttds/server"
 	"github.com/mqttds/mqttds/server/config"
 )
@@ -77,12 +76,13 @@ func serve(args, environ []string, logOut io.Writer, stop <-chan os.Signal) erro
 	}
 
 	// 3. The storage: durable sessions, their messages, and the retained messages. It is opened
-	// with every durable_storage option (shards, write buffer, layout, retention).
-	db, err := ds.Open(opts.Durable.Dir, opts.Durable.Storage)
+	// with every durable_storage option (shards, write buffer, layout, retention), alone or as
+	// one site of a replicated cluster (cluster.go).
+	db, closeStore, err := openStore(cfg, opts, log, stop)
 	if err != nil {
-		return fmt.Errorf("opening the store in %s: %w", cfg.DataDir, err)
+		return err
 	}
-	defer db.Close()
+	defer closeStore()
 	retained, err := server.OpenDSRetained(db)
 	if err != nil {
 		return err

@@ -1,0 +1,131 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mqttds/mqttds/ds"
+	"github.com/mqttds/mqttds/replication"
+	"github.com/mqttds/mqttds/replication/site"
+)
+
+// clusteredServer starts a broker on a replicated store of one site (every shard a raft
+// group of one voter): the clustered code paths (forwarding, shared sessions, every PUBLISH
+// stored) without a second process.
+func clusteredServer(t *testing.T, dir string) (*Server, string) {
+	t.Helper()
+	node, err := replication.NewNode(replication.Config{Site: site.ID(1), Sites: []site.ID{1}, NumShards: 4,
+		TickInterval: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	db, err := ds.Open(filepath.Join(dir, "ds"), node.StoreOptions(&ds.Options{}))
+	require.NoError(t, err)
+	require.NoError(t, node.Start(db))
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	require.NoError(t, node.WaitLeaders(ctx))
+	t.Cleanup(func() {
+		db.Close()
+		node.Close()
+	})
+	return durableServer(t, dir, func(o *Options) { o.Durable.DB = db; o.Durable.Clustered = true })
+}
+
+// Ensure that the offline queue of a durable session works on a replicated store [MQTT-3.2.2-3] v5.
+func TestDurable_ClusteredOfflineMessages(t *testing.T) {
+	_, addr := clusteredServer(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sub, _ := pahoV5(t, addr, "c-sub", true, 3600)
+	_, err := sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "off/#", QoS: 1}}})
+	require.NoError(t, err)
+	require.NoError(t, sub.Disconnect(&paho.Disconnect{}))
+	pub, _ := pahoV5(t, addr, "c-pub", true, 0)
+	for i := range 20 {
+		_, err := pub.Publish(ctx, &paho.Publish{Topic: "off/x", QoS: 1, Payload: []byte(fmt.Sprint(i))})
+		require.NoError(t, err)
+	}
+	_, got := pahoV5Present(t, addr, "c-sub", 3600, true)
+	for i := range 20 {
+		p := receive(t, got)
+		require.Equal(t, fmt.Sprint(i), string(p.Payload))
+	}
+}
+
+// clusteredServers starts n brokers, each on its own site of one replicated store.
+func clusteredServers(t *testing.T, n int) []string {
+	t.Helper()
+	var ids []site.ID
+	for i := range n {
+		ids = append(ids, site.ID(0x100+i))
+	}
+	nodes := make([]*replication.Node, n)
+	for i := range n {
+		node, err := replication.NewNode(replication.Config{Site: ids[i], Sites: ids, NumShards: 4,
+			TickInterval: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		nodes[i] = node
+	}
+	for i, a := range nodes {
+		for j, b := range nodes {
+			if i != j {
+				a.AddPeer(ids[j], b.Addr())
+			}
+		}
+	}
+	dbs := make([]*ds.DB, n)
+	for i, node := range nodes {
+		db, err := ds.Open(filepath.Join(t.TempDir(), "ds"), node.StoreOptions(&ds.Options{}))
+		require.NoError(t, err)
+		require.NoError(t, node.Start(db))
+		dbs[i] = db
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	for _, node := range nodes {
+		require.NoError(t, node.WaitLeaders(ctx))
+	}
+	t.Cleanup(func() {
+		for i := range nodes {
+			dbs[i].Close()
+		}
+		for _, node := range nodes {
+			node.Close()
+		}
+	})
+	var addrs []string
+	for i := range n {
+		_, addr := durableServer(t, t.TempDir(), func(o *Options) { o.Durable.DB = dbs[i]; o.Durable.Clustered = true })
+		addrs = append(addrs, addr)
+	}
+	return addrs
+}
+
+// Ensure that a durable session created through one broker of a cluster gets, through a third
+// one, the messages published through a second one while it was away [MQTT-3.2.2-3] v5: the
+// session and the messages live in the replicated store, not in a broker.
+func TestDurable_ClusteredAcrossSites(t *testing.T) {
+	addrs := clusteredServers(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sub, _ := pahoV5(t, addrs[0], "c-sub", true, 3600)
+	_, err := sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "off/#", QoS: 1}}})
+	require.NoError(t, err)
+	require.NoError(t, sub.Disconnect(&paho.Disconnect{}))
+	pub, _ := pahoV5(t, addrs[1], "c-pub", true, 0)
+	for i := range 20 {
+		_, err := pub.Publish(ctx, &paho.Publish{Topic: "off/x", QoS: 1, Payload: []byte(fmt.Sprint(i))})
+		require.NoError(t, err)
+	}
+	_, got := pahoV5Present(t, addrs[2], "c-sub", 3600, true)
+	for i := range 20 {
+		p := receive(t, got)
+		require.Equal(t, fmt.Sprint(i), string(p.Payload))
+	}
+}

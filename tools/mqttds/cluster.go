@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/mqttds/mqttds/ds"
+	"github.com/mqttds/mqttds/replication"
+	"github.com/mqttds/mqttds/replication/site"
+	"github.com/mqttds/mqttds/server"
+	"github.com/mqttds/mqttds/server/config"
+)
+
+// joinTimeout bounds how long a site waits at start for the others (all of them at the first
+// start, when shards are placed; a majority of each shard's replicas later).
+const joinTimeout = 5 * time.Minute
+
+// openStore opens the store of the broker: on its own (n_sites 1), or as one site of a
+// replicated cluster. close releases it (the store first: its last writes need the cluster).
+func openStore(cfg *config.Config, opts *server.Options, log *slog.Logger, stop <-chan os.Signal) (db *ds.DB, close func(), err error) {
+	m := cfg.DurableStorage.Messages
+	if m.NSites <= 1 {
+		db, err := ds.Open(opts.Durable.Dir, opts.Durable.Storage)
+		if err != nil {
+			return nil, nil, fmt.Errorf("opening the store in %s: %w", opts.Durable.Dir, err)
+		}
+		return db, func() { db.Close() }, nil
+	}
+	id, err := site.Load(cfg.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	node, err := replication.NewNode(replication.Config{Site: id, NumShards: m.NShards,
+		ReplicationFactor: m.ReplicationFactor, Listen: m.Cluster.Bind, Logger: log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("durable_storage.messages.cluster.bind: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	log.Info("joining the cluster", "site", id.String(), "bind", node.Addr(), "n_sites", m.NSites)
+	fail := func(err error) (*ds.DB, func(), error) {
+		node.Close()
+		return nil, nil, err
+	}
+	if err := node.Join(ctx, cfg.DataDir, m.Cluster.Seeds, m.NSites); err != nil {
+		return fail(err)
+	}
+	db, err = ds.Open(opts.Durable.Dir, node.StoreOptions(opts.Durable.Storage))
+	if err != nil {
+		return fail(fmt.Errorf("opening the store in %s: %w", opts.Durable.Dir, err))
+	}
+	if err := node.Start(db); err != nil {
+		db.Close()
+		return fail(err)
+	}
+	if err := node.WaitLeaders(ctx); err != nil {
+		db.Close()
+		return fail(err)
+	}
+	log.Info("cluster joined", "site", id.String(), "sites", len(node.Placement().Sites()),
+		"replication_factor", m.ReplicationFactor)
+	return db, func() {
+		db.Close()
+		node.Close()
+	}, nil
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/stretchr/testify/require"
+)
+
+// clusterSite is one `mqttds serve` process of a test cluster.
+type clusterSite struct {
+	mqtt, cluster, dir string
+	cmd                *exec.Cmd
+	mu                 sync.Mutex
+	lines              []string
+}
+
+func (s *clusterSite) sawLog(want string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.lines {
+		if strings.Contains(l, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// startClusterSite starts site i of sites; its stderr is collected for sawLog.
+func startClusterSite(t *testing.T, bin string, sites []*clusterSite, i int) {
+	s := sites[i]
+	var seeds []string
+	for j, o := range sites {
+		if j != i {
+			seeds = append(seeds, o.cluster)
+		}
+	}
+	s.cmd = exec.Command(bin, "serve", "--bind", s.mqtt, "--data-dir", s.dir)
+	s.cmd.Env = append(os.Environ(), "MQTTDS_API_BIND=",
+		"MQTTDS_DURABLE_STORAGE_MESSAGES_N_SHARDS=4",
+		"MQTTDS_DURABLE_STORAGE_MESSAGES_N_SITES=3",
+		"MQTTDS_DURABLE_STORAGE_MESSAGES_REPLICATION_FACTOR=3",
+		"MQTTDS_DURABLE_STORAGE_MESSAGES_CLUSTER_BIND="+s.cluster,
+		"MQTTDS_DURABLE_STORAGE_MESSAGES_CLUSTER_SEEDS="+strings.Join(seeds, ","))
+	stderr, err := s.cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, s.cmd.Start())
+	cmd := s.cmd
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	s.mu.Lock()
+	s.lines = nil
+	s.mu.Unlock()
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			s.mu.Lock()
+			s.lines = append(s.lines, sc.Text())
+			s.mu.Unlock()
+		}
+	}()
+}
+
+func waitStarted(t *testing.T, sites ...*clusterSite) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		for _, s := range sites {
+			if !s.sawLog("mqttds started") {
+				return false
+			}
+		}
+		return true
+	}, 60*time.Second, 20*time.Millisecond, "sites did not start: %v", sites[0].lines)
+}
+
+// connectV5 connects a paho v5 client with a durable session (clean start false, one hour of
+// session expiry); received messages go to got.
+func connectV5(ctx context.Context, t *testing.T, addr, id string, got chan<- *paho.Publish) (*paho.Client, *paho.Connack) {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	require.NoError(t, err)
+	c := paho.NewClient(paho.ClientConfig{
+		Conn: nc,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(r paho.PublishReceived) (bool, error) {
+			if got != nil {
+				got <- r.Packet
+			}
+			return true, nil
+		}},
+	})
+	expiry := uint32(3600)
+	ca, err := c.Connect(ctx, &paho.Connect{ClientID: id, CleanStart: false, KeepAlive: 30,
+		Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}})
+	require.NoError(t, err)
+	require.EqualValues(t, 0, ca.ReasonCode)
+	return c, ca
+}
+
+// TestCluster_KillSiteKeepsAcknowledged runs three broker processes as one cluster. A
+// subscriber's durable session is created on site 0, messages are published and acknowledged
+// on site 1, then site 0 is killed (SIGKILL); the subscriber comes back on site 2 and receives
+// every acknowledged message, including those published after the kill.
+func TestCluster_KillSiteKeepsAcknowledged(t *testing.T) {
+	bin := buildBinary(t)
+	root := t.TempDir()
+	sites := make([]*clusterSite, 3)
+	for i := range sites {
+		sites[i] = &clusterSite{mqtt: freeAddr(t), cluster: freeAddr(t), dir: filepath.Join(root, fmt.Sprint(i))}
+	}
+	for i := range sites {
+		startClusterSite(t, bin, sites, i)
+	}
+	waitStarted(t, sites...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	sub, _ := connectV5(ctx, t, sites[0].mqtt, "cluster-sub", nil)
+	_, err := sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "cl/#", QoS: 1}}})
+	require.NoError(t, err)
+	require.NoError(t, sub.Disconnect(&paho.Disconnect{ReasonCode: 0}))
+
+	pub, _ := connectV5(ctx, t, sites[1].mqtt, "cluster-pub", nil)
+	want := map[string]bool{}
+	publish := func(from, to int) {
+		for i := from; i < to; i++ {
+			p := fmt.Sprintf("m%03d", i)
+			resp, err := pub.Publish(ctx, &paho.Publish{Topic: "cl/" + p, QoS: 1, Payload: []byte(p)})
+			require.NoError(t, err)
+			require.Less(t, resp.ReasonCode, byte(0x80), "PUBACK %d for %s", resp.ReasonCode, p)
+			want[p] = true
+		}
+	}
+	publish(0, 50)
+
+	// SIGKILL the site where the session was created.
+	require.NoError(t, sites[0].cmd.Process.Kill())
+	_, _ = sites[0].cmd.Process.Wait()
+	publish(50, 70)
+
+	got := make(chan *paho.Publish, 200)
+	back, ca := connectV5(ctx, t, sites[2].mqtt, "cluster-sub", got)
+	defer back.Disconnect(&paho.Disconnect{})
+	require.True(t, ca.SessionPresent, "the session created on site 0 is found on site 2 [MQTT-3.2.2-2]")
+	seen := map[string]bool{}
+	for len(seen) < len(want) {
+		select {
+		case m := <-got:
+			seen[string(m.Payload)] = true
+		case <-ctx.Done():
+			missing := []string{}
+			for p := range want {
+				if !seen[p] {
+					missing = append(missing, p)
+				}
+			}
+			logs := ""
+			for i, s := range sites {
+				s.mu.Lock()
+				logs += fmt.Sprintf("site %d:\n%s\n", i, strings.Join(s.lines, "\n"))
+				s.mu.Unlock()
+			}
+			t.Fatalf("received %d of %d acknowledged messages; missing %v\n%s", len(seen), len(want), missing, logs)
+		}
+	}
+	for p := range seen {
+		require.True(t, want[p], "unexpected message %s", p)
+	}
+
+	// The killed site restarts and rejoins; the cluster keeps taking writes.
+	startClusterSite(t, bin, sites, 0)
+	waitStarted(t, sites[0])
+	publish(70, 75)
+	for len(seen) < len(want) {
+		select {
+		case m := <-got:
+			seen[string(m.Payload)] = true
+		case <-ctx.Done():
+			t.Fatalf("after the restart: received %d of %d", len(seen), len(want))
+		}
+	}
+	require.NoError(t, pub.Disconnect(&paho.Disconnect{}))
+}
