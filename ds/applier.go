@@ -22,7 +22,8 @@ import (
 //   - if a Wait fails, every batch of the shard applied after it fails too.
 //
 // Apply is called by one goroutine per shard; Wait from another, in Apply order. Apply must
-// not retain b after it returns.
+// not retain b after it returns. An Applier that is also an io.Closer is closed by DB.Close
+// after the last batch and before pebble closes.
 type Applier interface {
 	Apply(shard int, b *layout.CookedBatch) (Commit, error)
 }

@@ -266,6 +266,11 @@ func (d *DB) closeStorage() error {
 			closeLayouts(s.gens.list)
 		}
 	}
+	// An Applier with state of its own in pebble (a replicated one runs raft groups on it)
+	// stops before pebble closes.
+	if c, ok := d.applier.(io.Closer); ok {
+		errs = append(errs, c.Close())
+	}
 	if d.pebble != nil {
 		errs = append(errs, d.pebble.Close())
 	}

@@ -22,7 +22,7 @@ import (
 // testCluster runs sites in this process, each with its own store on disk and its own
 // transport on loopback.
 type testCluster struct {
-	t      *testing.T
+	t      testing.TB
 	shards int
 	ids    []site.ID
 	sites  []*testSite
@@ -42,7 +42,7 @@ const (
 	waitFor           = 20 * time.Second
 )
 
-func newTestCluster(t *testing.T, n, shards int) *testCluster {
+func newTestCluster(t testing.TB, n, shards int) *testCluster {
 	c := &testCluster{t: t, shards: shards}
 	for i := range n {
 		id := site.ID(0x1000 + i)
@@ -155,7 +155,7 @@ func (c *testCluster) write(shard int, payloads ...string) {
 	}
 }
 
-func payloads(t *testing.T, db *ds.DB) []string {
+func payloads(t testing.TB, db *ds.DB) []string {
 	t.Helper()
 	streams, err := db.GetStreams("#", 0)
 	require.NoError(t, err)

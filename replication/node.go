@@ -72,12 +72,13 @@ type Node struct {
 	pebble *pebble.DB
 	db     *ds.DB
 
-	groups  []*group // by shard; nil where this site holds no replica
-	openErr error    // a group that NewApplier could not open; Start returns it
-	started atomic.Bool
-	stop    chan struct{}
-	wg      sync.WaitGroup
-	once    sync.Once
+	groups    []*group // by shard; nil where this site holds no replica
+	openErr   error    // a group that NewApplier could not open; Start returns it
+	started   atomic.Bool
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	once      sync.Once // stopGroups
+	closeOnce sync.Once // the transport
 
 	metrics struct {
 		applied, leaderships, failures, forwarded atomic.Uint64
@@ -216,13 +217,19 @@ func (n *Node) Start(db *ds.DB) error {
 
 // Close stops the groups and the transport.
 func (n *Node) Close() error {
+	n.stopGroups()
 	var err error
+	n.closeOnce.Do(func() { err = n.tr.Close() })
+	return err
+}
+
+// stopGroups stops the groups' loops and waits for them. The store calls it (through the
+// Applier's Close) before it closes pebble, which the groups use.
+func (n *Node) stopGroups() {
 	n.once.Do(func() {
 		close(n.stop)
 		n.wg.Wait()
-		err = n.tr.Close()
 	})
-	return err
 }
 
 // Status returns the state of this site's replica of shard.
@@ -283,6 +290,12 @@ func (h handler) Unreachable(peer site.ID, group uint32) {
 
 // applier proposes the shards' batches to their groups.
 type applier struct{ n *Node }
+
+// Close stops the groups: ds closes its Applier before pebble.
+func (a applier) Close() error {
+	a.n.stopGroups()
+	return nil
+}
 
 func (a applier) Apply(shard int, cb *layout.CookedBatch) (ds.Commit, error) {
 	g := a.n.group(shard)
