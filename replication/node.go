@@ -344,3 +344,34 @@ func (n *Node) WaitLeaders(ctx context.Context) error {
 		}
 	}
 }
+
+// SiteStatus is one site of the cluster as this site sees it.
+type SiteStatus struct {
+	ID   site.ID
+	Addr string
+	// Up: this site, or a site heard from within two election timeouts (every leader sends
+	// heartbeats each tick, and every site leads or follows some shard).
+	Up bool
+}
+
+// Sites returns every site of the cluster, sorted by id.
+func (n *Node) Sites() []SiteStatus {
+	if n.place == nil {
+		return nil
+	}
+	window := 2 * time.Duration(n.cfg.ElectionTicks) * n.cfg.TickInterval
+	var out []SiteStatus
+	for _, id := range n.place.Sites() {
+		st := SiteStatus{ID: id, Addr: n.tr.PeerAddr(id), Up: id == n.cfg.Site}
+		if id == n.cfg.Site {
+			st.Addr = n.Addr()
+		} else if heard := n.tr.LastHeard(id); !heard.IsZero() && time.Since(heard) < window {
+			st.Up = true
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// Site is this site's id.
+func (n *Node) Site() site.ID { return n.cfg.Site }

@@ -79,6 +79,25 @@ type Transport struct {
 	httpSrv *http.Server
 
 	sent, received, dropped, filtered atomic.Uint64
+
+	heard sync.Map // site.ID -> *atomic.Int64: unix nanoseconds of the last frame from it
+}
+
+// LastHeard returns when the last frame from id arrived (zero if none has).
+func (t *Transport) LastHeard(id site.ID) time.Time {
+	v, ok := t.heard.Load(id)
+	if !ok {
+		return time.Time{}
+	}
+	return time.Unix(0, v.(*atomic.Int64).Load())
+}
+
+func (t *Transport) noteHeard(id site.ID) {
+	v, ok := t.heard.Load(id)
+	if !ok {
+		v, _ = t.heard.LoadOrStore(id, new(atomic.Int64))
+	}
+	v.(*atomic.Int64).Store(time.Now().UnixNano())
 }
 
 // Listen starts a transport for self on addr ("127.0.0.1:0" picks a port; see Addr).
@@ -112,6 +131,16 @@ func (t *Transport) SetFilter(f Filter) {
 // Stats returns the traffic counters.
 func (t *Transport) Stats() Stats {
 	return Stats{Sent: t.sent.Load(), Received: t.received.Load(), Dropped: t.dropped.Load(), Filtered: t.filtered.Load()}
+}
+
+// PeerAddr returns the address of peer, "" if unknown.
+func (t *Transport) PeerAddr(id site.ID) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.peers[id]; p != nil {
+		return p.addr
+	}
+	return ""
 }
 
 // AddPeer sets the address of peer (replacing an earlier one).
@@ -242,6 +271,7 @@ func (t *Transport) serve(c net.Conn) {
 			continue
 		}
 		t.received.Add(1)
+		t.noteHeard(from)
 		t.handler.HandleMessage(group, m)
 	}
 }
