@@ -184,6 +184,9 @@ func (s *Server) apiRoutes() []apiRoute {
 		&promCollector{s: s}, &durableCollector{s: s})
 	if db := s.Storage(); db != nil {
 		reg.MustRegister(newDSCollector(storageName, db))
+		if c := s.opts.Cluster; c != nil {
+			reg.MustRegister(newClusterCollector(c, db.NumShards()))
+		}
 	}
 	prom := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return []apiRoute{

@@ -68,6 +68,7 @@ type StorageDetail struct {
 // ShardView is one shard: its generations and where it is replicated.
 type ShardView struct {
 	ID          int              `json:"id"`
+	Leader      string           `json:"leader,omitempty"` // cluster only: the leader this site knows of
 	Replicas    []ReplicaView    `json:"replicas"`
 	Generations []GenerationView `json:"generations"`
 }
@@ -75,7 +76,11 @@ type ShardView struct {
 // ReplicaView is one replica of a shard.
 type ReplicaView struct {
 	Site   string `json:"site"`
-	Status string `json:"status"` // up
+	Status string `json:"status"` // up (single node), leader or follower (cluster)
+	// This site's replica in a cluster: raft term, commit and applied index.
+	Term    uint64 `json:"term,omitempty"`
+	Commit  uint64 `json:"commit_index,omitempty"`
+	Applied uint64 `json:"applied_index,omitempty"`
 }
 
 // GenerationView is one generation of a shard.
@@ -94,6 +99,7 @@ type GenerationView struct {
 type SiteView struct {
 	Site   string `json:"site"`
 	Node   string `json:"node"`
+	Addr   string `json:"address,omitempty"` // cluster only
 	Up     bool   `json:"up"`
 	Shards int    `json:"n_shards"`
 }
@@ -111,8 +117,44 @@ type SiteShardView struct {
 	Status  string `json:"status"`
 }
 
-// site is this node's site id: the node name, as a single node has no other.
-func (s *Server) site() string { return s.opts.NodeName }
+// site is this node's site id: the cluster's, or the node name, as a single node has no other.
+func (s *Server) site() string {
+	if c := s.opts.Cluster; c != nil {
+		return c.Site()
+	}
+	return s.opts.NodeName
+}
+
+// shardView is one shard's replicas: this node alone, or the cluster's replica set with the
+// leader this site knows of and this site's raft state.
+func (s *Server) shardView(id int) ShardView {
+	c := s.opts.Cluster
+	if c == nil {
+		return ShardView{ID: id, Replicas: []ReplicaView{{Site: s.site(), Status: "up"}}, Generations: []GenerationView{}}
+	}
+	sh := c.Shard(id)
+	v := ShardView{ID: id, Leader: sh.Leader, Generations: []GenerationView{}}
+	for _, r := range sh.Replicas {
+		status := "follower"
+		if r == sh.Leader {
+			status = "leader"
+		}
+		rv := ReplicaView{Site: r, Status: status}
+		if r == c.Site() && sh.Local != nil {
+			rv.Term, rv.Commit, rv.Applied = sh.Local.Term, sh.Local.Commit, sh.Local.Applied
+		}
+		v.Replicas = append(v.Replicas, rv)
+	}
+	return v
+}
+
+// siteList lists the sites: this node alone, or the cluster's.
+func (s *Server) siteList() []ClusterSite {
+	if c := s.opts.Cluster; c != nil {
+		return c.Sites()
+	}
+	return []ClusterSite{{ID: s.site(), Up: true}}
+}
 
 // storages lists the storages with their shards; empty without durable storage.
 func (s *Server) storages() ([]StorageDetail, error) {
@@ -125,10 +167,12 @@ func (s *Server) storages() ([]StorageDetail, error) {
 		return nil, err
 	}
 	d := StorageDetail{StorageView: StorageView{Name: storageName, Shards: db.NumShards(), Generations: len(gens),
-		DiskBytes: db.Metrics().Disk.Usage, Sites: []string{s.site()}}}
+		DiskBytes: db.Metrics().Disk.Usage, Sites: []string{}}}
+	for _, site := range s.siteList() {
+		d.Sites = append(d.Sites, site.ID)
+	}
 	for i := range db.NumShards() {
-		d.ShardList = append(d.ShardList, ShardView{ID: i, Replicas: []ReplicaView{{Site: s.site(), Status: "up"}},
-			Generations: []GenerationView{}})
+		d.ShardList = append(d.ShardList, s.shardView(i))
 	}
 	for _, g := range gens {
 		if g.Shard < len(d.ShardList) {
@@ -172,38 +216,57 @@ func (s *Server) apiStorage(w http.ResponseWriter, r *http.Request) {
 	apiFail(w, http.StatusNotFound, codeStorageNotFound, "no storage %q", r.PathValue("name"))
 }
 
-func (s *Server) siteDetail() (SiteDetail, error) {
-	d := SiteDetail{SiteView: SiteView{Site: s.site(), Node: s.opts.NodeName, Up: true}, ShardList: []SiteShardView{}}
+// siteDetails describes every site with the shards it holds.
+func (s *Server) siteDetails() ([]SiteDetail, error) {
 	all, err := s.storages()
 	if err != nil {
-		return d, err
+		return nil, err
 	}
-	for _, st := range all {
-		for _, sh := range st.ShardList {
-			d.ShardList = append(d.ShardList, SiteShardView{Storage: st.Name, Shard: sh.ID, Status: "up"})
+	var out []SiteDetail
+	for _, site := range s.siteList() {
+		d := SiteDetail{SiteView: SiteView{Site: site.ID, Addr: site.Addr, Up: site.Up}, ShardList: []SiteShardView{}}
+		if site.ID == s.site() {
+			d.Node = s.opts.NodeName
 		}
+		for _, st := range all {
+			for _, sh := range st.ShardList {
+				for _, r := range sh.Replicas {
+					if r.Site == site.ID {
+						d.ShardList = append(d.ShardList, SiteShardView{Storage: st.Name, Shard: sh.ID, Status: r.Status})
+					}
+				}
+			}
+		}
+		d.Shards = len(d.ShardList)
+		out = append(out, d)
 	}
-	d.Shards = len(d.ShardList)
-	return d, nil
+	return out, nil
 }
 
 func (s *Server) apiSites(w http.ResponseWriter, _ *http.Request) {
-	d, err := s.siteDetail()
+	all, err := s.siteDetails()
 	if err != nil {
 		apiFail(w, http.StatusInternalServerError, codeInternal, "%v", err)
 		return
 	}
-	writeJSON(w, []SiteView{d.SiteView})
+	out := make([]SiteView, len(all))
+	for i, d := range all {
+		out[i] = d.SiteView
+	}
+	writeJSON(w, out)
 }
 
 func (s *Server) apiSite(w http.ResponseWriter, r *http.Request) {
-	d, err := s.siteDetail()
-	switch {
-	case err != nil:
+	all, err := s.siteDetails()
+	if err != nil {
 		apiFail(w, http.StatusInternalServerError, codeInternal, "%v", err)
-	case r.PathValue("site") != d.Site:
-		apiFail(w, http.StatusNotFound, codeSiteNotFound, "no site %q", r.PathValue("site"))
-	default:
-		writeJSON(w, d)
+		return
 	}
+	for _, d := range all {
+		if d.Site == r.PathValue("site") {
+			writeJSON(w, d)
+			return
+		}
+	}
+	apiFail(w, http.StatusNotFound, codeSiteNotFound, "no site %q", r.PathValue("site"))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -127,5 +128,55 @@ func TestDurable_ClusteredAcrossSites(t *testing.T) {
 	for i := range 20 {
 		p := receive(t, got)
 		require.Equal(t, fmt.Sprint(i), string(p.Payload))
+	}
+}
+
+// fakeCluster is a fixed three-site view: site a leads shard 0, b the others; c is down.
+type fakeCluster struct{}
+
+func (fakeCluster) Site() string { return "a" }
+
+func (fakeCluster) Sites() []ClusterSite {
+	return []ClusterSite{{ID: "a", Addr: "127.0.0.1:1", Up: true}, {ID: "b", Addr: "127.0.0.1:2", Up: true}, {ID: "c", Addr: "127.0.0.1:3"}}
+}
+
+func (fakeCluster) Shard(shard int) ClusterShard {
+	leader := "b"
+	if shard == 0 {
+		leader = "a"
+	}
+	return ClusterShard{Replicas: []string{"a", "b", "c"}, Leader: leader,
+		Local: &ReplicaState{Leading: shard == 0, Term: 3, Commit: 10 + uint64(shard), Applied: 9 + uint64(shard)}}
+}
+
+func (fakeCluster) Counters() ClusterCounters { return ClusterCounters{Applied: 7, Forwarded: 2} }
+
+// The storage routes and /metrics show a cluster's replicas, leaders and raft state.
+func TestAPI_ClusterRows(t *testing.T) {
+	srv, _ := durableServer(t, t.TempDir(), func(o *Options) { o.Cluster = fakeCluster{} })
+	h := srv.APIHandler()
+	var sd StorageDetail
+	apiJSON(t, h, "GET", "/api/v1/ds/storages/default", "", http.StatusOK, &sd)
+	require.Equal(t, []string{"a", "b", "c"}, sd.Sites)
+	require.Equal(t, "a", sd.ShardList[0].Leader)
+	require.Equal(t, []ReplicaView{{Site: "a", Status: "leader", Term: 3, Commit: 10, Applied: 9},
+		{Site: "b", Status: "follower"}, {Site: "c", Status: "follower"}}, sd.ShardList[0].Replicas)
+	require.Equal(t, "leader", sd.ShardList[1].Replicas[1].Status)
+	var sites []SiteView
+	apiJSON(t, h, "GET", "/api/v1/ds/sites", "", http.StatusOK, &sites)
+	require.Len(t, sites, 3)
+	require.Equal(t, SiteView{Site: "c", Addr: "127.0.0.1:3", Up: false, Shards: 4}, sites[2])
+	require.Equal(t, srv.opts.NodeName, sites[0].Node)
+	var site SiteDetail
+	apiJSON(t, h, "GET", "/api/v1/ds/sites/b", "", http.StatusOK, &site)
+	require.Equal(t, SiteShardView{Storage: "default", Shard: 2, Status: "leader"}, site.ShardList[2])
+
+	rec := apiCall(t, h, "GET", "/metrics", "", "")
+	require.Equal(t, http.StatusOK, rec.Code)
+	body := rec.Body.String()
+	for _, want := range []string{`mqttds_replication_leader{shard="0"} 1`, `mqttds_replication_leader{shard="1"} 0`,
+		`mqttds_replication_applied_index{shard="2"} 11`, `mqttds_replication_sites_up 2`,
+		`mqttds_replication_forwarded_writes_total 2`} {
+		require.Contains(t, body, want)
 	}
 }

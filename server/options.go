@@ -141,6 +141,9 @@ type Options struct {
 	// Durable turns on durable sessions (see DurableOptions). Default off.
 	Durable DurableOptions
 
+	// Cluster, when the store is replicated, describes the cluster to the API and the metrics.
+	Cluster Cluster
+
 	// API configures the HTTP management API (APIHandler). The zero value serves every
 	// route without authentication.
 	API APIOptions

@@ -19,7 +19,8 @@ import (
 const joinTimeout = 5 * time.Minute
 
 // openStore opens the store of the broker: on its own (n_sites 1), or as one site of a
-// replicated cluster. close releases it (the store first: its last writes need the cluster).
+// replicated cluster, which it then sets as opts.Cluster. close releases it (the store first:
+// its last writes need the cluster).
 func openStore(cfg *config.Config, opts *server.Options, log *slog.Logger, stop <-chan os.Signal) (db *ds.DB, close func(), err error) {
 	m := cfg.DurableStorage.Messages
 	if m.NSites <= 1 {
@@ -67,10 +68,44 @@ func openStore(cfg *config.Config, opts *server.Options, log *slog.Logger, stop 
 		db.Close()
 		return fail(err)
 	}
+	opts.Cluster = clusterView{node}
 	log.Info("cluster joined", "site", id.String(), "sites", len(node.Placement().Sites()),
 		"replication_factor", m.ReplicationFactor)
 	return db, func() {
 		db.Close()
 		node.Close()
 	}, nil
+}
+
+// clusterView is server.Cluster over a replication.Node.
+type clusterView struct{ n *replication.Node }
+
+func (v clusterView) Site() string { return v.n.Site().String() }
+
+func (v clusterView) Sites() []server.ClusterSite {
+	var out []server.ClusterSite
+	for _, s := range v.n.Sites() {
+		out = append(out, server.ClusterSite{ID: s.ID.String(), Addr: s.Addr, Up: s.Up})
+	}
+	return out
+}
+
+func (v clusterView) Shard(shard int) server.ClusterShard {
+	var out server.ClusterShard
+	for _, id := range v.n.Placement().Replicas(shard) {
+		out.Replicas = append(out.Replicas, id.String())
+	}
+	if st, err := v.n.Status(shard); err == nil {
+		if st.Leader != 0 {
+			out.Leader = st.Leader.String()
+		}
+		out.Local = &server.ReplicaState{Leading: st.Leading, Term: st.Term, Commit: st.Commit, Applied: st.Applied}
+	}
+	return out
+}
+
+func (v clusterView) Counters() server.ClusterCounters {
+	m := v.n.Metrics()
+	return server.ClusterCounters{Applied: m.Applied, Leaderships: m.Leaderships, Failures: m.Failures,
+		Forwarded: m.Forwarded, Sent: m.Transport.Sent, Received: m.Transport.Received, Dropped: m.Transport.Dropped}
 }

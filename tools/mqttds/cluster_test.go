@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +21,7 @@ import (
 
 // clusterSite is one `mqttds serve` process of a test cluster.
 type clusterSite struct {
-	mqtt, cluster, dir string
+	mqtt, cluster, api, dir string
 	cmd                *exec.Cmd
 	mu                 sync.Mutex
 	lines              []string
@@ -46,7 +48,7 @@ func startClusterSite(t *testing.T, bin string, sites []*clusterSite, i int) {
 		}
 	}
 	s.cmd = exec.Command(bin, "serve", "--bind", s.mqtt, "--data-dir", s.dir)
-	s.cmd.Env = append(os.Environ(), "MQTTDS_API_BIND=",
+	s.cmd.Env = append(os.Environ(), "MQTTDS_API_BIND="+s.api,
 		"MQTTDS_DURABLE_STORAGE_MESSAGES_N_SHARDS=4",
 		"MQTTDS_DURABLE_STORAGE_MESSAGES_N_SITES=3",
 		"MQTTDS_DURABLE_STORAGE_MESSAGES_REPLICATION_FACTOR=3",
@@ -114,7 +116,7 @@ func TestCluster_KillSiteKeepsAcknowledged(t *testing.T) {
 	root := t.TempDir()
 	sites := make([]*clusterSite, 3)
 	for i := range sites {
-		sites[i] = &clusterSite{mqtt: freeAddr(t), cluster: freeAddr(t), dir: filepath.Join(root, fmt.Sprint(i))}
+		sites[i] = &clusterSite{mqtt: freeAddr(t), cluster: freeAddr(t), api: freeAddr(t), dir: filepath.Join(root, fmt.Sprint(i))}
 	}
 	for i := range sites {
 		startClusterSite(t, bin, sites, i)
@@ -174,6 +176,18 @@ func TestCluster_KillSiteKeepsAcknowledged(t *testing.T) {
 	for p := range seen {
 		require.True(t, want[p], "unexpected message %s", p)
 	}
+
+	// Site 2's metrics show the replicas it holds, and that it hears one other site.
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + sites[2].api + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(body), "mqttds_replication_sites_up 2") &&
+			strings.Contains(string(body), `mqttds_replication_applied_index{shard="3"}`)
+	}, 20*time.Second, 50*time.Millisecond, "replication metrics on site 2")
 
 	// The killed site restarts and rejoins; the cluster keeps taking writes.
 	startClusterSite(t, bin, sites, 0)

@@ -1,0 +1,120 @@
+package server
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Cluster is the broker's view of the replicated store it runs on, for the API and the
+// metrics; nil for a single node. The broker itself needs nothing of it: sessions and messages
+// are shared through the store. tools/mqttds implements it over replication.Node, so the
+// server does not depend on the replication packages.
+type Cluster interface {
+	// Site is this site's id (16 hex digits).
+	Site() string
+	// Sites lists every site of the cluster, sorted by id.
+	Sites() []ClusterSite
+	// Shard describes the replicas of one shard, as this site knows them.
+	Shard(shard int) ClusterShard
+	// Counters are this site's replication counters.
+	Counters() ClusterCounters
+}
+
+// ClusterSite is one site of a cluster.
+type ClusterSite struct {
+	ID   string
+	Addr string
+	Up   bool
+}
+
+// ClusterShard is one shard's replica set.
+type ClusterShard struct {
+	Replicas []string // site ids
+	Leader   string   // "" while no leader is known here
+	// Local is this site's replica; nil if this site holds none.
+	Local *ReplicaState
+}
+
+// ReplicaState is the raft state of this site's replica of a shard.
+type ReplicaState struct {
+	Leading               bool
+	Term, Commit, Applied uint64
+}
+
+// ClusterCounters are a site's replication counters.
+type ClusterCounters struct {
+	Applied, Leaderships, Failures, Forwarded uint64
+	Sent, Received, Dropped                   uint64
+}
+
+// clusterCollector exports the replication state of this site (mqttds_replication_*): per
+// shard replica the raft term, commit and applied index and whether it leads, and the site's
+// counters.
+type clusterCollector struct {
+	c                                       Cluster
+	shards                                  int
+	leading, term, commit, applied, sitesUp *prometheus.Desc
+	counters                                map[string]*prometheus.Desc
+}
+
+func newClusterCollector(c Cluster, shards int) *clusterCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("mqttds_replication_"+name, help, labels, nil)
+	}
+	return &clusterCollector{c: c, shards: shards,
+		leading: d("leader", "1 if this site's replica leads the shard and takes writes.", "shard"),
+		term:    d("term", "Raft term of this site's replica of the shard.", "shard"),
+		commit:  d("commit_index", "Raft commit index of this site's replica of the shard.", "shard"),
+		applied: d("applied_index", "Last log index applied by this site's replica of the shard.", "shard"),
+		sitesUp: d("sites_up", "Sites of the cluster this site hears from (itself included)."),
+		counters: map[string]*prometheus.Desc{
+			"applied":     d("applied_batches_total", "Batches applied by this site's replicas."),
+			"leaderships": d("leaderships_total", "Times a replica on this site became leader."),
+			"failures":    d("replica_failures_total", "Replicas on this site stopped by a storage error."),
+			"forwarded":   d("forwarded_writes_total", "Writes this site sent to (or took as) a shard's leader."),
+			"sent":        d("transport_sent_total", "Raft messages sent to other sites."),
+			"received":    d("transport_received_total", "Raft messages received from other sites."),
+			"dropped":     d("transport_dropped_total", "Raft messages dropped (queue full, site unreachable)."),
+		},
+	}
+}
+
+func (cc *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{cc.leading, cc.term, cc.commit, cc.applied, cc.sitesUp} {
+		ch <- d
+	}
+	for _, d := range cc.counters {
+		ch <- d
+	}
+}
+
+func (cc *clusterCollector) Collect(ch chan<- prometheus.Metric) {
+	for shard := range cc.shards {
+		l := cc.c.Shard(shard).Local
+		if l == nil {
+			continue
+		}
+		label := strconv.Itoa(shard)
+		leading := 0.0
+		if l.Leading {
+			leading = 1
+		}
+		ch <- prometheus.MustNewConstMetric(cc.leading, prometheus.GaugeValue, leading, label)
+		ch <- prometheus.MustNewConstMetric(cc.term, prometheus.GaugeValue, float64(l.Term), label)
+		ch <- prometheus.MustNewConstMetric(cc.commit, prometheus.GaugeValue, float64(l.Commit), label)
+		ch <- prometheus.MustNewConstMetric(cc.applied, prometheus.GaugeValue, float64(l.Applied), label)
+	}
+	up := 0
+	for _, s := range cc.c.Sites() {
+		if s.Up {
+			up++
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(cc.sitesUp, prometheus.GaugeValue, float64(up))
+	n := cc.c.Counters()
+	for name, v := range map[string]uint64{"applied": n.Applied, "leaderships": n.Leaderships, "failures": n.Failures,
+		"forwarded": n.Forwarded, "sent": n.Sent, "received": n.Received, "dropped": n.Dropped} {
+		ch <- prometheus.MustNewConstMetric(cc.counters[name], prometheus.CounterValue, float64(v))
+	}
+}
