@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/mqttds/mqttds/server/auth"
 	"github.com/mqttds/mqttds/server/config"
@@ -138,12 +139,23 @@ func tlsConfig(certFile, keyFile, caFile string, verifyClient bool) (*tls.Config
 	return tc, nil
 }
 
-// configAuth builds the authenticator chain and the ACL. The chain asks,
-// in order: the client id allowlist, a verified certificate (when a
-// listener uses the CN as username), the password file, then the anonymous
-// rule.
+// configAuth builds the authenticator chain and the authorizer. The chain asks, in order: the
+// client id allowlist, a verified certificate (when a listener uses the CN as username), the HTTP
+// backend if auth.http.order is first, the password file, the HTTP backend if it is last, then
+// the anonymous rule. Authorization asks the HTTP backend and the ACL file in the same order; when
+// neither decides, auth.acl_nomatch does.
 func configAuth(cfg *config.Config, o *Options) error {
 	a := cfg.Auth
+	var web *auth.HTTP
+	if a.HTTP.URL != "" {
+		var err error
+		web, err = auth.NewHTTP(auth.HTTPOptions{URL: a.HTTP.URL, Timeout: a.HTTP.Timeout.D(), CacheTTL: httpCacheTTL(a.HTTP.CacheTTL.D()),
+			Logger: o.Logger})
+		if err != nil {
+			return fmt.Errorf("auth.http.url: %w", err)
+		}
+	}
+	first, last := a.HTTP.Order != "last", a.HTTP.Order == "last"
 	var chain []auth.Authenticator
 	if len(a.ClientIDAllowlist) > 0 {
 		chain = append(chain, auth.NewClientIDAllowlist(a.ClientIDAllowlist))
@@ -154,12 +166,19 @@ func configAuth(cfg *config.Config, o *Options) error {
 			break
 		}
 	}
+	httpAuthn := web != nil && a.HTTP.Authenticate
+	if httpAuthn && first {
+		chain = append(chain, web)
+	}
 	if a.PasswordFile != "" {
 		pa, err := auth.NewPasswordAuthenticator(a.PasswordFile)
 		if err != nil {
 			return fmt.Errorf("auth.password_file: %w", err)
 		}
 		chain = append(chain, pa)
+	}
+	if httpAuthn && last {
+		chain = append(chain, web)
 	}
 	if a.PasswordFile == "" && a.AllowAnonymous {
 		// No password file to check names against: a username is only a
@@ -169,18 +188,41 @@ func configAuth(cfg *config.Config, o *Options) error {
 		chain = append(chain, auth.Anonymous{Allowed: a.AllowAnonymous})
 	}
 	o.Authenticator = auth.NewChain(chain...)
+	noMatch := auth.Allow
+	if strings.EqualFold(a.ACLNoMatch, "deny") {
+		noMatch = auth.Deny
+	}
+	var acl *auth.ACL
 	if a.ACLFile != "" {
-		noMatch := auth.Allow
-		if strings.EqualFold(a.ACLNoMatch, "deny") {
-			noMatch = auth.Deny
-		}
-		acl, err := auth.LoadACL(a.ACLFile, noMatch)
-		if err != nil {
+		var err error
+		if acl, err = auth.LoadACL(a.ACLFile, noMatch); err != nil {
 			return fmt.Errorf("auth.acl_file: %w", err)
 		}
 		o.Authorizer = acl
 	}
+	if web != nil && a.HTTP.Authorize {
+		ch := &auth.AuthzChain{NoMatch: noMatch}
+		if first {
+			ch.Sources = append(ch.Sources, web)
+		}
+		if acl != nil {
+			ch.Sources = append(ch.Sources, acl)
+		}
+		if last {
+			ch.Sources = append(ch.Sources, web)
+		}
+		o.Authorizer = ch
+	}
 	return nil
+}
+
+// httpCacheTTL maps auth.http.cache_ttl, where 0 means no cache, to HTTPOptions.CacheTTL,
+// where 0 means the default.
+func httpCacheTTL(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // acceptAll allows every client.

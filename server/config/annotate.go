@@ -52,6 +52,13 @@ var docs = map[string]string{
 	"auth.acl_nomatch":                         "Decision when no ACL rule matches: allow | deny.",
 	"auth.client_id_allowlist":                 "If not empty, only these client ids may connect. Example: [pump-1, pump-2]",
 	"auth.failure_delay":                       "Wait this long before answering a failed authentication, to slow down password guessing.",
+	"auth.http":                                "An HTTP service that decides CONNECT, PUBLISH and SUBSCRIBE: POST of JSON {action, client_id,\nusername, password (connect), peer, topic}; it answers 200 {\"result\": \"allow\" | \"deny\" | \"ignore\"} (204: allow).\nIgnore, a failure or a time-out leaves the decision to the next link.",
+	"auth.http.url":                            "http:// or https:// URL of the service; empty: no HTTP backend.",
+	"auth.http.timeout":                        "Longest wait for one answer; past it the backend decides nothing.",
+	"auth.http.cache_ttl":                      "How long an allow or deny is reused for the same request (password compared by hash); 0 = no cache.",
+	"auth.http.authenticate":                   "Ask the service at CONNECT.",
+	"auth.http.authorize":                      "Ask the service for PUBLISH and SUBSCRIBE.",
+	"auth.http.order":                          "first: asked before the password and ACL files; last: after them (before the anonymous rule\nand acl_nomatch).",
 
 	"mqtt":                                 "MQTT protocol limits and features.",
 	"mqtt.max_packet_size":                 "Largest packet accepted or sent, in bytes (\"1MiB\", \"65536\").",

@@ -84,6 +84,17 @@ type Auth struct {
 	ACLNoMatch                      string   `yaml:"acl_nomatch"` // allow | deny
 	ClientIDAllowlist               []string `yaml:"client_id_allowlist"`
 	FailureDelay                    Duration `yaml:"failure_delay"`
+	HTTP                            HTTPAuth `yaml:"http"`
+}
+
+// HTTPAuth is an HTTP service asked to authenticate clients and authorize their actions.
+type HTTPAuth struct {
+	URL          string   `yaml:"url"`
+	Timeout      Duration `yaml:"timeout"`
+	CacheTTL     Duration `yaml:"cache_ttl"`
+	Authenticate bool     `yaml:"authenticate"`
+	Authorize    bool     `yaml:"authorize"`
+	Order        string   `yaml:"order"` // first | last
 }
 
 // MQTT holds the protocol limits and features the broker announces and enforces.
@@ -221,6 +232,8 @@ func Default() *Config {
 			AllowAnonymous: true,
 			ACLNoMatch:     "allow",
 			FailureDelay:   Duration(time.Second),
+			HTTP: HTTPAuth{Timeout: Duration(5 * time.Second), CacheTTL: Duration(time.Minute), Authenticate: true,
+				Authorize: true, Order: "first"},
 		},
 		MQTT: MQTT{
 			MaxPacketSize:                 1 << 20,

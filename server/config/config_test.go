@@ -231,6 +231,17 @@ func TestValidate(t *testing.T) {
 			c.API.Bind = "localhost"
 		}, []string{"listeners.tcp.bind", "listeners.ws.bind", "api.bind"}},
 		{"api disabled by empty bind", func(c *Config) { c.API.Bind = "" }, nil},
+		{"api token too short", func(c *Config) { c.API.Token = "short" }, []string{"api.token"}},
+		{"http auth", func(c *Config) {
+			c.Auth.HTTP.URL, c.Auth.HTTP.Order, c.Auth.HTTP.Timeout, c.Auth.HTTP.CacheTTL = "ftp://x", "middle", 0, -1
+		}, []string{"auth.http.url", "auth.http.timeout", "auth.http.cache_ttl", "auth.http.order"}},
+		{"http auth does nothing", func(c *Config) {
+			c.Auth.HTTP.URL, c.Auth.HTTP.Authenticate, c.Auth.HTTP.Authorize = "http://127.0.0.1:9/auth", false, false
+		}, []string{"auth.http"}},
+		{"http auth is an authentication choice", func(c *Config) {
+			c.Auth.HTTP.URL, c.Auth.AllowAnonymous = "http://127.0.0.1:9/auth", false
+			c.Listeners.TCP.Bind = "0.0.0.0:1883"
+		}, nil},
 		{"two listeners on one address", func(c *Config) {
 			c.Listeners.WS.Enabled, c.Listeners.WS.Bind = true, c.Listeners.TCP.Bind
 		}, []string{"listeners.ws.bind"}},

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -178,14 +179,27 @@ func (c *Config) validateAuth(v *validator) {
 			v.fail(fmt.Sprintf("auth.client_id_allowlist[%d]", i), "empty client id")
 		}
 	}
+	httpAuthn := false
+	if h := &a.HTTP; h.URL != "" {
+		if u, err := url.Parse(h.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.fail("auth.http.url", "%q: want http://HOST[:PORT]/PATH or https://...", h.URL)
+		}
+		v.positiveDuration("auth.http.timeout", h.Timeout)
+		v.nonNegative("auth.http.cache_ttl", int64(h.CacheTTL))
+		v.enum("auth.http.order", h.Order, "first", "last")
+		if !h.Authenticate && !h.Authorize {
+			v.fail("auth.http", "url is set but neither authenticate nor authorize is on")
+		}
+		httpAuthn = h.Authenticate
+	}
 	certAuth := false
 	for _, lv := range c.listenerViews() {
 		certAuth = certAuth || (lv.enabled && lv.verifyClient)
 	}
-	if !a.AllowAnonymous && a.PasswordFile == "" && !certAuth {
+	if !a.AllowAnonymous && a.PasswordFile == "" && !certAuth && !httpAuthn {
 		v.fail("auth.allow_anonymous", "is false but there is no auth.password_file and no listener verifies client certificates: no client could connect")
 	}
-	if !a.AllowAnonymous || a.PasswordFile != "" || a.AllowAnonymousOnPublicListeners {
+	if !a.AllowAnonymous || a.PasswordFile != "" || httpAuthn || a.AllowAnonymousOnPublicListeners {
 		return
 	}
 	for _, lv := range c.listenerViews() {
