@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mqttds/mqttds/ds"
+	"github.com/mqttds/mqttds/replication/raftstore"
 	"github.com/mqttds/mqttds/replication/site"
 )
 
@@ -23,6 +25,7 @@ import (
 // transport on loopback.
 type testCluster struct {
 	t      testing.TB
+	mod    func(*Config)
 	shards int
 	ids    []site.ID
 	sites  []*testSite
@@ -42,8 +45,11 @@ const (
 	waitFor           = 20 * time.Second
 )
 
-func newTestCluster(t testing.TB, n, shards int) *testCluster {
+func newTestCluster(t testing.TB, n, shards int, mod ...func(*Config)) *testCluster {
 	c := &testCluster{t: t, shards: shards}
+	if len(mod) > 0 {
+		c.mod = mod[0]
+	}
 	for i := range n {
 		id := site.ID(0x1000 + i)
 		c.ids = append(c.ids, id)
@@ -70,9 +76,13 @@ func (c *testCluster) start(i int) {
 	var node *Node
 	require.Eventually(t, func() bool { // a restarted site's port may take a moment to free
 		var err error
-		node, err = NewNode(Config{Site: s.id, Sites: c.ids, NumShards: c.shards, Listen: listen,
+		cfg := Config{Site: s.id, Sites: c.ids, NumShards: c.shards, Listen: listen,
 			TickInterval: testTick, ElectionTicks: testElectionTicks,
-			Logger: slog.New(slog.DiscardHandler)})
+			Logger: slog.New(slog.DiscardHandler)}
+		if c.mod != nil {
+			c.mod(&cfg)
+		}
+		node, err = NewNode(cfg)
 		return err == nil
 	}, waitFor, 10*time.Millisecond)
 	s.addr = node.Addr()
@@ -395,4 +405,77 @@ func readDoc(t *testing.T) []string {
 		}
 	}
 	return names
+}
+
+// TestCompactionKeepsWhatAVoterNeeds: the leader compacts the shard's log once every voter has
+// the entries; while a voter is down the log keeps what it has not got, so it catches up from
+// the log when it returns, and compaction resumes after.
+func TestCompactionKeepsWhatAVoterNeeds(t *testing.T) {
+	c := newTestCluster(t, 3, 1, func(cfg *Config) { cfg.CompactEntries = 20 })
+	var acked []string
+	write := func(from, to int) {
+		for i := from; i < to; i++ {
+			p, tp := topics(0, i, i+1)
+			c.write(0, p...)
+			acked = append(acked, tp...)
+		}
+		slices.Sort(acked)
+	}
+	firstIndexes := func() []uint64 {
+		var out []uint64
+		for _, s := range c.sites {
+			if s.node != nil {
+				st, err := s.node.Status(0)
+				require.NoError(t, err)
+				out = append(out, st.FirstIndex)
+			}
+		}
+		return out
+	}
+	write(0, 60)
+	require.Eventually(t, func() bool {
+		for _, f := range firstIndexes() {
+			if f < 20 {
+				return false
+			}
+		}
+		return true
+	}, waitFor, 10*time.Millisecond, "every replica compacts: %v", firstIndexes())
+
+	down := (c.leader(0) + 1) % 3
+	c.stop(down)
+	held := lastLogIndex(t, c.sites[down].dir, 0)
+	write(60, 120)
+	for _, f := range firstIndexes() {
+		require.LessOrEqual(t, f, held+1, "a replica discarded entries the stopped voter has not got")
+	}
+	c.start(down)
+	c.converged(acked)
+	write(120, 180)
+	c.converged(acked)
+	require.Eventually(t, func() bool {
+		for _, f := range firstIndexes() {
+			if f <= held+1 {
+				return false
+			}
+		}
+		return true
+	}, waitFor, 10*time.Millisecond, "compaction resumes once the voter is back: %v", firstIndexes())
+	var compactions uint64
+	for _, s := range c.sites {
+		compactions += s.node.Metrics().Compactions
+	}
+	require.NotZero(t, compactions)
+}
+
+// lastLogIndex reads the last raft log index of group from a stopped site's store.
+func lastLogIndex(t *testing.T, dir string, group uint32) uint64 {
+	db, err := pebble.Open(dir, &pebble.Options{})
+	require.NoError(t, err)
+	defer db.Close()
+	st, err := raftstore.Open(db, group)
+	require.NoError(t, err)
+	last, err := st.LastIndex()
+	require.NoError(t, err)
+	return last
 }

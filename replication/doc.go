@@ -37,11 +37,16 @@
 // write-ahead log is one sequence: any later synced write (the next append) makes it durable,
 // and until then a crash loses at most applied entries that the log still holds and replays.
 //
+// # Compaction
+//
+// A leader proposes a compaction entry once Config.CompactEntries applied entries are held by
+// every voter (raft's Progress.Match); every replica discards its log up to it when it applies
+// it. A voter that is down holds compaction back, so it always catches up from the log.
+//
 // # What is not here yet
 //
-// The log is never compacted (raftstore.Storage.FirstIndex is always 1), so there are no
-// snapshots; membership changes are applied when they are in the log but nothing proposes
-// them.
+// There are no snapshots: a voter that lost its data cannot rejoin. Membership changes are
+// applied when they are in the log, but nothing proposes them.
 //
 // # Forwarding
 //

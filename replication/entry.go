@@ -19,6 +19,24 @@ import (
 // leader's first entry).
 const entryVersion = 1
 
+// A compaction entry (the leader's, never ds's) tells every replica to discard its log up to
+// an index that every voter has:
+//
+//	kind:1 (2) | index:8
+const entryCompact = 2
+
+func encodeCompact(index uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{entryCompact}, index)
+}
+
+// compactIndex returns the index of a compaction entry, ok false for any other entry.
+func compactIndex(data []byte) (uint64, bool) {
+	if len(data) != 9 || data[0] != entryCompact {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(data[1:]), true
+}
+
 const entryHeader = 1 + 8 + 8
 
 var errBadEntry = errors.New("replication: bad log entry")

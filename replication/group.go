@@ -94,6 +94,7 @@ type group struct {
 	wantBarrier bool   // set barrier to lastIndex at the end of this pass
 	barrier     uint64 // a leader resumes once everything up to it is applied
 	needReload  bool   // ds state may hold batches that will not commit
+	ticks       uint64
 	trace       func(step int)
 }
 
@@ -245,6 +246,10 @@ func (g *group) pass(ticked bool) error {
 	}
 	if ticked {
 		g.rn.Tick()
+		g.ticks++
+		if g.ticks%compactCheckTicks == 0 {
+			g.maybeCompact()
+		}
 	}
 	for i, p := range props {
 		if !g.ready.Load() {
@@ -297,6 +302,31 @@ func (g *group) pass(ticked bool) error {
 		g.barrier, g.wantBarrier = g.lastIndex, false
 	}
 	return g.maybeResume()
+}
+
+// compactCheckTicks is how often (in ticks) a leader looks whether its log can be compacted.
+const compactCheckTicks = 20
+
+// maybeCompact proposes, on a leader, to discard the log up to the last entry that every voter
+// has and this replica applied, once that is at least Config.CompactEntries entries. A voter
+// that is down holds the log back (it needs the entries to catch up: there are no snapshots).
+func (g *group) maybeCompact() {
+	if !g.ready.Load() {
+		return
+	}
+	st := g.rn.Status()
+	safe := g.applied.Load()
+	for id, pr := range st.Progress {
+		if _, voter := st.Config.Voters.IDs()[id]; voter {
+			safe = min(safe, pr.Match)
+		}
+	}
+	first, _ := g.st.FirstIndex()
+	if safe < first || safe-first+1 < uint64(g.n.cfg.CompactEntries) {
+		return
+	}
+	// A failed proposal is tried again at the next check.
+	_ = g.rn.Propose(encodeCompact(safe))
 }
 
 // leadership handles a change of raft state (step 3).
@@ -386,6 +416,18 @@ func (g *group) applyNormal(e *pb.Entry) error {
 	if len(e.GetData()) == 0 { // a new leader's empty entry
 		return g.writeApplied(nil, index)
 	}
+	if upTo, ok := compactIndex(e.GetData()); ok {
+		if err := g.writeApplied(nil, index); err != nil {
+			return err
+		}
+		// Every voter had the entries when the leader proposed it, and this replica applied
+		// them (they come before this entry).
+		if err := g.st.Compact(upTo); err != nil && !errors.Is(err, raft.ErrCompacted) {
+			return err
+		}
+		g.n.metrics.compactions.Add(1)
+		return nil
+	}
 	id, cb, err := decodeEntry(e.GetData())
 	if err != nil {
 		return fmt.Errorf("shard %d entry %d: %w", g.shard, index, err)
@@ -470,10 +512,15 @@ type Status struct {
 	Term    uint64
 	Commit  uint64
 	Applied uint64
+	// FirstIndex and LastIndex bound the entries in this replica's log (compaction discards
+	// older ones).
+	FirstIndex, LastIndex uint64
 }
 
 func (g *group) status() Status {
-	return Status{Shard: g.shard, Leader: site.ID(g.leader.Load()), Leading: g.ready.Load(),
+	first, _ := g.st.FirstIndex()
+	last, _ := g.st.LastIndex()
+	return Status{FirstIndex: first, LastIndex: last, Shard: g.shard, Leader: site.ID(g.leader.Load()), Leading: g.ready.Load(),
 		Term: g.term.Load(), Commit: g.commit.Load(), Applied: g.applied.Load()}
 }
 

@@ -36,6 +36,9 @@ type Config struct {
 	TickInterval time.Duration
 	// ElectionTicks is the election timeout in ticks (the heartbeat is one tick). Default 10.
 	ElectionTicks int
+	// CompactEntries is how many applied entries, held by every voter, a shard's log keeps
+	// before its leader compacts it. Default 10000.
+	CompactEntries int
 	// Logger receives the node's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -52,6 +55,9 @@ func (c *Config) ensureDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.CompactEntries == 0 {
+		c.CompactEntries = 10000
 	}
 }
 
@@ -81,7 +87,7 @@ type Node struct {
 	closeOnce sync.Once // the transport
 
 	metrics struct {
-		applied, leaderships, failures, forwarded atomic.Uint64
+		applied, leaderships, failures, forwarded, compactions atomic.Uint64
 	}
 }
 
@@ -254,6 +260,8 @@ type Metrics struct {
 	Failures uint64
 	// Forwarded counts writes this site sent to (or took as) a shard's leader.
 	Forwarded uint64
+	// Compactions counts log compactions applied by this site's replicas.
+	Compactions uint64
 	// Transport is the transport's traffic.
 	Transport transport.Stats
 }
@@ -261,7 +269,8 @@ type Metrics struct {
 // Metrics returns the node's counters.
 func (n *Node) Metrics() Metrics {
 	return Metrics{Applied: n.metrics.applied.Load(), Leaderships: n.metrics.leaderships.Load(),
-		Failures: n.metrics.failures.Load(), Forwarded: n.metrics.forwarded.Load(), Transport: n.tr.Stats()}
+		Failures: n.metrics.failures.Load(), Forwarded: n.metrics.forwarded.Load(),
+		Compactions: n.metrics.compactions.Load(), Transport: n.tr.Stats()}
 }
 
 func (n *Node) send(shard int, m *pb.Message) { n.tr.Send(uint32(shard), m) }

@@ -6,6 +6,7 @@
 //	0x02 <group:4> 'c'            configuration (raftpb.ConfState)
 //	0x02 <group:4> 'h'            hard state (raftpb.HardState)
 //	0x02 <group:4> 'l' <index:8>  log entry: term (8 bytes BE) then the raftpb.Entry
+//	0x02 <group:4> 't'            last compacted entry: index and term (8 bytes BE each)
 //
 // Save writes the entries and hard state of one raft Ready in one synced pebble batch, so what
 // raft was told is stored is stored. The term sits before each entry so that Term reads eight

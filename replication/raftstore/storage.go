@@ -19,6 +19,7 @@ const (
 	keyConf  byte = 'c'
 	keyHard  byte = 'h'
 	keyEntry byte = 'l'
+	keyTrunc byte = 't'
 )
 
 func groupPrefix(group uint32) []byte {
@@ -27,6 +28,8 @@ func groupPrefix(group uint32) []byte {
 
 func confKey(group uint32) []byte { return append(groupPrefix(group), keyConf) }
 func hardKey(group uint32) []byte { return append(groupPrefix(group), keyHard) }
+
+func truncKey(group uint32) []byte { return append(groupPrefix(group), keyTrunc) }
 
 func entryKey(group uint32, index uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(groupPrefix(group), keyEntry), index)
@@ -45,9 +48,11 @@ type Storage struct {
 	mu   sync.Mutex
 	hard *pb.HardState
 	conf *pb.ConfState
-	// last is the index of the last entry (0 when the log is empty). The log starts at 1:
-	// entries are never compacted away.
+	// last is the index of the last entry (truncIndex when the log is empty).
 	last uint64
+	// truncIndex and truncTerm are the last entry compacted away (0, 0: none); the log
+	// starts at truncIndex+1.
+	truncIndex, truncTerm uint64
 }
 
 // Open loads the state of group from db. A group never saved starts with an empty log, an
@@ -60,12 +65,63 @@ func Open(db *pebble.DB, group uint32) (*Storage, error) {
 	if err := s.load(hardKey(group), s.hard); err != nil {
 		return nil, err
 	}
+	if err := s.loadTrunc(); err != nil {
+		return nil, err
+	}
 	last, err := s.findLast()
 	if err != nil {
 		return nil, err
 	}
-	s.last = last
+	s.last = max(last, s.truncIndex)
 	return s, nil
+}
+
+func (s *Storage) loadTrunc() error {
+	v, closer, err := s.db.Get(truncKey(s.group))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	if len(v) != 16 {
+		return fmt.Errorf("%w: group %d: truncated state of %d bytes", ErrCorrupt, s.group, len(v))
+	}
+	s.truncIndex, s.truncTerm = binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:])
+	return nil
+}
+
+// Compact discards the entries up to and including index, which must be applied on every
+// replica that may still need them (the group decides: see replication's compaction).
+func (s *Storage) Compact(index uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if index <= s.truncIndex {
+		return raft.ErrCompacted
+	}
+	if index > s.last {
+		return fmt.Errorf("raftstore: group %d: compact to %d beyond the last entry %d", s.group, index, s.last)
+	}
+	term, err := s.termLocked(index)
+	if err != nil {
+		return err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := b.DeleteRange(entryKey(s.group, s.truncIndex+1), entryKey(s.group, index+1), nil); err != nil {
+		return err
+	}
+	v := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, index), term)
+	if err := b.Set(truncKey(s.group), v, nil); err != nil {
+		return err
+	}
+	// Not synced: losing a compaction to a crash only keeps entries longer.
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return err
+	}
+	s.truncIndex, s.truncTerm = index, term
+	return nil
 }
 
 func (s *Storage) load(key []byte, m proto.Message) error {
@@ -149,6 +205,11 @@ func (s *Storage) Save(hs *pb.HardState, ents []*pb.Entry) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	last := s.last
+	if n := len(ents); n > 0 && ents[n-1].GetIndex() <= s.truncIndex {
+		ents = nil // all compacted already
+	} else if n > 0 && ents[0].GetIndex() <= s.truncIndex {
+		ents = ents[s.truncIndex+1-ents[0].GetIndex():]
+	}
 	if len(ents) > 0 {
 		first := ents[0].GetIndex()
 		if first == 0 || first > s.last+1 {
@@ -205,7 +266,7 @@ func (s *Storage) InitialState() (*pb.HardState, *pb.ConfState, error) {
 func (s *Storage) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if lo < 1 {
+	if lo <= s.truncIndex || lo < 1 {
 		return nil, raft.ErrCompacted
 	}
 	if hi > s.last+1 {
@@ -261,10 +322,16 @@ func (s *Storage) decode(v []byte) (*pb.Entry, error) {
 func (s *Storage) Term(i uint64) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if i == 0 {
-		return 0, nil
-	}
-	if i > s.last {
+	return s.termLocked(i)
+}
+
+func (s *Storage) termLocked(i uint64) (uint64, error) {
+	switch {
+	case i == s.truncIndex:
+		return s.truncTerm, nil
+	case i < s.truncIndex:
+		return 0, raft.ErrCompacted
+	case i > s.last:
 		return 0, raft.ErrUnavailable
 	}
 	v, closer, err := s.db.Get(entryKey(s.group, i))
@@ -285,11 +352,16 @@ func (s *Storage) LastIndex() (uint64, error) {
 	return s.last, nil
 }
 
-// FirstIndex implements raft.Storage. The log is never compacted: it starts at 1.
-func (s *Storage) FirstIndex() (uint64, error) { return 1, nil }
+// FirstIndex implements raft.Storage.
+func (s *Storage) FirstIndex() (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.truncIndex + 1, nil
+}
 
-// Snapshot implements raft.Storage. The log is never compacted, so raft never needs a
-// snapshot to catch a replica up; a replica added to the group replays the log from 1.
+// Snapshot implements raft.Storage. There are no snapshots: the log is compacted only up to
+// what every voter has (Progress.Match), so raft never needs one to catch a voter up; a voter
+// that lost its data cannot rejoin until snapshots are built.
 func (s *Storage) Snapshot() (*pb.Snapshot, error) {
 	return nil, raft.ErrSnapshotTemporarilyUnavailable
 }

@@ -56,6 +56,15 @@ func TestStorageMatchesMemoryStorage(t *testing.T) {
 				require.NoError(t, ms.Append(ents))
 				require.NoError(t, ms.SetHardState(hs))
 				require.NoError(t, s.Save(hs, ents))
+				if last, _ := ms.LastIndex(); last > 0 && rng.IntN(4) == 0 {
+					first, _ := ms.FirstIndex()
+					if first <= last {
+						at := first + rng.Uint64N(last-first+1)
+						require.NoError(t, ms.Compact(at))
+						require.NoError(t, s.Compact(at))
+						require.ErrorIs(t, s.Compact(at), raft.ErrCompacted)
+					}
+				}
 				compare(t, ms, s, step)
 			}
 			require.NoError(t, db.Close())
@@ -76,20 +85,30 @@ func compare(t *testing.T, want *raft.MemoryStorage, got *Storage, step int) {
 	wh, _, _ := want.InitialState()
 	gh, _, _ := got.InitialState()
 	require.True(t, proto.Equal(wh, gh), "step %d: hard state %v, want %v", step, gh, wh)
+	wf, _ := want.FirstIndex()
+	gf, _ := got.FirstIndex()
+	require.Equal(t, wf, gf, "step %d: first index", step)
 	for i := uint64(0); i <= wl; i++ {
-		wt, err := want.Term(i)
-		require.NoError(t, err)
-		gt, err := got.Term(i)
-		require.NoError(t, err)
+		wt, werr := want.Term(i)
+		gt, gerr := got.Term(i)
+		if i+1 < wf {
+			require.ErrorIs(t, werr, raft.ErrCompacted)
+			require.ErrorIs(t, gerr, raft.ErrCompacted, "step %d: term of compacted %d", step, i)
+			continue
+		}
+		require.NoError(t, werr)
+		require.NoError(t, gerr)
 		require.Equal(t, wt, gt, "step %d: term of %d", step, i)
 	}
 	_, err := got.Term(wl + 1)
 	require.ErrorIs(t, err, raft.ErrUnavailable)
-	if wl == 0 {
+	if wl < wf {
 		return
 	}
+	_, err = got.Entries(wf-1, wl+1, 1<<20)
+	require.ErrorIs(t, err, raft.ErrCompacted)
 	for _, max := range []uint64{0, 100, 1 << 20} {
-		for lo := uint64(1); lo <= wl; lo++ {
+		for lo := wf; lo <= wl; lo++ {
 			we, err := want.Entries(lo, wl+1, max)
 			require.NoError(t, err)
 			ge, err := got.Entries(lo, wl+1, max)

@@ -22,9 +22,9 @@ import (
 // clusterSite is one `mqttds serve` process of a test cluster.
 type clusterSite struct {
 	mqtt, cluster, api, dir string
-	cmd                *exec.Cmd
-	mu                 sync.Mutex
-	lines              []string
+	cmd                     *exec.Cmd
+	mu                      sync.Mutex
+	lines                   []string
 }
 
 func (s *clusterSite) sawLog(want string) bool {
