@@ -94,6 +94,8 @@ var docs = map[string]string{
 	"sys":          "$SYS topics.",
 	"sys.interval": "How often $SYS statistics are published; 0 = never.",
 
+	"webhooks": "HTTP webhooks: each POSTs JSON arrays of the events it names to its url, in batches (batch_size,\ndefault 100) from a bounded queue (queue_size, default 10000; a full queue drops and counts), retried\nmax_retries times (default 3) with back-off; topic keeps only message.* events on matching topics.\nEvents: client.connected, client.disconnected, client.subscribe, client.unsubscribe, session.created,\nsession.resumed, session.subscribed, session.unsubscribed, session.terminated, message.publish,\nmessage.delivered, message.acked, message.dropped.\nExample: [{url: \"http://127.0.0.1:9000/mqtt\", events: [client.connected, client.disconnected]}]",
+
 	"api":              "HTTP API.",
 	"api.bind":         "host:port of the REST API and Prometheus /metrics; empty disables it. Every route but\n/healthz, /readyz, /metrics and /api/v1/openapi.json needs an API key or a token. A non-loopback\naddress needs an API key (`mqttds ctl api-key create`) or api.token, or the broker does not start.",
 	"api.token":        "Bearer token accepted besides the API keys (at least 16 characters); empty for none. Prefer\nthe environment (MQTTDS_API_TOKEN) to the file.",

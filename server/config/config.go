@@ -18,6 +18,18 @@ type Config struct {
 	API             API             `yaml:"api"`
 	DurableSessions DurableSessions `yaml:"durable_sessions"`
 	DurableStorage  DurableStorage  `yaml:"durable_storage"`
+	Webhooks        []Webhook       `yaml:"webhooks"`
+}
+
+// Webhook sends hook events to one URL (see server.WebhookOptions for the defaults of zero fields).
+type Webhook struct {
+	URL        string   `yaml:"url"`
+	Events     []string `yaml:"events"`
+	Topic      string   `yaml:"topic"`
+	BatchSize  int      `yaml:"batch_size"`
+	QueueSize  int      `yaml:"queue_size"`
+	MaxRetries int      `yaml:"max_retries"`
+	Timeout    Duration `yaml:"timeout"`
 }
 
 // Log selects how the broker logs.

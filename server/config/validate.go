@@ -28,6 +28,23 @@ func (c *Config) Validate() error {
 	c.validateMQTT(&v)
 	c.validateLimits(&v)
 	c.validateDurable(&v)
+	for i, w := range c.Webhooks {
+		key := fmt.Sprintf("webhooks[%d]", i)
+		if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.fail(key+".url", "%q: want http://HOST[:PORT]/PATH or https://...", w.URL)
+		}
+		if len(w.Events) == 0 {
+			v.fail(key+".events", "names no event")
+		}
+		if w.Topic != "" {
+			if err := topic.ValidateFilter(w.Topic); err != nil {
+				v.fail(key+".topic", "%q: %v", w.Topic, err)
+			}
+		}
+		v.nonNegative(key+".batch_size", int64(w.BatchSize))
+		v.nonNegative(key+".queue_size", int64(w.QueueSize))
+		v.nonNegative(key+".timeout", int64(w.Timeout))
+	}
 	return v.errs.errOrNil()
 }
 

@@ -113,6 +113,13 @@ func serve(args, environ []string, logOut io.Writer, stop <-chan os.Signal) erro
 			return err
 		}
 	}
+	webhooks, err := server.WebhooksFromConfig(cfg, opts.NodeName, log)
+	if err != nil {
+		return err
+	}
+	for _, w := range webhooks {
+		srv.AddHook(w)
+	}
 	if err := srv.Start(); err != nil {
 		return err
 	}
@@ -145,6 +152,11 @@ func serve(args, environ []string, logOut io.Writer, stop <-chan os.Signal) erro
 	}
 	if err := srv.Close(ctx); err != nil {
 		log.Warn("connections still open at shutdown deadline", "err", err)
+	}
+	for _, w := range webhooks { // after the broker: the last events are sent once more
+		if err := w.Close(ctx); err != nil {
+			log.Warn("webhook events still queued at shutdown deadline", "url", w.Metrics().URL)
+		}
 	}
 	log.Info("stopped")
 	return nil
