@@ -93,7 +93,9 @@ func apiFail(w http.ResponseWriter, status int, code, format string, args ...any
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(APIError{Code: code, Message: fmt.Sprintf(format, args...)})
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // messages quote names and headers ("Bearer <key>") for people
+	_ = enc.Encode(APIError{Code: code, Message: fmt.Sprintf(format, args...)})
 }
 
 // writeJSONStatus writes v with status.
@@ -181,7 +183,7 @@ func (o *APIOptions) authorized(r *http.Request) bool {
 func (s *Server) apiRoutes() []apiRoute {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&promCollector{s: s}, &durableCollector{s: s}, &webhookCollector{s: s})
+		&promCollector{s: s}, &durableCollector{s: s}, &webhookCollector{s: s}, &httpAuthCollector{s: s})
 	if db := s.Storage(); db != nil {
 		reg.MustRegister(newDSCollector(storageName, db))
 		if c := s.opts.Cluster; c != nil {

@@ -47,6 +47,7 @@ func TestAuthHTTP_FromConfig(t *testing.T) {
 	acl := filepath.Join(dir, "acl")
 	require.NoError(t, os.WriteFile(acl, []byte("allow all subscribe alice/#\nallow all publish #\n"), 0o600))
 
+	var first *Server
 	start := func(order string) string {
 		cfg := config.Default()
 		cfg.Auth.AllowAnonymous = false
@@ -57,7 +58,10 @@ func TestAuthHTTP_FromConfig(t *testing.T) {
 		require.NoError(t, cfg.Validate())
 		o, _, err := FromConfig(cfg, testLogger())
 		require.NoError(t, err)
-		_, addr := startServer(t, o)
+		s, addr := startServer(t, o)
+		if first == nil {
+			first = s
+		}
 		return addr
 	}
 
@@ -82,6 +86,11 @@ func TestAuthHTTP_FromConfig(t *testing.T) {
 	c = dialRaw(t, addr, mqtt.V5)
 	require.Equal(t, mqtt.Success, c.connect("w1", true, login("web", "pw")).ReasonCode)
 	require.Equal(t, before, asked.Load(), "a cached allow")
+
+	prom := get(t, first.APIHandler(), "/metrics")
+	require.Contains(t, prom, "mqttds_auth_http_requests_total ")
+	require.Contains(t, prom, "mqttds_auth_http_cache_hits_total 1\n")
+	require.Contains(t, prom, "mqttds_auth_http_failures_total 0\n")
 
 	addr = start("last")
 	c = dialRaw(t, addr, mqtt.V5)

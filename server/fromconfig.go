@@ -154,6 +154,7 @@ func configAuth(cfg *config.Config, o *Options) error {
 		if err != nil {
 			return fmt.Errorf("auth.http.url: %w", err)
 		}
+		o.httpAuth = web
 	}
 	first, last := a.HTTP.Order != "last", a.HTTP.Order == "last"
 	var chain []auth.Authenticator

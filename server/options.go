@@ -147,6 +147,9 @@ type Options struct {
 	// API configures the HTTP management API (APIHandler). The zero value serves every
 	// route without authentication.
 	API APIOptions
+
+	// httpAuth is the HTTP auth backend FromConfig built, for its metrics; nil if none.
+	httpAuth *auth.HTTP
 }
 
 // EnsureDefaults fills every zero field with its default and returns o (a

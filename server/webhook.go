@@ -383,3 +383,32 @@ func (c *webhookCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descWebhookRetries, prometheus.CounterValue, float64(m.Retries), m.URL)
 	}
 }
+
+// httpAuthCollector exports the HTTP auth backend's counters (auth.http), when there is one.
+type httpAuthCollector struct{ s *Server }
+
+var (
+	descHTTPAuthRequests = promDesc("auth_http_requests_total", "Requests sent to the HTTP auth backend.")
+	descHTTPAuthHits     = promDesc("auth_http_cache_hits_total", "HTTP auth decisions answered from the cache.")
+	descHTTPAuthFailures = promDesc("auth_http_failures_total", "HTTP auth requests that failed or timed out (the next link decided).")
+)
+
+func (c *httpAuthCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descHTTPAuthRequests
+	ch <- descHTTPAuthHits
+	ch <- descHTTPAuthFailures
+}
+
+func (c *httpAuthCollector) Collect(ch chan<- prometheus.Metric) {
+	h := c.s.opts.httpAuth
+	if h == nil {
+		return
+	}
+	m := h.Metrics()
+	for _, x := range []struct {
+		d *prometheus.Desc
+		n int64
+	}{{descHTTPAuthRequests, m.Requests.Load()}, {descHTTPAuthHits, m.CacheHits.Load()}, {descHTTPAuthFailures, m.Failures.Load()}} {
+		ch <- prometheus.MustNewConstMetric(x.d, prometheus.CounterValue, float64(x.n))
+	}
+}
