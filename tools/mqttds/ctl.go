@@ -36,6 +36,7 @@ commands:
   retained show TOPIC           one retained message with its payload
   retained delete TOPIC         delete a retained message
   metrics                       the broker's counters
+  publish TOPIC PAYLOAD         publish as the broker (--qos N, --retain)
   ds info                       the storage: databases, shards, sites
   trace start NAME --client ID | --topic FILTER [--duration 10m] [--max-bytes N]
                                 trace a client's packets, or PUBLISH packets on matching topics
@@ -71,6 +72,9 @@ type ctlFlags struct {
 	// trace start
 	traceClient, traceTopic, traceDuration string
 	traceMaxBytes                          int64
+	// publish
+	qos    int
+	retain bool
 }
 
 // ctlCommand is one ctl subcommand: the API path it calls and how it shows the answer.
@@ -126,6 +130,10 @@ var ctlCommands = map[string]ctlCommand{
 	"retained delete": {method: http.MethodDelete, minArgs: 1, maxArgs: 1, done: "deleted the retained message of %s",
 		pathFor: func(args []string) string { return "/api/v1/retained/" + url.PathEscape(args[0]) }},
 	"metrics": {path: "/api/v1/metrics", render: renderMetrics},
+	"publish": {method: http.MethodPost, path: "/api/v1/publish", minArgs: 2, maxArgs: 2, render: renderPublished,
+		body: func(args []string, f *ctlFlags) any {
+			return server.PublishRequest{Topic: args[0], Payload: args[1], QoS: byte(f.qos), Retain: f.retain}
+		}},
 	"trace start": {method: http.MethodPost, path: "/api/v1/traces", minArgs: 1, maxArgs: 1, render: renderTraceStarted,
 		body: func(args []string, f *ctlFlags) any {
 			return server.TraceSpec{Name: args[0], ClientID: f.traceClient, Topic: f.traceTopic, Duration: f.traceDuration,
@@ -210,6 +218,8 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.BoolVar(&f.memory, "in-memory", false, "clients list, sessions: in-memory sessions only")
 	fs.StringVar(&f.prefix, "prefix", "", "clients list, sessions: client ids starting with this")
 	fs.StringVar(&f.username, "username", "", "clients list, sessions: connected clients with this username")
+	fs.IntVar(&f.qos, "qos", 0, "publish: QoS 0, 1 or 2")
+	fs.BoolVar(&f.retain, "retain", false, "publish: retain the message (an empty payload deletes the retained one)")
 	fs.StringVar(&f.traceClient, "client", "", "trace start: trace this client id")
 	fs.StringVar(&f.traceTopic, "topic", "", "trace start: trace PUBLISH packets whose topic matches this filter")
 	fs.StringVar(&f.traceDuration, "duration", "", "trace start: stop after this long (default 10m, at most 24h)")

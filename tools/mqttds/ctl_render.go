@@ -333,3 +333,12 @@ func renderTraceStarted(w io.Writer, body []byte) error {
 		t.Name, t.End.UTC().Format(time.RFC3339), byteSize(uint64(t.MaxBytes)), t.Name)
 	return err
 }
+
+func renderPublished(w io.Writer, body []byte) error {
+	var r server.PublishResult
+	if err := decode(body, &r, "a publish result"); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "published to %s\n", plural(r.Delivered, "session"))
+	return err
+}

@@ -372,6 +372,11 @@ func TestCtl_Operations(t *testing.T) {
 	require.Regexp(t, `(?m)^listeners\s+tcp tcp 127\.0\.0\.1:\d+$`, out)
 	require.Regexp(t, `(?m)^connections\s+2$`, out)
 
+	out, err = ctl(t, "--api", api, "publish", "cmd/meter-1", "on", "--qos", "1")
+	require.NoError(t, err)
+	require.Equal(t, "published to 1 session\n", out)
+	_, err = ctl(t, "--api", api, "publish", "cmd/+", "on")
+	require.ErrorContains(t, err, "400 Bad Request: BAD_REQUEST")
 	require.Eventually(t, func() bool {
 		out, err = ctl(t, "--api", api, "retained", "list")
 		return err == nil && strings.Contains(out, "2 retained messages")
