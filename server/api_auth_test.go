@@ -29,6 +29,7 @@ func apiCall(t *testing.T, h http.Handler, method, path, token, body string) *ht
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	checkOpenAPI(t, h, req, rec)
+	checkOpenAPIRequest(t, h, req, rec, body)
 	return rec
 }
 

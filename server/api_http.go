@@ -140,6 +140,9 @@ func (s *Server) guard(rt apiRoute) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !o.authorized(r) {
+			if r.Header.Get("Authorization") != "" {
+				s.log.Warn("api credential refused", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="mqttds"`)
 			msg := "this route needs an API key or token: Authorization: Bearer <key>"
 			if r.Header.Get("Authorization") != "" {
