@@ -343,10 +343,10 @@ func TestPartitionedLeaderStepsDown(t *testing.T) {
 }
 
 // TestReadyContractOrder pins the order of the steps of a group's pass to the numbered list
-// in doc.go: every pass starts with step 1, and the steps of each Ready follow 2..7.
+// in doc.go: every pass starts with step 1, and the steps of each Ready follow 2..8.
 func TestReadyContractOrder(t *testing.T) {
 	doc := readDoc(t)
-	want := []string{"step", "ready", "leadership", "persist", "send", "apply", "advance"}
+	want := []string{"step", "ready", "leadership", "leader-send", "persist", "send", "apply", "advance"}
 	require.Equal(t, want, doc, "doc.go lists the Ready contract steps in this order")
 
 	id := site.ID(0x77)
@@ -376,10 +376,10 @@ func TestReadyContractOrder(t *testing.T) {
 	for i := 1; i < len(steps); i++ {
 		prev, cur := steps[i-1], steps[i]
 		switch {
-		case cur == 1: // a new pass: the previous one ended after step 1 or 7
-			require.Contains(t, []int{1, 7}, prev, "pass ended at step %d", prev)
+		case cur == 1: // a new pass: the previous one ended after step 1 or 8
+			require.Contains(t, []int{1, 8}, prev, "pass ended at step %d", prev)
 		case cur == 2:
-			require.Contains(t, []int{1, 7}, prev)
+			require.Contains(t, []int{1, 8}, prev)
 			readies++
 		default:
 			require.Equal(t, prev+1, cur, "step %d after step %d", cur, prev)

@@ -23,13 +23,16 @@
 //     still in flight with ds.ErrNotCommitted (they may still commit; ds rebuilds its state
 //     from pebble), and a new leader accepts no batch until everything up to its first entry
 //     is applied.
-//  4. persist: store rd.Entries and rd.HardState in one synced pebble batch (raftstore.Save)
-//     before any message that depends on them leaves.
-//  5. send: hand rd.Messages to the transport, which never blocks.
-//  6. apply: apply rd.CommittedEntries in order; each batch's writes and the group's applied
+//  4. leader-send: a leader hands rd.Messages to the transport at once, so that its followers
+//     write the entries while it writes them itself (Raft thesis §10.2.1; etcd does the same):
+//     a leader's messages promise nothing about its own log.
+//  5. persist: store rd.Entries and rd.HardState in one synced pebble batch (raftstore.Save).
+//  6. send: any other replica hands rd.Messages to the transport only now, since its answers
+//     (votes, append acknowledgements) promise what it has persisted. Send never blocks.
+//  7. apply: apply rd.CommittedEntries in order; each batch's writes and the group's applied
 //     index go into one pebble batch, so a restart resumes exactly after the last applied
 //     entry; configuration changes go through rn.ApplyConfChange and are stored.
-//  7. advance: rn.Advance(rd), and repeat from 2 while raft has more ready.
+//  8. advance: rn.Advance(rd), and repeat from 2 while raft has more ready.
 //
 // # Durability
 //

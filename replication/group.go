@@ -272,8 +272,14 @@ func (g *group) pass(ticked bool) error {
 		// 3. leadership
 		g.step(3)
 		g.leadership(rd.SoftState)
-		// 4. persist
+		// 4. leader-send
 		g.step(4)
+		leaderSent := g.isLeader
+		if leaderSent {
+			g.send(rd.Messages)
+		}
+		// 5. persist
+		g.step(5)
 		if err := g.st.Save(rd.HardState, rd.Entries); err != nil {
 			return err
 		}
@@ -284,18 +290,18 @@ func (g *group) pass(ticked bool) error {
 			g.term.Store(rd.HardState.GetTerm())
 			g.commit.Store(rd.HardState.GetCommit())
 		}
-		// 5. send
-		g.step(5)
-		for _, m := range rd.Messages {
-			g.n.send(g.shard, m)
-		}
-		// 6. apply
+		// 6. send
 		g.step(6)
+		if !leaderSent {
+			g.send(rd.Messages)
+		}
+		// 7. apply
+		g.step(7)
 		if err := g.apply(rd.CommittedEntries); err != nil {
 			return err
 		}
-		// 7. advance
-		g.step(7)
+		// 8. advance
+		g.step(8)
 		g.rn.Advance(rd)
 	}
 	if g.wantBarrier {
@@ -327,6 +333,12 @@ func (g *group) maybeCompact() {
 	}
 	// A failed proposal is tried again at the next check.
 	_ = g.rn.Propose(encodeCompact(safe))
+}
+
+func (g *group) send(msgs []*pb.Message) {
+	for _, m := range msgs {
+		g.n.send(g.shard, m)
+	}
 }
 
 // leadership handles a change of raft state (step 3).
