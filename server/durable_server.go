@@ -196,7 +196,16 @@ func (b *durableBroker) deleteExpired(st *durable.Session, wills []*Message) []*
 // hold, so a compact session is found by CONNECT, the API and the timers alike.
 func (b *durableBroker) restore(id string) *memSession {
 	if _, ok := b.store.Offline(id); !ok {
-		return nil
+		// Another restore may be between taking the session out of the directory and adding
+		// it to the broker's table, or an eviction between the two the other way: both hold
+		// loadMu until they are done, so look again under it.
+		b.loadMu.Lock()
+		sess := b.srv.loadedSession(id)
+		_, offline := b.store.Offline(id)
+		b.loadMu.Unlock()
+		if sess != nil || !offline {
+			return sess
+		}
 	}
 	b.loadMu.Lock()
 	defer b.loadMu.Unlock()
