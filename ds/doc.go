@@ -20,8 +20,12 @@
 //     is written in the same batch; let the layout encode keys and learned structure into a
 //     layout.CookedBatch; add KV writes;
 //  2. apply (an Applier): commit the batch atomically and durably. The local applier uses
-//     pebble directly; a replicated one would go through raft. Apply is deterministic: the
-//     cooked batch is plain writes.
+//     pebble directly; the replicated one (package replication) goes through raft. Apply is
+//     deterministic: the cooked batch is plain writes.
+//
+// Replicas (replica.go, forward.go): on a replica that does not lead a shard, the Applier
+// refuses batches, the leader's batches arrive through ApplyReplicated, and with a Forwarder
+// the shard's writes go to the leader as they are before preparing (StoreForwarded).
 //
 // Group commit: a flush starts at once while fewer than four flushes of the shard are
 // committing, so a lone message waits for one fsync, not a timer, and a new batch joins the
