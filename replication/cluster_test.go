@@ -165,27 +165,36 @@ func (c *testCluster) write(shard int, payloads ...string) {
 	}
 }
 
+// payloads returns the topics of every message in db, sorted.
 func payloads(t testing.TB, db *ds.DB) []string {
 	t.Helper()
-	streams, err := db.GetStreams("#", 0)
-	require.NoError(t, err)
 	var out []string
+	for _, m := range readMessages(t, db, "#") {
+		out = append(out, m.Topic)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// readMessages reads every message matching filter, stream by stream, each in its order.
+func readMessages(t testing.TB, db *ds.DB, filter string) []ds.StoredMessage {
+	t.Helper()
+	streams, err := db.GetStreams(filter, 0)
+	require.NoError(t, err)
+	var out []ds.StoredMessage
 	for _, rs := range streams {
-		it, err := db.MakeIterator(rs.Stream, "#", 0)
+		it, err := db.MakeIterator(rs.Stream, filter, 0)
 		require.NoError(t, err)
 		for {
-			msgs, next, err := db.Next(context.Background(), it, 100)
+			msgs, next, err := db.Next(context.Background(), it, 500)
 			if errors.Is(err, ds.ErrEndOfStream) || err == nil && len(msgs) == 0 {
 				break
 			}
 			require.NoError(t, err)
-			for _, m := range msgs {
-				out = append(out, m.Topic)
-			}
+			out = append(out, msgs...)
 			it = next
 		}
 	}
-	slices.Sort(out)
 	return out
 }
 

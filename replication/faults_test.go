@@ -197,22 +197,8 @@ func isolating(cut site.ID) transport.Filter {
 // logOf reads the payloads of the shard's one stream in order.
 func logOf(t testing.TB, db *ds.DB) []string {
 	var out []string
-	streams, err := db.GetStreams("log", 0)
-	require.NoError(t, err)
-	for _, rs := range streams {
-		it, err := db.MakeIterator(rs.Stream, "log", 0)
-		require.NoError(t, err)
-		for {
-			msgs, next, err := db.Next(context.Background(), it, 500)
-			if errors.Is(err, ds.ErrEndOfStream) || err == nil && len(msgs) == 0 {
-				break
-			}
-			require.NoError(t, err)
-			for _, m := range msgs {
-				out = append(out, string(m.Payload))
-			}
-			it = next
-		}
+	for _, m := range readMessages(t, db, "log") {
+		out = append(out, string(m.Payload))
 	}
 	return out
 }
