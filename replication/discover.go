@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mqttds/mqttds/internal/atomicfile"
 	"github.com/mqttds/mqttds/replication/site"
 )
 
@@ -38,7 +40,7 @@ func (n *Node) Join(ctx context.Context, dir string, seeds []string, nSites int)
 		if peers, err = n.discover(ctx, seeds, nSites); err != nil {
 			return err
 		}
-		if err := writeSites(dir, path, peers); err != nil {
+		if err := writeSites(path, peers); err != nil {
 			return err
 		}
 	}
@@ -63,7 +65,7 @@ func (n *Node) discover(ctx context.Context, seeds []string, nSites int) (map[si
 	client := &http.Client{Timeout: 2 * time.Second}
 	for {
 		for _, seed := range seeds {
-			if slices.Contains(slices.Collect(mapValues(peers)), seed) {
+			if slices.Contains(slices.Collect(maps.Values(peers)), seed) {
 				continue
 			}
 			id, err := askSite(ctx, client, seed)
@@ -85,16 +87,6 @@ func (n *Node) discover(ctx context.Context, seeds []string, nSites int) (map[si
 		case <-ctx.Done():
 			return nil, fmt.Errorf("replication: waiting for %d sites, %d answered: %w", nSites, len(peers), ctx.Err())
 		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-func mapValues(m map[site.ID]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for _, v := range m {
-			if !yield(v) {
-				return
-			}
 		}
 	}
 }
@@ -147,30 +139,12 @@ func readSites(path string) (map[site.ID]string, error) {
 	return out, sc.Err()
 }
 
-func writeSites(dir, path string, peers map[site.ID]string) error {
-	ids := slices.Sorted(func(yield func(site.ID) bool) {
-		for id := range peers {
-			if !yield(id) {
-				return
-			}
-		}
-	})
+func writeSites(path string, peers map[site.ID]string) error {
+	ids := slices.Sorted(maps.Keys(peers))
 	var b strings.Builder
 	b.WriteString("# the sites of this cluster: id and cluster address (shard placement derives from the ids)\n")
 	for _, id := range ids {
 		fmt.Fprintf(&b, "%v %s\n", id, peers[id])
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
-		return err
-	}
-	f, err := os.Open(tmp)
-	if err == nil {
-		err = f.Sync()
-		f.Close()
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(path, []byte(b.String()), 0o644)
 }

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/mqttds/mqttds/internal/atomicfile"
 )
 
 // ID identifies a site. It is never zero (raft reserves node id 0).
@@ -44,8 +46,7 @@ func Parse(s string) (ID, error) {
 const FileName = "SITE"
 
 // Load returns the site id stored in dir, creating dir and a new random id if there is none.
-// The id is written to a temporary file, synced and renamed, so that a crash leaves either no
-// id or a whole one.
+// The id is written whole (atomicfile), so that a crash leaves either no id or a whole one.
 func Load(dir string) (ID, error) {
 	path := filepath.Join(dir, FileName)
 	data, err := os.ReadFile(path)
@@ -66,7 +67,7 @@ func Load(dir string) (ID, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, fmt.Errorf("site: %w", err)
 	}
-	if err := writeSynced(dir, path, []byte(id.String()+"\n")); err != nil {
+	if err := atomicfile.Write(path, []byte(id.String()+"\n"), 0o644); err != nil {
 		return 0, fmt.Errorf("site: storing the id: %w", err)
 	}
 	return id, nil
@@ -82,32 +83,4 @@ func random() (ID, error) {
 			return id, nil
 		}
 	}
-}
-
-func writeSynced(dir, path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

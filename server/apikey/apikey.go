@@ -19,12 +19,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mqttds/mqttds/internal/atomicfile"
 )
 
 // FileName is the keys file's name inside the data directory.
@@ -222,8 +223,8 @@ func hash(salt []byte, secret string) []byte {
 	return h.Sum(nil)
 }
 
-// writeLocked replaces the file with the current keys: a temporary file in the same directory,
-// synced, then renamed over the old one, so a crash leaves the old set or the new one.
+// writeLocked replaces the file with the current keys, whole (atomicfile), so a crash leaves the
+// old set or the new one.
 func (s *Store) writeLocked() error {
 	f := file{Format: formatVersion, Keys: make([]stored, 0, len(s.keys))}
 	for _, k := range s.keys {
@@ -234,41 +235,10 @@ func (s *Store) writeLocked() error {
 	if err != nil {
 		return fmt.Errorf("apikey: %w", err)
 	}
-	dir := filepath.Dir(s.path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(s.path)+".*")
-	if err != nil {
-		return fmt.Errorf("apikey: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing left to remove
-	err = tmp.Chmod(0o600)
-	if err == nil {
-		_, err = tmp.Write(append(b, '\n'))
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), s.path)
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err != nil {
+	if err := atomicfile.Write(s.path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("apikey: writing %s: %w", s.path, err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // NewToken returns a random bearer token that is not an API key (the broker's local token).

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -19,6 +18,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/mqttds/mqttds/internal/atomicfile"
 )
 
 // PasswordFile is the contents of a password file: one "username:hash" line per user, where hash is a
@@ -231,37 +232,9 @@ func (f *PasswordFile) WriteFile(path string) error {
 	return writeFileAtomic(path, b.Bytes(), 0o600)
 }
 
-func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	if err := atomicfile.Write(path, data, mode); err != nil {
 		return fmt.Errorf("auth: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(mode); err != nil {
-		return fmt.Errorf("auth: %w", err)
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("auth: %w", err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("auth: %w", err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("auth: %w", err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("auth: %w", err)
-	}
-	// Sync the directory so that the rename itself survives a crash.
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
 	}
 	return nil
 }

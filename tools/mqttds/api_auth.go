@@ -2,9 +2,9 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 
+	"github.com/mqttds/mqttds/internal/atomicfile"
 	"github.com/mqttds/mqttds/server"
 	"github.com/mqttds/mqttds/server/apikey"
 	"github.com/mqttds/mqttds/server/config"
@@ -48,20 +48,5 @@ func apiAuth(cfg *config.Config) (server.APIOptions, string, error) {
 // writePrivate replaces path with content, readable by its owner only. The content appears
 // whole or not at all (a temporary file renamed over path).
 func writePrivate(path, content string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	err = tmp.Chmod(0o600)
-	if err == nil {
-		_, err = tmp.WriteString(content)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	return err
+	return atomicfile.Write(path, []byte(content), 0o600)
 }
