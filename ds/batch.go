@@ -185,20 +185,12 @@ func (d *DB) submit(ctx context.Context, shards []*shard, reqs []*request, wo Wr
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if len(reqs) == 1 && !wo.NoWait {
+		return d.storeReplicated(ctx, shards[0], reqs[0]) // the common case: no goroutine
+	}
 	errs := make(chan error, len(reqs))
 	for i, r := range reqs {
-		s := shards[i]
-		go func() {
-			if !f.Leads(s.id) {
-				errs <- f.Forward(ctx, s.id, r.marshalForward())
-				return
-			}
-			err := d.submitLocal(ctx, shards[i:i+1], reqs[i:i+1], WriteOptions{})
-			if errors.Is(err, ErrNotLeader) {
-				err = f.Forward(ctx, s.id, r.marshalForward())
-			}
-			errs <- err
-		}()
+		go func() { errs <- d.storeReplicated(ctx, shards[i], r) }()
 	}
 	if wo.NoWait {
 		return nil
@@ -210,6 +202,20 @@ func (d *DB) submit(ctx context.Context, shards []*shard, reqs []*request, wo Wr
 		}
 	}
 	return first
+}
+
+// storeReplicated commits r through the local buffer if this replica leads s, else (or if
+// leadership moved meanwhile) on the leader, and waits for it.
+func (d *DB) storeReplicated(ctx context.Context, s *shard, r *request) error {
+	f := d.opts.Forwarder
+	if !f.Leads(s.id) {
+		return f.Forward(ctx, s.id, r.marshalForward())
+	}
+	err := d.submitLocal(ctx, []*shard{s}, []*request{r}, WriteOptions{})
+	if errors.Is(err, ErrNotLeader) {
+		err = f.Forward(ctx, s.id, r.marshalForward())
+	}
+	return err
 }
 
 // submitLocal hands reqs to their shards' write buffers and, unless wo.NoWait, waits for
