@@ -630,7 +630,7 @@ func (c *conn) persistDurable(m *Message, p *mqtt.Packet) (done bool, err error)
 	if d := c.sess.dur.Load(); d != nil && p.QoS == mqtt.QoS2 {
 		pub, pid = d.ds, p.PacketID
 	}
-	write := pid != 0 || b.opts.Clustered || b.store.Routes().Match(m.Topic)
+	write := pid != 0 || b.store.Persists(m.Topic)
 	item := &pendingPublish{m: m, qos: p.QoS, pid: p.PacketID}
 	if write {
 		// Submitted here, on the connection's reader, so the writes are queued in arrival

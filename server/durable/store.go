@@ -233,6 +233,13 @@ func (st *Store) Close() error {
 // DB returns the store's ds.DB.
 func (st *Store) DB() *ds.DB { return st.db }
 
+// Persists reports whether a message on topic is stored: a durable subscription matches it, or
+// the store is shared (Options.Shared), where the route index knows only this broker's
+// subscriptions and every message is stored.
+func (st *Store) Persists(topic string) bool {
+	return st.opts.Shared || st.routes.Match(topic)
+}
+
 // Routes returns the durable route index.
 func (st *Store) Routes() *RouteIndex { return &st.routes }
 
@@ -317,8 +324,7 @@ func (st *Store) Persist(ctx context.Context, m *ds.Message, publisher *Session,
 // the packet id is recorded as awaiting PUBREL in the same atomic batch as the message, so a
 // PUBLISH re-sent after a crash is recognized and not stored twice [MQTT-4.3.3-10].
 func (st *Store) SubmitPersist(m *ds.Message, publisher *Session, pid uint16) (*PendingPersist, error) {
-	// On a shared store the route index knows only this broker's subscriptions: store all.
-	match := st.opts.Shared || st.routes.Match(m.Topic)
+	match := st.Persists(m.Topic)
 	if !match && (publisher == nil || pid == 0) {
 		st.stats.persistSkipped.Add(1)
 		return &PendingPersist{}, nil
