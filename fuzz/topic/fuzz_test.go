@@ -66,7 +66,8 @@ func FuzzValidate(f *testing.F) {
 	})
 }
 
-// FuzzMatch checks Match against naiveMatch for every pair of a valid filter and a valid name.
+// FuzzMatch checks Match against naiveMatch, and MatchLevels (the storage layers' form, on names as
+// strings and as bytes) against Match, for every pair of a valid filter and a valid name.
 func FuzzMatch(f *testing.F) {
 	seeds := [][2]string{
 		{"sport/#", "sport"}, {"sport/+", "sport/"}, {"+/+", "/finance"}, {"+", "/finance"},
@@ -77,11 +78,16 @@ func FuzzMatch(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, filter, name string) {
 		got := topic.Match(filter, name) // must not panic, valid or not
+		levels := topic.Levels(filter)
+		gotLevels := topic.MatchLevels(levels, []byte(name))
 		if topic.ValidateFilter(filter) != nil || topic.ValidateName(name) != nil {
 			return
 		}
 		if want := topictest.NaiveMatch(filter, name); got != want {
 			t.Fatalf("Match(%q, %q) = %v, naive %v", filter, name, got, want)
+		}
+		if gotLevels != got || topic.MatchLevels(levels, name) != got {
+			t.Fatalf("MatchLevels(%q, %q) = %v, Match %v", filter, name, gotLevels, got)
 		}
 	})
 }

@@ -77,6 +77,13 @@ var rules = []rule{
 		check: checkRawAtomics,
 	},
 	{
+		name: "leaf-imports",
+		reason: "The packages in leafPackages hold rules that every layer shares (ds and layout " +
+			"as much as the codec and the broker); they import only the standard library, so " +
+			"that any layer may import them without an upward or circular import.",
+		check: checkLeafImports,
+	},
+	{
 		name:   "gofmt",
 		reason: "Every file is gofmt-formatted (run gofmt -w on it).",
 		check:  checkGofmt,
@@ -87,6 +94,12 @@ var rules = []rule{
 var pahoAllowed = map[string]string{
 	"mqtt/mqtttest/pahoconv": "converts packets between our codec and Paho's for the interop " +
 		"tests and the differential fuzz target; nothing but tests imports it",
+}
+
+// leafPackages lists the packages (directories) whose non-test files import only the standard
+// library.
+var leafPackages = map[string]string{
+	"mqtt/topic": "topic name and filter rules: the codec, the broker, ds and layout use them",
 }
 
 // sleepAllowed lists the functions of non-test code that may call time.Sleep, keyed by
@@ -150,6 +163,11 @@ func TestLint_AllowlistsCurrent(t *testing.T) {
 	for dir := range pahoAllowed {
 		if !dirs[dir] {
 			t.Errorf("pahoAllowed: %q is no package", dir)
+		}
+	}
+	for dir := range leafPackages {
+		if !dirs[dir] {
+			t.Errorf("leafPackages: %q is no package", dir)
 		}
 	}
 }
@@ -337,6 +355,20 @@ func checkPahoImports(m *module, report reportFunc) {
 		for _, imp := range f.ast.Imports {
 			if path, _ := strconv.Unquote(imp.Path.Value); strings.HasPrefix(path, "github.com/eclipse/paho") {
 				report(imp.Pos(), "imports %s", path)
+			}
+		}
+	})
+}
+
+func checkLeafImports(m *module, report reportFunc) {
+	m.sources(func(p *pkg, f *file) {
+		if _, ok := leafPackages[p.dir]; !ok {
+			return
+		}
+		for _, imp := range f.ast.Imports {
+			// The standard library's paths have no dot in their first element.
+			if path, _ := strconv.Unquote(imp.Path.Value); strings.Contains(strings.Split(path, "/")[0], ".") {
+				report(imp.Pos(), "leaf package imports %s", path)
 			}
 		}
 	})

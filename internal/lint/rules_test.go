@@ -106,6 +106,18 @@ func f(x string) error {
 			files: []src{{"mqtt/mqtttest/pahoconv/p.go", "package pahoconv\n\nimport _ \"github.com/eclipse/paho.golang/packets\"\n"}},
 		},
 		{
+			rule: "leaf-imports", desc: "a leaf importing the module and a dependency",
+			files: []src{{"mqtt/topic/a.go", "package topic\n\nimport (\n\t_ \"strings\"\n\t_ \"github.com/mqttds/mqttds/ds\"\n\t_ \"golang.org/x/text\"\n)\n"}},
+			want: []string{
+				"mqtt/topic/a.go:5: leaf package imports github.com/mqttds/mqttds/ds",
+				"mqtt/topic/a.go:6: leaf package imports golang.org/x/text",
+			},
+		},
+		{
+			rule: "leaf-imports", desc: "tests of a leaf and other packages",
+			files: []src{{"mqtt/topic/a_test.go", "package topic\n\nimport _ \"github.com/mqttds/mqttds/ds\"\n"}},
+		},
+		{
 			rule: "time-sleep", desc: "product code, allowed function, tests",
 			files: []src{
 				{"server/limits.go", `package server

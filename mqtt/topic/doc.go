@@ -1,6 +1,8 @@
 // Package topic holds the MQTT rules for topic names and topic filters: validation, wildcard matching,
 // shared-subscription parsing and cheap level splitting. It is used by the codec, the broker's
-// subscription index and retained store, and the storage layer (which keys messages by topic level).
+// subscription index and retained store, and the storage layers: ds validates the topics it stores and
+// the filters it reads with, layout checks each candidate message against the reader's filter
+// (MatchLevels). It imports only the standard library, so that every layer may import it.
 //
 // It is not a subscription index (see server/subscriptions) and it knows nothing about packets.
 //

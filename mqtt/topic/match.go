@@ -52,3 +52,36 @@ func levelEnd(s string, i int) int {
 	}
 	return len(s)
 }
+
+// MatchLevels is Match for a filter already split into its levels (see Levels), the form the storage
+// layers keep, and a name that may be a string or the bytes of one as stored. It applies the same
+// rules as Match and does not allocate either: readers call it once per candidate message.
+func MatchLevels[N string | []byte](filter []string, name N) bool {
+	if len(filter) == 0 {
+		return false
+	}
+	if len(name) > 0 && name[0] == '$' && (filter[0] == "+" || filter[0] == "#") {
+		return false // [MQTT-4.7.2-1] v5
+	}
+	rest, more := name, true
+	for _, f := range filter {
+		if f == "#" {
+			return true // the rest of the name, including nothing: "a/#" matches "a"
+		}
+		if !more {
+			return false // the name has fewer levels than the filter
+		}
+		level := rest
+		more = false
+		for i := 0; i < len(rest); i++ {
+			if rest[i] == Separator {
+				level, rest, more = rest[:i], rest[i+1:], true
+				break
+			}
+		}
+		if f != "+" && f != string(level) {
+			return false // levels compare byte for byte [MQTT-4.7.3-4] v5
+		}
+	}
+	return !more
+}

@@ -73,6 +73,12 @@ func TestMatch(t *testing.T) {
 		if got := topictest.NaiveMatch(c.filter, c.name); got != c.want {
 			t.Errorf("topictest.NaiveMatch(%q, %q) = %v, want %v (the reference is wrong)", c.filter, c.name, got, c.want)
 		}
+		if got := MatchLevels(Levels(c.filter), c.name); got != c.want {
+			t.Errorf("MatchLevels(%q, %q) = %v, want %v", c.filter, c.name, got, c.want)
+		}
+		if got := MatchLevels(Levels(c.filter), []byte(c.name)); got != c.want {
+			t.Errorf("MatchLevels(%q, []byte(%q)) = %v, want %v", c.filter, c.name, got, c.want)
+		}
 	}
 }
 
@@ -92,6 +98,9 @@ func TestMatchRandom(t *testing.T) {
 		if got, want := Match(filter, name), topictest.NaiveMatch(filter, name); got != want {
 			t.Fatalf("seed %d: Match(%q, %q) = %v, naive %v", seed, filter, name, got, want)
 		}
+		if got, want := MatchLevels(Levels(filter), []byte(name)), Match(filter, name); got != want {
+			t.Fatalf("seed %d: MatchLevels(%q, %q) = %v, Match %v", seed, filter, name, got, want)
+		}
 	}
 }
 
@@ -99,6 +108,15 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 	n := testing.AllocsPerRun(100, func() { _ = Match("a/+/c/#", "a/b/c/d/e") })
 	if n != 0 {
 		t.Errorf("Match allocated %v times per run", n)
+	}
+	filter, name := Levels("a/+/c/#"), []byte("a/b/c/d/e")
+	for _, f := range []func(){
+		func() { _ = MatchLevels(filter, name) },
+		func() { _ = MatchLevels(filter, "a/b/c/d/e") },
+	} {
+		if n := testing.AllocsPerRun(100, f); n != 0 {
+			t.Errorf("MatchLevels allocated %v times per run", n)
+		}
 	}
 }
 
