@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mqttds/mqttds/mqtt/topic"
 )
 
 // TestConcurrentReadersWhileWriting runs one writer (Prepare, commit, then publish the
@@ -88,7 +90,7 @@ func TestConcurrentReadersWhileWriting(t *testing.T) {
 	for fi, f := range filters {
 		var want []Item
 		for _, e := range written {
-			if matchTopic(splitLevels(f), []byte(e.Topic)) {
+			if topic.MatchLevels(splitLevels(f), []byte(e.Topic)) {
 				want = append(want, Item{Topic: e.Topic, Timestamp: e.Timestamp})
 			}
 		}

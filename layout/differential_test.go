@@ -12,6 +12,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mqttds/mqttds/mqtt/topic"
 )
 
 // The differential test runs the wildcard layout and the reference layout side by side over one
@@ -315,7 +317,7 @@ func (e *diffEnv) checkItems(r *diffReader, items []Item, n int) {
 	for _, it := range items {
 		require.Less(e.t, it.Timestamp, e.visible, "item %s@%d is not visible yet", it.Topic, it.Timestamp)
 		require.GreaterOrEqual(e.t, it.Timestamp, r.since)
-		require.True(e.t, matchTopic(r.filter, []byte(it.Topic)), "%s does not match %s", it.Topic, strings.Join(r.filter, "/"))
+		require.True(e.t, topic.MatchLevels(r.filter, []byte(it.Topic)), "%s does not match %s", it.Topic, strings.Join(r.filter, "/"))
 		require.Equal(e.t, strconv.FormatUint(it.Timestamp, 36), string(it.Value))
 	}
 }

@@ -45,31 +45,3 @@ func TestOptionsUnmarshalRejectsGarbage(t *testing.T) {
 		require.ErrorIs(t, o.UnmarshalBinary(b), ErrCorrupt, "%x", b)
 	}
 }
-
-func TestMatchTopic(t *testing.T) {
-	for _, tc := range []struct {
-		filter, topic string
-		want          bool
-	}{
-		{"a/b", "a/b", true},
-		{"a/b", "a/c", false},
-		{"a/b", "a/b/c", false},
-		{"a/b/c", "a/b", false},
-		{"a/+", "a/b", true},
-		{"a/+", "a/", true},
-		{"a/+", "a", false},
-		{"+/+", "/x", true},
-		{"a/#", "a", true},
-		{"a/#", "a/b/c", true},
-		{"a/#", "b", false},
-		{"#", "a/b", true},
-		{"#", "$SYS/x", false},
-		{"+/x", "$SYS/x", false},
-		{"$SYS/#", "$SYS/x", true},
-		{"$SYS/+", "$SYS/x", true},
-		{"a//b", "a//b", true},
-		{"a/+/b", "a//b", true},
-	} {
-		require.Equal(t, tc.want, matchTopic(splitLevels(tc.filter), []byte(tc.topic)), "%s ~ %s", tc.filter, tc.topic)
-	}
-}

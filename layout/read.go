@@ -9,6 +9,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/mqttds/mqttds/layout/keymap"
+	"github.com/mqttds/mqttds/mqtt/topic"
 )
 
 // Reading a wildcard_optimized stream: the epoch rule.
@@ -523,11 +524,11 @@ func (rs *readState) emit(k []byte, ts uint64, keyMode bool) error {
 	if err != nil {
 		return err
 	}
-	topic, value, err := decodeEnvelope(v)
+	name, value, err := decodeEnvelope(v)
 	if err != nil {
 		return fmt.Errorf("key %x: %w", k, err)
 	}
-	if !matchTopic(rs.filter, topic) {
+	if !topic.MatchLevels(rs.filter, name) {
 		rs.stats.Collisions++
 		return nil
 	}
@@ -562,6 +563,6 @@ func (rs *readState) emit(k []byte, ts uint64, keyMode bool) error {
 	key := rs.buf[start:keyEnd:keyEnd]
 	val := rs.buf[keyEnd:valEnd:valEnd]
 	after := Position(rs.buf[valEnd:len(rs.buf):len(rs.buf)])
-	rs.items = append(rs.items, Item{Key: key, Topic: string(topic), Timestamp: ts, Value: val, After: after})
+	rs.items = append(rs.items, Item{Key: key, Topic: string(name), Timestamp: ts, Value: val, After: after})
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/mqttds/mqttds/internal/invariants"
+	"github.com/mqttds/mqttds/mqtt/topic"
 )
 
 // reference is the reference layout: one key per message, in timestamp order, all in one
@@ -129,16 +130,16 @@ func (l *reference) Next(r pebble.Reader, s Stream, filter []string, pos Positio
 		if err != nil {
 			return nil, nil, err
 		}
-		topic, value, err := decodeEnvelope(v)
+		name, value, err := decodeEnvelope(v)
 		if err != nil {
 			return nil, nil, fmt.Errorf("key %x: %w", k, err)
 		}
-		if !matchTopic(filter, topic) {
+		if !topic.MatchLevels(filter, name) {
 			continue
 		}
 		items = append(items, Item{
 			Key:       append([]byte(nil), k...),
-			Topic:     string(topic),
+			Topic:     string(name),
 			Timestamp: ts,
 			Value:     append([]byte(nil), value...),
 			After:     referencePosition(ts + 1),

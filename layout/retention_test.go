@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mqttds/mqttds/lts"
+	"github.com/mqttds/mqttds/mqtt/topic"
 )
 
 // TestStreamsWithinTable pins the class matcher on a small trie (thresholds 2: the third
@@ -56,7 +57,7 @@ func TestStreamsWithinTable(t *testing.T) {
 			var want, got []uint64
 			for _, tp := range topics {
 				idx, _, _ := w.trie.Lookup(splitLevels(tp))
-				if matchTopic(splitLevels(tc.filter), []byte(tp)) && !slices.Contains(want, uint64(idx)) {
+				if topic.MatchLevels(splitLevels(tc.filter), []byte(tp)) && !slices.Contains(want, uint64(idx)) {
 					want = append(want, uint64(idx))
 				}
 			}
@@ -173,9 +174,9 @@ func runSpanBefore(t *testing.T, opts Options, seed uint64) {
 				continue
 			}
 			if _, in := indexes[uint64(idx)]; in {
-				require.True(t, matchTopic(filter, []byte(tp)), "stream of %q claimed inside %q", tp, f)
+				require.True(t, topic.MatchLevels(filter, []byte(tp)), "stream of %q claimed inside %q", tp, f)
 			}
-			if matchTopic(filter, []byte(tp)) {
+			if topic.MatchLevels(filter, []byte(tp)) {
 				whole := make([]lts.Constraint, len(varying))
 				for i := range whole {
 					whole[i].Any = true
@@ -214,12 +215,12 @@ func runSpanBefore(t *testing.T, opts Options, seed uint64) {
 
 		// What is gone: the twin's keys missing under the wildcard's prefix.
 		gone := map[string]bool{}
-		scanMessages(t, e.db, []byte("v/m"), func(suffix []byte, topic string, ts uint64) {
+		scanMessages(t, e.db, []byte("v/m"), func(suffix []byte, name string, ts uint64) {
 			if !hasKey(t, e.db, append([]byte("w/m"), suffix...)) {
 				gone[string(suffix)] = true
 				deletedAny = true
-				require.Less(t, ts, before, "%q@%d deleted before %d", topic, ts, before)
-				require.True(t, matchTopic(filter, []byte(topic)), "%q deleted by class %q", topic, f)
+				require.Less(t, ts, before, "%q@%d deleted before %d", name, ts, before)
+				require.True(t, topic.MatchLevels(filter, name), "%q deleted by class %q", name, f)
 			}
 		})
 		// What must be gone: everything of the streams below the promised cut.
