@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mqttds/mqttds/mqtt/topic"
 )
 
 func TestMessageEncodingRoundTrip(t *testing.T) {
@@ -72,19 +74,36 @@ func TestMessageDecodingRejectsCorruption(t *testing.T) {
 }
 
 func TestValidateTopicsAndFilters(t *testing.T) {
-	for _, topic := range []string{"a", "a/b", "/", "a//b", "$SYS/x", "日本"} {
-		require.NoError(t, validateTopicName(topic), topic)
+	for _, name := range []string{"a", "a/b", "/", "a//b", "$SYS/x", "日本"} {
+		require.NoError(t, checkTopicName(name), name)
 	}
-	for _, topic := range []string{"", "a/+", "#", "a/b#", "a\x00", "\xff"} {
-		require.ErrorIs(t, validateTopicName(topic), ErrInvalidTopic, topic)
+	// Each refusal wraps ErrInvalidTopic and the rule it breaks.
+	for name, rule := range map[string]error{
+		"":      topic.ErrEmpty,          // [MQTT-4.7.3-1] v5
+		"a/+":   topic.ErrWildcardInName, // [MQTT-4.7.0-1] v5
+		"#":     topic.ErrWildcardInName,
+		"a/b#":  topic.ErrWildcardInName,
+		"a\x00": topic.ErrNUL,         // [MQTT-4.7.3-2] v5
+		"\xff":  topic.ErrInvalidUTF8, // [MQTT-1.5.4-1] v5
+	} {
+		require.ErrorIs(t, checkTopicName(name), ErrInvalidTopic, name)
+		require.ErrorIs(t, checkTopicName(name), rule, name)
 	}
 	for _, f := range []string{"#", "+", "a/+/b", "a/#", "+/+", "/#"} {
-		_, err := parseFilter(f)
+		_, err := filterLevels(f)
 		require.NoError(t, err, f)
 	}
-	for _, f := range []string{"", "a#", "a/#/b", "a+/b", "a/\x00", "\xff"} {
-		_, err := parseFilter(f)
+	for f, rule := range map[string]error{
+		"":       topic.ErrEmpty,
+		"a#":     topic.ErrMultiLevelWildcard, // [MQTT-4.7.1-1] v5
+		"a/#/b":  topic.ErrMultiLevelWildcard,
+		"a+/b":   topic.ErrSingleLevelWildcard, // [MQTT-4.7.1-2] v5
+		"a/\x00": topic.ErrNUL,
+		"\xff":   topic.ErrInvalidUTF8,
+	} {
+		_, err := filterLevels(f)
 		require.ErrorIs(t, err, ErrInvalidTopic, f)
+		require.ErrorIs(t, err, rule, f)
 	}
 	m := Message{Topic: "t", QoS: 3}
 	require.ErrorIs(t, m.validate(), ErrInvalidMessage)

@@ -78,7 +78,7 @@ func unmarshalForward(shard, numShards int, data []byte) (*request, error) {
 		if d.err != nil {
 			break
 		}
-		if err := validateTopicName(topic); err != nil {
+		if err := checkTopicName(topic); err != nil {
 			return nil, err
 		}
 		var m Message

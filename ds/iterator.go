@@ -60,7 +60,7 @@ func (d *DB) GetStreams(filter string, since uint64) ([]RankedStream, error) {
 	if err := d.checkOpen(); err != nil {
 		return nil, err
 	}
-	levels, err := parseFilter(filter)
+	levels, err := filterLevels(filter)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +90,7 @@ func (d *DB) GetStreams(filter string, since uint64) ([]RankedStream, error) {
 //
 // Safe for concurrent use.
 func (d *DB) MakeIterator(stream Stream, filter string, since uint64) (Iterator, error) {
-	levels, err := parseFilter(filter)
+	levels, err := filterLevels(filter)
 	if err != nil {
 		return Iterator{}, err
 	}
@@ -273,7 +273,7 @@ func (it *Iterator) UnmarshalBinary(b []byte) error {
 	if err := d.done(); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadIterator, err)
 	}
-	levels, err := parseFilter(filter)
+	levels, err := filterLevels(filter)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadIterator, err)
 	}

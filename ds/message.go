@@ -2,7 +2,8 @@ package ds
 
 import (
 	"fmt"
-	"unicode/utf8"
+
+	"github.com/mqttds/mqttds/mqtt/topic"
 )
 
 // Message is one MQTT application message as ds stores it.
@@ -58,12 +59,12 @@ type StoredMessage struct {
 	Message
 }
 
-// maxTopicLen is MQTT's limit on a UTF-8 string.
-const maxTopicLen = 65535
+// maxClientIDLen is MQTT's limit on a UTF-8 string.
+const maxClientIDLen = 65535
 
 // validate checks m as Store receives it.
 func (m *Message) validate() error {
-	if err := validateTopicName(m.Topic); err != nil {
+	if err := checkTopicName(m.Topic); err != nil {
 		return err
 	}
 	if m.QoS > 2 {
@@ -72,75 +73,25 @@ func (m *Message) validate() error {
 	if m.Properties.PayloadFormat > 1 {
 		return fmt.Errorf("%w: payload format indicator %d", ErrInvalidMessage, m.Properties.PayloadFormat)
 	}
-	if len(m.ClientID) > maxTopicLen {
+	if len(m.ClientID) > maxClientIDLen {
 		return fmt.Errorf("%w: client id of %d bytes", ErrInvalidMessage, len(m.ClientID))
 	}
 	return nil
 }
 
-// validateTopicName checks an MQTT topic name: 1..65535 bytes of UTF-8, no NUL, no wildcard.
-func validateTopicName(topic string) error {
-	switch {
-	case topic == "":
-		return fmt.Errorf("%w: empty topic name", ErrInvalidTopic)
-	case len(topic) > maxTopicLen:
-		return fmt.Errorf("%w: topic of %d bytes", ErrInvalidTopic, len(topic))
-	case !utf8.ValidString(topic):
-		return fmt.Errorf("%w: %q is not UTF-8", ErrInvalidTopic, topic)
-	}
-	for i := 0; i < len(topic); i++ {
-		switch topic[i] {
-		case 0:
-			return fmt.Errorf("%w: %q contains NUL", ErrInvalidTopic, topic)
-		case '+', '#':
-			return fmt.Errorf("%w: topic name %q contains a wildcard", ErrInvalidTopic, topic)
-		}
+// checkTopicName checks a topic name against the MQTT rules; the error wraps both
+// ErrInvalidTopic and the topic package's rule error.
+func checkTopicName(name string) error {
+	if err := topic.ValidateName(name); err != nil {
+		return fmt.Errorf("%w: %.100q: %w", ErrInvalidTopic, name, err)
 	}
 	return nil
 }
 
-// parseFilter checks an MQTT topic filter and splits it into levels, the form layouts take.
-func parseFilter(filter string) ([]string, error) {
-	switch {
-	case filter == "":
-		return nil, fmt.Errorf("%w: empty topic filter", ErrInvalidTopic)
-	case len(filter) > maxTopicLen:
-		return nil, fmt.Errorf("%w: filter of %d bytes", ErrInvalidTopic, len(filter))
-	case !utf8.ValidString(filter):
-		return nil, fmt.Errorf("%w: %q is not UTF-8", ErrInvalidTopic, filter)
+// filterLevels checks an MQTT topic filter and splits it into levels, the form layouts take.
+func filterLevels(filter string) ([]string, error) {
+	if err := topic.ValidateFilter(filter); err != nil {
+		return nil, fmt.Errorf("%w: %.100q: %w", ErrInvalidTopic, filter, err)
 	}
-	levels := splitLevels(filter)
-	for i, l := range levels {
-		if len(l) > 1 && (containsByte(l, '+') || containsByte(l, '#')) {
-			return nil, fmt.Errorf("%w: wildcard inside level %q of %q", ErrInvalidTopic, l, filter)
-		}
-		if l == "#" && i != len(levels)-1 {
-			return nil, fmt.Errorf("%w: '#' is not the last level of %q", ErrInvalidTopic, filter)
-		}
-		if containsByte(l, 0) {
-			return nil, fmt.Errorf("%w: %q contains NUL", ErrInvalidTopic, filter)
-		}
-	}
-	return levels, nil
-}
-
-func splitLevels(s string) []string {
-	levels := make([]string, 0, 8)
-	start := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] == '/' {
-			levels = append(levels, s[start:i])
-			start = i + 1
-		}
-	}
-	return append(levels, s[start:])
-}
-
-func containsByte(s string, b byte) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == b {
-			return true
-		}
-	}
-	return false
+	return topic.Levels(filter), nil
 }

@@ -208,7 +208,7 @@ func (o *Options) Validate() error {
 		bad("Retention.RotationInterval = %v: must be in [1ms, Period]", o.Retention.RotationInterval)
 	}
 	for i, c := range o.Retention.Classes {
-		if _, err := parseFilter(c.Filter); err != nil {
+		if _, err := filterLevels(c.Filter); err != nil {
 			bad("Retention.Classes[%d].Filter: %v", i, err)
 		}
 		if c.Period < time.Millisecond {

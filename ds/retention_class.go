@@ -1,10 +1,10 @@
 package ds
 
 import (
-	"strings"
 	"time"
 
 	"github.com/mqttds/mqttds/layout"
+	"github.com/mqttds/mqttds/mqtt/topic"
 )
 
 // retentionClasses is RetentionOptions compiled for the read path and the retention check:
@@ -25,7 +25,7 @@ func compileClasses(o RetentionOptions) *retentionClasses {
 	c := &retentionClasses{def: micros(o.Period)}
 	c.minPeriod, c.maxPeriod = c.def, c.def
 	for _, rc := range o.Classes {
-		levels, err := parseFilter(rc.Filter)
+		levels, err := filterLevels(rc.Filter)
 		if err != nil {
 			continue // Validate refused it: Open never gets here
 		}
@@ -40,9 +40,9 @@ func compileClasses(o RetentionOptions) *retentionClasses {
 func micros(d time.Duration) uint64 { return uint64(max(d.Microseconds(), 0)) }
 
 // periodOf returns the retention period of topic (µs): the first matching class's, else def.
-func (c *retentionClasses) periodOf(topic string) uint64 {
+func (c *retentionClasses) periodOf(name string) uint64 {
 	for i, f := range c.filters {
-		if classMatches(f, topic) {
+		if topic.MatchLevels(f, name) {
 			return c.periods[i]
 		}
 	}
@@ -116,34 +116,6 @@ func (c *retentionClasses) expired(topic string, ts, now uint64) bool {
 	default:
 		return age >= c.periodOf(topic)
 	}
-}
-
-// classMatches reports whether topic matches filter (its levels) [MQTT-4.7]: '+' takes one
-// level, '#' the rest (and the parent: "a/#" matches "a"), and a filter starting with a
-// wildcard does not match a topic starting with '$' [MQTT-4.7.2-1].
-func classMatches(filter []string, topic string) bool {
-	if len(topic) > 0 && topic[0] == '$' && (filter[0] == "+" || filter[0] == "#") {
-		return false
-	}
-	rest, more := topic, true
-	for _, f := range filter {
-		if f == "#" {
-			return true
-		}
-		if !more {
-			return false
-		}
-		level := rest
-		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			level, rest = rest[:i], rest[i+1:]
-		} else {
-			more = false
-		}
-		if f != "+" && f != level {
-			return false
-		}
-	}
-	return !more
 }
 
 // dropExpired removes from items, in place, the messages past their retention period at now,

@@ -18,7 +18,9 @@ import (
 	"github.com/mqttds/mqttds/layout"
 )
 
-func TestClassMatches(t *testing.T) {
+// Ensure that a message gets the period of a class whose filter matches its topic (the MQTT
+// matching rules, [MQTT-4.7.1-1] v5, [MQTT-4.7.2-1] v5), and the default period otherwise.
+func TestClassPeriodOf(t *testing.T) {
 	for _, tc := range []struct {
 		filter, topic string
 		want          bool
@@ -42,9 +44,9 @@ func TestClassMatches(t *testing.T) {
 		{"logs/#", "logs", true},
 		{"logs/#", "logsx/a", false},
 	} {
-		levels, err := parseFilter(tc.filter)
-		require.NoError(t, err)
-		require.Equal(t, tc.want, classMatches(levels, tc.topic), "%q vs %q", tc.filter, tc.topic)
+		c := compileClasses(RetentionOptions{Period: time.Hour, Classes: []RetentionClass{{Filter: tc.filter, Period: time.Minute}}})
+		require.Len(t, c.filters, 1, tc.filter)
+		require.Equal(t, tc.want, c.periodOf(tc.topic) == micros(time.Minute), "%q vs %q", tc.filter, tc.topic)
 		require.Equal(t, tc.want, naiveMatch(tc.filter, tc.topic), "naive %q vs %q", tc.filter, tc.topic)
 	}
 }
@@ -120,7 +122,7 @@ func TestStreamPeriods(t *testing.T) {
 			got := map[string]time.Duration{}
 			for _, sp := range c.streamPeriods(l) {
 				for _, tp := range tc.topics {
-					levels, err := parseFilter(tp)
+					levels, err := filterLevels(tp)
 					require.NoError(t, err)
 					own := l.StreamsOverlapping(levels) // a topic as a filter: its own stream
 					require.Len(t, own, 1)
