@@ -117,9 +117,9 @@ var sleepAllowed = map[string]string{
 		"external mosquitto process listens",
 	"mqtt/client/clienttest/mosquitto.go stopPID": "test support: polls until an external " +
 		"process has exited, then kills it",
-	"bench/pubsub.go runner.drainUntil": "load generator: polls its receive counters until " +
+	"benchmarks/mqttbench/pubsub.go runner.drainUntil": "load generator: polls its receive counters until " +
 		"they reach the target or the deadline",
-	"bench/durable.go runner.drainIdle": "load generator: polls its receive counter " +
+	"benchmarks/mqttbench/durable.go runner.drainIdle": "load generator: polls its receive counter " +
 		"until it stops moving",
 }
 

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/mqttds/mqttds/bench"
+	"github.com/mqttds/mqttds/benchmarks/mqttbench"
 )
 
 const benchUsage = `mqttds bench <mode> [flags]      load an MQTT broker and measure it
@@ -47,7 +47,7 @@ func runBench(args []string) error {
 	case "table":
 		return benchTable(rest, os.Stdout)
 	}
-	cfg, err := bench.ParseFlags(mode, rest, os.Stderr)
+	cfg, err := mqttbench.ParseFlags(mode, rest, os.Stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -56,7 +56,7 @@ func runBench(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	_, err = bench.Run(ctx, cfg, os.Stdout)
+	_, err = mqttbench.Run(ctx, cfg, os.Stdout)
 	return err
 }
 
@@ -71,7 +71,7 @@ func benchTable(args []string, w io.Writer) error {
 	if len(files) == 0 {
 		return usagef("bench table needs at least one file of RESULT lines")
 	}
-	var results []*bench.Result
+	var results []*mqttbench.Result
 	for _, name := range files {
 		rs, err := readResults(name)
 		if err != nil {
@@ -79,10 +79,10 @@ func benchTable(args []string, w io.Writer) error {
 		}
 		results = append(results, rs...)
 	}
-	return bench.WriteComparison(w, results, *base)
+	return mqttbench.WriteComparison(w, results, *base)
 }
 
-func readResults(name string) ([]*bench.Result, error) {
+func readResults(name string) ([]*mqttbench.Result, error) {
 	f := os.Stdin
 	if name != "-" {
 		var err error
@@ -91,14 +91,14 @@ func readResults(name string) ([]*bench.Result, error) {
 		}
 		defer f.Close()
 	}
-	var out []*bench.Result
+	var out []*mqttbench.Result
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<16), 1<<20)
 	for sc.Scan() {
 		if !strings.HasPrefix(sc.Text(), "RESULT ") {
 			continue
 		}
-		r, err := bench.ParseResultLine(sc.Text())
+		r, err := mqttbench.ParseResultLine(sc.Text())
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}

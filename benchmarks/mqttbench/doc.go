@@ -1,4 +1,4 @@
-// Package bench is the load generator behind `mqttds bench`: it connects many MQTT clients to a
+// Package mqttbench is the load generator behind `mqttds bench`: it connects many MQTT clients to a
 // broker, publishes and receives at a chosen rate, and measures what users judge a broker by —
 // connection rate and memory, message throughput, end-to-end latency percentiles, and, exactly,
 // lost, duplicated and reordered messages. In the spirit of emqtt-bench and `mqttx bench`.
@@ -35,4 +35,4 @@
 // Run is safe to call from one goroutine at a time per Config. Internally each client's callbacks
 // run on that client's reader goroutine; shared counters are atomics and the histograms have a
 // mutex each.
-package bench
+package mqttbench

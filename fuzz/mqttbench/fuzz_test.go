@@ -1,29 +1,29 @@
-package benchfuzz
+package mqttbenchfuzz
 
 import (
 	"bytes"
 	"encoding/binary"
 	"testing"
 
-	"github.com/mqttds/mqttds/bench"
+	"github.com/mqttds/mqttds/benchmarks/mqttbench"
 )
 
 // FuzzSeqTracker reads the input as a stream of 16-bit sequence numbers (small, so that the fuzzer
 // finds duplicates and reorderings easily) and checks every Arrival and every count against a map.
 func FuzzSeqTracker(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var tr bench.SeqTracker
+		var tr mqttbench.SeqTracker
 		seen := map[uint64]bool{}
 		var highest, dups, reord uint64
 		for i := 0; i+1 < len(data); i += 2 {
 			seq := uint64(binary.BigEndian.Uint16(data[i:])) % 1024
-			want := bench.InOrder
+			want := mqttbench.InOrder
 			switch {
 			case seq == 0 || seen[seq]:
-				want = bench.Duplicate
+				want = mqttbench.Duplicate
 				dups++
 			case seq < highest:
-				want = bench.Reordered
+				want = mqttbench.Reordered
 				reord++
 			}
 			if seq != 0 {
@@ -56,7 +56,7 @@ func FuzzSeqTracker(f *testing.F) {
 		if tr.LostOf(&tr) != 0 {
 			t.Fatalf("LostOf(self) = %d", tr.LostOf(&tr))
 		}
-		var full bench.SeqTracker
+		var full mqttbench.SeqTracker
 		for s := uint64(1); s <= highest; s++ {
 			full.Observe(s)
 		}
@@ -70,17 +70,17 @@ func FuzzSeqTracker(f *testing.F) {
 // re-encodes to the same 28 bytes.
 func FuzzDecodeHeader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, p []byte) {
-		h, err := bench.DecodeHeader(p)
+		h, err := mqttbench.DecodeHeader(p)
 		if err != nil {
 			return
 		}
 		if p[3] != 0 {
 			return // flags are reserved: ignored on read, written as zero
 		}
-		out := make([]byte, bench.HeaderSize)
+		out := make([]byte, mqttbench.HeaderSize)
 		h.Put(out)
-		if !bytes.Equal(out, p[:bench.HeaderSize]) {
-			t.Fatalf("re-encoded %x, read %x", out, p[:bench.HeaderSize])
+		if !bytes.Equal(out, p[:mqttbench.HeaderSize]) {
+			t.Fatalf("re-encoded %x, read %x", out, p[:mqttbench.HeaderSize])
 		}
 	})
 }
