@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mqttds/mqttds/server/apikey"
+	"github.com/mqttds/mqttds/server/dashboard"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -108,7 +109,8 @@ func writeJSONStatus(w http.ResponseWriter, status int, v any) {
 }
 
 // APIHandler serves the broker's HTTP API; APIOptions says who may call it, and the OpenAPI
-// document at /api/v1/openapi.json lists every route (api_routes.go).
+// document at /api/v1/openapi.json lists every route (apiRoutes). It also serves the web
+// dashboard (uiRoutes), a client of that API.
 func (s *Server) APIHandler() http.Handler {
 	mux := http.NewServeMux()
 	patterns := map[string][]string{} // pattern → methods, for 405 answers
@@ -124,12 +126,26 @@ func (s *Server) APIHandler() http.Handler {
 			apiFail(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, "%s %s: allowed: %s", r.Method, r.URL.Path, allow)
 		})
 	}
+	for _, rt := range uiRoutes() {
+		mux.Handle(rt.method+" "+rt.pattern, rt.handle)
+	}
 	if _, ok := patterns["/"]; !ok {
 		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 			apiFail(w, http.StatusNotFound, codeNotFound, "no route %s %s", r.Method, r.URL.Path)
 		})
 	}
 	return mux
+}
+
+// uiRoutes are the web dashboard's routes: its static files under dashboard.Prefix, and the
+// root, which sends a browser there. They are open to anyone, as they hold no data (every
+// figure the page shows it fetches from the API with the user's key), and they are not API
+// routes: the OpenAPI document does not list them.
+func uiRoutes() []apiRoute {
+	return []apiRoute{
+		{"GET", dashboard.Prefix, accessOpen, dashboard.Handler().ServeHTTP},
+		{"GET", "/{$}", accessOpen, http.RedirectHandler(dashboard.Prefix, http.StatusFound).ServeHTTP},
+	}
 }
 
 // guard wraps a route with its access check.
