@@ -283,6 +283,10 @@ func (d *DB) closeStorage() error {
 // NumShards returns the store's number of shards.
 func (d *DB) NumShards() int { return d.numShards }
 
+// Dir returns the store's directory and the file system it is on. A replicated Applier stages
+// incoming shard snapshots there, so that pebble ingests them on the same file system.
+func (d *DB) Dir() (vfs.FS, string) { return d.opts.FS, d.dir }
+
 // ShardOf returns the shard of a publisher's messages.
 func (d *DB) ShardOf(clientID string) int { return ShardOf(clientID, d.numShards) }
 

@@ -64,6 +64,11 @@ func (d *DB) GetStreams(filter string, since uint64) ([]RankedStream, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Under the storage lock, so that a replica's reload does not hide generations meanwhile.
+	if _, err := d.rlockStorage(); err != nil {
+		return nil, err
+	}
+	defer d.storage.RUnlock()
 	var out []RankedStream
 	for _, s := range d.shards {
 		for _, g := range s.generations() {
@@ -94,15 +99,11 @@ func (d *DB) MakeIterator(stream Stream, filter string, since uint64) (Iterator,
 	if err != nil {
 		return Iterator{}, err
 	}
-	g, err := d.generation(stream.rank)
+	l, release, err := d.layoutOf(stream.rank)
 	if err != nil {
 		return Iterator{}, err
 	}
-	l, err := g.reader()
-	if err != nil {
-		return Iterator{}, err
-	}
-	defer g.release()
+	defer release()
 	pos, err := l.NewPosition(stream.layout, levels, since)
 	if err != nil {
 		return Iterator{}, fmt.Errorf("%w: %v", ErrBadIterator, err)
@@ -117,15 +118,11 @@ func (d *DB) MakeIterator(stream Stream, filter string, since uint64) (Iterator,
 //
 // Safe for concurrent use.
 func (d *DB) UpdateIterator(it Iterator, key []byte) (Iterator, error) {
-	g, err := d.generation(it.rank)
+	l, release, err := d.layoutOf(it.rank)
 	if err != nil {
 		return Iterator{}, err
 	}
-	l, err := g.reader()
-	if err != nil {
-		return Iterator{}, err
-	}
-	defer g.release()
+	defer release()
 	pos, err := l.PositionAfter(it.stream, it.levels, key)
 	if err != nil {
 		return Iterator{}, fmt.Errorf("%w: %v", ErrBadIterator, err)
@@ -155,8 +152,14 @@ func (d *DB) Next(ctx context.Context, it Iterator, n int) ([]StoredMessage, Ite
 	if err != nil {
 		return nil, it, err
 	}
+	// The storage lock first: a replica's reload swaps the generations under it.
+	db, err := d.rlockStorage()
+	if err != nil {
+		return nil, it, err
+	}
 	g, err := d.generation(it.rank)
 	if err != nil {
+		d.storage.RUnlock()
 		return nil, it, err
 	}
 	// Read bounds first, layout second: a generation that closes in between is read with the
@@ -164,10 +167,6 @@ func (d *DB) Next(ctx context.Context, it Iterator, n int) ([]StoredMessage, Ite
 	bounds := layout.ReadBounds{Visible: s.visible.Load() + 1}
 	if until := g.until.Load(); until != 0 {
 		bounds = layout.ReadBounds{Visible: until, Closed: true}
-	}
-	db, err := d.rlockStorage()
-	if err != nil {
-		return nil, it, err
 	}
 	l, err := g.reader()
 	if err != nil {
@@ -292,4 +291,24 @@ func decodeRank(d *decoder) Rank {
 		d.fail("rank (%d, %d)", shard, gen)
 	}
 	return Rank{Shard: int(shard), Generation: uint32(gen)}
+}
+
+// layoutOf returns the layout of rank's generation, read-locked with the storage lock, so that
+// no reload of a replica swaps the generation between the lookup and the read; release
+// unlocks both.
+func (d *DB) layoutOf(rank Rank) (layout.Layout, func(), error) {
+	if _, err := d.rlockStorage(); err != nil {
+		return nil, nil, err
+	}
+	g, err := d.generation(rank)
+	if err != nil {
+		d.storage.RUnlock()
+		return nil, nil, err
+	}
+	l, err := g.reader()
+	if err != nil {
+		d.storage.RUnlock()
+		return nil, nil, err
+	}
+	return l, func() { g.release(); d.storage.RUnlock() }, nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/cockroachdb/pebble/v2"
+
 	"github.com/mqttds/mqttds/layout"
 )
 
@@ -88,6 +90,34 @@ func (s *shard) touchesGenerations(cb *layout.CookedBatch) bool {
 		}
 	}
 	return false
+}
+
+// ReplaceReplicated replaces everything of shard in pebble through replace (a replicated
+// Applier ingests a snapshot of the shard's span, ShardSpan, taken on another replica), then
+// rebuilds the shard's in-memory state from pebble. No reader and no write of the shard runs
+// meanwhile. If replace fails, the state is rebuilt from whatever pebble then holds.
+func (d *DB) ReplaceReplicated(shard int, replace func(db *pebble.DB) error) error {
+	s, err := d.shard(shard)
+	if err != nil {
+		return err
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.db.storage.Lock()
+	defer s.db.storage.Unlock()
+	if s.db.pebble == nil {
+		return errStorageDown
+	}
+	rerr := replace(s.db.pebble)
+	s.stale.Store(false)
+	if err := s.reload(s.db.pebble); err != nil {
+		return fmt.Errorf("ds: shard %d: reloading replica state after replacing it: %w (replace: %v)", s.id, err, rerr)
+	}
+	s.notify()
+	if rerr != nil {
+		return fmt.Errorf("ds: shard %d: replacing replica state: %w", s.id, rerr)
+	}
+	return nil
 }
 
 // reloadLocked rebuilds the shard's clock, generations and layouts from pebble and wakes its
