@@ -37,6 +37,8 @@ type testSite struct {
 	addr string
 	node *Node
 	db   *ds.DB
+	// installed counts the snapshots this site installed in its earlier runs.
+	installed uint64
 }
 
 const (
@@ -107,8 +109,21 @@ func (c *testCluster) stop(i int) {
 		return
 	}
 	require.NoError(c.t, s.db.Close())
+	s.installed += s.node.Metrics().SnapshotsReceived
 	require.NoError(c.t, s.node.Close())
 	s.node, s.db = nil, nil
+}
+
+// snapshotsInstalled counts the snapshots every site installed, over all its runs.
+func (c *testCluster) snapshotsInstalled() uint64 {
+	var n uint64
+	for _, s := range c.sites {
+		n += s.installed
+		if s.node != nil {
+			n += s.node.Metrics().SnapshotsReceived
+		}
+	}
+	return n
 }
 
 // leader waits until one running site leads shard and returns its index.
@@ -420,7 +435,7 @@ func readDoc(t *testing.T) []string {
 // the entries; while a voter is down the log keeps what it has not got, so it catches up from
 // the log when it returns, and compaction resumes after.
 func TestCompactionKeepsWhatAVoterNeeds(t *testing.T) {
-	c := newTestCluster(t, 3, 1, func(cfg *Config) { cfg.CompactEntries = 20 })
+	c := newTestCluster(t, 3, 1, func(cfg *Config) { cfg.CompactEntries = 20; cfg.SnapshotLag = 1000 })
 	var acked []string
 	write := func(from, to int) {
 		for i := from; i < to; i++ {

@@ -26,9 +26,12 @@
 //  4. leader-send: a leader hands rd.Messages to the transport at once, so that its followers
 //     write the entries while it writes them itself (Raft thesis §10.2.1; etcd does the same):
 //     a leader's messages promise nothing about its own log.
-//  5. persist: store rd.Entries and rd.HardState in one synced pebble batch (raftstore.Save).
+//  5. persist: install rd.Snapshot if there is one (an atomic ingest of the staged shard
+//     data and the group's new raft state, snapshot.go), then store rd.Entries and
+//     rd.HardState in one synced pebble batch (raftstore.Save).
 //  6. send: any other replica hands rd.Messages to the transport only now, since its answers
-//     (votes, append acknowledgements) promise what it has persisted. Send never blocks.
+//     (votes, append acknowledgements) promise what it has persisted. Send never blocks; a
+//     MsgSnap (a leader's) is streamed by a goroutine of its own instead (snapshot.go).
 //  7. apply: apply rd.CommittedEntries in order; each batch's writes and the group's applied
 //     index go into one pebble batch, so a restart resumes exactly after the last applied
 //     entry; configuration changes go through rn.ApplyConfChange and are stored.
@@ -44,12 +47,13 @@
 //
 // A leader proposes a compaction entry once Config.CompactEntries applied entries are held by
 // every voter (raft's Progress.Match); every replica discards its log up to it when it applies
-// it. A voter that is down holds compaction back, so it always catches up from the log.
+// it. A voter that is down holds compaction back until it is Config.SnapshotLag entries behind;
+// then it catches up from a snapshot of the shard (snapshot.go), so logs stay bounded.
 //
 // # What is not here yet
 //
-// There are no snapshots: a voter that lost its data cannot rejoin. Membership changes are
-// applied when they are in the log, but nothing proposes them.
+// Membership changes are applied when they are in the log, but nothing proposes them; a site
+// that lost its data can therefore not be replaced yet.
 //
 // # Forwarding
 //

@@ -119,6 +119,7 @@ func (n *Node) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+forwardPath+"{shard}", n.serveForward)
 	mux.HandleFunc("GET "+sitePath, n.serveSite)
+	mux.HandleFunc("POST "+snapshotPath+"{shard}", n.serveSnapshot)
 	return mux
 }
 

@@ -74,6 +74,8 @@ type group struct {
 		msgs        []*pb.Message
 		props       []*proposal
 		unreachable []uint64
+		reports     []snapReport         // outcomes of snapshot sends
+		staged      map[stagedKey]string // received snapshots, written and checked
 		stopped     bool
 	}
 
@@ -96,6 +98,9 @@ type group struct {
 	needReload  bool   // ds state may hold batches that will not commit
 	ticks       uint64
 	trace       func(step int)
+	outgoing    map[uint64]*outSnap // snapshots raft took, by token, not yet sent
+	snapSeq     uint64
+	sending     int // snapshot streams in progress
 }
 
 func newGroup(n *Node, shard int, db *pebble.DB, voters []uint64) (*group, error) {
@@ -118,7 +123,7 @@ func newGroup(n *Node, shard int, db *pebble.DB, voters []uint64) (*group, error
 		ID:                        uint64(n.cfg.Site),
 		ElectionTick:              n.cfg.ElectionTicks,
 		HeartbeatTick:             1,
-		Storage:                   st,
+		Storage:                   snapStorage{st, g},
 		Applied:                   applied,
 		MaxSizePerMsg:             1 << 20,
 		MaxInflightMsgs:           256,
@@ -233,9 +238,18 @@ func (g *group) pass(ticked bool) error {
 	// 1. step
 	g.step(1)
 	g.mu.Lock()
-	msgs, props, unreachable := g.mu.msgs, g.mu.props, g.mu.unreachable
-	g.mu.msgs, g.mu.props, g.mu.unreachable = nil, nil, nil
+	msgs, props, unreachable, reports := g.mu.msgs, g.mu.props, g.mu.unreachable, g.mu.reports
+	g.mu.msgs, g.mu.props, g.mu.unreachable, g.mu.reports = nil, nil, nil, nil
+	stagedCount := len(g.mu.staged)
 	g.mu.Unlock()
+	for _, r := range reports {
+		g.sending--
+		status := raft.SnapshotFinish
+		if !r.ok {
+			status = raft.SnapshotFailure
+		}
+		g.rn.ReportSnapshot(r.to, status)
+	}
 	for _, m := range msgs {
 		// Errors are messages from a stale configuration or for a peer raft does not know:
 		// raft drops them, as the network might have.
@@ -280,6 +294,11 @@ func (g *group) pass(ticked bool) error {
 		}
 		// 5. persist
 		g.step(5)
+		if rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) {
+			if err := g.installSnapshot(rd.Snapshot, rd.HardState); err != nil {
+				return err
+			}
+		}
 		if err := g.st.Save(rd.HardState, rd.Entries); err != nil {
 			return err
 		}
@@ -307,6 +326,12 @@ func (g *group) pass(ticked bool) error {
 	if g.wantBarrier {
 		g.barrier, g.wantBarrier = g.lastIndex, false
 	}
+	if stagedCount > 0 {
+		g.dropStaged(false)
+	}
+	// A snapshot raft took goes out in the Ready of the same pass; one still here was never
+	// sent (raft dropped the message on a change of state).
+	g.releaseSnapshots()
 	return g.maybeResume()
 }
 
@@ -315,15 +340,17 @@ const compactCheckTicks = 20
 
 // maybeCompact proposes, on a leader, to discard the log up to the last entry that every voter
 // has and this replica applied, once that is at least Config.CompactEntries entries. A voter
-// that is down holds the log back (it needs the entries to catch up: there are no snapshots).
+// that is down holds the log back (so that it catches up from the log) until it is more than
+// Config.SnapshotLag entries behind: then it no longer does, and catches up from a snapshot.
 func (g *group) maybeCompact() {
 	if !g.ready.Load() {
 		return
 	}
 	st := g.rn.Status()
-	safe := g.applied.Load()
+	applied := g.applied.Load()
+	safe := applied
 	for id, pr := range st.Progress {
-		if _, voter := st.Config.Voters.IDs()[id]; voter {
+		if _, voter := st.Config.Voters.IDs()[id]; voter && applied-min(applied, pr.Match) <= uint64(g.n.cfg.SnapshotLag) {
 			safe = min(safe, pr.Match)
 		}
 	}
@@ -337,6 +364,10 @@ func (g *group) maybeCompact() {
 
 func (g *group) send(msgs []*pb.Message) {
 	for _, m := range msgs {
+		if m.GetType() == pb.MessageType_MsgSnap {
+			g.sendSnapshot(m)
+			continue
+		}
 		g.n.send(g.shard, m)
 	}
 }
@@ -514,6 +545,8 @@ func (g *group) stop(err error) {
 	g.mu.Unlock()
 	g.abandon(err)
 	g.isLeader = false
+	g.releaseSnapshots()
+	g.dropStaged(true)
 }
 
 // Status describes one replica of a shard.

@@ -39,6 +39,9 @@ type Config struct {
 	// CompactEntries is how many applied entries, held by every voter, a shard's log keeps
 	// before its leader compacts it. Default 10000.
 	CompactEntries int
+	// SnapshotLag is how far (in entries) a voter may fall behind before it stops holding the
+	// log back; it then catches up from a snapshot of the shard. Default 4 × CompactEntries.
+	SnapshotLag int
 	// Logger receives the node's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -58,6 +61,9 @@ func (c *Config) ensureDefaults() {
 	}
 	if c.CompactEntries == 0 {
 		c.CompactEntries = 10000
+	}
+	if c.SnapshotLag == 0 {
+		c.SnapshotLag = 4 * c.CompactEntries
 	}
 }
 
@@ -88,7 +94,9 @@ type Node struct {
 
 	metrics struct {
 		applied, leaderships, failures, forwarded, compactions atomic.Uint64
+		snapshotsSent, snapshotsReceived, snapshotFailures     atomic.Uint64
 	}
+	snapFiles atomic.Uint64 // names staged snapshot files
 }
 
 // NewNode validates cfg and starts the transport. Peers' addresses are set with AddPeer.
@@ -207,6 +215,11 @@ func (n *Node) Start(db *ds.DB) error {
 		return fmt.Errorf("replication: store has %d shards, Config.NumShards is %d", db.NumShards(), n.cfg.NumShards)
 	}
 	n.db = db
+	// Snapshots staged before a crash were never installed (an install removes its files).
+	fs, dir := db.Dir()
+	if err := fs.RemoveAll(fs.PathJoin(dir, snapshotDir)); err != nil {
+		return fmt.Errorf("replication: clearing staged snapshots: %w", err)
+	}
 	for _, g := range n.groups {
 		if g == nil {
 			continue
@@ -262,6 +275,9 @@ type Metrics struct {
 	Forwarded uint64
 	// Compactions counts log compactions applied by this site's replicas.
 	Compactions uint64
+	// SnapshotsSent and SnapshotsReceived count shard snapshots streamed to and installed by
+	// this site; SnapshotFailures counts transfers that failed on either side.
+	SnapshotsSent, SnapshotsReceived, SnapshotFailures uint64
 	// Transport is the transport's traffic.
 	Transport transport.Stats
 }
@@ -270,7 +286,9 @@ type Metrics struct {
 func (n *Node) Metrics() Metrics {
 	return Metrics{Applied: n.metrics.applied.Load(), Leaderships: n.metrics.leaderships.Load(),
 		Failures: n.metrics.failures.Load(), Forwarded: n.metrics.forwarded.Load(),
-		Compactions: n.metrics.compactions.Load(), Transport: n.tr.Stats()}
+		Compactions: n.metrics.compactions.Load(), Transport: n.tr.Stats(),
+		SnapshotsSent: n.metrics.snapshotsSent.Load(), SnapshotsReceived: n.metrics.snapshotsReceived.Load(),
+		SnapshotFailures: n.metrics.snapshotFailures.Load()}
 }
 
 func (n *Node) send(shard int, m *pb.Message) { n.tr.Send(uint32(shard), m) }

@@ -46,6 +46,8 @@ type ReplicaState struct {
 type ClusterCounters struct {
 	Applied, Leaderships, Failures, Forwarded uint64
 	Sent, Received, Dropped                   uint64
+	// Snapshots of shards streamed to other sites, installed here, and failed transfers.
+	SnapshotsSent, SnapshotsReceived, SnapshotFailures uint64
 }
 
 // clusterCollector exports the replication state of this site (mqttds_replication_*): per
@@ -76,6 +78,9 @@ func newClusterCollector(c Cluster, shards int) *clusterCollector {
 			"sent":        d("transport_sent_total", "Raft messages sent to other sites."),
 			"received":    d("transport_received_total", "Raft messages received from other sites."),
 			"dropped":     d("transport_dropped_total", "Raft messages dropped (queue full, site unreachable)."),
+			"snap_sent":   d("snapshots_sent_total", "Shard snapshots streamed to sites whose log position was compacted away."),
+			"snap_recv":   d("snapshots_installed_total", "Shard snapshots installed by this site."),
+			"snap_failed": d("snapshot_failures_total", "Shard snapshot transfers that failed, on either side."),
 		},
 	}
 }
@@ -114,7 +119,8 @@ func (cc *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(cc.sitesUp, prometheus.GaugeValue, float64(up))
 	n := cc.c.Counters()
 	for name, v := range map[string]uint64{"applied": n.Applied, "leaderships": n.Leaderships, "failures": n.Failures,
-		"forwarded": n.Forwarded, "sent": n.Sent, "received": n.Received, "dropped": n.Dropped} {
+		"forwarded": n.Forwarded, "sent": n.Sent, "received": n.Received, "dropped": n.Dropped,
+		"snap_sent": n.SnapshotsSent, "snap_recv": n.SnapshotsReceived, "snap_failed": n.SnapshotFailures} {
 		ch <- prometheus.MustNewConstMetric(cc.counters[name], prometheus.CounterValue, float64(v))
 	}
 }

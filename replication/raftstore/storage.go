@@ -359,9 +359,69 @@ func (s *Storage) FirstIndex() (uint64, error) {
 	return s.truncIndex + 1, nil
 }
 
-// Snapshot implements raft.Storage. There are no snapshots: the log is compacted only up to
-// what every voter has (Progress.Match), so raft never needs one to catch a voter up; a voter
-// that lost its data cannot rejoin until snapshots are built.
+// Snapshot implements raft.Storage. A snapshot is of the state machine, which this package
+// does not hold: the replica that owns the storage wraps it and takes snapshots itself.
 func (s *Storage) Snapshot() (*pb.Snapshot, error) {
 	return nil, raft.ErrSnapshotTemporarilyUnavailable
+}
+
+// KV is one key and value of a group's stored state.
+type KV struct{ Key, Value []byte }
+
+// RestoreState returns what the group's span must hold once a snapshot with metadata meta is
+// installed: the span [start, end) to clear, and the keys to write in it (in key order), for the
+// hard state hs (the snapshot's Ready may change it) and the snapshot's configuration, with
+// an empty log that starts after meta.Index. The caller writes them atomically with the shard's
+// data (an ingested sstable), then calls Restored.
+func (s *Storage) RestoreState(meta *pb.SnapshotMetadata, hs *pb.HardState) (start, end []byte, kvs []KV, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if hs == nil || raft.IsEmptyHardState(hs) {
+		hs = s.hard
+	}
+	// Raft refuses to start with a commit index before the first entry of its log.
+	if hs.GetCommit() < meta.GetIndex() {
+		hs = proto.Clone(hs).(*pb.HardState)
+		hs.Commit = new(meta.GetIndex())
+	}
+	conf, err := proto.Marshal(meta.GetConfState())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	hard, err := proto.Marshal(hs)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	trunc := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, meta.GetIndex()), meta.GetTerm())
+	start = groupPrefix(s.group)
+	end = groupPrefix(s.group + 1)
+	if s.group == ^uint32(0) {
+		end = []byte{KeyPrefix + 1}
+	}
+	// Key order: 'c' < 'h' < 't'.
+	kvs = []KV{{confKey(s.group), conf}, {hardKey(s.group), hard}, {truncKey(s.group), trunc}}
+	return start, end, kvs, nil
+}
+
+// Restored updates the storage after the state from RestoreState was written: the log is
+// empty and starts after meta.Index.
+func (s *Storage) Restored(meta *pb.SnapshotMetadata, hs *pb.HardState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if hs != nil && !raft.IsEmptyHardState(hs) {
+		s.hard = proto.Clone(hs).(*pb.HardState)
+	}
+	if s.hard.GetCommit() < meta.GetIndex() {
+		s.hard.Commit = new(meta.GetIndex())
+	}
+	s.conf = proto.Clone(meta.GetConfState()).(*pb.ConfState)
+	s.truncIndex, s.truncTerm = meta.GetIndex(), meta.GetTerm()
+	s.last = meta.GetIndex()
+}
+
+// ConfState returns the group's current configuration.
+func (s *Storage) ConfState() *pb.ConfState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return proto.Clone(s.conf).(*pb.ConfState)
 }

@@ -107,5 +107,6 @@ func (v clusterView) Shard(shard int) server.ClusterShard {
 func (v clusterView) Counters() server.ClusterCounters {
 	m := v.n.Metrics()
 	return server.ClusterCounters{Applied: m.Applied, Leaderships: m.Leaderships, Failures: m.Failures,
-		Forwarded: m.Forwarded, Sent: m.Transport.Sent, Received: m.Transport.Received, Dropped: m.Transport.Dropped}
+		Forwarded: m.Forwarded, Sent: m.Transport.Sent, Received: m.Transport.Received, Dropped: m.Transport.Dropped,
+		SnapshotsSent: m.SnapshotsSent, SnapshotsReceived: m.SnapshotsReceived, SnapshotFailures: m.SnapshotFailures}
 }
