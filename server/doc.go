@@ -27,6 +27,7 @@
 //	will.go     the end of a connection: goodbye, Will, session end
 //	hooks.go    the event Hook interface and Base
 //	metrics.go  counters and the Metrics snapshot; sys.go $SYS; api.go REST and /metrics
+//	dashboard/  the web dashboard: static files served by APIHandler, a client of the REST API
 //	limits.go   connection rate, client rates, memory watermark and its alarm
 //
 // # Concurrency
