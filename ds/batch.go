@@ -74,9 +74,49 @@ func (r *request) addMessage(m *Message, compress bool) {
 		// Most requests carry one message: its entry lives in the request itself.
 		r.entries = r.first[:0]
 	}
-	r.entries = append(r.entries, pendingEntry{topic: m.Topic, value: appendMessage(nil, m, compress)})
+	// The values of a request share its buffer. A value is never written again once encoded
+	// (a buffer that grows moves to a new array), so each entry's slice stays valid.
+	start := len(r.buf)
+	if r.buf == nil {
+		r.buf = appendMessage(nil, m, compress) // exactly sized
+	} else {
+		r.buf = appendMessage(r.buf, m, compress)
+	}
+	r.entries = append(r.entries, pendingEntry{topic: m.Topic, value: r.buf[start:len(r.buf):len(r.buf)]})
 	r.items++
 	r.bytes += len(m.Topic) + len(m.Payload)
+}
+
+// requests recycles the requests of Store calls, with their value buffers: without it every
+// message costs two allocations (the request and its encoded value) that live for one flush.
+var requests = sync.Pool{New: func() any { return new(request) }}
+
+// maxPooledBuf bounds the value buffer a recycled request keeps.
+const maxPooledBuf = 64 << 10
+
+func getRequest() *request { return requests.Get().(*request) }
+
+// releaseRequests recycles the requests of a Store call that ds no longer refers to: those
+// whose writer received the flush's answer (submitLocal then clears done) and those that
+// never reached a write buffer. A request still waiting in a buffer or a flush (its caller's
+// context ended, or a later shard refused it) keeps its done channel and is left to the
+// garbage collector. Layouts copy values into their own batch while preparing, so nothing
+// reads a request's buffer once the request is answered.
+func releaseRequests(reqs []*request, wo WriteOptions) {
+	if wo.NoWait {
+		return // nobody learns when a NoWait request is done
+	}
+	for _, r := range reqs {
+		if r.done != nil {
+			continue
+		}
+		buf := r.buf[:0]
+		if cap(buf) > maxPooledBuf {
+			buf = nil
+		}
+		*r = request{buf: buf}
+		requests.Put(r)
+	}
 }
 
 // Apply commits b atomically through the shard's write buffer. Unless wo.NoWait, it returns
@@ -190,7 +230,8 @@ func (d *DB) submit(ctx context.Context, shards []*shard, reqs []*request, wo Wr
 	}
 	errs := make(chan error, len(reqs))
 	for i, r := range reqs {
-		go func() { errs <- d.storeReplicated(ctx, shards[i], r) }()
+		s := shards[i] // the goroutine captures the shard, not the caller's slice (kept off the heap)
+		go func() { errs <- d.storeReplicated(ctx, s, r) }()
 	}
 	if wo.NoWait {
 		return nil
@@ -240,15 +281,22 @@ func (d *DB) submitLocal(ctx context.Context, shards []*shard, reqs []*request, 
 		return nil
 	}
 	var first error
+	cancel := ctx.Done() // nil for a context that never ends: then a plain receive is cheaper
 	for _, r := range reqs {
-		select {
-		case err := <-r.done:
-			putDone(r.done)
-			if err != nil && first == nil {
-				first = err
+		var err error
+		if cancel == nil {
+			err = <-r.done
+		} else {
+			select {
+			case err = <-r.done:
+			case <-cancel:
+				return ctx.Err()
 			}
-		case <-ctx.Done():
-			return ctx.Err()
+		}
+		putDone(r.done)
+		r.done = nil // answered: nothing of ds refers to r any more
+		if err != nil && first == nil {
+			first = err
 		}
 	}
 	if first == nil {

@@ -48,8 +48,10 @@ const eagerFlushes = 4
 // request is one Store or Apply call's part for one shard.
 type request struct {
 	entries []pendingEntry
-	// first backs entries for the first message, so a one-message request is one allocation.
+	// first backs entries for the first message, so a one-message request needs no slice.
 	first [1]pendingEntry
+	// buf holds the encoded values of entries, one after the other.
+	buf   []byte
 	kv    []kvWrite
 	items int
 	bytes int

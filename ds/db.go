@@ -356,14 +356,16 @@ func (d *DB) Store(ctx context.Context, msgs []Message, wo WriteOptions) error {
 		if j < 0 {
 			j = len(shards)
 			shards = append(shards, s)
-			reqs = append(reqs, &request{})
+			reqs = append(reqs, getRequest())
 		}
 		reqs[j].addMessage(&msgs[i], compress)
 	}
 	if len(reqs) == 0 {
 		return nil
 	}
-	return d.submit(ctx, shards, reqs, wo)
+	err := d.submit(ctx, shards, reqs, wo)
+	releaseRequests(reqs, wo)
+	return err
 }
 
 // AddGeneration closes the current generation of every shard and opens a new one with the
