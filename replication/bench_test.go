@@ -56,17 +56,24 @@ func storeLoad(b *testing.B, writers int, store func(ctx context.Context, m ds.M
 	return rate
 }
 
-const benchWriters = 32
+// benchWriters are the writer counts of the store benchmarks. Each writer waits for its
+// acknowledgement, so with few writers the rate is writers / latency; with many, batches fill
+// and the rate shows what the write path carries.
+var benchWriters = []int{32, 256}
 
 // BenchmarkStoreLocal is the baseline: one store with the local Applier (one synced WAL write
 // per batch).
 func BenchmarkStoreLocal(b *testing.B) {
-	db, err := ds.Open(filepath.Join(b.TempDir(), "db"), &ds.Options{NumShards: 4, Retention: ds.RetentionOptions{Disabled: true}})
-	require.NoError(b, err)
-	defer db.Close()
-	storeLoad(b, benchWriters, func(ctx context.Context, m ds.Message) error {
-		return db.Store(ctx, []ds.Message{m}, ds.Sync)
-	})
+	for _, writers := range benchWriters {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			db, err := ds.Open(filepath.Join(b.TempDir(), "db"), &ds.Options{NumShards: 4, Retention: ds.RetentionOptions{Disabled: true}})
+			require.NoError(b, err)
+			defer db.Close()
+			storeLoad(b, writers, func(ctx context.Context, m ds.Message) error {
+				return db.Store(ctx, []ds.Message{m}, ds.Sync)
+			})
+		})
+	}
 }
 
 // BenchmarkStoreReplicated writes through three sites on loopback in this process, each
@@ -74,14 +81,18 @@ func BenchmarkStoreLocal(b *testing.B) {
 // acknowledged batch is synced in two logs of three and applied on its leader. Compare with
 // BenchmarkStoreLocal in the same run (benchstat).
 func BenchmarkStoreReplicated(b *testing.B) {
-	for _, mode := range []string{"leader", "forwarded"} {
-		b.Run(mode, func(b *testing.B) {
+	for _, run := range []struct {
+		mode    string
+		writers int
+	}{{"leader", 32}, {"leader", 256}, {"forwarded", 32}, {"forwarded", 256}} {
+		mode := run.mode
+		b.Run(fmt.Sprintf("%s/writers=%d", mode, run.writers), func(b *testing.B) {
 			c := newTestCluster(b, 3, 4)
 			leaders := make([]int, 4)
 			for shard := range leaders {
 				leaders[shard] = c.leader(shard)
 			}
-			storeLoad(b, benchWriters, func(ctx context.Context, m ds.Message) error {
+			storeLoad(b, run.writers, func(ctx context.Context, m ds.Message) error {
 				site := leaders[ds.ShardOf(m.ClientID, 4)]
 				if mode == "forwarded" {
 					site = (site + 1) % 3
