@@ -23,8 +23,26 @@ import (
 type clusterSite struct {
 	mqtt, cluster, api, dir string
 	cmd                     *exec.Cmd
+	exited                  chan struct{} // closed once cmd has exited
 	mu                      sync.Mutex
 	lines                   []string
+}
+
+// kill sends SIGKILL and waits until the process is gone.
+func (s *clusterSite) kill() {
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+}
+
+// logs is every site's stderr so far, for failure messages.
+func logs(sites []*clusterSite) string {
+	var b strings.Builder
+	for i, s := range sites {
+		s.mu.Lock()
+		fmt.Fprintf(&b, "site %d:\n%s\n", i, strings.Join(s.lines, "\n"))
+		s.mu.Unlock()
+	}
+	return b.String()
 }
 
 func (s *clusterSite) sawLog(want string) bool {
@@ -57,12 +75,12 @@ func startClusterSite(t *testing.T, bin string, sites []*clusterSite, i int) {
 	stderr, err := s.cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, s.cmd.Start())
-	cmd := s.cmd
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	s.mu.Lock()
 	s.lines = nil
 	s.mu.Unlock()
+	scanned := make(chan struct{})
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			s.mu.Lock()
@@ -70,18 +88,36 @@ func startClusterSite(t *testing.T, bin string, sites []*clusterSite, i int) {
 			s.mu.Unlock()
 		}
 	}()
+	// Wait must follow the last read of the pipe (os/exec closes it).
+	cmd, exited := s.cmd, make(chan struct{})
+	s.exited = exited
+	go func() { <-scanned; _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
 }
 
+// waitStarted waits until every site logged its start, and fails at once, with every site's
+// log, when one of them exits instead.
 func waitStarted(t *testing.T, sites ...*clusterSite) {
 	t.Helper()
-	require.Eventually(t, func() bool {
-		for _, s := range sites {
-			if !s.sawLog("mqttds started") {
-				return false
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		started := true
+		for i, s := range sites {
+			select {
+			case <-s.exited:
+				t.Fatalf("site %d exited before it started\n%s", i, logs(sites))
+			default:
 			}
+			started = started && s.sawLog("mqttds started")
 		}
-		return true
-	}, 60*time.Second, 20*time.Millisecond, "sites did not start: %v", sites[0].lines)
+		if started {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sites did not start within 60 s\n%s", logs(sites))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // connectV5 connects a paho v5 client with a durable session (clean start false, one hour of
@@ -144,8 +180,7 @@ func TestCluster_KillSiteKeepsAcknowledged(t *testing.T) {
 	publish(0, 50)
 
 	// SIGKILL the site where the session was created.
-	require.NoError(t, sites[0].cmd.Process.Kill())
-	_, _ = sites[0].cmd.Process.Wait()
+	sites[0].kill()
 	publish(50, 70)
 
 	got := make(chan *paho.Publish, 200)
@@ -164,13 +199,7 @@ func TestCluster_KillSiteKeepsAcknowledged(t *testing.T) {
 					missing = append(missing, p)
 				}
 			}
-			logs := ""
-			for i, s := range sites {
-				s.mu.Lock()
-				logs += fmt.Sprintf("site %d:\n%s\n", i, strings.Join(s.lines, "\n"))
-				s.mu.Unlock()
-			}
-			t.Fatalf("received %d of %d acknowledged messages; missing %v\n%s", len(seen), len(want), missing, logs)
+			t.Fatalf("received %d of %d acknowledged messages; missing %v\n%s", len(seen), len(want), missing, logs(sites))
 		}
 	}
 	for p := range seen {

@@ -397,7 +397,13 @@ func TestCtl_Operations(t *testing.T) {
 	_, err = ctl(t, "--api", api, "retained", "show", "site/2/raw")
 	require.ErrorContains(t, err, "404 Not Found: TOPIC_NOT_FOUND")
 
-	// meter-1 leaves; its durable session stays.
+	// meter-1 leaves once it has acknowledged cmd/meter-1 (paho acknowledges on its own
+	// schedule; a DISCONNECT sent before the PUBACK rightly leaves the message in flight);
+	// its durable session stays.
+	require.Eventually(t, func() bool {
+		out, err = ctl(t, "--api", api, "clients", "show", "meter-1")
+		return err == nil && regexp.MustCompile(`(?m)^in flight\s+0$`).MatchString(out)
+	}, 5*time.Second, 10*time.Millisecond, out)
 	require.NoError(t, meter.Disconnect(&paho.Disconnect{}))
 	require.Eventually(t, func() bool {
 		out, err = ctl(t, "--api", api, "clients", "list", "--disconnected")
