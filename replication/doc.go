@@ -28,7 +28,8 @@
 //     a leader's messages promise nothing about its own log.
 //  5. persist: install rd.Snapshot if there is one (an atomic ingest of the staged shard
 //     data and the group's new raft state, snapshot.go), then store rd.Entries and
-//     rd.HardState in one synced pebble batch (raftstore.Save).
+//     rd.HardState in one pebble batch (raftstore.Save), synced when raft needs it
+//     (rd.MustSync: entries, or a new term or vote; not for a new commit index alone).
 //  6. send: any other replica hands rd.Messages to the transport only now, since its answers
 //     (votes, append acknowledgements) promise what it has persisted. Send never blocks; a
 //     MsgSnap (a leader's) is streamed by a goroutine of its own instead (snapshot.go).

@@ -194,14 +194,21 @@ func (s *Storage) setConfLocked(cs *pb.ConfState) error {
 	return nil
 }
 
-// Save stores the entries and hard state of a Ready in one synced batch. Entries replace any
-// stored entries at the same or later indexes (a new leader overwrote them).
+// Save stores the entries and hard state of a Ready in one batch. Entries replace any stored
+// entries at the same or later indexes (a new leader overwrote them).
+//
+// The batch is synced when raft's safety depends on it: it holds entries, or the term or vote
+// changed (raft.MustSync). A hard state whose only change is the commit index is written
+// without a sync: a replica that loses it learns the commit index again from its leader, and
+// since pebble's log is one sequence, any later synced write (the next append) or applied
+// entry that reaches the disk carries it too. That spares each replica one sync per commit.
 func (s *Storage) Save(hs *pb.HardState, ents []*pb.Entry) error {
 	if len(ents) == 0 && (hs == nil || raft.IsEmptyHardState(hs)) {
 		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	sync := len(ents) > 0 || (hs != nil && raft.MustSync(hs, s.hard, 0))
 	b := s.db.NewBatch()
 	defer b.Close()
 	last := s.last
@@ -245,7 +252,11 @@ func (s *Storage) Save(hs *pb.HardState, ents []*pb.Entry) error {
 			return err
 		}
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	wo := pebble.NoSync
+	if sync {
+		wo = pebble.Sync
+	}
+	if err := b.Commit(wo); err != nil {
 		return err
 	}
 	s.last = last
