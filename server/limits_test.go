@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/mqttds/mqttds/internal/testcert"
 	"github.com/mqttds/mqttds/mqtt"
 	"github.com/mqttds/mqttds/server/auth"
-	"github.com/mqttds/mqttds/server/internal/testcert"
 	"github.com/mqttds/mqttds/server/listeners"
 	"github.com/stretchr/testify/require"
 )

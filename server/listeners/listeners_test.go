@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/mqttds/mqttds/server/internal/testcert"
+	"github.com/mqttds/mqttds/internal/testcert"
 	"github.com/stretchr/testify/require"
 )
 

@@ -79,7 +79,7 @@ func TestServe_SmokeAndShutdown(t *testing.T) {
 func TestServe_TLS(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	out, err := exec.Command("go", "run", "github.com/mqttds/mqttds/server/internal/testcert/gencert", dir).CombinedOutput()
+	out, err := exec.Command("go", "run", "github.com/mqttds/mqttds/internal/testcert/gencert", dir).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	addr := freeAddr(t)
 	cfg := filepath.Join(dir, "mqttds.yaml")

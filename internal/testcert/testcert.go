@@ -1,6 +1,7 @@
 // Package testcert makes throwaway certificates for tests of the TLS and wss
-// listeners: a CA, a server certificate for 127.0.0.1, and client
-// certificates with a chosen common name. Nothing here is for production.
+// listeners and of the cluster transport: a CA, a server certificate for
+// 127.0.0.1, and client certificates with a chosen common name. Nothing here
+// is for production.
 package testcert
 
 import (
@@ -71,7 +72,9 @@ func (ca *CA) Issue(cn string, server bool) (tls.Certificate, []byte, []byte, er
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
 	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		// Also a client leaf: the sites of a cluster present one certificate both when they
+		// accept and when they dial (mutual TLS).
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
 		tmpl.DNSNames = []string{"localhost"}
 	}

@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/mqttds/mqttds/server/internal/testcert"
+	"github.com/mqttds/mqttds/internal/testcert"
 )
 
 func main() {
