@@ -62,7 +62,7 @@ func (n *Node) Join(ctx context.Context, dir string, seeds []string, nSites int)
 
 func (n *Node) discover(ctx context.Context, seeds []string, nSites int) (map[site.ID]string, error) {
 	peers := map[site.ID]string{n.cfg.Site: n.Addr()}
-	client := &http.Client{Timeout: 2 * time.Second}
+	client := n.tr.AddrClient(2 * time.Second)
 	for {
 		for _, seed := range seeds {
 			if slices.Contains(slices.Collect(maps.Values(peers)), seed) {

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +33,9 @@ type Config struct {
 	NumShards int
 	// Listen is the transport's address. Default 127.0.0.1:0.
 	Listen string
+	// TLS, when set, runs every link between sites over mutual TLS (transport.LoadTLS
+	// builds it from PEM files). Nil: plain TCP, for trusted networks only.
+	TLS *tls.Config
 	// TickInterval is raft's tick. Default 50ms.
 	TickInterval time.Duration
 	// ElectionTicks is the election timeout in ticks (the heartbeat is one tick). Default 10.
@@ -114,7 +118,7 @@ func NewNode(cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
-	tr, err := transport.Listen(cfg.Listen, cfg.Site, handler{n}, n.log)
+	tr, err := transport.ListenTLS(cfg.Listen, cfg.Site, handler{n}, n.log, cfg.TLS)
 	if err != nil {
 		return nil, err
 	}

@@ -86,30 +86,42 @@ func (t *Transport) handOver(c net.Conn) {
 }
 
 // Client returns an HTTP client whose URLs name sites: http://<site id>/path goes to that
-// site's transport address.
+// site's transport address (over TLS when the transport uses it; the URL's scheme stays http
+// since the connection below is already secured).
 func (t *Transport) Client() *http.Client {
-	dialer := &net.Dialer{Timeout: time.Second}
-	return &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			host, _, err := net.SplitHostPort(addr)
-			if err != nil {
-				return nil, err
+	return t.httpClient(0, func(ctx context.Context, _, addr string) (net.Conn, error) {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		id, err := site.Parse(host)
+		if err != nil {
+			return nil, err
+		}
+		t.mu.Lock()
+		p := t.peers[id]
+		t.mu.Unlock()
+		if p == nil {
+			if id == t.self {
+				return t.dial(ctx, t.Addr())
 			}
-			id, err := site.Parse(host)
-			if err != nil {
-				return nil, err
-			}
-			t.mu.Lock()
-			p := t.peers[id]
-			t.mu.Unlock()
-			if p == nil {
-				if id == t.self {
-					return dialer.DialContext(ctx, "tcp", t.Addr())
-				}
-				return nil, fmt.Errorf("transport: no address for site %v", id)
-			}
-			return dialer.DialContext(ctx, "tcp", p.addr)
-		},
+			return nil, fmt.Errorf("transport: no address for site %v", id)
+		}
+		return t.dial(ctx, p.addr)
+	})
+}
+
+// AddrClient returns an HTTP client for transports known only by address
+// (http://host:port/path), as when asking seeds for their site ids; timeout bounds a request.
+func (t *Transport) AddrClient(timeout time.Duration) *http.Client {
+	return t.httpClient(timeout, func(ctx context.Context, _, addr string) (net.Conn, error) {
+		return t.dial(ctx, addr)
+	})
+}
+
+func (t *Transport) httpClient(timeout time.Duration, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{
+		DialContext:         dial,
 		MaxIdleConnsPerHost: 16,
 		IdleConnTimeout:     time.Minute,
 	}}

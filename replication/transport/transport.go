@@ -13,12 +13,19 @@
 // (big endian; length and checksum cover what follows them). A frame that fails its checksum
 // or does not decode closes the connection: the stream cannot be trusted after it.
 //
+// With ListenTLS every connection, raft frames and HTTP alike, runs over mutual TLS: a site
+// presents its certificate when it accepts and when it dials, and takes a peer only if the
+// peer's certificate chains to the cluster's CA. The CA is what makes a machine a member, so
+// the transport trusts any certificate it signed.
+//
 // Tests inject faults with SetFilter: a filter that returns false drops the message, which
 // models partitions and lossy links without touching the network.
 package transport
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -66,6 +73,7 @@ type Transport struct {
 	ln      net.Listener
 	handler Handler
 	log     *slog.Logger
+	tls     *tls.Config // nil: plain TCP
 
 	mu     sync.Mutex
 	peers  map[site.ID]*peer
@@ -102,6 +110,17 @@ func (t *Transport) noteHeard(id site.ID) {
 
 // Listen starts a transport for self on addr ("127.0.0.1:0" picks a port; see Addr).
 func Listen(addr string, self site.ID, h Handler, log *slog.Logger) (*Transport, error) {
+	return ListenTLS(addr, self, h, log, nil)
+}
+
+// ListenTLS is Listen over mutual TLS with cfg (see LoadTLS); a nil cfg is plain TCP. cfg
+// must hold this site's certificate, the CA pool in both RootCAs and ClientCAs, and
+// ClientAuth tls.RequireAndVerifyClientCert.
+func ListenTLS(addr string, self site.ID, h Handler, log *slog.Logger, cfg *tls.Config) (*Transport, error) {
+	if cfg != nil && (len(cfg.Certificates) == 0 || cfg.RootCAs == nil || cfg.ClientCAs == nil ||
+		cfg.ClientAuth != tls.RequireAndVerifyClientCert) {
+		return nil, errors.New("transport: a TLS configuration needs a certificate, the CA in RootCAs and ClientCAs, and verified client certificates")
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("transport: %w", err)
@@ -109,7 +128,7 @@ func Listen(addr string, self site.ID, h Handler, log *slog.Logger) (*Transport,
 	if log == nil {
 		log = slog.Default()
 	}
-	t := &Transport{self: self, ln: ln, handler: h, log: log.With("site", self.String()),
+	t := &Transport{self: self, ln: ln, handler: h, log: log.With("site", self.String()), tls: cfg,
 		peers: map[site.ID]*peer{}, conns: map[net.Conn]struct{}{}}
 	t.wg.Add(1)
 	go t.accept()
@@ -118,6 +137,36 @@ func Listen(addr string, self site.ID, h Handler, log *slog.Logger) (*Transport,
 
 // Addr is the address the transport listens on.
 func (t *Transport) Addr() string { return t.ln.Addr().String() }
+
+// dialTimeout bounds a connection's set-up towards a peer, TLS handshake included.
+const dialTimeout = time.Second
+
+// dial connects to a peer's transport at addr, over TLS when the transport uses it.
+func (t *Transport) dial(ctx context.Context, addr string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil || t.tls == nil {
+		return c, err
+	}
+	cfg := t.tls.Clone()
+	if cfg.ServerName == "" {
+		// The peer's certificate must name the host it is reached at.
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		cfg.ServerName = host
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("transport: TLS with %s: %w", addr, err)
+	}
+	return tc, nil
+}
 
 // SetFilter installs f (nil removes it).
 func (t *Transport) SetFilter(f Filter) {
@@ -224,6 +273,10 @@ func (t *Transport) accept() {
 			c.Close()
 			return
 		}
+		if t.tls != nil {
+			// The handshake runs on the first read, in serve, under its deadline.
+			c = tls.Server(c, t.tls)
+		}
 		t.conns[c] = struct{}{}
 		t.wg.Add(1)
 		t.mu.Unlock()
@@ -248,6 +301,9 @@ func (t *Transport) serve(c net.Conn) {
 	first, err := r.Peek(1)
 	c.SetReadDeadline(time.Time{})
 	if err != nil {
+		if t.tls != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			t.log.Warn("transport: refusing connection", "remote", c.RemoteAddr().String(), "err", err)
+		}
 		return
 	}
 	if isHTTP(first[0]) {
@@ -351,7 +407,7 @@ func (p *peer) run() {
 		case f = <-p.queue:
 		}
 		if conn == nil {
-			c, err := net.DialTimeout("tcp", p.addr, time.Second)
+			c, err := p.t.dial(context.Background(), p.addr)
 			if err != nil {
 				p.fail(f)
 				select {
