@@ -211,6 +211,11 @@ type MessagesDB struct {
 type Cluster struct {
 	Bind  string   `yaml:"bind"`
 	Seeds []string `yaml:"seeds"`
+	// CertFile, KeyFile and CAFile, all three or none, make every site-to-site link mutual
+	// TLS: the site's certificate (for both accepting and dialing) and the cluster's CA.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	CAFile   string `yaml:"ca_file"`
 }
 
 // LocalWriteBuffer bounds a shard's group-commit batch.

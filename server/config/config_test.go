@@ -336,6 +336,13 @@ func TestValidate(t *testing.T) {
 			m.Cluster.Seeds = []string{"10.0.0.2:7000"}
 		}, []string{"durable_storage.messages.replication_factor", "durable_storage.messages.cluster.bind",
 			"durable_storage.messages.cluster.seeds"}},
+		{"cluster TLS needs all three files", func(c *Config) {
+			m := &c.DurableStorage.Messages
+			m.NSites, m.ReplicationFactor = 3, 3
+			m.Cluster.Bind = "127.0.0.1:7000"
+			m.Cluster.Seeds = []string{"a:1", "b:1"}
+			m.Cluster.CertFile = "site.crt"
+		}, []string{"durable_storage.messages.cluster.key_file", "durable_storage.messages.cluster.ca_file"}},
 		{"cluster with fewer replicas than sites", func(c *Config) {
 			m := &c.DurableStorage.Messages
 			m.NSites = 5

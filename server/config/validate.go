@@ -304,6 +304,13 @@ func (c *Config) validateDurable(v *validator) {
 		if len(m.Cluster.Seeds) < m.NSites-1 {
 			v.fail("durable_storage.messages.cluster.seeds", "lists %d sites, n_sites %d needs at least %d", len(m.Cluster.Seeds), m.NSites, m.NSites-1)
 		}
+		if cl := &m.Cluster; cl.CertFile != "" || cl.KeyFile != "" || cl.CAFile != "" {
+			for _, f := range []struct{ key, value string }{{"cert_file", cl.CertFile}, {"key_file", cl.KeyFile}, {"ca_file", cl.CAFile}} {
+				if f.value == "" {
+					v.fail("durable_storage.messages.cluster."+f.key, "required for TLS between sites (cert_file, key_file and ca_file go together)")
+				}
+			}
+		}
 	}
 	w := &m.LocalWriteBuffer
 	v.intRange("durable_storage.messages.local_write_buffer.max_items", w.MaxItems, 1, 1<<20)

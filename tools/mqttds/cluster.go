@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"github.com/mqttds/mqttds/ds"
 	"github.com/mqttds/mqttds/replication"
 	"github.com/mqttds/mqttds/replication/site"
+	"github.com/mqttds/mqttds/replication/transport"
 	"github.com/mqttds/mqttds/server"
 	"github.com/mqttds/mqttds/server/config"
 )
@@ -34,8 +36,14 @@ func openStore(cfg *config.Config, opts *server.Options, log *slog.Logger, stop 
 	if err != nil {
 		return nil, nil, err
 	}
+	var tlsCfg *tls.Config
+	if c := m.Cluster; c.CertFile != "" {
+		if tlsCfg, err = transport.LoadTLS(c.CertFile, c.KeyFile, c.CAFile); err != nil {
+			return nil, nil, fmt.Errorf("durable_storage.messages.cluster: %w", err)
+		}
+	}
 	node, err := replication.NewNode(replication.Config{Site: id, NumShards: m.NShards,
-		ReplicationFactor: m.ReplicationFactor, Listen: m.Cluster.Bind, Logger: log})
+		ReplicationFactor: m.ReplicationFactor, Listen: m.Cluster.Bind, TLS: tlsCfg, Logger: log})
 	if err != nil {
 		return nil, nil, fmt.Errorf("durable_storage.messages.cluster.bind: %w", err)
 	}
@@ -48,7 +56,7 @@ func openStore(cfg *config.Config, opts *server.Options, log *slog.Logger, stop 
 		case <-ctx.Done():
 		}
 	}()
-	log.Info("joining the cluster", "site", id.String(), "bind", node.Addr(), "n_sites", m.NSites)
+	log.Info("joining the cluster", "site", id.String(), "bind", node.Addr(), "n_sites", m.NSites, "tls", tlsCfg != nil)
 	fail := func(err error) (*ds.DB, func(), error) {
 		node.Close()
 		return nil, nil, err

@@ -17,11 +17,14 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mqttds/mqttds/internal/testcert"
 )
 
 // clusterSite is one `mqttds serve` process of a test cluster.
 type clusterSite struct {
 	mqtt, cluster, api, dir string
+	tls                     []string // cert, key and CA files of the site links
 	cmd                     *exec.Cmd
 	exited                  chan struct{} // closed once cmd has exited
 	mu                      sync.Mutex
@@ -71,7 +74,10 @@ func startClusterSite(t *testing.T, bin string, sites []*clusterSite, i int) {
 		"MQTTDS_DURABLE_STORAGE_MESSAGES_N_SITES=3",
 		"MQTTDS_DURABLE_STORAGE_MESSAGES_REPLICATION_FACTOR=3",
 		"MQTTDS_DURABLE_STORAGE_MESSAGES_CLUSTER_BIND="+s.cluster,
-		"MQTTDS_DURABLE_STORAGE_MESSAGES_CLUSTER_SEEDS="+strings.Join(seeds, ","))
+		"MQTTDS_DURABLE_STORAGE_MESSAGES_CLUSTER_SEEDS="+strings.Join(seeds, ","),
+		"MQTTDS_DURABLE_STORAGE_MESSAGES_CLUSTER_CERT_FILE="+s.tls[0],
+		"MQTTDS_DURABLE_STORAGE_MESSAGES_CLUSTER_KEY_FILE="+s.tls[1],
+		"MQTTDS_DURABLE_STORAGE_MESSAGES_CLUSTER_CA_FILE="+s.tls[2])
 	stderr, err := s.cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, s.cmd.Start())
@@ -143,26 +149,35 @@ func connectV5(ctx context.Context, t *testing.T, addr, id string, got chan<- *p
 	return c, ca
 }
 
-// TestCluster_KillSiteKeepsAcknowledged runs three broker processes as one cluster. A
+// TestCluster_KillSiteKeepsAcknowledged runs three broker processes as one cluster, linked by
+// mutual TLS. A
 // subscriber's durable session is created on site 0, messages are published and acknowledged
 // on site 1, then site 0 is killed (SIGKILL); the subscriber comes back on site 2 and receives
 // every acknowledged message, including those published after the kill.
 func TestCluster_KillSiteKeepsAcknowledged(t *testing.T) {
 	bin := buildBinary(t)
 	root := t.TempDir()
+	authority, err := testcert.NewCA()
+	require.NoError(t, err)
+	cert, key, caFile, err := authority.WriteFiles(root)
+	require.NoError(t, err)
 	sites := make([]*clusterSite, 3)
 	for i := range sites {
-		sites[i] = &clusterSite{mqtt: freeAddr(t), cluster: freeAddr(t), api: freeAddr(t), dir: filepath.Join(root, fmt.Sprint(i))}
+		sites[i] = &clusterSite{mqtt: freeAddr(t), cluster: freeAddr(t), api: freeAddr(t), dir: filepath.Join(root, fmt.Sprint(i)),
+			tls: []string{cert, key, caFile}}
 	}
 	for i := range sites {
 		startClusterSite(t, bin, sites, i)
 	}
 	waitStarted(t, sites...)
+	for i, s := range sites {
+		require.True(t, s.sawLog("tls=true"), "site %d links over TLS\n%s", i, logs(sites))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
 	sub, _ := connectV5(ctx, t, sites[0].mqtt, "cluster-sub", nil)
-	_, err := sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "cl/#", QoS: 1}}})
+	_, err = sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "cl/#", QoS: 1}}})
 	require.NoError(t, err)
 	require.NoError(t, sub.Disconnect(&paho.Disconnect{ReasonCode: 0}))
 
