@@ -82,7 +82,7 @@ func (s *Server) Kick(clientID string) bool {
 // Sessions lists every session, sorted by client id.
 func (s *Server) Sessions() []SessionInfo {
 	s.mu.RLock()
-	sessions := make([]*memSession, 0, len(s.mu.sessions))
+	sessions := make([]Session, 0, len(s.mu.sessions))
 	for _, sess := range s.mu.sessions {
 		sessions = append(sessions, sess)
 	}

@@ -110,16 +110,6 @@ func (s *Server) Client(clientID string) (ClientDetail, bool, error) {
 	return d, true, nil
 }
 
-// awaitingRelLen is the number of inbound QoS 2 packet ids waiting for PUBREL.
-func (s *memSession) awaitingRelLen() int {
-	if d := s.dur.Load(); d != nil {
-		return d.ds.AwaitingRelLen()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.mu.awaitingRel)
-}
-
 // DeleteSession ends the session of clientID, connected or not: a connected client is
 // disconnected first (v5: DISCONNECT 0x98, Administrative action), then the session is
 // discarded as a Clean Start would discard it, its Will published [MQTT-3.1.2-8] v5, and a

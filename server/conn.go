@@ -36,7 +36,7 @@ type conn struct {
 	clientReceiveMax uint16        // the client's Receive Maximum, 65535 if absent
 	clientMaxPacket  uint32        // the client's Maximum Packet Size, 0 if absent
 	clientAliasMax   uint16        // the client's Topic Alias Maximum [MQTT-3.1.2-26] v5
-	sess             *memSession
+	sess             Session
 	connected        bool // reader goroutine's view; others use ready
 	// ready is set once CONNECT succeeded and the fields above are final;
 	// other goroutines read them only after seeing it.

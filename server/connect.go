@@ -162,12 +162,13 @@ func (c *conn) connect(p *mqtt.Packet) error {
 	// The writes are held until the connection is ready: a client that
 	// has its CONNACK is listed and can be kicked, and a kick that comes
 	// in between queues its DISCONNECT behind the CONNACK.
-	var sess *memSession
+	var sess Session
 	var present bool
 	c.connected = true
 	c.holdWrites()
 	for {
 		sess, present = s.openSession(id, cp.CleanStart)
+		sess = s.durableFor(sess, expiry)
 		sess.configure(expiry, will, willDelay)
 		ack := &mqtt.Packet{Type: mqtt.TypeConnack, SessionPresent: present}
 		if c.version == mqtt.V5 {

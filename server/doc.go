@@ -6,10 +6,11 @@
 // It is thin on purpose. The codec is package mqtt, topic rules mqtt/topic,
 // the subscription index server/subscriptions, authentication and ACLs
 // server/auth, configuration server/config, and transports
-// server/listeners. This package connects them. Durable storage enters only
-// through two seams: the Session interface (today's memSession keeps its
-// state in RAM) and RetainedStore (MemRetained, or DSRetained in a ds KV
-// table).
+// server/listeners. This package connects them. Durable storage enters
+// through two seams: the Session interface, implemented by memSession (its
+// state in RAM) and durableSession (its state in storage, read by a delivery
+// loop; the durable_*.go files with server/durable), and RetainedStore
+// (MemRetained, or DSRetained in a ds KV table).
 //
 // # Reading the source
 //
@@ -20,7 +21,8 @@
 //	connect.go  CONNECT: client id, limits, authentication, negotiation, CONNACK
 //	loop.go     the packet loop and its dispatch; DISCONNECT
 //	qos.go      inbound PUBLISH (aliases, QoS 2 de-duplication, ACL, route, then ack)
-//	session.go  Session and memSession: in-flight window, queue, packet ids, acks
+//	session.go  Session, the connection side both kinds share, and memSession
+//	durable_session.go durableSession: state in storage, the delivery loop
 //	router.go   matching subscribers, shared-group picking, redispatch
 //	subscribe.go SUBSCRIBE/UNSUBSCRIBE, retained delivery, auto subscriptions
 //	retained.go RetainedStore and the in-memory store; retained_ds.go the ds one

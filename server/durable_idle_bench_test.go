@@ -69,8 +69,8 @@ func BenchmarkDurable_RestoreEvict(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		sess := srv.durable.restore(ids[i%n])
-		require.NotNil(b, sess)
+		sess, ok := srv.durable.restore(ids[i%n]).(*durableSession)
+		require.True(b, ok)
 		require.False(b, srv.durable.evict(sess))
 		require.Nil(b, srv.loadedSession(ids[i%n]))
 	}

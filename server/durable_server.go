@@ -117,9 +117,9 @@ func (b *durableBroker) gcLoop() {
 func (b *durableBroker) gc(now time.Time) {
 	s := b.srv
 	s.mu.RLock()
-	var expired []*memSession
+	var expired []Session
 	for _, sess := range s.mu.sessions {
-		if d := sess.dur.Load(); d != nil && d.ds.Expired(now) {
+		if sess.expired(now) {
 			expired = append(expired, sess)
 		}
 	}
@@ -141,7 +141,7 @@ func (b *durableBroker) gc(now time.Time) {
 // [MQTT-3.1.2-8]. The others wait offline for their client, with the expiry and Will delay
 // counted from when they were last alive: the store keeps client sessions compact (only their
 // deadlines are in memory, in timers), and the few it loads in full (members of durable shared
-// groups) get a memSession as when their client connects.
+// groups) get their durableSession as when their client connects.
 func (b *durableBroker) load() {
 	now := time.Now()
 	var wills []*Message
@@ -194,7 +194,7 @@ func (b *durableBroker) deleteExpired(st *durable.Session, wills []*Message) []*
 // restore returns the session of id from the broker's table, loading it from the store when
 // it is compact; nil if there is none. Server.session calls it for a client id it does not
 // hold, so a compact session is found by CONNECT, the API and the timers alike.
-func (b *durableBroker) restore(id string) *memSession {
+func (b *durableBroker) restore(id string) Session {
 	if _, ok := b.store.Offline(id); !ok {
 		// Another restore may be between taking the session out of the directory and adding
 		// it to the broker's table, or an eviction between the two the other way: both hold
@@ -220,21 +220,19 @@ func (b *durableBroker) restore(id string) *memSession {
 	if st == nil {
 		return nil
 	}
-	sess := b.adopt(st, time.Now())
-	b.timers.evictLater(sess, nil) // compact again unless its client comes back
-	return sess
+	d := b.adopt(st, time.Now())
+	b.timers.evictLater(d, nil) // compact again unless its client comes back
+	return d
 }
 
-// adopt gives a loaded offline session its memSession: subscriptions in the index, and Will
-// and expiry timers counted from when it was last alive (they fire at once if that time
+// adopt gives a loaded offline session its durableSession: subscriptions in the index, and
+// Will and expiry timers counted from when it was last alive (they fire at once if that time
 // passed). The caller holds loadMu.
-func (b *durableBroker) adopt(st *durable.Session, now time.Time) *memSession {
+func (b *durableBroker) adopt(st *durable.Session, now time.Time) *durableSession {
 	s := b.srv
 	meta := st.Meta()
-	sess := newMemSession(s, st.ClientID())
-	sess.created = meta.Created
-	d := newDurableSession(b, sess, st)
-	sess.dur.Store(d)
+	d := newDurableSession(b, st)
+	d.created = meta.Created
 	for _, sub := range st.Subscriptions() {
 		_, err := s.subs.Add(st.ClientID(), sub.Filter, subscriptions.Options{QoS: sub.QoS, NoLocal: sub.NoLocal,
 			RetainAsPublished: sub.RetainAsPublished, RetainHandling: sub.RetainHandling, SubscriptionID: sub.SubscriptionID})
@@ -243,31 +241,31 @@ func (b *durableBroker) adopt(st *durable.Session, now time.Time) *memSession {
 		}
 	}
 	s.mu.Lock()
-	s.mu.sessions[st.ClientID()] = sess
+	s.mu.sessions[st.ClientID()] = d
 	s.mu.Unlock()
-	sess.mu.Lock()
-	defer sess.mu.Unlock()
-	sess.mu.expiry = neverExpire
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.mu.expiry = neverExpire
 	if meta.Expiry != durable.NeverExpire {
-		sess.mu.expiry = meta.Expiry
+		d.mu.expiry = meta.Expiry
 	}
 	w := meta.Will
 	if w != nil {
-		sess.mu.will, sess.mu.willDelay = messageFromDS(&w.Message, meta.LastAlive), w.Delay
+		d.mu.will, d.mu.willDelay = messageFromDS(&w.Message, meta.LastAlive), w.Delay
 	}
 	select {
 	case <-s.closing:
-		return sess // no timers into a stopping broker
+		return d // no timers into a stopping broker
 	default:
 	}
 	if meta.Expiry != durable.NeverExpire {
-		sess.mu.expiryTimer = time.AfterFunc(st.ExpiresIn(now), sess.expiryTimerFired)
+		d.mu.expiryTimer = time.AfterFunc(st.ExpiresIn(now), d.expiryTimerFired)
 	}
 	if w != nil && w.Delay < meta.Expiry {
 		left := max(0, meta.LastAlive.Add(w.Delay).Sub(now))
-		sess.mu.willTimer = time.AfterFunc(left, sess.willTimerFired)
+		d.mu.willTimer = time.AfterFunc(left, d.willTimerFired)
 	}
-	return sess
+	return d
 }
 
 // evictDelay is how long an offline durable session stays loaded after its connection ended
@@ -315,7 +313,7 @@ func (h *deadlineHeap) Pop() any {
 // eviction is a session to make compact once c (its last connection, if any) has finished.
 type eviction struct {
 	at    time.Time
-	sess  *memSession
+	sess  *durableSession
 	c     *conn
 	tries int
 }
@@ -364,7 +362,7 @@ func (t *offlineTimers) add(ds []deadline, st *durable.Store) {
 
 // evictLater makes sess compact after evictDelay, once its connection c (nil: none) finished,
 // if it is still offline then.
-func (t *offlineTimers) evictLater(sess *memSession, c *conn) {
+func (t *offlineTimers) evictLater(sess *durableSession, c *conn) {
 	t.requeue(eviction{sess: sess, c: c})
 }
 
@@ -482,10 +480,9 @@ func (b *durableBroker) evictDue(e eviction) {
 // to offline durable sessions only stores messages, which the store's route index decides),
 // and its timers become deadlines in the shared heap. retry reports a session that could not
 // be evicted yet but may be soon (a write was pending).
-func (b *durableBroker) evict(sess *memSession) (retry bool) {
+func (b *durableBroker) evict(d *durableSession) (retry bool) {
 	s := b.srv
-	d := sess.dur.Load()
-	if d == nil || b.timers.stopped.Load() {
+	if b.timers.stopped.Load() {
 		return false
 	}
 	if err := d.ds.Flush(); err != nil {
@@ -495,41 +492,33 @@ func (b *durableBroker) evict(sess *memSession) (retry bool) {
 	defer s.connectMu.Unlock()
 	b.loadMu.Lock()
 	defer b.loadMu.Unlock()
-	if s.loadedSession(sess.id) != sess {
+	if s.loadedSession(d.id) != Session(d) {
 		return false
 	}
-	sess.mu.Lock()
-	if sess.mu.conn != nil || sess.mu.ended || sess.mu.expiry == 0 || !d.idle() {
-		sess.mu.Unlock()
+	d.mu.Lock()
+	if !d.evictableLocked() {
+		d.mu.Unlock()
 		return false
 	}
 	if !b.store.Evict(d.ds) {
-		sess.mu.Unlock()
+		d.mu.Unlock()
 		return true
 	}
-	// From here the memSession is finished: attach refuses it, so a CONNECT that found it
+	// From here the durableSession is finished: attach refuses it, so a CONNECT that found it
 	// just before looks again and restores the session from the store.
-	sess.mu.ended = true
-	sess.stopTimersLocked()
-	sess.mu.Unlock()
-	s.subs.RemoveClient(sess.id)
+	d.mu.ended = true
+	d.mu.stopTimersLocked()
+	d.mu.Unlock()
+	s.subs.RemoveClient(d.id)
 	s.mu.Lock()
-	if s.mu.sessions[sess.id] == sess {
-		delete(s.mu.sessions, sess.id)
+	if s.mu.sessions[d.id] == Session(d) {
+		delete(s.mu.sessions, d.id)
 	}
 	s.mu.Unlock()
-	if e, ok := b.store.Offline(sess.id); ok {
-		b.timers.add(appendDeadlines(nil, sess.id, e), b.store)
+	if e, ok := b.store.Offline(d.id); ok {
+		b.timers.add(appendDeadlines(nil, d.id, e), b.store)
 	}
 	return false
-}
-
-// idle reports that the durable side holds nothing in memory alone: no connection, no queued
-// transient delivery, no message of a shared group.
-func (d *durableSession) idle() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.mu.conn == nil && len(d.mu.queue) == 0 && len(d.mu.shared) == 0
 }
 
 // offlineSessions describes the compact sessions for the API.
@@ -627,7 +616,7 @@ func (c *conn) persistDurable(m *Message, p *mqtt.Packet) (done bool, err error)
 	}
 	var pub *durable.Session
 	var pid uint16
-	if d := c.sess.dur.Load(); d != nil && p.QoS == mqtt.QoS2 {
+	if d, ok := c.sess.(*durableSession); ok && p.QoS == mqtt.QoS2 {
 		pub, pid = d.ds, p.PacketID
 	}
 	write := pid != 0 || b.store.Persists(m.Topic)
@@ -767,74 +756,43 @@ func (s *Server) persistBrokerMessage(m *Message) {
 	}
 }
 
-// durableSubscribe records a subscription of a durable session (SUBSCRIBE, auto subscription)
-// durably, before the SUBACK. A shared subscription is recorded under its canonical shared
-// filter and makes the session a member of the durable group (durable_shared.go).
-func (c *conn) durableSubscribe(f topic.Filter, o subscriptions.Options) error {
-	d := c.sess.dur.Load()
-	if d == nil {
-		return nil
-	}
-	sub := durable.Subscription{Filter: f.String(), QoS: o.QoS, NoLocal: o.NoLocal,
-		RetainAsPublished: o.RetainAsPublished, RetainHandling: o.RetainHandling, SubscriptionID: o.SubscriptionID}
-	_, err := d.ds.Subscribe(sub)
-	if err == nil && f.Shared() {
-		err = d.b.joinGroup(f, memberOf(c.clientID, sub))
-	}
-	if err == nil {
-		d.poke()
-	}
-	return err
-}
-
-// durableUnsubscribe removes a durable subscription (and a shared one's group membership).
-func (c *conn) durableUnsubscribe(filter string) {
-	d := c.sess.dur.Load()
-	if d == nil {
-		return
-	}
-	f, err := topic.ParseFilter(filter)
-	if err == nil {
-		filter = f.String()
-	}
-	if _, err := d.ds.Unsubscribe(filter); err != nil {
-		c.srv.log.Error("removing a durable subscription", "client", c.clientID, "filter", filter, "err", err)
-	}
-	if durable.IsShared(filter) {
-		d.b.leaveGroup(filter, c.clientID)
-	}
-}
-
-// durableConfigure runs after CONNECT configured sess: a session with an expiry interval gets
-// durable state when durable sessions are on (a new session, or one that had none), and a
-// durable session records its new expiry and Will. A failure leaves the session in memory.
-func (s *Server) durableConfigure(sess *memSession, expiry time.Duration, will *Message, willDelay time.Duration) {
+// durableFor makes the session a CONNECT found or made durable when the client asks for an
+// expiry interval and durable sessions are on: a new session, or a resumed one kept in memory
+// that holds nothing yet. The durable state is created first; then the durable session
+// replaces the other in the broker's table under the take-over locks, so that a session
+// never changes kind while it is in use. A session kept in memory so far stays there until
+// it ends, and so does one whose durable state could not be created.
+func (s *Server) durableFor(sess Session, expiry time.Duration) Session {
 	b := s.durable
-	if b == nil {
-		return
+	if b == nil || expiry == 0 {
+		return sess
 	}
-	d := sess.dur.Load()
-	if d == nil {
-		if expiry == 0 || sess.hasMemoryState() {
-			return // a session kept in memory so far stays there until it ends
+	mem, ok := sess.(*memSession)
+	if !ok || mem.hasMemoryState() {
+		return sess
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	st, err := b.store.Create(ctx, mem.id, durableExpiry(expiry))
+	if err != nil {
+		s.log.Error("creating a durable session failed; the session is kept in memory", "client", mem.id, "err", err)
+		return sess
+	}
+	d := newDurableSession(b, st)
+	d.created = mem.created
+	s.connectMu.Lock()
+	defer s.connectMu.Unlock()
+	// Another CONNECT with this client id, or the API, may have taken the session meanwhile.
+	if s.loadedSession(mem.id) != sess || !mem.markEnded(true) {
+		if err := st.Delete(ctx); err != nil {
+			s.log.Error("deleting a durable session failed", "client", mem.id, "err", err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		defer cancel()
-		st, err := b.store.Create(ctx, sess.id, durableExpiry(expiry))
-		if err != nil {
-			s.log.Error("creating a durable session failed; the session is kept in memory", "client", sess.id, "err", err)
-			return
-		}
-		d = newDurableSession(b, sess, st)
-		sess.dur.Store(d)
+		return sess
 	}
-	var w *durable.Will
-	if will != nil {
-		w = &durable.Will{Message: messageToDS(will), Delay: willDelay}
-	}
-	if err := d.ds.Configure(durableExpiry(expiry), w); err != nil {
-		s.log.Error("storing a durable session failed", "client", sess.id, "err", err)
-	}
+	s.mu.Lock()
+	s.mu.sessions[mem.id] = d
+	s.mu.Unlock()
+	return d
 }
 
 // hasMemoryState reports whether an in-memory session holds subscriptions or messages (it is
@@ -884,11 +842,4 @@ func messageFromDS(dm *ds.Message, created time.Time) *Message {
 		m.User = append(m.User, mqtt.UserProperty{Key: u.Key, Value: u.Value})
 	}
 	return m
-}
-
-// durableExpired reports whether s is a durable session whose expiry passed at now (its timer
-// has not ended it yet).
-func (s *memSession) durableExpired(now time.Time) bool {
-	d := s.dur.Load()
-	return d != nil && d.ds.Expired(now)
 }

@@ -8,37 +8,40 @@ import (
 	"time"
 
 	"github.com/mqttds/mqttds/mqtt"
+	"github.com/mqttds/mqttds/mqtt/topic"
 	"github.com/mqttds/mqttds/server/durable"
+	"github.com/mqttds/mqttds/server/subscriptions"
 )
 
-// durableSession is the durable side of a memSession whose state lives in storage. The
-// memSession keeps what belongs to the connection (its conn, expiry and Will timers, take-over);
-// the durableSession keeps the packet ids and messages, in a durable.Session, and runs a
-// delivery loop while a connection is attached: it reads new messages from storage when one
-// for it has been stored (routing pokes it after the commit), when an acknowledgement frees the
-// window, and on a slow fallback timer, never more than the window allows [MQTT-3.3.4-9]. An
-// idle session is never woken by other sessions' traffic.
+// durableSession is the Session whose state lives in storage: the packet ids and messages in
+// a durable.Session, its connection, expiry and Will under its own lock. It runs a delivery
+// loop while a connection is attached: it reads new messages from storage when one for it has
+// been stored (routing pokes it after the commit), when an acknowledgement frees the window,
+// and on a slow fallback timer, never more than the window allows [MQTT-3.3.4-9]. An idle
+// session is never woken by other sessions' traffic.
 //
 // Messages that are not read from the session's own streams (retained messages on SUBSCRIBE,
 // messages of durable shared groups) are "transient": they take packet ids from the same
 // table, so ids never collide, but are not re-sent after a restart. A shared group keeps its
 // own durable record of what it handed out (durable_shared.go).
 type durableSession struct {
-	b    *durableBroker
-	mem  *memSession
-	ds   *durable.Session
-	wake chan struct{}
+	b       *durableBroker
+	id      string
+	created time.Time
+	ds      *durable.Session
+	wake    chan struct{}
 
 	// fetchMu is held while messages are read and handed to a connection, and while a resumed
 	// connection gets its re-sends, so that the two never interleave and every message read
-	// is either sent on the current connection or re-sent on the next.
+	// is either sent on the current connection or re-sent on the next. Lock order: fetchMu,
+	// then mu.
 	fetchMu sync.Mutex
 	// sendBuf is reused by sendWindow for the deliveries of one window; guarded by fetchMu.
 	sendBuf []delivery
 
 	mu struct {
 		sync.Mutex
-		conn  *conn
+		sessionLife
 		quota int
 		// catchUp is the window while behind (DurableOptions.CatchUpWindow, within the
 		// client's Receive Maximum); behind is set when the last read filled the window.
@@ -57,11 +60,23 @@ type durableSession struct {
 	}
 }
 
-func newDurableSession(b *durableBroker, mem *memSession, st *durable.Session) *durableSession {
-	d := &durableSession{b: b, mem: mem, ds: st, wake: make(chan struct{}, 1)}
+var _ Session = (*durableSession)(nil)
+
+func newDurableSession(b *durableBroker, st *durable.Session) *durableSession {
+	d := &durableSession{b: b, id: st.ClientID(), created: time.Now(), ds: st, wake: make(chan struct{}, 1)}
 	d.mu.inflight = make(map[uint16]delivery)
 	d.mu.shared = make(map[uint16]sharedRef)
 	return d
+}
+
+func (d *durableSession) ClientID() string { return d.id }
+
+// Info implements Session.
+func (d *durableSession) Info() SessionInfo {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return SessionInfo{ClientID: d.id, Online: d.mu.conn != nil, Expiry: d.mu.expiry, Inflight: d.ds.InflightLen(),
+		Queued: len(d.mu.queue), Created: d.created, Durable: true}
 }
 
 // poke wakes the delivery loop without blocking.
@@ -72,14 +87,34 @@ func (d *durableSession) poke() {
 	}
 }
 
-// attach starts serving c: first the re-sends of a resumed session in their original order
-// (PUBREL for released QoS 2, PUBLISH with DUP otherwise) [MQTT-4.4.0-1], then new messages.
-func (d *durableSession) attach(c *conn, quota int) {
+// configure implements Session: the expiry and Will are recorded in storage too.
+func (d *durableSession) configure(expiry time.Duration, will *Message, willDelay time.Duration) {
+	d.mu.Lock()
+	d.mu.expiry, d.mu.will, d.mu.willDelay = expiry, will, willDelay
+	d.mu.Unlock()
+	var w *durable.Will
+	if will != nil {
+		w = &durable.Will{Message: messageToDS(will), Delay: willDelay}
+	}
+	if err := d.ds.Configure(durableExpiry(expiry), w); err != nil {
+		d.b.srv.log.Error("storing a durable session failed", "client", d.id, "err", err)
+	}
+}
+
+// attach implements Session: it starts serving c, first with the re-sends of a resumed
+// session in their original order (PUBREL for released QoS 2, PUBLISH with DUP otherwise)
+// [MQTT-4.4.0-1], then with new messages.
+func (d *durableSession) attach(c *conn, _ bool, connack *mqtt.Packet) bool {
 	d.fetchMu.Lock()
 	defer d.fetchMu.Unlock()
 	d.mu.Lock()
+	if !d.mu.attachLocked(c, connack) {
+		d.mu.Unlock()
+		return false
+	}
 	d.stopLocked()
-	d.mu.conn, d.mu.quota = c, quota
+	quota := int(min(c.clientReceiveMax, d.b.srv.opts.MaxInflight))
+	d.mu.quota = quota
 	d.mu.catchUp = max(quota, min(int(c.clientReceiveMax), d.b.opts.CatchUpWindow))
 	d.mu.behind = true // a resumed session may have a backlog; the first short read says no
 	stop := make(chan struct{})
@@ -91,9 +126,9 @@ func (d *durableSession) attach(c *conn, quota int) {
 	defer cancel()
 	rep, err := d.ds.Replay(ctx)
 	if err != nil {
-		d.b.srv.log.Error("reading in-flight messages failed", "client", d.mem.id, "err", err)
+		d.b.srv.log.Error("reading in-flight messages failed", "client", d.id, "err", err)
 		c.close(CauseNetwork)
-		return
+		return true
 	}
 	for _, x := range rep {
 		switch {
@@ -118,13 +153,32 @@ func (d *durableSession) attach(c *conn, quota int) {
 	}
 	go d.run(stop)
 	d.b.pokeGroups(d.ds) // this member may take a share now
+	return true
 }
 
-// detach stops the delivery loop; what is in flight stays for the next connection, except
-// the QoS 1 messages of durable shared groups, which go back to their group for another
-// member. A QoS 2 one stays with this member [MQTT-4.8.2-4] v5.
-func (d *durableSession) detach() {
+// detach implements Session: it stops the delivery loop; what is in flight stays for the
+// next connection, except the QoS 1 messages of durable shared groups, which go back to their
+// group for another member. A QoS 2 one stays with this member [MQTT-4.8.2-4] v5. The session
+// is made compact in storage later, unless it is needed again first.
+func (d *durableSession) detach(c *conn) {
 	d.mu.Lock()
+	if !d.mu.detachLocked(c) {
+		d.mu.Unlock()
+		return
+	}
+	back := d.offlineLocked()
+	evict := d.mu.startTimersLocked(d.b.srv, d.willTimerFired, d.expiryTimerFired)
+	d.mu.Unlock()
+	d.ds.SetOnline(false)
+	d.giveBack(back)
+	if evict {
+		d.b.timers.evictLater(d, c)
+	}
+}
+
+// offlineLocked stops the delivery loop and takes the QoS 1 messages of durable shared groups
+// out of the in-flight table, for giveBack.
+func (d *durableSession) offlineLocked() map[uint16]sharedRef {
 	d.stopLocked()
 	d.mu.conn = nil
 	back := map[uint16]sharedRef{}
@@ -137,18 +191,92 @@ func (d *durableSession) detach() {
 		delete(d.mu.inflight, pid)
 		d.ds.Complete(pid)
 	}
-	d.mu.Unlock()
-	d.ds.SetOnline(false)
+	return back
+}
+
+// giveBack returns shared group messages to their groups, for another member.
+func (d *durableSession) giveBack(back map[uint16]sharedRef) {
 	for pid, ref := range back {
-		ref.g.giveBack(ref.pid, d.mem.id, pid)
+		ref.g.giveBack(ref.pid, d.id, pid)
 	}
 }
 
-// attached reports whether a connection is attached.
-func (d *durableSession) attached() bool {
+// online implements Session.
+func (d *durableSession) online() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.mu.conn != nil
+}
+
+func (d *durableSession) currentConn() *conn {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.mu.conn
+}
+
+func (d *durableSession) isEnded() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.mu.ended
+}
+
+func (d *durableSession) expiry() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.mu.expiry
+}
+
+// setExpiry implements Session; the new interval is recorded in storage.
+func (d *durableSession) setExpiry(e time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.mu.expiry = e
+	d.ds.SetExpiry(durableExpiry(e))
+}
+
+// expired implements Session: the stored expiry passed at now.
+func (d *durableSession) expired(now time.Time) bool { return d.ds.Expired(now) }
+
+// takeWill implements Session; the Will leaves storage too.
+func (d *durableSession) takeWill() *Message {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	w := d.mu.takeWillLocked(false)
+	if w != nil {
+		d.ds.TakeWill()
+	}
+	return w
+}
+
+func (d *durableSession) willDelayed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.mu.willDelayedLocked()
+}
+
+func (d *durableSession) willTimerFired() {
+	d.mu.Lock()
+	w := d.mu.takeWillLocked(true)
+	d.mu.Unlock()
+	if w != nil {
+		d.ds.TakeWill()
+		d.b.srv.publishWill(w)
+	}
+}
+
+func (d *durableSession) expiryTimerFired() { d.b.srv.expireSession(d) }
+
+func (d *durableSession) stopTimers() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.mu.stopTimersLocked()
+}
+
+// markEnded implements Session.
+func (d *durableSession) markEnded(idleOnly bool) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.mu.markEndedLocked(idleOnly)
 }
 
 // room returns how many more QoS 1/2 messages the connection's window takes (0 offline).
@@ -197,7 +325,7 @@ func (d *durableSession) sharedDone(pid uint16) {
 	delete(d.mu.shared, pid)
 	d.mu.Unlock()
 	if ok {
-		ref.g.acked(ref.pid, d.mem.id, pid)
+		ref.g.acked(ref.pid, d.id, pid)
 	}
 }
 
@@ -208,32 +336,37 @@ func (d *durableSession) stopLocked() {
 	}
 }
 
-// end deletes the session's state and leaves its durable shared groups. A shared QoS 2
-// message it still holds is not offered to another member [MQTT-4.8.2-5] v5.
-func (d *durableSession) end() {
-	d.detach()
+// end implements Session: it deletes the session's state and leaves its durable shared
+// groups. A shared QoS 2 message it still holds is not offered to another member
+// [MQTT-4.8.2-5] v5.
+func (d *durableSession) end(string) {
+	d.mu.Lock()
+	back := d.offlineLocked()
+	d.mu.Unlock()
+	d.ds.SetOnline(false)
+	d.giveBack(back)
 	d.mu.Lock()
 	kept := d.mu.shared
 	d.mu.shared = map[uint16]sharedRef{}
 	d.mu.Unlock()
 	for pid, ref := range kept {
-		ref.g.acked(ref.pid, d.mem.id, pid)
+		ref.g.acked(ref.pid, d.id, pid)
 	}
 	for _, sub := range d.ds.Subscriptions() {
 		if durable.IsShared(sub.Filter) {
-			d.b.leaveGroup(sub.Filter, d.mem.id)
+			d.b.leaveGroup(sub.Filter, d.id)
 		}
 	}
 	d.mu.Lock()
 	for _, x := range d.mu.queue {
-		d.b.srv.dropped(d.mem.id, x.msg, DropSessionEnded)
+		d.b.srv.dropped(d.id, x.msg, DropSessionEnded)
 	}
 	d.mu.queue, d.mu.inflight = nil, nil
 	d.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	if err := d.ds.Delete(ctx); err != nil {
-		d.b.srv.log.Error("deleting a durable session failed", "client", d.mem.id, "err", err)
+		d.b.srv.log.Error("deleting a durable session failed", "client", d.id, "err", err)
 	}
 }
 
@@ -356,7 +489,7 @@ func (d *durableSession) sendWindow(c *conn, w *durable.Window) bool {
 // fetchFailed closes c after a storage error, unless the session ended meanwhile.
 func (d *durableSession) fetchFailed(c *conn, err error) {
 	if !errors.Is(err, durable.ErrSessionEnded) {
-		d.b.srv.log.Error("reading messages for a durable session failed", "client", d.mem.id, "err", err)
+		d.b.srv.log.Error("reading messages for a durable session failed", "client", d.id, "err", err)
 		c.close(CauseNetwork)
 	}
 }
@@ -375,7 +508,7 @@ func (d *durableSession) takeQueuedLocked(room *int) []delivery {
 		}
 		d.mu.queue[n] = delivery{}
 		if x.msg.expired(now) {
-			d.b.srv.dropped(d.mem.id, x.msg, DropExpired)
+			d.b.srv.dropped(d.id, x.msg, DropExpired)
 			continue
 		}
 		if x.qos > mqtt.QoS0 {
@@ -400,33 +533,46 @@ func (d *durableSession) delivery(x *durable.Delivery) delivery {
 		subIDs: x.SubIDs, pid: x.PID, state: stateSent}
 }
 
-// deliver takes a transient delivery (not read from storage).
-func (d *durableSession) deliver(x delivery) {
+// routed implements Session: the message is in storage already; the delivery loop reads it.
+func (d *durableSession) routed(*Message, *subscriptions.Subscriber, bool) bool {
+	d.poke()
+	return false
+}
+
+// awaitDrain implements Session: a durable session's backlog waits in storage, not in
+// memory, so publishers never wait for it.
+func (d *durableSession) awaitDrain() bool { return false }
+
+func (d *durableSession) flowProgress() {}
+
+// deliver implements Session for a transient delivery (not read from storage).
+func (d *durableSession) deliver(x delivery) bool {
 	srv := d.b.srv
 	d.mu.Lock()
 	if x.qos == mqtt.QoS0 && d.mu.conn != nil && len(d.mu.queue) == 0 {
 		c := d.mu.conn
 		d.mu.Unlock()
 		c.sendPublish(x, false)
-		return
+		return false
 	}
 	if x.qos == mqtt.QoS0 && d.mu.conn == nil && !srv.opts.QueueQoS0 {
 		d.mu.Unlock()
-		srv.dropped(d.mem.id, x.msg, DropOfflineQoS0)
-		return
+		srv.dropped(d.id, x.msg, DropOfflineQoS0)
+		return false
 	}
 	if len(d.mu.queue) >= srv.opts.MaxQueued {
 		if srv.opts.DropPolicy == DropNewest || len(d.mu.queue) == 0 {
 			d.mu.Unlock()
-			srv.dropped(d.mem.id, x.msg, DropQueueFull)
-			return
+			srv.dropped(d.id, x.msg, DropQueueFull)
+			return false
 		}
-		srv.dropped(d.mem.id, d.mu.queue[0].msg, DropQueueFull)
+		srv.dropped(d.id, d.mu.queue[0].msg, DropQueueFull)
 		d.mu.queue = d.mu.queue[1:]
 	}
 	d.mu.queue = append(d.mu.queue, x)
 	d.mu.Unlock()
 	d.poke()
+	return false
 }
 
 // complete ends the delivery holding pid if it has the QoS and state the acknowledgement
@@ -443,7 +589,7 @@ func (d *durableSession) complete(pid uint16, qos mqtt.QoS, released, acked bool
 	delete(d.mu.inflight, pid)
 	d.mu.Unlock()
 	if acked && had {
-		d.b.srv.acked(d.mem.id, x.msg)
+		d.b.srv.acked(d.id, x.msg)
 	}
 	d.poke()
 	return true
@@ -468,8 +614,8 @@ func (d *durableSession) pubrec(pid uint16, code mqtt.ReasonCode) bool {
 		d.sharedDone(pid) // from now on it stays with this member [MQTT-4.8.2-4] v5
 	}
 	if err != nil {
-		d.b.srv.log.Error("storing PUBREC failed", "client", d.mem.id, "err", err)
-		if c := d.mem.currentConn(); c != nil {
+		d.b.srv.log.Error("storing PUBREC failed", "client", d.id, "err", err)
+		if c := d.currentConn(); c != nil {
 			c.close(CauseNetwork)
 		}
 	}
@@ -497,11 +643,44 @@ func (d *durableSession) received(pid uint16, limit int) (dup, full bool) {
 	return d.ds.Received(pid, limit)
 }
 
-// info completes a session's API description.
-func (d *durableSession) info(i *SessionInfo) {
-	i.Durable = true
-	i.Inflight = d.ds.InflightLen()
-	d.mu.Lock()
-	i.Queued = len(d.mu.queue)
-	d.mu.Unlock()
+// release implements Session: PUBREL frees the packet id [MQTT-4.3.3-11] v5.
+func (d *durableSession) release(pid uint16) bool { return d.ds.ReleaseInbound(pid) }
+
+func (d *durableSession) awaitingRelLen() int { return d.ds.AwaitingRelLen() }
+
+// subscribed implements Session: the subscription is recorded durably, before the SUBACK. A
+// shared subscription is recorded under its canonical shared filter and makes the session a
+// member of the durable group (durable_shared.go).
+func (d *durableSession) subscribed(f topic.Filter, o subscriptions.Options) error {
+	sub := durable.Subscription{Filter: f.String(), QoS: o.QoS, NoLocal: o.NoLocal,
+		RetainAsPublished: o.RetainAsPublished, RetainHandling: o.RetainHandling, SubscriptionID: o.SubscriptionID}
+	_, err := d.ds.Subscribe(sub)
+	if err == nil && f.Shared() {
+		err = d.b.joinGroup(f, memberOf(d.id, sub))
+	}
+	if err == nil {
+		d.poke()
+	}
+	return err
+}
+
+// unsubscribed implements Session: the durable subscription goes (and a shared one's group
+// membership).
+func (d *durableSession) unsubscribed(filter string) {
+	f, err := topic.ParseFilter(filter)
+	if err == nil {
+		filter = f.String()
+	}
+	if _, err := d.ds.Unsubscribe(filter); err != nil {
+		d.b.srv.log.Error("removing a durable subscription", "client", d.id, "filter", filter, "err", err)
+	}
+	if durable.IsShared(filter) {
+		d.b.leaveGroup(filter, d.id)
+	}
+}
+
+// evictableLocked reports that the session holds nothing in memory alone: no connection, no
+// queued transient delivery, no message of a shared group; and that it outlives connections.
+func (d *durableSession) evictableLocked() bool {
+	return d.mu.conn == nil && !d.mu.ended && d.mu.expiry != 0 && len(d.mu.queue) == 0 && len(d.mu.shared) == 0
 }

@@ -267,7 +267,7 @@ func (g *sharedGroup) takers() []taker {
 			}
 			continue
 		}
-		if sess := g.b.srv.session(m.ClientID); sess != nil && sess.dur.Load() == nil {
+		if sess, ok := g.b.srv.session(m.ClientID).(*memSession); ok {
 			if room := memoryRoom(sess); room > 0 {
 				out = append(out, taker{m: m, mem: sess, room: room})
 			}
@@ -365,7 +365,7 @@ func (g *sharedGroup) giveMemory(m subscriptions.Member, sess *memSession, x dur
 		if m.SubscriptionID != 0 {
 			del.subIDs = []uint32{m.SubscriptionID}
 		}
-		sess.deliverFlow(del)
+		sess.deliver(del)
 	}
 	g.done1(x.PID)
 }
@@ -519,8 +519,8 @@ func (g *sharedGroup) restoreToMember(h *handout) *durableSession {
 	if !member || sess == nil {
 		return nil
 	}
-	d := sess.dur.Load()
-	if d == nil || !d.ds.RestoreTransient(h.pid, byte(h.qos), h.state) {
+	d, ok := sess.(*durableSession)
+	if !ok || !d.ds.RestoreTransient(h.pid, byte(h.qos), h.state) {
 		return nil
 	}
 	d.mu.Lock()
@@ -538,14 +538,10 @@ func (g *sharedGroup) restoreToMember(h *handout) *durableSession {
 	return d
 }
 
-// durableSessionOf returns the durable side of client id's session when it is online.
+// durableSessionOf returns client id's session when it is durable and online.
 func (b *durableBroker) durableSessionOf(id string) *durableSession {
-	sess := b.srv.session(id)
-	if sess == nil {
-		return nil
-	}
-	d := sess.dur.Load()
-	if d == nil || !d.attached() {
+	d, ok := b.srv.session(id).(*durableSession)
+	if !ok || !d.online() {
 		return nil
 	}
 	return d

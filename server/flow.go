@@ -170,7 +170,7 @@ func (s *memSession) awaitDrain() bool {
 // messages: it waits for the backed-up session routing reported, unless
 // that session is the publisher's own (its window moves only when this
 // reader reads the PUBACKs).
-func (c *conn) throttle(backed *memSession) {
+func (c *conn) throttle(backed Session) {
 	if backed == nil || backed == c.sess {
 		return
 	}

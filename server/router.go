@@ -1,7 +1,6 @@
 package server
 
 import (
-	"slices"
 	"sync"
 
 	"github.com/mqttds/mqttds/mqtt"
@@ -24,7 +23,7 @@ func (s *Server) route(m *Message) int {
 // routeFlow is route that also returns a recipient session now backed up
 // beyond the flow-control high watermark (nil if none), for a publishing
 // client to wait on (flow.go).
-func (s *Server) routeFlow(m *Message) (n int, backed *memSession) {
+func (s *Server) routeFlow(m *Message) (n int, backed Session) {
 	if m.Retain {
 		s.retain(m)
 	}
@@ -47,24 +46,7 @@ func (s *Server) routeFlow(m *Message) (n int, backed *memSession) {
 			continue
 		}
 		n++
-		if d := sess.dur.Load(); d != nil {
-			d.poke() // it reads the message from storage, where it already is
-			continue
-		}
-		if shed {
-			s.dropped(sub.ClientID, m, DropMemoryPressure)
-			continue
-		}
-		congested := sess.deliverFlow(delivery{
-			msg: m,
-			qos: min(m.QoS, mqtt.QoS(sub.QoS)), // [MQTT-3.8.4-8] v5
-			// Forwarded copies carry RETAIN only with Retain As Published
-			// [MQTT-3.3.1-12], [MQTT-3.3.1-13] v5.
-			retain: m.Retain && sub.RetainAsPublished,
-			// Match reuses these arrays on the next call: copy.
-			subIDs: slices.Clone(sub.SubscriptionIDs),
-		})
-		if congested && backed == nil {
+		if sess.routed(m, sub, shed) && backed == nil {
 			backed = sess
 		}
 	}
@@ -88,7 +70,7 @@ func (s *Server) routeFlow(m *Message) (n int, backed *memSession) {
 // offline one. except names a member to skip (one that just left). It
 // reports whether a member took the message and, if that member is now
 // backed up (flow.go), which.
-func (s *Server) deliverShared(m *Message, sub *subscriptions.Subscriber, except string) (bool, *memSession) {
+func (s *Server) deliverShared(m *Message, sub *subscriptions.Subscriber, except string) (bool, Session) {
 	if s.durable != nil && s.durable.routeShared(sub, m.Topic) {
 		return true, nil // a durable group: stored already, its loop hands it out
 	}
@@ -114,7 +96,7 @@ func (s *Server) deliverShared(m *Message, sub *subscriptions.Subscriber, except
 	if member.SubscriptionID != 0 {
 		ids = []uint32{member.SubscriptionID} // only the member's own (MQTT5 §4.8.2)
 	}
-	congested := sess.deliverFlow(delivery{
+	congested := sess.deliver(delivery{
 		msg:    m,
 		qos:    min(m.QoS, mqtt.QoS(member.QoS)), // [MQTT-4.8.2-3] v5
 		retain: m.Retain && member.RetainAsPublished,

@@ -50,7 +50,7 @@ type Server struct {
 
 	mu struct {
 		sync.RWMutex
-		sessions  map[string]*memSession
+		sessions  map[string]Session
 		conns     map[*conn]struct{}
 		listeners []listeners.Listener
 		rates     map[string]*tokenBucket
@@ -77,7 +77,7 @@ func New(opts *Options) (*Server, error) {
 		strategy: strategy,
 		closing:  make(chan struct{}),
 	}
-	s.mu.sessions = make(map[string]*memSession)
+	s.mu.sessions = make(map[string]Session)
 	s.mu.conns = make(map[*conn]struct{})
 	s.mu.rates = make(map[string]*tokenBucket)
 	if err := s.openDurable(); err != nil {
@@ -212,15 +212,18 @@ func (s *Server) admit(listener string) bool {
 
 // session returns the session of clientID, or nil. A durable session kept compact in storage
 // while offline is loaded (durable_server.go).
-func (s *Server) session(clientID string) *memSession {
+func (s *Server) session(clientID string) Session {
 	if sess := s.loadedSession(clientID); sess != nil || s.durable == nil {
 		return sess
 	}
-	return s.durable.restore(clientID)
+	if d := s.durable.restore(clientID); d != nil {
+		return d
+	}
+	return nil
 }
 
 // loadedSession returns the session of clientID if the broker's table holds it.
-func (s *Server) loadedSession(clientID string) *memSession {
+func (s *Server) loadedSession(clientID string) Session {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.mu.sessions[clientID]
@@ -232,7 +235,7 @@ func (s *Server) loadedSession(clientID string) *memSession {
 // connectMu, which its end may need) for it to let go of the session. Clean
 // Start discards the old session [MQTT-3.1.2-4] v5, otherwise it continues
 // [MQTT-3.1.2-5] v5.
-func (s *Server) openSession(id string, clean bool) (*memSession, bool) {
+func (s *Server) openSession(id string, clean bool) (Session, bool) {
 	for {
 		s.connectMu.Lock()
 		old := s.session(id)
@@ -250,7 +253,7 @@ func (s *Server) openSession(id string, clean bool) (*memSession, bool) {
 				time.Sleep(time.Millisecond)
 				continue
 			}
-			expired := old.durableExpired(time.Now())
+			expired := old.expired(time.Now())
 			if !clean && !expired {
 				s.connectMu.Unlock()
 				return old, true
@@ -273,7 +276,7 @@ func (s *Server) openSession(id string, clean bool) (*memSession, bool) {
 // endSession discards a session's state: subscriptions, queue, in flight.
 // Its Will, if still held, is published now: the session is over
 // [MQTT-3.1.2-8] v5.
-func (s *Server) endSession(sess *memSession, reason string) {
+func (s *Server) endSession(sess Session, reason string) {
 	if sess.markEnded(false) {
 		s.releaseSession(sess, reason)
 	}
@@ -281,7 +284,7 @@ func (s *Server) endSession(sess *memSession, reason string) {
 
 // endIdleSession ends a session only if no connection is attached, in one
 // atomic step against a reconnect.
-func (s *Server) endIdleSession(sess *memSession, reason string) {
+func (s *Server) endIdleSession(sess Session, reason string) {
 	if sess.markEnded(true) {
 		s.releaseSession(sess, reason)
 	}
@@ -290,23 +293,24 @@ func (s *Server) endIdleSession(sess *memSession, reason string) {
 // releaseSession finishes what markEnded began. The subscriptions leave the
 // index before the session leaves the map, because a new session for the
 // same client id is only made once this one is out of the map.
-func (s *Server) releaseSession(sess *memSession, reason string) {
+func (s *Server) releaseSession(sess Session, reason string) {
 	if w := sess.takeWill(); w != nil {
 		s.publishWill(w)
 	}
-	s.subs.RemoveClient(sess.id)
+	id := sess.ClientID()
+	s.subs.RemoveClient(id)
 	s.mu.Lock()
-	if s.mu.sessions[sess.id] == sess {
-		delete(s.mu.sessions, sess.id)
+	if s.mu.sessions[id] == sess {
+		delete(s.mu.sessions, id)
 	}
 	s.mu.Unlock()
 	sess.end(reason)
-	s.hooks.sessionTerminated(sess.id, reason)
+	s.hooks.sessionTerminated(id, reason)
 }
 
 // expireSession ends a session whose expiry interval passed while offline
 // [MQTT-4.1.0-2] v5.
-func (s *Server) expireSession(sess *memSession) {
+func (s *Server) expireSession(sess Session) {
 	s.connectMu.Lock()
 	defer s.connectMu.Unlock()
 	s.endIdleSession(sess, "expired")
@@ -348,7 +352,7 @@ func (s *Server) Metrics() Metrics {
 	if s.durable != nil {
 		m.Sessions.Total += int64(s.durable.store.OfflineLen())
 	}
-	sessions := make([]*memSession, 0, len(s.mu.sessions))
+	sessions := make([]Session, 0, len(s.mu.sessions))
 	for _, sess := range s.mu.sessions {
 		sessions = append(sessions, sess)
 	}

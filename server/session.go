@@ -1,11 +1,13 @@
 package server
 
 import (
+	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mqttds/mqttds/mqtt"
+	"github.com/mqttds/mqttds/mqtt/topic"
+	"github.com/mqttds/mqttds/server/subscriptions"
 )
 
 // Session is the state MQTT keeps for one client id across network
@@ -15,19 +17,20 @@ import (
 // ids awaiting PUBREL, and the Will.
 //
 // This is the seam for durable sessions: the in-memory implementation
-// (memSession) keeps all of it in RAM and loses it when the process stops; a
-// storage-backed one keeps the same state in ds and reads messages from the
+// (memSession) keeps all of it in RAM and loses it when the process stops;
+// durableSession keeps the same state in ds and reads messages from the
 // topic log instead of copying them per session. The broker reaches a
-// session only through these methods.
+// session only through these methods; a session's kind is decided when it
+// is made and never changes (durableFor replaces a session instead).
 type Session interface {
 	// ClientID is the session's key [MQTT-3.1.3-2] v5.
 	ClientID() string
 	// Info is a snapshot for the API and $SYS.
 	Info() SessionInfo
 
-	// deliver offers one message to the session; it never blocks on the
-	// network [MQTT-4.5.0-1] v5.
-	deliver(d delivery)
+	// configure records what a CONNECT decided: the expiry interval and the
+	// Will (nil for none) with its delay.
+	configure(expiry time.Duration, will *Message, willDelay time.Duration)
 	// attach binds a connection that just completed CONNECT, queues its
 	// CONNACK and re-sends the unacknowledged messages of a resumed session
 	// [MQTT-4.4.0-1] v5; false if the session ended meanwhile.
@@ -35,14 +38,57 @@ type Session interface {
 	// detach unbinds c (if it is still the attached connection) and starts
 	// the expiry clock.
 	detach(c *conn)
+	// online, currentConn and isEnded look at the session's connection and
+	// whether it ended.
+	online() bool
+	currentConn() *conn
+	isEnded() bool
+	// expiry is the session expiry interval in force; setExpiry changes it
+	// (DISCONNECT) [MQTT-3.14.2-2] v5. expired reports a session whose
+	// expiry passed at now while its timer has not ended it yet.
+	expiry() time.Duration
+	setExpiry(e time.Duration)
+	expired(now time.Time) bool
+	// takeWill removes and returns the Will, so that it is published once;
+	// willDelayed reports whether it must wait for its delay.
+	takeWill() *Message
+	willDelayed() bool
+	// stopTimers stops the Will delay and expiry timers (broker close).
+	stopTimers()
+
+	// routed offers a message that routing matched to sub; shed asks a
+	// session that copies messages to drop a QoS 0 one (memory pressure).
+	// A session that reads its messages from storage only wakes: routing
+	// runs after the message was stored. congested reports a backlog above
+	// the flow-control high watermark (flow.go).
+	routed(m *Message, sub *subscriptions.Subscriber, shed bool) (congested bool)
+	// deliver offers one message that is not in storage (retained on
+	// SUBSCRIBE, a shared group's redispatch); it never blocks on the
+	// network [MQTT-4.5.0-1] v5.
+	deliver(d delivery) (congested bool)
+	// awaitDrain pauses a publisher until the session's backlog drained
+	// (flow.go); flowProgress is the writer's report that it shrank.
+	awaitDrain() bool
+	flowProgress()
 	// acknowledgements from the client for our outbound PUBLISHes
 	puback(pid uint16, code mqtt.ReasonCode)
 	pubrec(pid uint16, code mqtt.ReasonCode) (known bool)
 	pubcomp(pid uint16)
+	// dropInflight finishes a delivery too large for the client, as if it
+	// had been delivered [MQTT-3.1.2-25] v5.
+	dropInflight(pid uint16)
 	// inbound QoS 2: received reports whether pid is already waiting for
-	// PUBREL (a re-sent PUBLISH); release forgets it on PUBREL.
+	// PUBREL (a re-sent PUBLISH); release forgets it on PUBREL;
+	// awaitingRelLen counts the ids waiting.
 	received(pid uint16, limit int) (dup bool, full bool)
 	release(pid uint16) (known bool)
+	awaitingRelLen() int
+
+	// subscribed and unsubscribed follow the subscription index: a session
+	// kept in storage records its subscriptions there, before the SUBACK.
+	subscribed(f topic.Filter, o subscriptions.Options) error
+	unsubscribed(filter string)
+
 	// markEnded and end discard the session's state; queued messages are
 	// counted as dropped (or redispatched to another shared-group member).
 	markEnded(idleOnly bool) bool
@@ -84,27 +130,129 @@ type delivery struct {
 	state deliveryState
 }
 
+// sessionLife is what every Session keeps about its connections: the
+// attached one, the expiry interval, the Will and their timers, and whether
+// the session ended. It is guarded by its session's mutex: the methods
+// ending in Locked run with that held.
+type sessionLife struct {
+	// conn is the attached connection; nil while offline.
+	conn *conn
+	// expiry is how long the session outlives its connection; neverExpire
+	// for 0xFFFFFFFF [MQTT-3.1.2-23] v5.
+	expiry time.Duration
+	// will is the Will of the attached (or last) connection.
+	will      *Message
+	willDelay time.Duration
+	// timers run the will delay and the session expiry while offline.
+	willTimer, expiryTimer *time.Timer
+	ended                  bool
+}
+
+// neverExpire is the session expiry of 0xFFFFFFFF seconds.
+const neverExpire = time.Duration(1<<63 - 1)
+
+// attachLocked queues c's CONNACK and binds c, cancelling the timers: a
+// reconnect within the will delay cancels the Will [MQTT-3.1.3-9] v5. It
+// reports false, sending nothing, once the session ended.
+func (l *sessionLife) attachLocked(c *conn, connack *mqtt.Packet) bool {
+	if l.ended {
+		return false
+	}
+	c.sendPacket(connack, false)
+	l.stopTimersLocked()
+	l.conn = c
+	return true
+}
+
+// detachLocked unbinds c; false when c is not the attached connection (or
+// the session ended).
+func (l *sessionLife) detachLocked(c *conn) bool {
+	if l.conn != c || l.ended {
+		return false
+	}
+	l.conn = nil
+	return true
+}
+
+// startTimersLocked starts the Will delay and expiry clocks of a session
+// whose connection left. It reports false when the session outlives no
+// connection (expiry 0: the caller ends it) or the broker is stopping (no
+// timers into a stopping broker).
+func (l *sessionLife) startTimersLocked(srv *Server, willFired, expiryFired func()) bool {
+	if l.expiry == 0 {
+		return false
+	}
+	select {
+	case <-srv.closing:
+		return false
+	default:
+	}
+	if l.will != nil && l.willDelay > 0 && l.willDelay < l.expiry {
+		l.willTimer = time.AfterFunc(l.willDelay, willFired)
+	}
+	if l.expiry != neverExpire {
+		l.expiryTimer = time.AfterFunc(l.expiry, expiryFired)
+	}
+	return true
+}
+
+// willDelayedLocked reports whether the Will must wait (delay > 0 and the
+// session outlives the connection): until the delay passes (the Will timer)
+// or the session ends (releaseSession), whichever comes first
+// [MQTT-3.1.3-9] v5.
+func (l *sessionLife) willDelayedLocked() bool {
+	return l.will != nil && l.willDelay > 0 && l.expiry > 0
+}
+
+// takeWillLocked removes and returns the Will; with offlineOnly (the Will
+// timer) nothing while a connection is attached or after the end.
+func (l *sessionLife) takeWillLocked(offlineOnly bool) *Message {
+	if offlineOnly && (l.conn != nil || l.ended) {
+		return nil
+	}
+	w := l.will
+	l.will = nil
+	return w
+}
+
+// markEndedLocked is the first step of ending a session: from then on
+// attach refuses it. With idleOnly it does nothing while a connection is
+// attached, which makes "end the session if its connection is gone" one
+// atomic step. It reports whether it ended the session.
+func (l *sessionLife) markEndedLocked(idleOnly bool) bool {
+	if l.ended || (idleOnly && l.conn != nil) {
+		return false
+	}
+	l.ended = true
+	l.stopTimersLocked()
+	return true
+}
+
+func (l *sessionLife) stopTimersLocked() {
+	if l.willTimer != nil {
+		l.willTimer.Stop()
+		l.willTimer = nil
+	}
+	if l.expiryTimer != nil {
+		l.expiryTimer.Stop()
+		l.expiryTimer = nil
+	}
+}
+
 // memSession is the in-memory Session.
 type memSession struct {
 	srv     *Server
 	id      string
 	created time.Time
-	// dur is the storage side of a durable session (durable_session.go); nil for a session
-	// kept in memory only. Set once, before the session is attached.
-	dur atomic.Pointer[durableSession]
 	// flow is where publishers wait while this session is backed up (flow.go).
 	flow flowGate
 
 	mu struct {
 		sync.Mutex
-		// conn is the attached connection; nil while offline.
-		conn *conn
+		sessionLife
 		// quota is our send window on conn: the client's Receive Maximum
 		// capped by Options.MaxInflight [MQTT-3.3.4-9] v5.
 		quota int
-		// expiry is how long the session outlives its connection;
-		// neverExpire for 0xFFFFFFFF [MQTT-3.1.2-23] v5.
-		expiry time.Duration
 		// inflight holds sent, unacknowledged deliveries in send order, so
 		// a resume re-sends them in their original order [MQTT-4.6.0-1] v5.
 		// Invariant: len(inflight) is small (≤ quota, except right after a
@@ -117,17 +265,8 @@ type memSession struct {
 		// awaitingRel: inbound QoS 2 packet ids answered with PUBREC and not
 		// yet released, with when they arrived (for AwaitRelTimeout).
 		awaitingRel map[uint16]time.Time
-		// will is the Will of the attached (or last) connection.
-		will      *Message
-		willDelay time.Duration
-		// timers run the will delay and the session expiry while offline.
-		willTimer, expiryTimer *time.Timer
-		ended                  bool
 	}
 }
-
-// neverExpire is the session expiry of 0xFFFFFFFF seconds.
-const neverExpire = time.Duration(1<<63 - 1)
 
 var _ Session = (*memSession)(nil)
 
@@ -139,13 +278,9 @@ func (s *memSession) ClientID() string { return s.id }
 
 func (s *memSession) Info() SessionInfo {
 	s.mu.Lock()
-	info := SessionInfo{ClientID: s.id, Online: s.mu.conn != nil, Expiry: s.mu.expiry,
+	defer s.mu.Unlock()
+	return SessionInfo{ClientID: s.id, Online: s.mu.conn != nil, Expiry: s.mu.expiry,
 		Inflight: len(s.mu.inflight), Queued: len(s.mu.queue), Created: s.created}
-	s.mu.Unlock()
-	if d := s.dur.Load(); d != nil {
-		d.info(&info)
-	}
-	return info
 }
 
 // online reports whether a connection is attached.
@@ -155,12 +290,11 @@ func (s *memSession) online() bool {
 	return s.mu.conn != nil
 }
 
-// configure sets what a CONNECT decides: expiry and will.
+// configure implements Session.
 func (s *memSession) configure(expiry time.Duration, will *Message, willDelay time.Duration) {
 	s.mu.Lock()
 	s.mu.expiry, s.mu.will, s.mu.willDelay = expiry, will, willDelay
 	s.mu.Unlock()
-	s.srv.durableConfigure(s, expiry, will, willDelay)
 }
 
 // attach implements Session.
@@ -172,17 +306,10 @@ func (s *memSession) configure(expiry time.Duration, will *Message, willDelay ti
 func (s *memSession) attach(c *conn, resumed bool, connack *mqtt.Packet) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.mu.ended {
+	if !s.mu.attachLocked(c, connack) {
 		return false
 	}
-	c.sendPacket(connack, false)
-	s.stopTimersLocked() // a reconnect within the will delay cancels the Will [MQTT-3.1.3-9] v5
-	s.mu.conn = c
 	s.mu.quota = int(min(c.clientReceiveMax, s.srv.opts.MaxInflight))
-	if d := s.dur.Load(); d != nil {
-		d.attach(c, s.mu.quota) // re-sends, then messages read from storage
-		return true
-	}
 	if resumed {
 		// Re-send what the client has not acknowledged, in order, with the
 		// original packet ids: PUBLISH with DUP for those still waiting for
@@ -203,68 +330,33 @@ func (s *memSession) attach(c *conn, resumed bool, connack *mqtt.Packet) bool {
 func (s *memSession) detach(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.mu.conn != c || s.mu.ended {
+	if !s.mu.detachLocked(c) {
 		return
 	}
-	s.mu.conn = nil
 	s.flow.open() // offline: nothing to wait for
-	if d := s.dur.Load(); d != nil {
-		d.detach()
-	}
 	moved := s.takeSharedLocked()
 	defer s.srv.redispatch(s.id, moved) // after the unlock: it locks other sessions
-	if s.mu.expiry == 0 {
-		return // the caller ends the session right away
-	}
-	select {
-	case <-s.srv.closing:
-		return // no timers into a stopping broker
-	default:
-	}
-	if s.mu.will != nil && s.mu.willDelay > 0 && s.mu.willDelay < s.mu.expiry {
-		s.mu.willTimer = time.AfterFunc(s.mu.willDelay, s.willTimerFired)
-	}
-	if s.mu.expiry != neverExpire {
-		s.mu.expiryTimer = time.AfterFunc(s.mu.expiry, s.expiryTimerFired)
-	}
-	if s.dur.Load() != nil {
-		s.srv.durable.timers.evictLater(s, c) // kept compact in storage until it is needed
-	}
+	s.mu.startTimersLocked(s.srv, s.willTimerFired, s.expiryTimerFired)
 }
 
-// takeWill removes and returns the Will, so that it is published once.
+// takeWill implements Session.
 func (s *memSession) takeWill() *Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w := s.mu.will
-	s.mu.will = nil
-	if d := s.dur.Load(); d != nil && w != nil {
-		d.ds.TakeWill()
-	}
-	return w
+	return s.mu.takeWillLocked(false)
 }
 
-// willDelayed reports whether the Will must wait (delay > 0 and the session
-// outlives the connection): until the delay passes (the Will timer) or the
-// session ends (releaseSession), whichever comes first [MQTT-3.1.3-9] v5.
+// willDelayed implements Session.
 func (s *memSession) willDelayed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.mu.will != nil && s.mu.willDelay > 0 && s.mu.expiry > 0
+	return s.mu.willDelayedLocked()
 }
 
 func (s *memSession) willTimerFired() {
 	s.mu.Lock()
-	if s.mu.conn != nil || s.mu.ended {
-		s.mu.Unlock()
-		return
-	}
-	w := s.mu.will
-	s.mu.will = nil
+	w := s.mu.takeWillLocked(true)
 	s.mu.Unlock()
-	if d := s.dur.Load(); d != nil && w != nil {
-		d.ds.TakeWill()
-	}
 	if w != nil {
 		s.srv.publishWill(w)
 	}
@@ -274,30 +366,12 @@ func (s *memSession) expiryTimerFired() {
 	s.srv.expireSession(s)
 }
 
-func (s *memSession) stopTimersLocked() {
-	if s.mu.willTimer != nil {
-		s.mu.willTimer.Stop()
-		s.mu.willTimer = nil
-	}
-	if s.mu.expiryTimer != nil {
-		s.mu.expiryTimer.Stop()
-		s.mu.expiryTimer = nil
-	}
-}
-
-// markEnded is the first step of ending a session: from now on attach
-// refuses it and deliver ignores it. With idleOnly it does nothing while a
-// connection is attached, which makes "end the session if its connection
-// is gone" one atomic step. It reports whether it ended the session.
+// markEnded implements Session: from now on attach refuses the session and
+// deliver ignores it.
 func (s *memSession) markEnded(idleOnly bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.mu.ended || (idleOnly && s.mu.conn != nil) {
-		return false
-	}
-	s.mu.ended = true
-	s.stopTimersLocked()
-	return true
+	return s.mu.markEndedLocked(idleOnly)
 }
 
 // end implements Session: it releases the state of a session that
@@ -305,9 +379,6 @@ func (s *memSession) markEnded(idleOnly bool) bool {
 func (s *memSession) end(reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if d := s.dur.Load(); d != nil {
-		defer d.end() // before the unlock
-	}
 	moved := s.takeSharedLocked()
 	defer s.srv.redispatch(s.id, moved) // after the unlock: it locks other sessions
 	for _, d := range s.mu.inflight {
@@ -320,17 +391,28 @@ func (s *memSession) end(reason string) {
 	s.flow.open()
 }
 
-// deliver implements Session.
-func (s *memSession) deliver(d delivery) { s.deliverFlow(d) }
-
-// deliverFlow is deliver that also reports whether the session is now
-// backed up beyond the flow-control high watermark, for the publisher to
-// pause (flow.go).
-func (s *memSession) deliverFlow(d delivery) (congested bool) {
-	if ds := s.dur.Load(); ds != nil {
-		ds.deliver(d)
+// routed implements Session: the session keeps its own copy of the
+// delivery.
+func (s *memSession) routed(m *Message, sub *subscriptions.Subscriber, shed bool) (congested bool) {
+	if shed {
+		s.srv.dropped(s.id, m, DropMemoryPressure)
 		return false
 	}
+	return s.deliver(delivery{
+		msg: m,
+		qos: min(m.QoS, mqtt.QoS(sub.QoS)), // [MQTT-3.8.4-8] v5
+		// Forwarded copies carry RETAIN only with Retain As Published
+		// [MQTT-3.3.1-12], [MQTT-3.3.1-13] v5.
+		retain: m.Retain && sub.RetainAsPublished,
+		// Match reuses these arrays on the next call: copy.
+		subIDs: slices.Clone(sub.SubscriptionIDs),
+	})
+}
+
+// deliver implements Session; congested reports whether the session is now
+// backed up beyond the flow-control high watermark, for the publisher to
+// pause (flow.go).
+func (s *memSession) deliver(d delivery) (congested bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mu.ended {
@@ -456,10 +538,6 @@ func (s *memSession) completeLocked(i int, acked bool) {
 // puback implements Session: QoS 1 done [MQTT-4.3.2-3] v5. A failure code
 // also ends the wait; the message is not re-sent [MQTT-4.4.0-2] v5.
 func (s *memSession) puback(pid uint16, code mqtt.ReasonCode) {
-	if d := s.dur.Load(); d != nil {
-		d.puback(pid, code)
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if i := s.inflightIndexLocked(pid); i >= 0 && s.mu.inflight[i].qos == mqtt.QoS1 {
@@ -470,9 +548,6 @@ func (s *memSession) puback(pid uint16, code mqtt.ReasonCode) {
 // pubrec implements Session: QoS 2 first half. Below 0x80 we answer PUBREL
 // and wait for PUBCOMP [MQTT-4.3.3-4] v5; 0x80 and above ends the exchange.
 func (s *memSession) pubrec(pid uint16, code mqtt.ReasonCode) bool {
-	if d := s.dur.Load(); d != nil {
-		return d.pubrec(pid, code)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := s.inflightIndexLocked(pid)
@@ -489,10 +564,6 @@ func (s *memSession) pubrec(pid uint16, code mqtt.ReasonCode) bool {
 
 // pubcomp implements Session: QoS 2 done [MQTT-4.3.3-5] v5.
 func (s *memSession) pubcomp(pid uint16) {
-	if d := s.dur.Load(); d != nil {
-		d.pubcomp(pid)
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if i := s.inflightIndexLocked(pid); i >= 0 && s.mu.inflight[i].state == stateReleased {
@@ -500,14 +571,9 @@ func (s *memSession) pubcomp(pid uint16) {
 	}
 }
 
-// dropInflight finishes a delivery the writer could not send because the
-// packet exceeds the client's Maximum Packet Size: it behaves as if the
-// message was delivered [MQTT-3.1.2-25] v5.
+// dropInflight implements Session: the writer could not send the delivery
+// because the packet exceeds the client's Maximum Packet Size.
 func (s *memSession) dropInflight(pid uint16) {
-	if d := s.dur.Load(); d != nil {
-		d.dropInflight(pid)
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if i := s.inflightIndexLocked(pid); i >= 0 {
@@ -519,9 +585,6 @@ func (s *memSession) dropInflight(pid uint16) {
 // [MQTT-4.3.3-10] v5. full reports that the client exceeded our Receive
 // Maximum with unreleased QoS 2 messages.
 func (s *memSession) received(pid uint16, limit int) (dup, full bool) {
-	if d := s.dur.Load(); d != nil {
-		return d.received(pid, limit)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.mu.awaitingRel[pid]; ok {
@@ -554,9 +617,6 @@ func (s *memSession) expireAwaitingRelLocked() {
 
 // release implements Session: PUBREL frees the packet id [MQTT-4.3.3-11] v5.
 func (s *memSession) release(pid uint16) bool {
-	if d := s.dur.Load(); d != nil {
-		return d.ds.ReleaseInbound(pid)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, ok := s.mu.awaitingRel[pid]
@@ -603,9 +663,6 @@ func (s *memSession) setExpiry(e time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mu.expiry = e
-	if d := s.dur.Load(); d != nil {
-		d.ds.SetExpiry(durableExpiry(e))
-	}
 }
 
 func (s *memSession) currentConn() *conn {
@@ -613,6 +670,23 @@ func (s *memSession) currentConn() *conn {
 	defer s.mu.Unlock()
 	return s.mu.conn
 }
+
+// expired implements Session: an in-memory session ends by its timer alone.
+func (s *memSession) expired(time.Time) bool { return false }
+
+// awaitingRelLen implements Session.
+func (s *memSession) awaitingRelLen() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.mu.awaitingRel)
+}
+
+// subscribed implements Session: the index holds the subscriptions of a
+// session kept in memory.
+func (s *memSession) subscribed(topic.Filter, subscriptions.Options) error { return nil }
+
+// unsubscribed implements Session.
+func (s *memSession) unsubscribed(string) {}
 
 func (s *memSession) isEnded() bool {
 	s.mu.Lock()
@@ -623,5 +697,5 @@ func (s *memSession) isEnded() bool {
 func (s *memSession) stopTimers() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.stopTimersLocked()
+	s.mu.stopTimersLocked()
 }

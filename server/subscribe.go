@@ -79,7 +79,7 @@ func (c *conn) subscribe(sub mqtt.Subscription, subID uint32) (mqtt.ReasonCode, 
 		}
 		return fail(mqtt.TopicFilterInvalid)
 	}
-	if err := c.durableSubscribe(f, opts); err != nil {
+	if err := c.sess.subscribed(f, opts); err != nil {
 		s.log.Error("storing a durable subscription failed", "client", c.clientID, "filter", sub.Filter, "err", err)
 		s.subs.Remove(c.clientID, sub.Filter)
 		return fail(mqtt.ImplementationSpecificError)
@@ -120,7 +120,7 @@ func (c *conn) onUnsubscribe(p *mqtt.Packet) error {
 	codes := make([]mqtt.ReasonCode, len(p.Filters))
 	for i, f := range p.Filters {
 		if c.srv.subs.Remove(c.clientID, f) {
-			c.durableUnsubscribe(f)
+			c.sess.unsubscribed(f)
 			c.srv.hooks.sessionUnsubscribed(c.clientID, f)
 		} else {
 			codes[i] = mqtt.NoSubscriptionExisted
