@@ -15,6 +15,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/stretchr/testify/require"
+	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/mqttds/mqttds/ds"
 	"github.com/mqttds/mqttds/replication/raftstore"
@@ -27,8 +28,10 @@ type testCluster struct {
 	t      testing.TB
 	mod    func(*Config)
 	shards int
-	ids    []site.ID
+	ids    []site.ID // the founding sites
 	sites  []*testSite
+	// confHook, when set, is installed on every node started (Node.confApplied).
+	confHook func(shard int, cs *pb.ConfState)
 }
 
 type testSite struct {
@@ -52,6 +55,12 @@ func newTestCluster(t testing.TB, n, shards int, mod ...func(*Config)) *testClus
 	if len(mod) > 0 {
 		c.mod = mod[0]
 	}
+	return c.run(n)
+}
+
+// run starts n founding sites.
+func (c *testCluster) run(n int) *testCluster {
+	t := c.t
 	for i := range n {
 		id := site.ID(0x1000 + i)
 		c.ids = append(c.ids, id)
@@ -80,7 +89,7 @@ func (c *testCluster) start(i int) {
 		var err error
 		cfg := Config{Site: s.id, Sites: c.ids, NumShards: c.shards, Listen: listen,
 			TickInterval: testTick, ElectionTicks: testElectionTicks,
-			Logger: slog.New(slog.DiscardHandler)}
+			Logger: testLogger()}
 		if c.mod != nil {
 			c.mod(&cfg)
 		}
@@ -88,6 +97,7 @@ func (c *testCluster) start(i int) {
 		return err == nil
 	}, waitFor, 10*time.Millisecond)
 	s.addr = node.Addr()
+	node.confApplied = c.confHook
 	db, err := ds.Open(s.dir, node.StoreOptions(&ds.Options{Retention: ds.RetentionOptions{Disabled: true}}))
 	require.NoError(t, err)
 	require.NoError(t, node.Start(db))
@@ -100,6 +110,14 @@ func (c *testCluster) start(i int) {
 			}
 		}
 	}
+}
+
+// testLogger discards the nodes' logs, unless MQTTDS_TEST_LOG is set.
+func testLogger() *slog.Logger {
+	if os.Getenv("MQTTDS_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return slog.New(slog.DiscardHandler)
 }
 
 // stop closes a site: the store first (its last flushes need the groups), then the node.
@@ -381,7 +399,7 @@ func TestReadyContractOrder(t *testing.T) {
 	require.NoError(t, err)
 	var mu sync.Mutex
 	var steps []int
-	node.groups[0].trace = func(s int) {
+	node.groups[0].Load().trace = func(s int) {
 		mu.Lock()
 		steps = append(steps, s)
 		mu.Unlock()

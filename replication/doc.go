@@ -51,10 +51,23 @@
 // it. A voter that is down holds compaction back until it is Config.SnapshotLag entries behind;
 // then it catches up from a snapshot of the shard (snapshot.go), so logs stay bounded.
 //
+// # Membership changes
+//
+// Each shard's group carries a target replica set in its own log (members.go); its leader
+// moves the configuration towards it one raft configuration change at a time (add a learner,
+// wait until it caught up, promote it, remove a replica that leaves), never below the target's
+// size in voters, and resumes from the applied target and configuration after a restart or a
+// change of leader. Node.SetReplicas, JoinSite, LeaveSite and ForgetSite compute the targets
+// (PlanTargets balances every site's share) on any site and hand them to the shards' leaders.
+// A site that is added starts an empty group when the leader asks and catches up from a
+// snapshot; a site that is removed stops its group and drops the shard's data.
+//
 // # What is not here yet
 //
-// Membership changes are applied when they are in the log, but nothing proposes them; a site
-// that lost its data can therefore not be replaced yet.
+// Reads are local: a site that holds no replica of a shard does not read its messages, so a
+// broker cluster still needs every site to hold every shard. The cluster's sites are the
+// founding ones plus those given addresses at run time (Node.AddPeer); a site that joins later
+// is not yet written to the SITES file, nor discovered by the others.
 //
 // # Forwarding
 //

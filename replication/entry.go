@@ -77,3 +77,42 @@ func firstByte(b []byte) int {
 	}
 	return int(b[0])
 }
+
+// A target entry (a leader's, proposed for Node.SetReplicas and the like) sets the replica
+// set the shard's leader moves the group towards, one configuration change at a time:
+//
+//	kind:1 (3) | count:1 | site:8 × count (sorted, distinct, count ≥ 1)
+//
+// Applying it stores the set in the shard's span (targetKey) in the batch that advances the
+// applied index, so it survives restarts and leader changes and travels in snapshots.
+const entryTarget = 3
+
+// maxReplicas bounds a replica set (the count is one byte).
+const maxReplicas = 255
+
+func encodeTarget(sites []site.ID) []byte {
+	out := []byte{entryTarget, byte(len(sites))}
+	for _, id := range sites {
+		out = binary.BigEndian.AppendUint64(out, uint64(id))
+	}
+	return out
+}
+
+// decodeTarget returns the sites of a target entry (or of a stored target, which has the same
+// bytes); ok false for any other entry.
+func decodeTarget(data []byte) (sites []site.ID, ok bool, err error) {
+	if len(data) == 0 || data[0] != entryTarget {
+		return nil, false, nil
+	}
+	if len(data) < 2 || data[1] == 0 || len(data) != 2+8*int(data[1]) {
+		return nil, true, fmt.Errorf("%w: target entry of %d bytes", errBadEntry, len(data))
+	}
+	for i := range int(data[1]) {
+		id := site.ID(binary.BigEndian.Uint64(data[2+8*i:]))
+		if id == 0 || i > 0 && id <= sites[i-1] {
+			return nil, true, fmt.Errorf("%w: target sites not sorted and distinct", errBadEntry)
+		}
+		sites = append(sites, id)
+	}
+	return sites, true, nil
+}

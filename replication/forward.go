@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -44,7 +45,7 @@ func (f forwarder) Forward(ctx context.Context, shard int, data []byte) error {
 	n := f.n
 	ctx, cancel := context.WithTimeout(ctx, forwardPatience)
 	defer cancel()
-	replicas := n.place.Replicas(shard)
+	replicas := n.forwardCandidates(shard)
 	var hint site.ID
 	var last error
 	for attempt := 0; ; attempt++ {
@@ -120,6 +121,9 @@ func (n *Node) httpHandler() http.Handler {
 	mux.HandleFunc("POST "+forwardPath+"{shard}", n.serveForward)
 	mux.HandleFunc("GET "+sitePath, n.serveSite)
 	mux.HandleFunc("POST "+snapshotPath+"{shard}", n.serveSnapshot)
+	mux.HandleFunc("GET "+shardPath+"{shard}", n.serveShard)
+	mux.HandleFunc("POST "+targetPath+"{shard}", n.serveTarget)
+	mux.HandleFunc("POST "+replicaPath+"{shard}", n.serveReplica)
 	return mux
 }
 
@@ -162,4 +166,17 @@ func (n *Node) notLeader(w http.ResponseWriter, shard int, g *group) {
 		}
 	}
 	http.Error(w, fmt.Sprintf("site %v does not lead shard %d", n.cfg.Site, shard), http.StatusConflict)
+}
+
+// forwardCandidates lists the sites a write of shard may go to when this site knows no
+// leader: the shard's founding replicas first, then every other site (replicas move); never
+// this one.
+func (n *Node) forwardCandidates(shard int) []site.ID {
+	var out []site.ID
+	for _, id := range append(n.place.Replicas(shard), n.knownSites()...) {
+		if !slices.Contains(out, id) && id != n.cfg.Site {
+			out = append(out, id)
+		}
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +33,7 @@ var (
 	errLeadershipLost = fmt.Errorf("replication: leadership lost with the batch in flight: %w", ds.ErrNotCommitted)
 	errProposalFailed = fmt.Errorf("replication: an earlier batch of the shard was not proposed: %w", ds.ErrNotCommitted)
 	errSuperseded     = fmt.Errorf("replication: another replica's batch committed first: %w", ds.ErrNotCommitted)
+	errRemoved        = fmt.Errorf("replication: this site's replica left the shard: %w", ds.ErrNotCommitted)
 )
 
 // NotLeaderError is returned by a write on a replica that does not lead its shard (or leads it
@@ -76,8 +78,13 @@ type group struct {
 		unreachable []uint64
 		reports     []snapReport         // outcomes of snapshot sends
 		staged      map[stagedKey]string // received snapshots, written and checked
+		targets     [][]byte             // target entries to propose
+		created     []uint64             // sites that created their replica when asked
+		checked     *bool                // a membership check's answer: removed or not
 		stopped     bool
 	}
+	// view is the membership Status shows (members.go).
+	view atomic.Pointer[memberView]
 
 	// ready is set while this replica leads the shard with its state current: Apply
 	// proposes only then.
@@ -101,24 +108,24 @@ type group struct {
 	outgoing    map[uint64]*outSnap // snapshots raft took, by token, not yet sent
 	snapSeq     uint64
 	sending     int // snapshot streams in progress
+	m           membership
 }
 
-func newGroup(n *Node, shard int, db *pebble.DB, voters []uint64) (*group, error) {
-	st, err := raftstore.Open(db, uint32(shard))
+// newGroup opens a group over its storage: one with a configuration, or an empty one that a
+// leader is adding (it learns its configuration from the snapshot it is sent).
+func newGroup(n *Node, shard int, db *pebble.DB, st *raftstore.Storage) (*group, error) {
+	applied, err := readApplied(db, shard)
 	if err != nil {
 		return nil, err
 	}
-	if !st.Bootstrapped() {
-		if err := st.Bootstrap(voters); err != nil {
-			return nil, err
-		}
-	}
-	applied, err := readApplied(db, shard)
+	target, err := readTarget(db, shard)
 	if err != nil {
 		return nil, err
 	}
 	g := &group{shard: shard, n: n, st: st, wake: make(chan struct{}, 1),
 		log: n.log.With("shard", shard)}
+	g.m.target = target
+	g.m.catchMark, g.m.asked, g.m.created = map[uint64]uint64{}, map[uint64]uint64{}, map[uint64]bool{}
 	rn, err := raft.NewRawNode(&raft.Config{
 		ID:                        uint64(n.cfg.Site),
 		ElectionTick:              n.cfg.ElectionTicks,
@@ -146,6 +153,7 @@ func newGroup(n *Node, shard int, db *pebble.DB, voters []uint64) (*group, error
 	g.seq.Store(uint64(time.Now().UnixNano()))
 	last, _ := st.LastIndex()
 	g.lastIndex = last
+	g.publishView("", 0)
 	return g, nil
 }
 
@@ -224,6 +232,16 @@ func (g *group) run(stop <-chan struct{}) {
 			g.stop(fmt.Errorf("replication: shard %d replica failed: %w", g.shard, err))
 			return
 		}
+		if g.m.removed {
+			g.stop(errRemoved)
+			if err := g.n.dropReplica(g); err != nil {
+				g.log.Error("replication: dropping the replica of a shard this site left", "err", err)
+				g.n.metrics.failures.Add(1)
+				return
+			}
+			g.log.Info("replication: replica removed; the shard's data here is dropped")
+			return
+		}
 	}
 }
 
@@ -240,6 +258,8 @@ func (g *group) pass(ticked bool) error {
 	g.mu.Lock()
 	msgs, props, unreachable, reports := g.mu.msgs, g.mu.props, g.mu.unreachable, g.mu.reports
 	g.mu.msgs, g.mu.props, g.mu.unreachable, g.mu.reports = nil, nil, nil, nil
+	targets, created, checked := g.mu.targets, g.mu.created, g.mu.checked
+	g.mu.targets, g.mu.created, g.mu.checked = nil, nil, nil
 	stagedCount := len(g.mu.staged)
 	g.mu.Unlock()
 	for _, r := range reports {
@@ -250,7 +270,9 @@ func (g *group) pass(ticked bool) error {
 		}
 		g.rn.ReportSnapshot(r.to, status)
 	}
+	g.membershipReports(created, checked)
 	for _, m := range msgs {
+		g.heardFrom(m)
 		// Errors are messages from a stale configuration or for a peer raft does not know:
 		// raft drops them, as the network might have.
 		_ = g.rn.Step(m)
@@ -263,6 +285,16 @@ func (g *group) pass(ticked bool) error {
 		g.ticks++
 		if g.ticks%compactCheckTicks == 0 {
 			g.maybeCompact()
+		}
+		if g.ticks%transitionCheckTicks == 0 {
+			g.maybeTransition()
+		}
+		g.maybeCheckOrphan()
+	}
+	for _, data := range targets {
+		if g.ready.Load() {
+			// A lost proposal shows in the target the group reports; the caller may repeat it.
+			_ = g.rn.Propose(data)
 		}
 	}
 	for i, p := range props {
@@ -343,23 +375,9 @@ const compactCheckTicks = 20
 // that is down holds the log back (so that it catches up from the log) until it is more than
 // Config.SnapshotLag entries behind: then it no longer does, and catches up from a snapshot.
 func (g *group) maybeCompact() {
-	if !g.ready.Load() {
-		return
+	if g.ready.Load() {
+		g.compact(g.n.cfg.CompactEntries)
 	}
-	st := g.rn.Status()
-	applied := g.applied.Load()
-	safe := applied
-	for id, pr := range st.Progress {
-		if _, voter := st.Config.Voters.IDs()[id]; voter && applied-min(applied, pr.Match) <= uint64(g.n.cfg.SnapshotLag) {
-			safe = min(safe, pr.Match)
-		}
-	}
-	first, _ := g.st.FirstIndex()
-	if safe < first || safe-first+1 < uint64(g.n.cfg.CompactEntries) {
-		return
-	}
-	// A failed proposal is tried again at the next check.
-	_ = g.rn.Propose(encodeCompact(safe))
 }
 
 func (g *group) send(msgs []*pb.Message) {
@@ -471,6 +489,12 @@ func (g *group) applyNormal(e *pb.Entry) error {
 		g.n.metrics.compactions.Add(1)
 		return nil
 	}
+	if sites, ok, err := decodeTarget(e.GetData()); ok {
+		if err != nil {
+			return fmt.Errorf("shard %d entry %d: %w", g.shard, index, err)
+		}
+		return g.applyTarget(index, e.GetData(), sites)
+	}
 	id, cb, err := decodeEntry(e.GetData())
 	if err != nil {
 		return fmt.Errorf("shard %d entry %d: %w", g.shard, index, err)
@@ -535,7 +559,11 @@ func (g *group) applyConfChange(e *pb.Entry) error {
 	if err := g.st.SetConfState(cs); err != nil {
 		return err
 	}
-	return g.writeApplied(nil, e.GetIndex())
+	if err := g.writeApplied(nil, e.GetIndex()); err != nil {
+		return err
+	}
+	g.applyConfChangeState(cs)
+	return nil
 }
 
 // stop fails everything in flight and refuses later batches.
@@ -551,22 +579,40 @@ func (g *group) stop(err error) {
 
 // Status describes one replica of a shard.
 type Status struct {
-	Shard   int
-	Leader  site.ID // 0 while no leader is known
-	Leading bool    // this replica leads and accepts writes
-	Term    uint64
-	Commit  uint64
-	Applied uint64
+	Shard   int     `json:"shard"`
+	Site    site.ID `json:"site"`            // the site of this replica
+	Leader  site.ID `json:"leader,omitzero"` // 0 while no leader is known
+	Leading bool    `json:"leading"`         // this replica leads and accepts writes
+	Term    uint64  `json:"term"`
+	Commit  uint64  `json:"commit"`
+	Applied uint64  `json:"applied"`
 	// FirstIndex and LastIndex bound the entries in this replica's log (compaction discards
 	// older ones).
-	FirstIndex, LastIndex uint64
+	FirstIndex uint64 `json:"first_index"`
+	LastIndex  uint64 `json:"last_index"`
+	// Voters and Learners are the group's configuration as this replica applied it.
+	Voters   []site.ID `json:"voters"`
+	Learners []site.ID `json:"learners,omitempty"`
+	// Target is the replica set the group moves towards; nil if none was ever set (the
+	// founding placement stands).
+	Target []site.ID `json:"target,omitempty"`
+	// Pending is the transition under way ("add learner …", "catch up learner …",
+	// "promote …", "remove …", "transfer leadership to …"; "pending" on a follower), "" if
+	// none; Queue counts the transitions left to reach the target.
+	Pending string `json:"pending,omitempty"`
+	Queue   int    `json:"queue"`
 }
 
 func (g *group) status() Status {
 	first, _ := g.st.FirstIndex()
 	last, _ := g.st.LastIndex()
-	return Status{FirstIndex: first, LastIndex: last, Shard: g.shard, Leader: site.ID(g.leader.Load()), Leading: g.ready.Load(),
-		Term: g.term.Load(), Commit: g.commit.Load(), Applied: g.applied.Load()}
+	st := Status{FirstIndex: first, LastIndex: last, Shard: g.shard, Site: g.n.cfg.Site, Leader: site.ID(g.leader.Load()),
+		Leading: g.ready.Load(), Term: g.term.Load(), Commit: g.commit.Load(), Applied: g.applied.Load()}
+	if v := g.view.Load(); v != nil {
+		st.Voters, st.Learners, st.Target = slices.Clone(v.voters), slices.Clone(v.learners), slices.Clone(v.target)
+		st.Pending, st.Queue = v.pending, v.queue
+	}
+	return st
 }
 
 // raftLogger sends raft's log lines to slog: debug and info at debug level (elections are

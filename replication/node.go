@@ -16,6 +16,7 @@ import (
 
 	"github.com/mqttds/mqttds/ds"
 	"github.com/mqttds/mqttds/layout"
+	"github.com/mqttds/mqttds/replication/raftstore"
 	"github.com/mqttds/mqttds/replication/site"
 	"github.com/mqttds/mqttds/replication/transport"
 )
@@ -88,8 +89,12 @@ type Node struct {
 	pebble *pebble.DB
 	db     *ds.DB
 
-	groups    []*group // by shard; nil where this site holds no replica
-	openErr   error    // a group that NewApplier could not open; Start returns it
+	// groups holds this site's replicas by shard, nil where it holds none. Replicas come and
+	// go with membership changes (members.go); mu serialises that.
+	groups    []atomic.Pointer[group]
+	mu        sync.Mutex
+	stopped   bool  // under mu: no group starts any more
+	openErr   error // a group that NewApplier could not open; Start returns it
 	started   atomic.Bool
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -99,8 +104,17 @@ type Node struct {
 	metrics struct {
 		applied, leaderships, failures, forwarded, compactions atomic.Uint64
 		snapshotsSent, snapshotsReceived, snapshotFailures     atomic.Uint64
+		transitionsDone, transitionsFailed                     atomic.Uint64
+	}
+	// peers are the sites this site knows an address of, besides the placement's.
+	peers struct {
+		sync.Mutex
+		ids map[site.ID]bool
 	}
 	snapFiles atomic.Uint64 // names staged snapshot files
+	// confApplied, when set (tests), sees every configuration a replica here applies, on the
+	// replica's loop goroutine.
+	confApplied func(shard int, cs *pb.ConfState)
 }
 
 // NewNode validates cfg and starts the transport. Peers' addresses are set with AddPeer.
@@ -128,7 +142,9 @@ func NewNode(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// setSites fixes the cluster's sites and so the placement.
+// setSites fixes the cluster's founding sites and so the placement of the groups they start
+// with. A site that is not among them joins later: it holds no replica until a shard's leader
+// adds it (members.go).
 func (n *Node) setSites(sites []site.ID) error {
 	rf := n.cfg.ReplicationFactor
 	if rf == 0 {
@@ -137,13 +153,6 @@ func (n *Node) setSites(sites []site.ID) error {
 	place, err := NewPlacement(sites, rf)
 	if err != nil {
 		return err
-	}
-	found := false
-	for _, id := range place.Sites() {
-		found = found || id == n.cfg.Site
-	}
-	if !found {
-		return fmt.Errorf("replication: site %v is not among the cluster's sites", n.cfg.Site)
 	}
 	n.cfg.Sites, n.cfg.ReplicationFactor, n.place = place.Sites(), rf, place
 	return nil
@@ -155,8 +164,17 @@ func (n *Node) Addr() string { return n.tr.Addr() }
 // Transport is the node's transport (tests install fault filters on it).
 func (n *Node) Transport() *transport.Transport { return n.tr }
 
-// AddPeer sets the transport address of a site.
-func (n *Node) AddPeer(id site.ID, addr string) { n.tr.AddPeer(id, addr) }
+// AddPeer sets the transport address of a site; the site is then one of the cluster's (Sites),
+// and replicas may be moved to it (SetReplicas, JoinSite).
+func (n *Node) AddPeer(id site.ID, addr string) {
+	n.tr.AddPeer(id, addr)
+	n.peers.Lock()
+	if n.peers.ids == nil {
+		n.peers.ids = map[site.ID]bool{}
+	}
+	n.peers.ids[id] = true
+	n.peers.Unlock()
+}
 
 // Placement is the node's placement of shards.
 func (n *Node) Placement() *Placement { return n.place }
@@ -188,21 +206,16 @@ func (n *Node) NewApplier(db *pebble.DB) ds.Applier {
 		return failingApplier{errors.New("replication: storage failed; restart the site")}
 	}
 	n.pebble = db
-	n.groups = make([]*group, n.cfg.NumShards)
+	n.groups = make([]atomic.Pointer[group], n.cfg.NumShards)
 	for shard := range n.groups {
-		if !n.place.Holds(n.cfg.Site, shard) {
-			continue
-		}
-		voters := make([]uint64, 0, n.cfg.ReplicationFactor)
-		for _, id := range n.place.Replicas(shard) {
-			voters = append(voters, uint64(id))
-		}
-		g, err := newGroup(n, shard, db, voters)
+		g, err := n.openGroup(db, shard)
 		if err != nil {
 			n.openErr = err
 			return failingApplier{err}
 		}
-		n.groups[shard] = g
+		if g != nil {
+			n.groups[shard].Store(g)
+		}
 	}
 	return applier{n}
 }
@@ -224,18 +237,50 @@ func (n *Node) Start(db *ds.DB) error {
 	if err := fs.RemoveAll(fs.PathJoin(dir, snapshotDir)); err != nil {
 		return fmt.Errorf("replication: clearing staged snapshots: %w", err)
 	}
-	for _, g := range n.groups {
-		if g == nil {
-			continue
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for shard := range n.groups {
+		if g := n.groups[shard].Load(); g != nil {
+			n.runGroup(g)
 		}
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			g.run(n.stop)
-		}()
 	}
 	n.started.Store(true)
 	return nil
+}
+
+// openGroup opens this site's replica of shard as it was left: a group with a configuration
+// resumes; a group the site left (or joined but never received a snapshot for) keeps only its
+// hard state and stays closed until a leader adds the site again; a group that never ran here
+// starts from the placement if this site is one of the shard's founding replicas. nil: no
+// replica here.
+func (n *Node) openGroup(db *pebble.DB, shard int) (*group, error) {
+	st, err := raftstore.Open(db, uint32(shard))
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case st.Bootstrapped():
+	case st.HasState() || !n.place.Holds(n.cfg.Site, shard):
+		return nil, nil
+	default:
+		voters := make([]uint64, 0, n.cfg.ReplicationFactor)
+		for _, id := range n.place.Replicas(shard) {
+			voters = append(voters, uint64(id))
+		}
+		if err := st.Bootstrap(voters); err != nil {
+			return nil, err
+		}
+	}
+	return newGroup(n, shard, db, st)
+}
+
+// runGroup starts g's loop. n.mu is held.
+func (n *Node) runGroup(g *group) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		g.run(n.stop)
+	}()
 }
 
 // Close stops the groups and the transport.
@@ -250,7 +295,10 @@ func (n *Node) Close() error {
 // Applier's Close) before it closes pebble, which the groups use.
 func (n *Node) stopGroups() {
 	n.once.Do(func() {
+		n.mu.Lock()
+		n.stopped = true
 		close(n.stop)
+		n.mu.Unlock()
 		n.wg.Wait()
 	})
 }
@@ -260,7 +308,7 @@ func (n *Node) Status(shard int) (Status, error) {
 	if shard < 0 || shard >= len(n.groups) {
 		return Status{}, fmt.Errorf("%w %d", ds.ErrInvalidShard, shard)
 	}
-	g := n.groups[shard]
+	g := n.groups[shard].Load()
 	if g == nil {
 		return Status{}, fmt.Errorf("%w: shard %d", ErrNotReplica, shard)
 	}
@@ -282,6 +330,10 @@ type Metrics struct {
 	// SnapshotsSent and SnapshotsReceived count shard snapshots streamed to and installed by
 	// this site; SnapshotFailures counts transfers that failed on either side.
 	SnapshotsSent, SnapshotsReceived, SnapshotFailures uint64
+	// TransitionsDone counts configuration changes (a learner added, promoted, a replica
+	// removed) that replicas leading here proposed and applied; TransitionsFailed those that
+	// did not take effect in time (they are tried again).
+	TransitionsDone, TransitionsFailed uint64
 	// Transport is the transport's traffic.
 	Transport transport.Stats
 }
@@ -292,7 +344,8 @@ func (n *Node) Metrics() Metrics {
 		Failures: n.metrics.failures.Load(), Forwarded: n.metrics.forwarded.Load(),
 		Compactions: n.metrics.compactions.Load(), Transport: n.tr.Stats(),
 		SnapshotsSent: n.metrics.snapshotsSent.Load(), SnapshotsReceived: n.metrics.snapshotsReceived.Load(),
-		SnapshotFailures: n.metrics.snapshotFailures.Load()}
+		SnapshotFailures: n.metrics.snapshotFailures.Load(), TransitionsDone: n.metrics.transitionsDone.Load(),
+		TransitionsFailed: n.metrics.transitionsFailed.Load()}
 }
 
 func (n *Node) send(shard int, m *pb.Message) { n.tr.Send(uint32(shard), m) }
@@ -301,7 +354,7 @@ func (n *Node) group(shard int) *group {
 	if !n.started.Load() || shard < 0 || shard >= len(n.groups) {
 		return nil
 	}
-	return n.groups[shard]
+	return n.groups[shard].Load()
 }
 
 // handler routes the transport's messages to the groups.
@@ -360,8 +413,8 @@ func (f failingApplier) Apply(int, *layout.CookedBatch) (ds.Commit, error) { ret
 func (n *Node) WaitLeaders(ctx context.Context) error {
 	for {
 		waiting := 0
-		for _, g := range n.groups {
-			if g != nil && g.leader.Load() == 0 {
+		for i := range n.groups {
+			if g := n.groups[i].Load(); g != nil && g.leader.Load() == 0 {
 				waiting++
 			}
 		}
@@ -385,14 +438,15 @@ type SiteStatus struct {
 	Up bool
 }
 
-// Sites returns every site of the cluster, sorted by id.
+// Sites returns every site of the cluster, sorted by id: the founding sites, this one and
+// every site with an address (AddPeer), less those forgotten (ForgetSite).
 func (n *Node) Sites() []SiteStatus {
 	if n.place == nil {
 		return nil
 	}
 	window := 2 * time.Duration(n.cfg.ElectionTicks) * n.cfg.TickInterval
 	var out []SiteStatus
-	for _, id := range n.place.Sites() {
+	for _, id := range n.knownSites() {
 		st := SiteStatus{ID: id, Addr: n.tr.PeerAddr(id), Up: id == n.cfg.Site}
 		if id == n.cfg.Site {
 			st.Addr = n.Addr()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -313,7 +314,8 @@ func (g *group) staged(m *pb.Message, path string) {
 
 func (g *group) removeStaged(path string) {
 	fs, _ := g.n.db.Dir()
-	if err := fs.Remove(path); err != nil {
+	// An ingest moves the files it ingests into the store.
+	if err := fs.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		g.log.Warn("replication: removing a staged snapshot", "path", path, "err", err)
 	}
 }
@@ -374,6 +376,13 @@ func (g *group) installSnapshot(snap *pb.Snapshot, hs *pb.HardState) error {
 		return err
 	}
 	g.st.Restored(meta, hs)
+	// The snapshot carries the shard's target replica set too.
+	target, err := readTarget(g.n.pebble, g.shard)
+	if err != nil {
+		return err
+	}
+	g.m.target = target
+	g.publishView("", 0)
 	g.applied.Store(meta.GetIndex())
 	g.lastIndex = meta.GetIndex()
 	g.needReload = false

@@ -2,11 +2,13 @@ package replicationfuzz
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mqttds/mqttds/replication"
 	"github.com/mqttds/mqttds/replication/site"
 	"github.com/mqttds/mqttds/replication/snapstream"
 	"github.com/mqttds/mqttds/replication/transport"
@@ -101,4 +103,60 @@ func readSnapshot(data []byte) (header []byte, keys, values [][]byte, err error)
 		keys = append(keys, bytes.Clone(k))
 		values = append(values, bytes.Clone(v))
 	}
+}
+
+// FuzzPlanTargets plans a storage's move from arbitrary replica sets onto arbitrary sites and
+// replication factors: the targets must pass replication.CheckPlan (every shard on min(rf,
+// sites) distinct storage sites, every site within one replica of the others, no replica moved
+// without need), and planning again from the targets must move nothing.
+//
+// The input: a bitmask of the storage's sites (2 bytes, over 16 site ids), the replication
+// factor, then one bitmask per shard of its current replicas (2 bytes each).
+func FuzzPlanTargets(f *testing.F) {
+	f.Add([]byte{0x00, 0x0f, 3, 0x00, 0x07, 0x00, 0x0e, 0x00, 0x0d})
+	f.Add([]byte{0x00, 0x07, 3, 0x00, 0x0f, 0x00, 0x0f})
+	f.Add([]byte{0xff, 0xff, 5, 0x00, 0x01, 0x00, 0x00, 0x80, 0x01})
+	f.Add([]byte{0x00, 0x01, 1})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 3 || len(data) > 3+2*64 {
+			return
+		}
+		ids := func(mask uint16) []site.ID {
+			var out []site.ID
+			for i := range 16 {
+				if mask&(1<<i) != 0 {
+					out = append(out, site.ID(0x100+i))
+				}
+			}
+			return out
+		}
+		sites := ids(uint16(data[0])<<8 | uint16(data[1]))
+		rf := int(data[2]%7) + 1
+		var current [][]site.ID
+		for i := 3; i+1 < len(data); i += 2 {
+			current = append(current, ids(uint16(data[i])<<8|uint16(data[i+1])))
+		}
+		targets, err := replication.PlanTargets(current, sites, rf)
+		if len(sites) == 0 {
+			if err == nil {
+				t.Fatal("a plan without sites")
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := replication.CheckPlan(current, sites, rf, targets); err != nil {
+			t.Fatalf("%v → %v on %v (rf %d): %v", current, targets, sites, rf, err)
+		}
+		again, err := replication.PlanTargets(targets, sites, rf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s := range targets {
+			if !slices.Equal(targets[s], again[s]) {
+				t.Fatalf("planning again moved shard %d: %v → %v", s, targets[s], again[s])
+			}
+		}
+	})
 }

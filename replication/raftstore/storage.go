@@ -436,3 +436,39 @@ func (s *Storage) ConfState() *pb.ConfState {
 	defer s.mu.Unlock()
 	return proto.Clone(s.conf).(*pb.ConfState)
 }
+
+// HasState reports whether the group has ever stored anything: a configuration, a hard state
+// or entries. A group that a replica left keeps only its hard state (Drop).
+func (s *Storage) HasState() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last != 0 || !raft.IsEmptyHardState(s.hard) || len(s.conf.GetVoters()) != 0 || len(s.conf.GetLearners()) != 0
+}
+
+// Drop adds to b the writes that remove group's log and configuration, keeping of its hard state
+// only the term and vote (a commit index of 0 fits the empty log). A site whose replica was
+// removed thereby remembers that it took part in the group, so that it neither bootstraps it
+// again from its initial placement nor votes twice in a term it voted in, should the group ever
+// come back to it.
+func Drop(b *pebble.Batch, group uint32, hs *pb.HardState) error {
+	start, end := groupPrefix(group), groupPrefix(group+1)
+	if group == ^uint32(0) {
+		end = []byte{KeyPrefix + 1}
+	}
+	if err := b.DeleteRange(start, end, nil); err != nil {
+		return err
+	}
+	keep := &pb.HardState{Term: new(hs.GetTerm()), Vote: new(hs.GetVote()), Commit: new(uint64(0))}
+	data, err := proto.Marshal(keep)
+	if err != nil {
+		return err
+	}
+	return b.Set(hardKey(group), data, nil)
+}
+
+// HardState returns the group's stored hard state.
+func (s *Storage) HardState() *pb.HardState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return proto.Clone(s.hard).(*pb.HardState)
+}

@@ -26,6 +26,19 @@ func (id ID) String() string {
 	return hex.EncodeToString(b[:])
 }
 
+// MarshalText writes the id as String does (JSON carries ids as strings).
+func (id ID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText reads an id written by MarshalText.
+func (id *ID) UnmarshalText(b []byte) error {
+	v, err := Parse(string(b))
+	if err != nil {
+		return err
+	}
+	*id = v
+	return nil
+}
+
 // Parse reads an id written by String.
 func Parse(s string) (ID, error) {
 	if len(s) != 16 {

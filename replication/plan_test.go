@@ -1,0 +1,82 @@
+package replication
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mqttds/mqttds/replication/site"
+)
+
+// TestPlanTargets: the targets of a join, a leave, a change of sites and of the replication
+// factor; every plan is also checked by CheckPlan (valid and balanced).
+func TestPlanTargets(t *testing.T) {
+	a, b, c, d, e := site.ID(0xa), site.ID(0xb), site.ID(0xc), site.ID(0xd), site.ID(0xe)
+	ids := func(s ...site.ID) []site.ID { return s }
+	placed := func(sites []site.ID, shards, rf int) [][]site.ID {
+		p, err := NewPlacement(sites, rf)
+		require.NoError(t, err)
+		var out [][]site.ID
+		for s := range shards {
+			r := p.Replicas(s)
+			slices.Sort(r)
+			out = append(out, r)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name    string
+		current [][]site.ID
+		sites   []site.ID
+		rf      int
+		want    [][]site.ID // nil: only the properties are checked
+		moves   int         // replicas added by the plan
+	}{
+		{name: "balanced stays", current: placed(ids(a, b, c), 3, 3), sites: ids(a, b, c), rf: 3,
+			want: placed(ids(a, b, c), 3, 3)},
+		{name: "join a fourth site", current: placed(ids(a, b, c), 4, 3), sites: ids(a, b, c, d), rf: 3, moves: 3},
+		{name: "join, many shards", current: placed(ids(a, b, c), 12, 3), sites: ids(a, b, c, d), rf: 3, moves: 9},
+		{name: "leave", current: placed(ids(a, b, c, d), 4, 3), sites: ids(a, b, c), rf: 3, moves: 3,
+			want: [][]site.ID{{a, b, c}, {a, b, c}, {a, b, c}, {a, b, c}}},
+		{name: "replace a site", current: [][]site.ID{{a, b, c}, {a, b, c}}, sites: ids(a, b, d), rf: 3, moves: 2,
+			want: [][]site.ID{{a, b, d}, {a, b, d}}},
+		{name: "move everything", current: [][]site.ID{{a, b, c}}, sites: ids(d, e), rf: 3, moves: 2,
+			want: [][]site.ID{{d, e}}},
+		{name: "lower the factor", current: placed(ids(a, b, c), 3, 3), sites: ids(a, b, c), rf: 1},
+		{name: "raise the factor", current: placed(ids(a, b, c), 3, 1), sites: ids(a, b, c), rf: 3, moves: 6,
+			want: [][]site.ID{{a, b, c}, {a, b, c}, {a, b, c}}},
+		{name: "empty current", current: [][]site.ID{{}, {}, {}}, sites: ids(a, b, c), rf: 2, moves: 6},
+		{name: "one site", current: [][]site.ID{{a, b, c}, {b, c}}, sites: ids(c), rf: 3, moves: 0,
+			want: [][]site.ID{{c}, {c}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := PlanTargets(tc.current, tc.sites, tc.rf)
+			require.NoError(t, err)
+			require.NoError(t, CheckPlan(tc.current, tc.sites, tc.rf, got))
+			if tc.want != nil {
+				require.Equal(t, tc.want, got)
+			}
+			if tc.moves > 0 || tc.want != nil {
+				require.Equal(t, tc.moves, added(tc.current, got), "replicas added: %v → %v", tc.current, got)
+			}
+		})
+	}
+	_, err := PlanTargets([][]site.ID{{a}}, nil, 3)
+	require.Error(t, err)
+	_, err = PlanTargets([][]site.ID{{a}}, ids(a, a), 3)
+	require.Error(t, err)
+}
+
+// added counts the replicas in the targets that were not in current.
+func added(current, targets [][]site.ID) int {
+	n := 0
+	for s, tgt := range targets {
+		for _, id := range tgt {
+			if !slices.Contains(current[s], id) {
+				n++
+			}
+		}
+	}
+	return n
+}
