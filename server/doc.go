@@ -23,7 +23,7 @@
 //	qos.go      inbound PUBLISH (aliases, QoS 2 de-duplication, ACL, route, then ack)
 //	session.go  Session, the connection side both kinds share, and memSession
 //	durable_session.go durableSession: state in storage, the delivery loop
-//	router.go   matching subscribers, shared-group picking, redispatch
+//	router.go   a PUBLISH's routes (matched once), delivery, shared-group picking, redispatch
 //	subscribe.go SUBSCRIBE/UNSUBSCRIBE, retained delivery, auto subscriptions
 //	retained.go RetainedStore and the in-memory store; retained_ds.go the ds one
 //	will.go     the end of a connection: goodbye, Will, session end

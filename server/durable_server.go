@@ -609,7 +609,7 @@ func (s *Server) DurableMetrics() durable.Metrics {
 // acknowledged in arrival order [MQTT-4.6.0-2], [MQTT-4.6.0-3]: one that needs no write waits
 // behind those being written. When nothing is pending and nothing needs writing, done is false
 // and the caller routes at once.
-func (c *conn) persistDurable(m *Message, p *mqtt.Packet) (done bool, err error) {
+func (c *conn) persistDurable(m *Message, p *mqtt.Packet, rt *routes) (done bool, err error) {
 	b := c.srv.durable
 	if b == nil {
 		return false, nil
@@ -619,13 +619,13 @@ func (c *conn) persistDurable(m *Message, p *mqtt.Packet) (done bool, err error)
 	if d, ok := c.sess.(*durableSession); ok && p.QoS == mqtt.QoS2 {
 		pub, pid = d.ds, p.PacketID
 	}
-	write := pid != 0 || b.store.Persists(m.Topic)
-	item := &pendingPublish{m: m, qos: p.QoS, pid: p.PacketID}
+	write := pid != 0 || b.store.Stores(rt.durable)
+	item := &pendingPublish{m: m, rt: *rt, qos: p.QoS, pid: p.PacketID}
 	if write {
 		// Submitted here, on the connection's reader, so the writes are queued in arrival
 		// order; the publish queue waits for them in the same order.
 		dm := messageToDS(m)
-		item.write, item.err = b.store.SubmitPersist(&dm, pub, pid)
+		item.write, item.err = b.store.SubmitPersist(&dm, rt.durable, pub, pid)
 	}
 	if !b.enqueue(c, item, write) {
 		return false, nil
@@ -637,6 +637,7 @@ func (c *conn) persistDurable(m *Message, p *mqtt.Packet) (done bool, err error)
 // and the acknowledgement need, not the packet.
 type pendingPublish struct {
 	m     *Message
+	rt    routes                  // decided on arrival
 	write *durable.PendingPersist // nil: nothing to wait for (or err, when submitting failed)
 	err   error
 	qos   mqtt.QoS
@@ -726,11 +727,13 @@ func (b *durableBroker) drain(c *conn, q *publishQueue) {
 		p := item.ack()
 		switch {
 		case item.err == nil:
-			c.routeAndAck(item.m, &p)
+			c.routeAndAck(item.m, &p, &item.rt)
 		case c.version == mqtt.V5 || item.qos == mqtt.QoS0:
+			item.rt.release()
 			c.srv.log.Error("storing a message failed", "client", c.clientID, "topic", item.m.Topic, "err", item.err)
 			c.ackPublish(&p, mqtt.ImplementationSpecificError)
 		default:
+			item.rt.release()
 			c.srv.log.Error("storing a message failed", "client", c.clientID, "topic", item.m.Topic, "err", item.err)
 			c.close(CauseNetwork)
 		}
@@ -742,16 +745,20 @@ func (b *durableBroker) drain(c *conn, q *publishQueue) {
 	}
 }
 
-// persistBrokerMessage stores a message the broker publishes itself (a Will, $SYS, the API)
-// when a durable subscription matches.
-func (s *Server) persistBrokerMessage(m *Message) {
+// persistBrokerMessage stores a message the broker publishes itself (a Will, the API) when a
+// durable subscription matches (rt).
+func (s *Server) persistBrokerMessage(m *Message, rt *routes) {
 	if s.durable == nil {
 		return
 	}
 	dm := messageToDS(m)
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	if _, err := s.durable.store.Persist(ctx, &dm, nil, 0); err != nil {
+	p, err := s.durable.store.SubmitPersist(&dm, rt.durable, nil, 0)
+	if err == nil {
+		_, err = p.Wait(ctx)
+	}
+	if err != nil {
 		s.log.Error("storing a message failed", "publisher", m.Publisher, "topic", m.Topic, "err", err)
 	}
 }

@@ -78,23 +78,24 @@ func (c *conn) onPublish(p *mqtt.Packet) error {
 	// 6. Store (for durable subscribers), route, then acknowledge. A message
 	// being stored is routed and acknowledged when its write is durable.
 	m := messageFromPublish(p, c.clientID, time.Now())
-	if done, err := c.persistDurable(m, p); done || err != nil {
+	rt := s.match(m)
+	if done, err := c.persistDurable(m, p, &rt); done || err != nil {
 		return err
 	}
-	c.routeAndAck(m, p)
+	c.routeAndAck(m, p, &rt)
 	return nil
 }
 
-// routeAndAck routes an accepted PUBLISH and acknowledges it. Should a
+// routeAndAck routes an accepted PUBLISH along rt and acknowledges it. Should a
 // recipient be backed up, it first waits for that session to drain
 // (flow.go): on the reader goroutine the acknowledgement and the next read
 // wait with it, which is what pushes back on the publisher.
-func (c *conn) routeAndAck(m *Message, p *mqtt.Packet) {
+func (c *conn) routeAndAck(m *Message, p *mqtt.Packet, rt *routes) {
 	s := c.srv
 	s.stats.messagesReceived.Add(1)
 	s.hooks.messagePublish(c.info(), m)
 	code := mqtt.Success
-	n, backed := s.routeFlow(m)
+	n, backed := s.routeFlow(m, rt)
 	if n == 0 && c.version == mqtt.V5 {
 		code = mqtt.NoMatchingSubscribers
 	}

@@ -11,24 +11,62 @@ import (
 // one slice per PUBLISH would be most of its garbage.
 var subscriberBufs = sync.Pool{New: func() any { s := make([]subscriptions.Subscriber, 0, 16); return &s }}
 
-// route hands a message to every session with a matching subscription and
-// returns how many received it (at least one when it was stored for compact
-// durable sessions only). It never blocks on a network write: each
-// session queues what its connection cannot take yet.
+// routes is where one PUBLISH goes, decided once when it arrives and handed
+// down: to durable storage, which stores the message when a durable
+// subscription matches, and to routing, which offers it to the sessions
+// whose subscriptions match.
+type routes struct {
+	// subs are the matching subscriptions, in a pooled buffer that
+	// routeFlow gives back (release, if the message is not routed).
+	subs []subscriptions.Subscriber
+	buf  *[]subscriptions.Subscriber
+	// durable reports that a durable subscription matches, in the route
+	// index of durable storage: that of a compact session too, which the
+	// subscription index does not hold.
+	durable bool
+}
+
+// match computes m's routes.
+func (s *Server) match(m *Message) routes {
+	buf := subscriberBufs.Get().(*[]subscriptions.Subscriber)
+	rt := routes{subs: s.subs.Match(m.Topic, m.Publisher, (*buf)[:0]), buf: buf}
+	if s.durable != nil {
+		rt.durable = s.durable.store.Routes().Match(m.Topic)
+	}
+	return rt
+}
+
+// release gives the subscriptions' buffer back.
+func (rt *routes) release() {
+	if rt.buf == nil {
+		return
+	}
+	clear(rt.subs)
+	*rt.buf = rt.subs[:0]
+	subscriberBufs.Put(rt.buf)
+	rt.subs, rt.buf = nil, nil
+}
+
+// route hands a message from the broker itself to every session with a
+// matching subscription and returns how many received it.
 func (s *Server) route(m *Message) int {
-	n, _ := s.routeFlow(m)
+	rt := s.match(m)
+	n, _ := s.routeFlow(m, &rt)
 	return n
 }
 
-// routeFlow is route that also returns a recipient session now backed up
-// beyond the flow-control high watermark (nil if none), for a publishing
-// client to wait on (flow.go).
-func (s *Server) routeFlow(m *Message) (n int, backed Session) {
+// routeFlow hands m to every session of its routes and returns how many
+// received it (at least one when it was stored for compact durable sessions
+// only), and a recipient session now backed up beyond the flow-control high
+// watermark (nil if none), for a publishing client to wait on (flow.go). It
+// never blocks on a network write: each session queues what its connection
+// cannot take yet. It releases rt.
+func (s *Server) routeFlow(m *Message, rt *routes) (n int, backed Session) {
+	defer rt.release()
 	if m.Retain {
 		s.retain(m)
 	}
-	buf := subscriberBufs.Get().(*[]subscriptions.Subscriber)
-	subs := s.subs.Match(m.Topic, m.Publisher, (*buf)[:0])
+	subs := rt.subs
 	shed := m.QoS == mqtt.QoS0 && s.memoryHigh()
 	for i := range subs {
 		sub := &subs[i]
@@ -50,7 +88,7 @@ func (s *Server) routeFlow(m *Message) (n int, backed Session) {
 			backed = sess
 		}
 	}
-	if n == 0 && s.durable != nil && s.durable.store.Routes().Match(m.Topic) {
+	if n == 0 && rt.durable {
 		// Stored for compact durable sessions only: they are in neither the broker's table
 		// nor the index above, and read the message when their client returns. The route
 		// index knows that one matches, not how many: count one.
@@ -59,9 +97,6 @@ func (s *Server) routeFlow(m *Message) (n int, backed Session) {
 	if n == 0 {
 		s.stats.messagesNoSubscribers.Add(1)
 	}
-	clear(subs)
-	*buf = subs[:0]
-	subscriberBufs.Put(buf)
 	return n, backed
 }
 

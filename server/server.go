@@ -327,8 +327,16 @@ func (s *Server) Publish(topicName string, payload []byte, qos mqtt.QoS, retain 
 		return 0, fmt.Errorf("server: QoS %d", qos)
 	}
 	m := &Message{Topic: topicName, Payload: payload, QoS: qos, Retain: retain, Created: timeNow()}
-	s.persistBrokerMessage(m)
-	return s.route(m), nil
+	return s.publishStored(m), nil
+}
+
+// publishStored routes a message the broker publishes itself, once it is
+// stored when a durable subscription matches.
+func (s *Server) publishStored(m *Message) int {
+	rt := s.match(m)
+	s.persistBrokerMessage(m, &rt)
+	n, _ := s.routeFlow(m, &rt)
+	return n
 }
 
 // dropped counts a message that will not reach clientID and tells hooks.

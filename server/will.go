@@ -103,6 +103,5 @@ func (c *conn) waitFinished(d time.Duration) {
 func (s *Server) publishWill(m *Message) {
 	m.Created = time.Now()
 	s.stats.messagesReceived.Add(1)
-	s.persistBrokerMessage(m)
-	s.route(m)
+	s.publishStored(m)
 }

@@ -237,8 +237,12 @@ func (st *Store) DB() *ds.DB { return st.db }
 // the store is shared (Options.Shared), where the route index knows only this broker's
 // subscriptions and every message is stored.
 func (st *Store) Persists(topic string) bool {
-	return st.opts.Shared || st.routes.Match(topic)
+	return st.Stores(st.routes.Match(topic))
 }
+
+// Stores is Persists for a message whose route match the caller made: routed reports that
+// the route index (Routes) matches its topic.
+func (st *Store) Stores(routed bool) bool { return st.opts.Shared || routed }
 
 // Routes returns the durable route index.
 func (st *Store) Routes() *RouteIndex { return &st.routes }
@@ -308,7 +312,7 @@ func (st *Store) Create(ctx context.Context, clientID string, expiry time.Durati
 // Persist writes m to the messages database if a durable subscription matches its topic, and
 // returns once it is durable: SubmitPersist followed by its Wait.
 func (st *Store) Persist(ctx context.Context, m *ds.Message, publisher *Session, pid uint16) (stored bool, err error) {
-	p, err := st.SubmitPersist(m, publisher, pid)
+	p, err := st.SubmitPersist(m, st.routes.Match(m.Topic), publisher, pid)
 	if err != nil {
 		return false, err
 	}
@@ -316,15 +320,17 @@ func (st *Store) Persist(ctx context.Context, m *ds.Message, publisher *Session,
 }
 
 // SubmitPersist queues m for the messages database if a durable subscription matches its topic
-// (on a shared store, always), and returns without waiting for the write; PendingPersist.Wait does. Messages submitted one
+// (on a shared store, always), and returns without waiting for the write; PendingPersist.Wait
+// does. routed is the caller's match of the topic against the route index (Routes().Match),
+// made once for each message and used for routing too. Messages submitted one
 // after the other are stored, and read, in that order: a connection submits its PUBLISHes as
 // they arrive and waits for each before its PUBACK, which keeps the publisher's order
 // [MQTT-4.6.0-5] while its writes share group commits. m.ClientID is the publisher. When the
 // publisher itself has a durable session and this is a QoS 2 PUBLISH, pass it and the packet id:
 // the packet id is recorded as awaiting PUBREL in the same atomic batch as the message, so a
 // PUBLISH re-sent after a crash is recognized and not stored twice [MQTT-4.3.3-10].
-func (st *Store) SubmitPersist(m *ds.Message, publisher *Session, pid uint16) (*PendingPersist, error) {
-	match := st.Persists(m.Topic)
+func (st *Store) SubmitPersist(m *ds.Message, routed bool, publisher *Session, pid uint16) (*PendingPersist, error) {
+	match := st.Stores(routed)
 	if !match && (publisher == nil || pid == 0) {
 		st.stats.persistSkipped.Add(1)
 		return &PendingPersist{}, nil
