@@ -84,6 +84,21 @@ var rules = []rule{
 		check: checkLeafImports,
 	},
 	{
+		name: "session-seam",
+		reason: "The broker reaches a session only through the Session interface: memSession and " +
+			"durableSession are two implementations, neither inside the other, so no session " +
+			"carries a dur field, and the protocol files in seamFiles name no concrete session " +
+			"type (beyond the one they define) and import no storage package.",
+		check: checkSessionSeam,
+	},
+	{
+		name: "storage-imports",
+		reason: "Durable storage (ds, layout, server/durable) enters package server through its " +
+			"durable adapter files only, each listed in storageFiles with its job; any other file " +
+			"of the package goes through Session or RetainedStore.",
+		check: checkStorageImports,
+	},
+	{
 		name:   "gofmt",
 		reason: "Every file is gofmt-formatted (run gofmt -w on it).",
 		check:  checkGofmt,
@@ -100,6 +115,41 @@ var pahoAllowed = map[string]string{
 // library.
 var leafPackages = map[string]string{
 	"mqtt/topic": "topic name and filter rules: the codec, the broker, ds and layout use them",
+}
+
+// seamFiles lists the files of package server that run the protocol against the Session
+// interface, each with the concrete session type it may name (the one it defines), if any.
+var seamFiles = map[string]string{
+	"server/session.go":   "memSession",
+	"server/router.go":    "",
+	"server/server.go":    "",
+	"server/connect.go":   "",
+	"server/loop.go":      "",
+	"server/qos.go":       "",
+	"server/subscribe.go": "",
+	"server/will.go":      "",
+}
+
+// sessionTypes are the concrete Session implementations of package server.
+var sessionTypes = []string{"memSession", "durableSession"}
+
+// storagePackages are the import paths (and their subpackages) of durable storage.
+var storagePackages = []string{
+	"github.com/mqttds/mqttds/ds",
+	"github.com/mqttds/mqttds/layout",
+	"github.com/mqttds/mqttds/server/durable",
+}
+
+// storageFiles lists the non-test files of package server that may import storagePackages:
+// the durable adapter, by job.
+var storageFiles = map[string]string{
+	"server/durable_server.go":  "opening the store, loading, restoring and evicting sessions, the publish queue",
+	"server/durable_session.go": "durableSession: the Session whose state is in storage, its delivery loop",
+	"server/durable_shared.go":  "durable shared subscription groups",
+	"server/durable_options.go": "DurableOptions and their ds options",
+	"server/retained_ds.go":     "DSRetained: the RetainedStore in a ds KV table",
+	"server/ds_metrics.go":      "ds metrics exported to Prometheus",
+	"server/api_node.go":        "the API's view of the storage shards",
 }
 
 // sleepAllowed lists the functions of non-test code that may call time.Sleep, keyed by
@@ -163,6 +213,22 @@ func TestLint_AllowlistsCurrent(t *testing.T) {
 	for dir := range pahoAllowed {
 		if !dirs[dir] {
 			t.Errorf("pahoAllowed: %q is no package", dir)
+		}
+	}
+	files := map[string]bool{}
+	for _, p := range m.pkgs {
+		for _, f := range p.files {
+			files[f.path] = true
+		}
+	}
+	for path := range seamFiles {
+		if !files[path] {
+			t.Errorf("seamFiles: %q is no file", path)
+		}
+	}
+	for path := range storageFiles {
+		if !files[path] {
+			t.Errorf("storageFiles: %q is no file", path)
 		}
 	}
 	for dir := range leafPackages {
@@ -372,6 +438,67 @@ func checkLeafImports(m *module, report reportFunc) {
 			}
 		}
 	})
+}
+
+func checkSessionSeam(m *module, report reportFunc) {
+	for _, p := range m.pkgs {
+		if p.dir != "server" {
+			continue
+		}
+		for _, f := range p.files {
+			ast.Inspect(f.ast, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.Field:
+					for _, name := range n.Names {
+						if name.Name == "dur" {
+							report(name.Pos(), "field dur")
+						}
+					}
+				case *ast.SelectorExpr:
+					if n.Sel.Name == "dur" {
+						report(n.Sel.Pos(), "selector .dur")
+					}
+				}
+				return true
+			})
+			own, seam := seamFiles[f.path]
+			if !seam {
+				continue
+			}
+			for _, imp := range f.ast.Imports {
+				if path, _ := strconv.Unquote(imp.Path.Value); isStorage(path) {
+					report(imp.Pos(), "protocol file imports %s", path)
+				}
+			}
+			ast.Inspect(f.ast, func(n ast.Node) bool {
+				if id, ok := n.(*ast.Ident); ok && id.Name != own && slices.Contains(sessionTypes, id.Name) {
+					report(id.Pos(), "protocol file names %s", id.Name)
+				}
+				return true
+			})
+		}
+	}
+}
+
+func checkStorageImports(m *module, report reportFunc) {
+	m.sources(func(p *pkg, f *file) {
+		if p.dir != "server" {
+			return
+		}
+		if _, ok := storageFiles[f.path]; ok {
+			return
+		}
+		for _, imp := range f.ast.Imports {
+			if path, _ := strconv.Unquote(imp.Path.Value); isStorage(path) {
+				report(imp.Pos(), "imports %s outside the durable adapter files", path)
+			}
+		}
+	})
+}
+
+// isStorage reports whether path is one of storagePackages or below one.
+func isStorage(path string) bool {
+	return slices.ContainsFunc(storagePackages, func(s string) bool { return path == s || strings.HasPrefix(path, s+"/") })
 }
 
 func checkSleep(m *module, report reportFunc) {

@@ -178,6 +178,35 @@ func f() { atomic.AddInt64(&n, 1); m.Add(1) }
 			want: []string{"a/a.go:8: atomic.AddInt64"},
 		},
 		{
+			rule: "session-seam", desc: "a dur field and its use",
+			files: []src{{"server/x.go", "package server\n\ntype s struct{ dur *int }\n\nfunc f(x s) { _ = x.dur }\n"}},
+			want:  []string{"server/x.go:3: field dur", "server/x.go:5: selector .dur"},
+		},
+		{
+			rule: "session-seam", desc: "a protocol file with a concrete session type and storage",
+			files: []src{{"server/router.go", "package server\n\nimport \"github.com/mqttds/mqttds/ds\"\n\n" +
+				"var _ ds.DB\n\nfunc f(s Session) { _, _ = s.(*durableSession) }\n"}},
+			want: []string{"server/router.go:3: protocol file imports github.com/mqttds/mqttds/ds",
+				"server/router.go:7: protocol file names durableSession"},
+		},
+		{
+			rule: "session-seam", desc: "a file defining its own type, and other packages",
+			files: []src{{"server/session.go", "package server\n\ntype memSession struct{}\n"}},
+		},
+		{
+			rule: "session-seam", desc: "outside package server",
+			files: []src{{"ds/x.go", "package ds\n\ntype s struct{ dur int }\n"}},
+		},
+		{
+			rule: "storage-imports", desc: "an adapter file and another",
+			files: []src{
+				{"server/durable_server.go", "package server\n\nimport _ \"github.com/mqttds/mqttds/server/durable\"\n"},
+				{"server/api.go", "package server\n\nimport _ \"github.com/mqttds/mqttds/layout/wildcard\"\n"},
+				{"server/api_test.go", "package server\n\nimport _ \"github.com/mqttds/mqttds/ds\"\n"},
+			},
+			want: []string{"server/api.go:3: imports github.com/mqttds/mqttds/layout/wildcard outside the durable adapter files"},
+		},
+		{
 			rule: "gofmt", desc: "unformatted",
 			files: []src{{"a/a.go", "package a\nfunc  f() {}\n"}, {"a/b.go", "package a\n\nfunc g() {}\n"}},
 			want:  []string{"a/a.go:1: not gofmt-formatted"},
