@@ -22,7 +22,10 @@
 //	loop.go     the packet loop and its dispatch; DISCONNECT
 //	qos.go      inbound PUBLISH (aliases, QoS 2 de-duplication, ACL, route, then ack)
 //	session.go  Session, the connection side both kinds share, and memSession
-//	durable_session.go durableSession: state in storage, the delivery loop
+//	durable_session.go durableSession: state in storage, the delivery loop; durable_server.go
+//	            opening storage, loading sessions; durable_publish.go the stored publish path;
+//	            durable_timers.go compact sessions' deadlines and evictions; durable_shared.go
+//	            durable shared groups
 //	router.go   a PUBLISH's routes (matched once), delivery, shared-group picking, redispatch
 //	subscribe.go SUBSCRIBE/UNSUBSCRIBE, retained delivery, auto subscriptions
 //	retained.go RetainedStore and the in-memory store; retained_ds.go the ds one

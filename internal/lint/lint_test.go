@@ -143,7 +143,9 @@ var storagePackages = []string{
 // storageFiles lists the non-test files of package server that may import storagePackages:
 // the durable adapter, by job.
 var storageFiles = map[string]string{
-	"server/durable_server.go":  "opening the store, loading, restoring and evicting sessions, the publish queue",
+	"server/durable_server.go":  "opening and closing the store, loading and restoring sessions, kinds at CONNECT",
+	"server/durable_publish.go": "the publish path: a PUBLISH stored, then routed and acknowledged in order",
+	"server/durable_timers.go":  "compact sessions' deadlines, evictions and the expiry sweep",
 	"server/durable_session.go": "durableSession: the Session whose state is in storage, its delivery loop",
 	"server/durable_shared.go":  "durable shared subscription groups",
 	"server/durable_options.go": "DurableOptions and their ds options",
