@@ -31,8 +31,14 @@ const (
 // AllShards, as the shard of SetReplicas, changes the sites of the whole storage.
 const AllShards = -1
 
-// ErrUnknownSite is returned for a site this site knows no address of.
-var ErrUnknownSite = errors.New("replication: unknown site")
+// Errors of the membership API.
+var (
+	// ErrUnknownSite is returned for a site this site knows no address of.
+	ErrUnknownSite = errors.New("replication: unknown site")
+	// ErrInvalidReplicas is wrapped by the refusals of a change: no sites, duplicates, a site
+	// that holds nothing to leave, a site to forget that is up or whose loss breaks a quorum.
+	ErrInvalidReplicas = errors.New("replication: replica change refused")
+)
 
 // Plan is the answer to a membership change: the shards whose target changed.
 type Plan struct {
@@ -200,13 +206,13 @@ func (n *Node) StorageSites(ctx context.Context) ([]site.ID, error) {
 func (n *Node) SetReplicas(ctx context.Context, shard int, sites []site.ID) (Plan, error) {
 	want := slices.Sorted(slices.Values(sites))
 	if len(want) == 0 {
-		return Plan{}, errors.New("replication: a replica set needs at least one site")
+		return Plan{}, fmt.Errorf("%w: a replica set needs at least one site", ErrInvalidReplicas)
 	}
 	if len(slices.Compact(slices.Clone(want))) != len(want) {
-		return Plan{}, fmt.Errorf("replication: duplicate site in %v", sites)
+		return Plan{}, fmt.Errorf("%w: duplicate site in %v", ErrInvalidReplicas, sites)
 	}
 	if len(want) > maxReplicas {
-		return Plan{}, fmt.Errorf("replication: %d sites, at most %d", len(want), maxReplicas)
+		return Plan{}, fmt.Errorf("%w: %d sites, at most %d", ErrInvalidReplicas, len(want), maxReplicas)
 	}
 	known := n.knownSites()
 	for _, id := range want {
@@ -231,7 +237,7 @@ func (n *Node) SetReplicas(ctx context.Context, shard int, sites []site.ID) (Pla
 	} else if shard >= 0 && shard < len(all) {
 		targets[shard] = want
 	} else {
-		return Plan{}, fmt.Errorf("replication: no shard %d", shard)
+		return Plan{}, fmt.Errorf("%w: no shard %d", ErrInvalidReplicas, shard)
 	}
 	var plan Plan
 	for s := range targets {
@@ -268,7 +274,7 @@ func (n *Node) LeaveSite(ctx context.Context, id site.ID) (Plan, error) {
 	}
 	rest := filter(sites, func(s site.ID) bool { return s != id })
 	if len(rest) == len(sites) {
-		return Plan{}, fmt.Errorf("replication: site %v holds no replica of the storage", id)
+		return Plan{}, fmt.Errorf("%w: site %v holds no replica of the storage", ErrInvalidReplicas, id)
 	}
 	return n.SetReplicas(ctx, AllShards, rest)
 }
@@ -278,7 +284,7 @@ func (n *Node) LeaveSite(ctx context.Context, id site.ID) (Plan, error) {
 // loss leaves a shard without a quorum of live voters, since no transition could then commit.
 func (n *Node) ForgetSite(ctx context.Context, id site.ID) (Plan, error) {
 	if id == n.cfg.Site {
-		return Plan{}, errors.New("replication: a site cannot forget itself")
+		return Plan{}, fmt.Errorf("%w: a site cannot forget itself", ErrInvalidReplicas)
 	}
 	up := map[site.ID]bool{}
 	found := false
@@ -290,7 +296,7 @@ func (n *Node) ForgetSite(ctx context.Context, id site.ID) (Plan, error) {
 		return Plan{}, fmt.Errorf("%w %v", ErrUnknownSite, id)
 	}
 	if up[id] {
-		return Plan{}, fmt.Errorf("replication: site %v is up; use leave", id)
+		return Plan{}, fmt.Errorf("%w: site %v is up; use leave", ErrInvalidReplicas, id)
 	}
 	all, err := n.Replicas(ctx)
 	if err != nil {
@@ -302,7 +308,8 @@ func (n *Node) ForgetSite(ctx context.Context, id site.ID) (Plan, error) {
 		}
 		live := len(filter(st.Voters, func(s site.ID) bool { return s != id && up[s] }))
 		if 2*live <= len(st.Voters) {
-			return Plan{}, fmt.Errorf("replication: shard %d keeps %d live voters of %d without site %v: no quorum", st.Shard, live, len(st.Voters), id)
+			return Plan{}, fmt.Errorf("%w: shard %d keeps %d live voters of %d without site %v: no quorum", ErrInvalidReplicas,
+				st.Shard, live, len(st.Voters), id)
 		}
 	}
 	plan, err := n.LeaveSite(ctx, id)

@@ -374,9 +374,9 @@ func TestSetReplicasRefusesUnknownSites(t *testing.T) {
 	_, err := c.sites[0].node.SetReplicas(ctx, 0, []site.ID{c.sites[0].id, 0x9999})
 	require.ErrorIs(t, err, ErrUnknownSite)
 	_, err = c.sites[0].node.SetReplicas(ctx, 0, nil)
-	require.Error(t, err)
+	require.ErrorIs(t, err, ErrInvalidReplicas)
 	_, err = c.sites[0].node.ForgetSite(ctx, c.sites[1].id)
-	require.Error(t, err, "site 1 is up")
+	require.ErrorIs(t, err, ErrInvalidReplicas, "site 1 is up")
 	_, err = c.sites[0].node.ForgetSite(ctx, 0x9999)
 	require.True(t, errors.Is(err, ErrUnknownSite))
 }

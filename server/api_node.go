@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/mqttds/mqttds/ds"
@@ -71,12 +72,16 @@ type ShardView struct {
 	Leader      string           `json:"leader,omitempty"` // cluster only: the leader this site knows of
 	Replicas    []ReplicaView    `json:"replicas"`
 	Generations []GenerationView `json:"generations"`
+	// Cluster only, while a replica change is under way: the target replica set and the
+	// transition in progress.
+	Target  []string `json:"target,omitempty"`
+	Pending string   `json:"pending,omitempty"`
 }
 
 // ReplicaView is one replica of a shard.
 type ReplicaView struct {
 	Site   string `json:"site"`
-	Status string `json:"status"` // up (single node), leader or follower (cluster)
+	Status string `json:"status"` // up (single node), leader, follower or learner (cluster)
 	// This site's replica in a cluster: raft term, commit and applied index.
 	Term    uint64 `json:"term,omitempty"`
 	Commit  uint64 `json:"commit_index,omitempty"`
@@ -133,10 +138,15 @@ func (s *Server) shardView(id int) ShardView {
 		return ShardView{ID: id, Replicas: []ReplicaView{{Site: s.site(), Status: "up"}}, Generations: []GenerationView{}}
 	}
 	sh := c.Shard(id)
-	v := ShardView{ID: id, Leader: sh.Leader, Generations: []GenerationView{}}
-	for _, r := range sh.Replicas {
+	v := ShardView{ID: id, Leader: sh.Leader, Generations: []GenerationView{}, Pending: sh.Pending}
+	if !slices.Equal(sh.Target, sh.Replicas) || len(sh.Learners) > 0 {
+		v.Target = sh.Target
+	}
+	for i, r := range append(slices.Clone(sh.Replicas), sh.Learners...) {
 		status := "follower"
-		if r == sh.Leader {
+		if i >= len(sh.Replicas) {
+			status = "learner"
+		} else if r == sh.Leader {
 			status = "leader"
 		}
 		rv := ReplicaView{Site: r, Status: status}

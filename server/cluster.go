@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,8 +32,13 @@ type ClusterSite struct {
 
 // ClusterShard is one shard's replica set.
 type ClusterShard struct {
-	Replicas []string // site ids
+	Replicas []string // site ids: the voters
+	Learners []string // sites being added, catching up
 	Leader   string   // "" while no leader is known here
+	// Target is the replica set a membership change moves the shard to (nil: none set);
+	// Pending the transition under way, "" if none.
+	Target  []string
+	Pending string
 	// Local is this site's replica; nil if this site holds none.
 	Local *ReplicaState
 }
@@ -40,6 +47,44 @@ type ClusterShard struct {
 type ReplicaState struct {
 	Leading               bool
 	Term, Commit, Applied uint64
+	// Queue counts the membership transitions left to reach the shard's target.
+	Queue int
+}
+
+// ClusterMembers is implemented by a Cluster whose replica sets can change (the PUT and
+// DELETE routes of /api/v1/ds/storages/{name}/replicas and DELETE /api/v1/ds/sites/{site}).
+// Changes run in the background; each method returns the plan: the shards whose target
+// changed. Errors wrap ErrSiteNotFound or ErrReplicasRefused where they apply.
+type ClusterMembers interface {
+	// StorageSites lists the sites the storage is on (or moving to).
+	StorageSites(ctx context.Context) ([]string, error)
+	// SetReplicas moves the storage onto sites, balanced.
+	SetReplicas(ctx context.Context, sites []string) (ClusterPlan, error)
+	// JoinSite adds a site to the storage's; LeaveSite moves every replica off a site;
+	// ForgetSite drops a site that is gone for good.
+	JoinSite(ctx context.Context, site string) (ClusterPlan, error)
+	LeaveSite(ctx context.Context, site string) (ClusterPlan, error)
+	ForgetSite(ctx context.Context, site string) (ClusterPlan, error)
+}
+
+// Errors of ClusterMembers.
+var (
+	ErrSiteNotFound    = errors.New("server: no such site")
+	ErrReplicasRefused = errors.New("server: replica change refused")
+)
+
+// ClusterPlan is the answer to a replica change (202).
+type ClusterPlan struct {
+	Shards []ShardPlan `json:"shards"`
+}
+
+// ShardPlan is one shard's change: from its replica set to its new target.
+type ShardPlan struct {
+	Shard  int      `json:"shard"`
+	From   []string `json:"from"`
+	To     []string `json:"to"`
+	Add    []string `json:"add"`
+	Remove []string `json:"remove"`
 }
 
 // ClusterCounters are a site's replication counters.
@@ -48,6 +93,8 @@ type ClusterCounters struct {
 	Sent, Received, Dropped                   uint64
 	// Snapshots of shards streamed to other sites, installed here, and failed transfers.
 	SnapshotsSent, SnapshotsReceived, SnapshotFailures uint64
+	// Membership transitions applied by replicas leading here, and those that timed out.
+	TransitionsDone, TransitionsFailed uint64
 }
 
 // clusterCollector exports the replication state of this site (mqttds_replication_*): per
@@ -57,6 +104,7 @@ type clusterCollector struct {
 	c                                       Cluster
 	shards                                  int
 	leading, term, commit, applied, sitesUp *prometheus.Desc
+	queue                                   *prometheus.Desc
 	counters                                map[string]*prometheus.Desc
 }
 
@@ -70,6 +118,7 @@ func newClusterCollector(c Cluster, shards int) *clusterCollector {
 		commit:  d("commit_index", "Raft commit index of this site's replica of the shard.", "shard"),
 		applied: d("applied_index", "Last log index applied by this site's replica of the shard.", "shard"),
 		sitesUp: d("sites_up", "Sites of the cluster this site hears from (itself included)."),
+		queue:   d("transition_queue", "Membership transitions left before the shard reaches its target replica set.", "shard"),
 		counters: map[string]*prometheus.Desc{
 			"applied":     d("applied_batches_total", "Batches applied by this site's replicas."),
 			"leaderships": d("leaderships_total", "Times a replica on this site became leader."),
@@ -81,12 +130,15 @@ func newClusterCollector(c Cluster, shards int) *clusterCollector {
 			"snap_sent":   d("snapshots_sent_total", "Shard snapshots streamed to sites whose log position was compacted away."),
 			"snap_recv":   d("snapshots_installed_total", "Shard snapshots installed by this site."),
 			"snap_failed": d("snapshot_failures_total", "Shard snapshot transfers that failed, on either side."),
+			"trans_done":  d("transitions_total", "Membership transitions (learner added, promoted, replica removed) applied by replicas leading here."),
+			"trans_failed": d("transition_failures_total",
+				"Membership transitions that did not take effect in time (they are tried again)."),
 		},
 	}
 }
 
 func (cc *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{cc.leading, cc.term, cc.commit, cc.applied, cc.sitesUp} {
+	for _, d := range []*prometheus.Desc{cc.leading, cc.term, cc.commit, cc.applied, cc.sitesUp, cc.queue} {
 		ch <- d
 	}
 	for _, d := range cc.counters {
@@ -109,6 +161,7 @@ func (cc *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(cc.term, prometheus.GaugeValue, float64(l.Term), label)
 		ch <- prometheus.MustNewConstMetric(cc.commit, prometheus.GaugeValue, float64(l.Commit), label)
 		ch <- prometheus.MustNewConstMetric(cc.applied, prometheus.GaugeValue, float64(l.Applied), label)
+		ch <- prometheus.MustNewConstMetric(cc.queue, prometheus.GaugeValue, float64(l.Queue), label)
 	}
 	up := 0
 	for _, s := range cc.c.Sites() {
@@ -120,7 +173,8 @@ func (cc *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	n := cc.c.Counters()
 	for name, v := range map[string]uint64{"applied": n.Applied, "leaderships": n.Leaderships, "failures": n.Failures,
 		"forwarded": n.Forwarded, "sent": n.Sent, "received": n.Received, "dropped": n.Dropped,
-		"snap_sent": n.SnapshotsSent, "snap_recv": n.SnapshotsReceived, "snap_failed": n.SnapshotFailures} {
+		"snap_sent": n.SnapshotsSent, "snap_recv": n.SnapshotsReceived, "snap_failed": n.SnapshotFailures,
+		"trans_done": n.TransitionsDone, "trans_failed": n.TransitionsFailed} {
 		ch <- prometheus.MustNewConstMetric(cc.counters[name], prometheus.CounterValue, float64(v))
 	}
 }

@@ -364,6 +364,16 @@ func openAPIScenario(t *testing.T) {
 	call("GET", "/api/v1/ds/sites", "", 200)
 	call("GET", "/api/v1/ds/sites/n1", "", 200)
 	call("GET", "/api/v1/ds/sites/n2", "", 404)
+	call("GET", "/api/v1/ds/storages/default/replicas", "", 200)
+	call("GET", "/api/v1/ds/storages/other/replicas", "", 404)
+	call("PUT", "/api/v1/ds/storages/default/replicas", `["n1"]`, 409)
+	call("PUT", "/api/v1/ds/storages/default/replicas", `{"sites": 1}`, 400)
+	call("PUT", "/api/v1/ds/storages/other/replicas", `["n1"]`, 404)
+	call("PUT", "/api/v1/ds/storages/default/replicas/n2", "", 409)
+	call("PUT", "/api/v1/ds/storages/other/replicas/n2", "", 404)
+	call("DELETE", "/api/v1/ds/storages/default/replicas/n1", "", 409)
+	call("DELETE", "/api/v1/ds/storages/other/replicas/n1", "", 404)
+	call("DELETE", "/api/v1/ds/sites/n2", "", 409)
 	call("POST", "/api/v1/traces", `{"name": "tr", "client_id": "c1"}`, 201)
 	call("POST", "/api/v1/traces", `{"name": "tr", "topic": "t/#"}`, 409)
 	call("POST", "/api/v1/traces", `{"name": "tr2"}`, 400)
@@ -388,6 +398,26 @@ func openAPIScenario(t *testing.T) {
 	call("DELETE", "/api/v1/clients/nobody", "", 404)
 	call("GET", "/api/v1/nothing", "", 404)
 	call("PATCH", "/api/v1/clients", "", 405)
+
+	// The replica changes of a cluster (TestAPI_DSReplicas has the details).
+	cl, _ := durableServer(t, t.TempDir(), func(o *Options) {
+		o.API = APIOptions{Authenticate: true, Tokens: []string{tok}}
+		o.Cluster = membersFake{}
+	})
+	ch := cl.APIHandler()
+	for _, c := range []struct {
+		method, path, body string
+		status             int
+	}{
+		{"PUT", "/api/v1/ds/storages/default/replicas", `["a", "b"]`, 202},
+		{"PUT", "/api/v1/ds/storages/default/replicas/c", "", 202},
+		{"PUT", "/api/v1/ds/storages/default/replicas/z", "", 404},
+		{"DELETE", "/api/v1/ds/storages/default/replicas/c", "", 202},
+		{"DELETE", "/api/v1/ds/sites/c", "", 202},
+		{"DELETE", "/api/v1/ds/sites/z", "", 404},
+	} {
+		require.Equal(t, c.status, apiCall(t, ch, c.method, c.path, tok, c.body).Code, "%s %s", c.method, c.path)
+	}
 
 	// A broker without a key store, then stopped.
 	other, _ := startServer(t, nil)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -100,14 +101,34 @@ func (v clusterView) Sites() []server.ClusterSite {
 
 func (v clusterView) Shard(shard int) server.ClusterShard {
 	var out server.ClusterShard
-	for _, id := range v.n.Placement().Replicas(shard) {
-		out.Replicas = append(out.Replicas, id.String())
-	}
-	if st, err := v.n.Status(shard); err == nil {
-		if st.Leader != 0 {
-			out.Leader = st.Leader.String()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	// This site's replica if it holds one, else the shard's leader (replica sets move).
+	st, err := v.n.ShardStatus(ctx, shard)
+	if err != nil {
+		for _, id := range v.n.Placement().Replicas(shard) {
+			out.Replicas = append(out.Replicas, id.String())
 		}
-		out.Local = &server.ReplicaState{Leading: st.Leading, Term: st.Term, Commit: st.Commit, Applied: st.Applied}
+		return out
+	}
+	out.Replicas, out.Learners, out.Target, out.Pending = siteStrings(st.Voters), siteStrings(st.Learners), siteStrings(st.Target), st.Pending
+	if st.Leader != 0 {
+		out.Leader = st.Leader.String()
+	}
+	if local, err := v.n.Status(shard); err == nil {
+		out.Local = &server.ReplicaState{Leading: local.Leading, Term: local.Term, Commit: local.Commit, Applied: local.Applied,
+			Queue: local.Queue}
+	}
+	return out
+}
+
+func siteStrings(ids []site.ID) []string {
+	if ids == nil {
+		return nil
+	}
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id.String()
 	}
 	return out
 }
@@ -116,5 +137,82 @@ func (v clusterView) Counters() server.ClusterCounters {
 	m := v.n.Metrics()
 	return server.ClusterCounters{Applied: m.Applied, Leaderships: m.Leaderships, Failures: m.Failures,
 		Forwarded: m.Forwarded, Sent: m.Transport.Sent, Received: m.Transport.Received, Dropped: m.Transport.Dropped,
-		SnapshotsSent: m.SnapshotsSent, SnapshotsReceived: m.SnapshotsReceived, SnapshotFailures: m.SnapshotFailures}
+		SnapshotsSent: m.SnapshotsSent, SnapshotsReceived: m.SnapshotsReceived, SnapshotFailures: m.SnapshotFailures,
+		TransitionsDone: m.TransitionsDone, TransitionsFailed: m.TransitionsFailed}
+}
+
+// The membership changes (server.ClusterMembers).
+
+func (v clusterView) StorageSites(ctx context.Context) ([]string, error) {
+	ids, err := v.n.StorageSites(ctx)
+	return siteStrings(ids), err
+}
+
+func (v clusterView) SetReplicas(ctx context.Context, sites []string) (server.ClusterPlan, error) {
+	ids := make([]site.ID, len(sites))
+	for i, s := range sites {
+		id, err := parseSite(s)
+		if err != nil {
+			return server.ClusterPlan{}, err
+		}
+		ids[i] = id
+	}
+	return planView(v.n.SetReplicas(ctx, replication.AllShards, ids))
+}
+
+func (v clusterView) JoinSite(ctx context.Context, s string) (server.ClusterPlan, error) {
+	id, err := parseSite(s)
+	if err != nil {
+		return server.ClusterPlan{}, err
+	}
+	return planView(v.n.JoinSite(ctx, id))
+}
+
+func (v clusterView) LeaveSite(ctx context.Context, s string) (server.ClusterPlan, error) {
+	id, err := parseSite(s)
+	if err != nil {
+		return server.ClusterPlan{}, err
+	}
+	return planView(v.n.LeaveSite(ctx, id))
+}
+
+func (v clusterView) ForgetSite(ctx context.Context, s string) (server.ClusterPlan, error) {
+	id, err := parseSite(s)
+	if err != nil {
+		return server.ClusterPlan{}, err
+	}
+	return planView(v.n.ForgetSite(ctx, id))
+}
+
+func parseSite(s string) (site.ID, error) {
+	id, err := site.Parse(s)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", server.ErrSiteNotFound, err)
+	}
+	return id, nil
+}
+
+// planView turns a replication plan and error into the server's.
+func planView(p replication.Plan, err error) (server.ClusterPlan, error) {
+	switch {
+	case errors.Is(err, replication.ErrUnknownSite):
+		return server.ClusterPlan{}, fmt.Errorf("%w: %v", server.ErrSiteNotFound, err)
+	case errors.Is(err, replication.ErrInvalidReplicas):
+		return server.ClusterPlan{}, fmt.Errorf("%w: %v", server.ErrReplicasRefused, err)
+	case err != nil:
+		return server.ClusterPlan{}, err
+	}
+	out := server.ClusterPlan{Shards: []server.ShardPlan{}}
+	for _, sp := range p.Shards {
+		out.Shards = append(out.Shards, server.ShardPlan{Shard: sp.Shard, From: nonNil(siteStrings(sp.From)),
+			To: nonNil(siteStrings(sp.To)), Add: nonNil(siteStrings(sp.Add)), Remove: nonNil(siteStrings(sp.Remove))})
+	}
+	return out, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -37,7 +37,11 @@ commands:
   retained delete TOPIC         delete a retained message
   metrics                       the broker's counters
   publish TOPIC PAYLOAD         publish as the broker (--qos N, --retain)
-  ds info                       the storage: databases, shards, sites
+  ds info                       the storage: databases, shards, sites, pending replica changes
+  ds set_replicas DB SITE...    move storage DB onto these sites (balanced; runs in the background)
+  ds join DB SITE               add SITE to storage DB's sites and rebalance
+  ds leave DB SITE              move every replica of storage DB off SITE
+  ds forget SITE                drop a site that is gone for good from every replica set
   trace start NAME --client ID | --topic FILTER [--duration 10m] [--max-bytes N]
                                 trace a client's packets, or PUBLISH packets on matching topics
   trace list | stop NAME | log NAME | delete NAME
@@ -147,6 +151,13 @@ var ctlCommands = map[string]ctlCommand{
 	"trace delete": {method: http.MethodDelete, minArgs: 1, maxArgs: 1, done: "deleted trace %s",
 		pathFor: func(args []string) string { return "/api/v1/traces/" + url.PathEscape(args[0]) }},
 	"ds info": {fetch: fetchDSInfo, render: renderDSInfo},
+	"ds set_replicas": {method: http.MethodPut, minArgs: 2, maxArgs: 255, render: renderPlan,
+		pathFor: func(args []string) string { return "/api/v1/ds/storages/" + url.PathEscape(args[0]) + "/replicas" },
+		body:    func(args []string, _ *ctlFlags) any { return args[1:] }},
+	"ds join":  {method: http.MethodPut, minArgs: 2, maxArgs: 2, render: renderPlan, pathFor: replicaPath},
+	"ds leave": {method: http.MethodDelete, minArgs: 2, maxArgs: 2, render: renderPlan, pathFor: replicaPath},
+	"ds forget": {method: http.MethodDelete, minArgs: 1, maxArgs: 1, render: renderPlan,
+		pathFor: func(args []string) string { return "/api/v1/ds/sites/" + url.PathEscape(args[0]) }},
 	"api-key create": {method: http.MethodPost, path: "/api/v1/api_keys", minArgs: 1, maxArgs: 1, render: renderKeyCreated,
 		body: func(args []string, f *ctlFlags) any {
 			return server.APIKeyRequest{Name: args[0], ExpiresIn: f.expiresIn}
@@ -154,6 +165,11 @@ var ctlCommands = map[string]ctlCommand{
 	"api-key list": {path: "/api/v1/api_keys", render: renderKeys},
 	"api-key delete": {method: http.MethodDelete, minArgs: 1, maxArgs: 1, done: "deleted API key %s",
 		pathFor: func(args []string) string { return "/api/v1/api_keys/" + url.PathEscape(args[0]) }},
+}
+
+// replicaPath is the route of one site of a storage's replicas: ds join and ds leave DB SITE.
+func replicaPath(args []string) string {
+	return "/api/v1/ds/storages/" + url.PathEscape(args[0]) + "/replicas/" + url.PathEscape(args[1])
 }
 
 func init() {

@@ -254,7 +254,15 @@ func renderDSInfo(w io.Writer, body []byte) error {
 		fmt.Fprintf(w, "storage %s: %s, %s, %s on disk, sites %s\n", st.Name, plural(st.Shards, "shard"),
 			plural(st.Generations, "generation"), byteSize(st.DiskBytes), strings.Join(st.Sites, ", "))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "SHARD\tREPLICAS\tGENERATIONS\tCURRENT LAYOUT")
+		changing := false
+		for _, sh := range st.ShardList {
+			changing = changing || sh.Target != nil || sh.Pending != ""
+		}
+		header := "SHARD\tREPLICAS\tGENERATIONS\tCURRENT LAYOUT"
+		if changing {
+			header += "\tTARGET\tPENDING"
+		}
+		fmt.Fprintln(tw, header)
 		for _, sh := range st.ShardList {
 			var replicas []string
 			for _, r := range sh.Replicas {
@@ -266,7 +274,15 @@ func renderDSInfo(w io.Writer, body []byte) error {
 					layout = g.Layout
 				}
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\n", sh.ID, strings.Join(replicas, ", "), len(sh.Generations), layout)
+			fmt.Fprintf(tw, "%d\t%s\t%d\t%s", sh.ID, strings.Join(replicas, ", "), len(sh.Generations), layout)
+			if changing {
+				target := "-"
+				if sh.Target != nil {
+					target = strings.Join(sh.Target, ", ")
+				}
+				fmt.Fprintf(tw, "\t%s\t%s", target, orDash(sh.Pending))
+			}
+			fmt.Fprintln(tw)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -341,4 +357,24 @@ func renderPublished(w io.Writer, body []byte) error {
 	}
 	_, err := fmt.Fprintf(w, "published to %s\n", plural(r.Delivered, "session"))
 	return err
+}
+
+// renderPlan shows the plan of a replica change: the shards that move, and from where to where.
+func renderPlan(w io.Writer, body []byte) error {
+	var p server.ClusterPlan
+	if err := decode(body, &p, "a replica plan"); err != nil {
+		return err
+	}
+	if len(p.Shards) == 0 {
+		_, err := fmt.Fprintln(w, "nothing to move: every shard is where it should be")
+		return err
+	}
+	fmt.Fprintf(w, "%s to move (in the background; ds info shows the progress):\n", plural(len(p.Shards), "shard"))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SHARD\tFROM\tTO\tADD\tREMOVE")
+	for _, sh := range p.Shards {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", sh.Shard, strings.Join(sh.From, ", "), strings.Join(sh.To, ", "),
+			orDash(strings.Join(sh.Add, ", ")), orDash(strings.Join(sh.Remove, ", ")))
+	}
+	return tw.Flush()
 }

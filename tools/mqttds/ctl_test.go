@@ -233,7 +233,7 @@ func TestCtl_Errors(t *testing.T) {
 		usage bool
 		want  string
 	}{
-		{nil, true, "ctl needs a command: api-key create, api-key delete, api-key list, clients, clients kick, clients list, clients show, ds info,"},
+		{nil, true, "ctl needs a command: api-key create, api-key delete, api-key list, clients, clients kick, clients list, clients show, ds forget, ds info, ds join, ds leave, ds set_replicas,"},
 		{[]string{"clients", "show"}, true, "clients show needs 1 argument(s)"},
 		{[]string{"retained", "frob"}, true, `unknown ctl command "retained frob"`},
 		{[]string{"clients", "--connected", "--disconnected"}, true, "exclude each other"},
