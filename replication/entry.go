@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/mqttds/mqttds/layout"
 	"github.com/mqttds/mqttds/replication/site"
@@ -79,40 +80,61 @@ func firstByte(b []byte) int {
 }
 
 // A target entry (a leader's, proposed for Node.SetReplicas and the like) sets the replica
-// set the shard's leader moves the group towards, one configuration change at a time:
+// set the shard's leader moves the group towards, one configuration change at a time, and the
+// site that should lead it once there:
 //
-//	kind:1 (3) | count:1 | site:8 × count (sorted, distinct, count ≥ 1)
+//	kind:1 (3) | count:1 | site:8 × count (sorted, distinct, count ≥ 1) | [leader:8]
 //
-// Applying it stores the set in the shard's span (targetKey) in the batch that advances the
-// applied index, so it survives restarts and leader changes and travels in snapshots.
+// The leader, when present, is one of the sites (0 or absent: no preference). Applying the
+// entry stores it in the shard's span (targetKey) in the batch that advances the applied
+// index, so it survives restarts and leader changes and travels in snapshots.
 const entryTarget = 3
 
 // maxReplicas bounds a replica set (the count is one byte).
 const maxReplicas = 255
 
-func encodeTarget(sites []site.ID) []byte {
-	out := []byte{entryTarget, byte(len(sites))}
-	for _, id := range sites {
+// targetSet is a shard's target: its replica set and preferred leader (0: none).
+type targetSet struct {
+	sites  []site.ID
+	leader site.ID
+}
+
+func encodeTarget(t targetSet) []byte {
+	out := []byte{entryTarget, byte(len(t.sites))}
+	for _, id := range t.sites {
 		out = binary.BigEndian.AppendUint64(out, uint64(id))
+	}
+	if t.leader != 0 {
+		out = binary.BigEndian.AppendUint64(out, uint64(t.leader))
 	}
 	return out
 }
 
-// decodeTarget returns the sites of a target entry (or of a stored target, which has the same
-// bytes); ok false for any other entry.
-func decodeTarget(data []byte) (sites []site.ID, ok bool, err error) {
+// decodeTarget returns the target of a target entry (or of a stored target, which has the
+// same bytes); ok false for any other entry.
+func decodeTarget(data []byte) (t targetSet, ok bool, err error) {
 	if len(data) == 0 || data[0] != entryTarget {
-		return nil, false, nil
+		return targetSet{}, false, nil
 	}
-	if len(data) < 2 || data[1] == 0 || len(data) != 2+8*int(data[1]) {
-		return nil, true, fmt.Errorf("%w: target entry of %d bytes", errBadEntry, len(data))
+	if len(data) < 2 || data[1] == 0 {
+		return targetSet{}, true, fmt.Errorf("%w: target entry of %d bytes", errBadEntry, len(data))
 	}
-	for i := range int(data[1]) {
+	n := int(data[1])
+	if len(data) != 2+8*n && len(data) != 2+8*n+8 {
+		return targetSet{}, true, fmt.Errorf("%w: target entry of %d bytes for %d sites", errBadEntry, len(data), n)
+	}
+	for i := range n {
 		id := site.ID(binary.BigEndian.Uint64(data[2+8*i:]))
-		if id == 0 || i > 0 && id <= sites[i-1] {
-			return nil, true, fmt.Errorf("%w: target sites not sorted and distinct", errBadEntry)
+		if id == 0 || i > 0 && id <= t.sites[i-1] {
+			return targetSet{}, true, fmt.Errorf("%w: target sites not sorted and distinct", errBadEntry)
 		}
-		sites = append(sites, id)
+		t.sites = append(t.sites, id)
 	}
-	return sites, true, nil
+	if len(data) == 2+8*n+8 {
+		t.leader = site.ID(binary.BigEndian.Uint64(data[2+8*n:]))
+		if !slices.Contains(t.sites, t.leader) {
+			return targetSet{}, true, fmt.Errorf("%w: target leader %v is not one of its sites", errBadEntry, t.leader)
+		}
+	}
+	return t, true, nil
 }

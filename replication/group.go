@@ -124,7 +124,7 @@ func newGroup(n *Node, shard int, db *pebble.DB, st *raftstore.Storage) (*group,
 	}
 	g := &group{shard: shard, n: n, st: st, wake: make(chan struct{}, 1),
 		log: n.log.With("shard", shard)}
-	g.m.target = target
+	g.m.target, g.m.leader = target.sites, target.leader
 	g.m.catchMark, g.m.asked, g.m.created = map[uint64]uint64{}, map[uint64]uint64{}, map[uint64]bool{}
 	rn, err := raft.NewRawNode(&raft.Config{
 		ID:                        uint64(n.cfg.Site),
@@ -401,6 +401,7 @@ func (g *group) leadership(ss *raft.SoftState) {
 		return
 	}
 	g.isLeader = leader
+	g.m.waitUntil = 0 // a transition proposed under another leadership is derived again
 	if leader {
 		// The first entry of the term is in this Ready: everything up to it must be applied
 		// before this replica prepares on its state.
@@ -489,11 +490,11 @@ func (g *group) applyNormal(e *pb.Entry) error {
 		g.n.metrics.compactions.Add(1)
 		return nil
 	}
-	if sites, ok, err := decodeTarget(e.GetData()); ok {
+	if target, ok, err := decodeTarget(e.GetData()); ok {
 		if err != nil {
 			return fmt.Errorf("shard %d entry %d: %w", g.shard, index, err)
 		}
-		return g.applyTarget(index, e.GetData(), sites)
+		return g.applyTarget(index, e.GetData(), target)
 	}
 	id, cb, err := decodeEntry(e.GetData())
 	if err != nil {
@@ -596,6 +597,9 @@ type Status struct {
 	// Target is the replica set the group moves towards; nil if none was ever set (the
 	// founding placement stands).
 	Target []site.ID `json:"target,omitempty"`
+	// PreferredLeader is the site the target wants to lead the shard (0: none); the leader
+	// hands over to it once the configuration is the target and it has caught up.
+	PreferredLeader site.ID `json:"preferred_leader,omitzero"`
 	// Pending is the transition under way ("add learner …", "catch up learner …",
 	// "promote …", "remove …", "transfer leadership to …"; "pending" on a follower), "" if
 	// none; Queue counts the transitions left to reach the target.
@@ -610,7 +614,7 @@ func (g *group) status() Status {
 		Leading: g.ready.Load(), Term: g.term.Load(), Commit: g.commit.Load(), Applied: g.applied.Load()}
 	if v := g.view.Load(); v != nil {
 		st.Voters, st.Learners, st.Target = slices.Clone(v.voters), slices.Clone(v.learners), slices.Clone(v.target)
-		st.Pending, st.Queue = v.pending, v.queue
+		st.Pending, st.Queue, st.PreferredLeader = v.pending, v.queue, v.leader
 	}
 	return st
 }

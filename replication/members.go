@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
+	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"go.etcd.io/raft/v3/tracker"
 
@@ -135,25 +136,26 @@ func sitesOf(ids []uint64) []site.ID {
 // state the Applier owns in the shard's span.
 func targetKey(shard int) []byte { return append(ds.ReplicaStateKey(shard), 't') }
 
-func readTarget(db *pebble.DB, shard int) ([]site.ID, error) {
+func readTarget(db *pebble.DB, shard int) (targetSet, error) {
 	v, closer, err := db.Get(targetKey(shard))
 	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, nil
+		return targetSet{}, nil
 	}
 	if err != nil {
-		return nil, err
+		return targetSet{}, err
 	}
 	defer closer.Close()
-	sites, ok, err := decodeTarget(v)
+	t, ok, err := decodeTarget(v)
 	if err == nil && !ok {
 		err = fmt.Errorf("%w: stored target of shard %d", errBadEntry, shard)
 	}
-	return sites, err
+	return t, err
 }
 
 // membership is the loop's state for membership changes (touched only by run).
 type membership struct {
 	target []site.ID // the applied target; nil: none was ever set
+	leader site.ID   // the target's preferred leader; 0: none
 	// waitUntil is the tick until which the leader waits for the transition it proposed
 	// (waitConf is the configuration it proposed it on); 0: none in flight.
 	waitUntil uint64
@@ -174,6 +176,7 @@ type membership struct {
 // memberView is what Status shows of a group's membership (the loop replaces it whole).
 type memberView struct {
 	voters, learners, target []site.ID
+	leader                   site.ID
 	pending                  string
 	queue                    int
 }
@@ -198,7 +201,7 @@ func confKeyOf(cs *pb.ConfState) string {
 func (g *group) publishView(pending string, queue int) {
 	cs := g.st.ConfState()
 	v := &memberView{voters: sitesOf(cs.GetVoters()), learners: sitesOf(cs.GetLearners()),
-		target: slices.Clone(g.m.target), pending: pending, queue: queue}
+		target: slices.Clone(g.m.target), leader: g.m.leader, pending: pending, queue: queue}
 	if !g.isLeader && queue == 0 && v.target != nil {
 		// A follower cannot tell what the leader is doing; it shows what is left.
 		t, q := nextTransition(v.voters, v.learners, v.target, site.ID(g.leader.Load()), func(site.ID) bool { return false })
@@ -211,7 +214,7 @@ func (g *group) publishView(pending string, queue int) {
 }
 
 // applyTarget applies a target entry (step 7).
-func (g *group) applyTarget(index uint64, data []byte, sites []site.ID) error {
+func (g *group) applyTarget(index uint64, data []byte, t targetSet) error {
 	b := g.n.pebble.NewBatch()
 	if err := b.Set(targetKey(g.shard), data, nil); err != nil {
 		b.Close()
@@ -220,7 +223,7 @@ func (g *group) applyTarget(index uint64, data []byte, sites []site.ID) error {
 	if err := g.writeApplied(b, index); err != nil {
 		return err
 	}
-	g.m.target = sites
+	g.m.target, g.m.leader = t.sites, t.leader
 	g.m.waitUntil = 0
 	g.publishView("", 0)
 	return nil
@@ -266,6 +269,7 @@ func (g *group) maybeTransition() {
 	id := uint64(step.site)
 	switch step.kind {
 	case stepNone:
+		g.maybeHandOver(st, cs)
 		return
 	case stepCatchUp:
 		// A learner that has nothing yet may have lost its empty group in a restart.
@@ -456,4 +460,23 @@ func (n *Node) createReplica(shard int) error {
 	n.runGroup(g)
 	g.log.Info("replication: replica created for a leader that adds this site")
 	return nil
+}
+
+// maybeHandOver transfers leadership, once the configuration is the target, to the target's
+// preferred leader (leaders stay balanced over the sites) if it is a voter that is active and
+// has everything in the log: a transfer to a replica that is down or behind would hold writes
+// back for an election timeout.
+func (g *group) maybeHandOver(st raft.Status, cs *pb.ConfState) {
+	to := uint64(g.m.leader)
+	if to == 0 || to == uint64(g.n.cfg.Site) || !slices.Contains(cs.GetVoters(), to) {
+		return
+	}
+	pr, ok := st.Progress[to]
+	if !ok || !pr.RecentActive || pr.State != tracker.StateReplicate || pr.Match < g.lastIndex {
+		return
+	}
+	g.publishView(transition{stepTransfer, site.ID(to)}.String(), 1)
+	g.log.Info("replication: handing leadership to the target's preferred leader", "to", site.ID(to))
+	g.rn.TransferLeader(to)
+	g.waitTransition(cs)
 }

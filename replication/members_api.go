@@ -52,6 +52,8 @@ type ShardPlan struct {
 	To     []site.ID `json:"to"`
 	Add    []site.ID `json:"add,omitempty"`
 	Remove []site.ID `json:"remove,omitempty"`
+	// Leader is the site the shard's leadership goes to once it is there (0: it stays).
+	Leader site.ID `json:"leader,omitzero"`
 }
 
 // knownSites lists the founding sites, this site and every peer, less forgotten ones, sorted.
@@ -230,26 +232,42 @@ func (n *Node) SetReplicas(ctx context.Context, shard int, sites []site.ID) (Pla
 	}
 	targets := make([][]site.ID, len(all))
 	copy(targets, current)
+	leaders := make([]site.ID, len(all))
+	for s, st := range all {
+		leaders[s] = st.PreferredLeader
+	}
 	if shard == AllShards {
 		if targets, err = PlanTargets(current, want, n.cfg.ReplicationFactor); err != nil {
 			return Plan{}, err
 		}
+		now := make([]site.ID, len(all))
+		for s, st := range all {
+			now[s] = st.Leader
+		}
+		leaders = PlanLeaders(targets, now)
 	} else if shard >= 0 && shard < len(all) {
-		targets[shard] = want
+		targets[shard], leaders[shard] = want, 0
 	} else {
 		return Plan{}, fmt.Errorf("%w: no shard %d", ErrInvalidReplicas, shard)
 	}
 	var plan Plan
 	for s := range targets {
-		if slices.Equal(current[s], targets[s]) {
+		if slices.Equal(current[s], targets[s]) && leaders[s] == all[s].PreferredLeader {
 			continue
 		}
-		if err := n.proposeTarget(ctx, s, targets[s]); err != nil {
+		if err := n.proposeTarget(ctx, s, targetSet{sites: targets[s], leader: leaders[s]}); err != nil {
 			return plan, fmt.Errorf("replication: shard %d: %w", s, err)
 		}
-		plan.Shards = append(plan.Shards, ShardPlan{Shard: s, From: current[s], To: targets[s],
+		if slices.Equal(current[s], targets[s]) && leaders[s] == all[s].Leader {
+			continue // only the preference is new: nothing moves
+		}
+		sp := ShardPlan{Shard: s, From: current[s], To: targets[s],
 			Add:    filter(targets[s], func(id site.ID) bool { return !slices.Contains(current[s], id) }),
-			Remove: filter(current[s], func(id site.ID) bool { return !slices.Contains(targets[s], id) })})
+			Remove: filter(current[s], func(id site.ID) bool { return !slices.Contains(targets[s], id) })}
+		if leaders[s] != all[s].Leader {
+			sp.Leader = leaders[s]
+		}
+		plan.Shards = append(plan.Shards, sp)
 	}
 	return plan, nil
 }
@@ -327,8 +345,8 @@ func (n *Node) ForgetSite(ctx context.Context, id site.ID) (Plan, error) {
 
 // proposeTarget hands a shard's target to its leader (here, or at the site that leads),
 // following "not the leader" answers while an election settles.
-func (n *Node) proposeTarget(ctx context.Context, shard int, sites []site.ID) error {
-	data := encodeTarget(sites)
+func (n *Node) proposeTarget(ctx context.Context, shard int, t targetSet) error {
+	data := encodeTarget(t)
 	ctx, cancel := context.WithTimeout(ctx, forwardPatience)
 	defer cancel()
 	var hint site.ID

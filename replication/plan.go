@@ -52,6 +52,57 @@ func PlanTargets(current [][]site.ID, sites []site.ID, rf int) ([][]site.ID, err
 	return out, nil
 }
 
+// PlanLeaders chooses the site that should lead each shard once it has its target: each shard
+// keeps its current leader while that site is in the target and leads no more than its share
+// (⌈shards / sites⌉); the others go to the site of their target that leads the fewest so far.
+// When every target holds every site, every site leads ⌊shards / sites⌋ or one more shards.
+func PlanLeaders(targets [][]site.ID, current []site.ID) []site.ID {
+	sites := map[site.ID]bool{}
+	for _, t := range targets {
+		for _, id := range t {
+			sites[id] = true
+		}
+	}
+	out := make([]site.ID, len(targets))
+	if len(sites) == 0 {
+		return out
+	}
+	floor := len(targets) / len(sites)
+	extra := len(targets) % len(sites)
+	leads := map[site.ID]int{}
+	// A site may lead floor+1 shards only while fewer than extra sites do.
+	full := func(id site.ID) bool {
+		over := 0
+		for _, n := range leads {
+			if n > floor {
+				over++
+			}
+		}
+		return leads[id] > floor || leads[id] == floor && over >= extra
+	}
+	for s, t := range targets {
+		if s < len(current) && slices.Contains(t, current[s]) && !full(current[s]) {
+			out[s] = current[s]
+			leads[current[s]]++
+		}
+	}
+	for s, t := range targets {
+		if out[s] != 0 || len(t) == 0 {
+			continue
+		}
+		best := site.ID(0)
+		for i := range t {
+			id := t[(s+i)%len(t)]
+			if best == 0 || leads[id] < leads[best] {
+				best = id
+			}
+		}
+		out[s] = best
+		leads[best]++
+	}
+	return out
+}
+
 // planner is PlanTargets's working state.
 type planner struct {
 	sites  []site.ID // sorted

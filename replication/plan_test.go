@@ -80,3 +80,40 @@ func added(current, targets [][]site.ID) int {
 	}
 	return n
 }
+
+// TestPlanLeaders: shards keep their leaders within each site's share; the others go to the
+// sites of their target that lead the fewest.
+func TestPlanLeaders(t *testing.T) {
+	a, b, c, d := site.ID(0xa), site.ID(0xb), site.ID(0xc), site.ID(0xd)
+	all := []site.ID{a, b, c, d}
+	for _, tc := range []struct {
+		name             string
+		targets          [][]site.ID
+		current, want    []site.ID
+		balancedAtMostBy int
+	}{
+		{"kept", [][]site.ID{{a, b, c}, {a, b, c}, {a, b, c}}, []site.ID{a, b, c}, []site.ID{a, b, c}, 0},
+		{"a joining site takes one", [][]site.ID{all, all, all, all}, []site.ID{a, b, c, a}, []site.ID{a, b, c, d}, 0},
+		{"a leaving leader is replaced", [][]site.ID{{b, c}, {b, c}}, []site.ID{a, b}, []site.ID{c, b}, 0},
+		{"unknown leaders", [][]site.ID{all, all, all, all, all}, nil, nil, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := PlanLeaders(tc.targets, tc.current)
+			if tc.want != nil {
+				require.Equal(t, tc.want, got)
+			}
+			leads := map[site.ID]int{}
+			for s, l := range got {
+				require.Contains(t, tc.targets[s], l)
+				leads[l]++
+			}
+			lo, hi := len(got), 0
+			for _, id := range all {
+				lo, hi = min(lo, leads[id]), max(hi, leads[id])
+			}
+			if tc.balancedAtMostBy > 0 {
+				require.LessOrEqual(t, hi-lo, tc.balancedAtMostBy)
+			}
+		})
+	}
+}

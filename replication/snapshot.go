@@ -381,7 +381,7 @@ func (g *group) installSnapshot(snap *pb.Snapshot, hs *pb.HardState) error {
 	if err != nil {
 		return err
 	}
-	g.m.target = target
+	g.m.target, g.m.leader = target.sites, target.leader
 	g.publishView("", 0)
 	g.applied.Store(meta.GetIndex())
 	g.lastIndex = meta.GetIndex()

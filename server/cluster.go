@@ -85,6 +85,8 @@ type ShardPlan struct {
 	To     []string `json:"to"`
 	Add    []string `json:"add"`
 	Remove []string `json:"remove"`
+	// Leader is the site the shard's leadership moves to once it is there ("": it stays).
+	Leader string `json:"leader,omitempty"`
 }
 
 // ClusterCounters are a site's replication counters.

@@ -149,6 +149,23 @@ func FuzzPlanTargets(f *testing.F) {
 		if err := replication.CheckPlan(current, sites, rf, targets); err != nil {
 			t.Fatalf("%v → %v on %v (rf %d): %v", current, targets, sites, rf, err)
 		}
+		leaders := replication.PlanLeaders(targets, nil)
+		leads := map[site.ID]int{}
+		for s, l := range leaders {
+			if !slices.Contains(targets[s], l) {
+				t.Fatalf("shard %d: leader %v is not in its target %v", s, l, targets[s])
+			}
+			leads[l]++
+		}
+		if rf >= len(sites) && len(targets) > 0 {
+			lo, hi := len(targets), 0
+			for _, id := range sites {
+				lo, hi = min(lo, leads[id]), max(hi, leads[id])
+			}
+			if hi-lo > 1 {
+				t.Fatalf("every shard on every site, yet sites lead between %d and %d shards", lo, hi)
+			}
+		}
 		again, err := replication.PlanTargets(targets, sites, rf)
 		if err != nil {
 			t.Fatal(err)

@@ -204,8 +204,12 @@ func planView(p replication.Plan, err error) (server.ClusterPlan, error) {
 	}
 	out := server.ClusterPlan{Shards: []server.ShardPlan{}}
 	for _, sp := range p.Shards {
-		out.Shards = append(out.Shards, server.ShardPlan{Shard: sp.Shard, From: nonNil(siteStrings(sp.From)),
-			To: nonNil(siteStrings(sp.To)), Add: nonNil(siteStrings(sp.Add)), Remove: nonNil(siteStrings(sp.Remove))})
+		v := server.ShardPlan{Shard: sp.Shard, From: nonNil(siteStrings(sp.From)), To: nonNil(siteStrings(sp.To)),
+			Add: nonNil(siteStrings(sp.Add)), Remove: nonNil(siteStrings(sp.Remove))}
+		if sp.Leader != 0 {
+			v.Leader = sp.Leader.String()
+		}
+		out.Shards = append(out.Shards, v)
 	}
 	return out, nil
 }

@@ -60,7 +60,7 @@ func TestCtl_DSReplicas(t *testing.T) {
 	out, err := ctl(t, "--api", api, "ds", "set_replicas", "default", "a", "b", "d")
 	require.NoError(t, err)
 	require.Contains(t, out, "1 shard to move")
-	require.Regexp(t, `(?m)^0\s+a, b, c\s+a, b, d\s+-\s+-$`, out)
+	require.Regexp(t, `(?m)^0\s+a, b, c\s+a, b, d\s+-\s+-\s+-$`, out)
 	out, err = ctl(t, "--api", api, "ds", "set_replicas", "default", "a", "b", "c")
 	require.NoError(t, err)
 	require.Contains(t, out, "nothing to move")

@@ -371,10 +371,10 @@ func renderPlan(w io.Writer, body []byte) error {
 	}
 	fmt.Fprintf(w, "%s to move (in the background; ds info shows the progress):\n", plural(len(p.Shards), "shard"))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SHARD\tFROM\tTO\tADD\tREMOVE")
+	fmt.Fprintln(tw, "SHARD\tFROM\tTO\tADD\tREMOVE\tNEW LEADER")
 	for _, sh := range p.Shards {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", sh.Shard, strings.Join(sh.From, ", "), strings.Join(sh.To, ", "),
-			orDash(strings.Join(sh.Add, ", ")), orDash(strings.Join(sh.Remove, ", ")))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", sh.Shard, strings.Join(sh.From, ", "), strings.Join(sh.To, ", "),
+			orDash(strings.Join(sh.Add, ", ")), orDash(strings.Join(sh.Remove, ", ")), orDash(sh.Leader))
 	}
 	return tw.Flush()
 }
