@@ -345,17 +345,6 @@ func (s *Server) durableFor(sess Session, expiry time.Duration) Session {
 	return d
 }
 
-// hasMemoryState reports whether an in-memory session holds subscriptions or messages (it is
-// being resumed), which durable state created now would not have.
-func (s *memSession) hasMemoryState() bool {
-	if len(s.srv.subs.ClientSubscriptions(s.id, nil)) > 0 {
-		return true
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.mu.inflight) > 0 || len(s.mu.queue) > 0 || len(s.mu.awaitingRel) > 0
-}
-
 func durableExpiry(e time.Duration) time.Duration {
 	if e == neverExpire {
 		return durable.NeverExpire

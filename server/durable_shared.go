@@ -268,25 +268,12 @@ func (g *sharedGroup) takers() []taker {
 			continue
 		}
 		if sess, ok := g.b.srv.session(m.ClientID).(*memSession); ok {
-			if room := memoryRoom(sess); room > 0 {
+			if room := sess.sharedRoom(); room > 0 {
 				out = append(out, taker{m: m, mem: sess, room: room})
 			}
 		}
 	}
 	return out
-}
-
-// memoryRoom is how many messages an online in-memory member takes from a durable group now:
-// what its queue holds (MaxQueued) minus what it has queued or in flight, so that the group's
-// backlog stays in storage rather than overflowing the member's queue. Its acknowledgements do
-// not wake the group; routing and the group's timer do.
-func memoryRoom(sess *memSession) int {
-	sess.mu.Lock()
-	defer sess.mu.Unlock()
-	if sess.mu.conn == nil || sess.mu.ended {
-		return 0
-	}
-	return sess.srv.opts.MaxQueued - len(sess.mu.queue) - len(sess.mu.inflight)
 }
 
 // give hands x to member d. A message the member takes at QoS 1/2 gets one of its packet ids

@@ -688,6 +688,31 @@ func (s *memSession) subscribed(topic.Filter, subscriptions.Options) error { ret
 // unsubscribed implements Session.
 func (s *memSession) unsubscribed(string) {}
 
+// hasMemoryState reports whether the session holds subscriptions or messages
+// (it is being resumed), which durable state created now would not have.
+func (s *memSession) hasMemoryState() bool {
+	if len(s.srv.subs.ClientSubscriptions(s.id, nil)) > 0 {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.mu.inflight) > 0 || len(s.mu.queue) > 0 || len(s.mu.awaitingRel) > 0
+}
+
+// sharedRoom is how many messages the session, online, takes from a durable
+// shared group now: what its queue holds (MaxQueued) minus what it has
+// queued or in flight, so that the group's backlog stays in storage rather
+// than overflowing the queue. Its acknowledgements do not wake the group;
+// routing and the group's timer do.
+func (s *memSession) sharedRoom() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.conn == nil || s.mu.ended {
+		return 0
+	}
+	return s.srv.opts.MaxQueued - len(s.mu.queue) - len(s.mu.inflight)
+}
+
 func (s *memSession) isEnded() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
