@@ -1,0 +1,345 @@
+package peering
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqttds/mqttds/server"
+	"github.com/mqttds/mqttds/server/subscriptions"
+)
+
+// Paths of the requests between brokers, served by Node.Handler.
+const (
+	RoutesPath  = "/v1/peering/routes"
+	PublishPath = "/v1/peering/publish"
+)
+
+// Transport carries a request to another broker of the cluster, by its node name.
+type Transport interface {
+	// Post sends body to path on node and returns the HTTP status of the answer.
+	Post(ctx context.Context, node, path string, body []byte) (status int, err error)
+}
+
+// Broker is the local broker, which receives what the peers send (*server.Server).
+type Broker interface {
+	// DeliverFromPeer hands a message published on another broker to the local in-memory
+	// sessions with a matching subscription, and returns how many took it.
+	DeliverFromPeer(m *server.Message) int
+}
+
+// Config configures a Node.
+type Config struct {
+	// Self is this broker's node name; Peers are the others'. Names are what Transport takes.
+	Self  string
+	Peers []string
+	// Transport carries the requests; the peers serve Node.Handler on it.
+	Transport Transport
+	// Broker receives the peers' messages. It may be set after New, before the first request
+	// arrives (SetBroker), since the broker is made with the Node as one of its options.
+	Broker Broker
+	// QueueLen is how many messages may wait for each peer. Default 16384.
+	QueueLen int
+	// SyncInterval is how often a route update goes to each peer even when nothing changed.
+	// Default 1s.
+	SyncInterval time.Duration
+	// RequestTimeout bounds one request to a peer. Default 5s.
+	RequestTimeout time.Duration
+	Logger         *slog.Logger
+}
+
+// Node is this broker's side of the peering: its route counts, what the peers announced, and
+// one sender per peer. It implements server.Peers. Safe for concurrent use.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	epoch  uint64
+	broker atomic.Pointer[Broker]
+
+	mu struct {
+		sync.Mutex
+		// local counts the local subscriptions per filter; a filter is a route while present.
+		local map[string]int
+	}
+	peers map[string]*peer
+
+	// remote holds the peers' routes, each peer as one "client" of the index.
+	remote *subscriptions.Index
+	rmu    struct {
+		sync.Mutex
+		// from is each peer's epoch and the sequence number of its next delta.
+		from map[string]*senderState
+	}
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+
+	stats struct {
+		forwarded, dropped, received, routeUpdatesSent, routeUpdatesReceived, resyncs atomic.Uint64
+	}
+}
+
+type senderState struct{ epoch, next uint64 }
+
+// New starts the senders; Close stops them.
+func New(cfg Config) (*Node, error) {
+	if cfg.Self == "" || cfg.Transport == nil {
+		return nil, errors.New("peering: Config.Self and Config.Transport are required")
+	}
+	if cfg.QueueLen == 0 {
+		cfg.QueueLen = 16384
+	}
+	if cfg.SyncInterval == 0 {
+		cfg.SyncInterval = time.Second
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	var e [8]byte
+	rand.Read(e[:])
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Self), epoch: binary.BigEndian.Uint64(e[:]),
+		peers: map[string]*peer{}, remote: subscriptions.New(), stop: make(chan struct{})}
+	if cfg.Broker != nil {
+		n.SetBroker(cfg.Broker)
+	}
+	n.mu.local = map[string]int{}
+	n.rmu.from = map[string]*senderState{}
+	for _, name := range cfg.Peers {
+		if name == cfg.Self {
+			continue
+		}
+		p := &peer{n: n, name: name, queue: make(chan *server.Message, cfg.QueueLen),
+			wake: make(chan struct{}, 1), pending: map[string]bool{}, full: true}
+		n.peers[name] = p
+		n.wg.Add(1)
+		go p.run()
+	}
+	return n, nil
+}
+
+// SetBroker sets the broker that receives the peers' messages.
+func (n *Node) SetBroker(b Broker) { n.broker.Store(&b) }
+
+// Close stops the senders; queued messages are dropped.
+func (n *Node) Close() error {
+	select {
+	case <-n.stop:
+	default:
+		close(n.stop)
+	}
+	n.wg.Wait()
+	return nil
+}
+
+// Subscribe counts one more local subscription to filter (shared ones excluded: see the
+// package comment).
+func (n *Node) Subscribe(filter string) { n.count(filter, 1) }
+
+// Unsubscribe counts one local subscription to filter less.
+func (n *Node) Unsubscribe(filter string) { n.count(filter, -1) }
+
+func (n *Node) count(filter string, d int) {
+	n.mu.Lock()
+	before := n.mu.local[filter]
+	after := max(before+d, 0)
+	if after == 0 {
+		delete(n.mu.local, filter)
+	} else {
+		n.mu.local[filter] = after
+	}
+	changed := (before == 0) != (after == 0)
+	if changed {
+		for _, p := range n.peers {
+			p.mu.Lock()
+			p.pending[filter] = after > 0
+			p.mu.Unlock()
+		}
+	}
+	n.mu.Unlock()
+	if changed {
+		for _, p := range n.peers {
+			p.poke()
+		}
+	}
+}
+
+// routes returns the local routes, sorted.
+func (n *Node) routes() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]string, 0, len(n.mu.local))
+	for f := range n.mu.local {
+		out = append(out, f)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Forward queues m for every peer with a matching route, once per peer.
+func (n *Node) Forward(m *server.Message) {
+	if len(n.peers) == 0 {
+		return
+	}
+	buf := matchBufs.Get().(*[]subscriptions.Subscriber)
+	subs := n.remote.Match(m.Topic, "", (*buf)[:0])
+	for i := range subs {
+		if subs[i].Shared() {
+			continue
+		}
+		p := n.peers[subs[i].ClientID]
+		if p == nil {
+			continue
+		}
+		select {
+		case p.queue <- m:
+		default:
+			n.stats.dropped.Add(1)
+		}
+	}
+	clear(subs)
+	*buf = subs[:0]
+	matchBufs.Put(buf)
+}
+
+// matchBufs recycles the Match results of Forward, which runs for every PUBLISH.
+var matchBufs = sync.Pool{New: func() any { s := make([]subscriptions.Subscriber, 0, 8); return &s }}
+
+// Stats are a node's peering counters.
+type Stats struct {
+	// Forwarded messages went to a peer that took them; Dropped ones found a full queue or a
+	// peer that did not take them; Received ones came from peers.
+	Forwarded, Dropped, Received uint64
+	// RouteUpdatesSent and RouteUpdatesReceived count route messages; Resyncs counts whole
+	// route sets sent because a peer had lost track.
+	RouteUpdatesSent, RouteUpdatesReceived, Resyncs uint64
+	// Routes is how many filters this broker announces; RemoteRoutes how many the peers do.
+	Routes, RemoteRoutes int
+}
+
+// Stats returns the counters.
+func (n *Node) Stats() Stats {
+	n.mu.Lock()
+	routes := len(n.mu.local)
+	n.mu.Unlock()
+	return Stats{
+		Forwarded: n.stats.forwarded.Load(), Dropped: n.stats.dropped.Load(), Received: n.stats.received.Load(),
+		RouteUpdatesSent: n.stats.routeUpdatesSent.Load(), RouteUpdatesReceived: n.stats.routeUpdatesReceived.Load(),
+		Resyncs: n.stats.resyncs.Load(), Routes: routes, RemoteRoutes: n.remote.Len(),
+	}
+}
+
+// RemoteRoutes returns the routes peer announced, as this node knows them.
+func (n *Node) RemoteRoutes(peer string) []string {
+	var out []string
+	for _, s := range n.remote.ClientSubscriptions(peer, nil) {
+		out = append(out, s.Filter)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Handler serves the peers' requests (RoutesPath and PublishPath); the request's
+// Mqttds-Node header names the sending peer.
+func (n *Node) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+RoutesPath, n.serveRoutes)
+	mux.HandleFunc("POST "+PublishPath, n.servePublish)
+	return mux
+}
+
+// NodeHeader names the sending broker of a peering request.
+const NodeHeader = "Mqttds-Node"
+
+func (n *Node) readBody(w http.ResponseWriter, r *http.Request) (string, []byte, bool) {
+	from := r.Header.Get(NodeHeader)
+	if _, ok := n.peers[from]; !ok {
+		http.Error(w, fmt.Sprintf("unknown node %q", from), http.StatusForbidden)
+		return "", nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return "", nil, false
+	}
+	return from, body, true
+}
+
+func (n *Node) serveRoutes(w http.ResponseWriter, r *http.Request) {
+	from, body, ok := n.readBody(w, r)
+	if !ok {
+		return
+	}
+	u, err := UnmarshalRoutes(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if !n.applyRoutes(from, u) {
+		http.Error(w, "route sequence lost: send the whole set", http.StatusConflict)
+		return
+	}
+	n.stats.routeUpdatesReceived.Add(1)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// applyRoutes applies an update from peer; false when it does not follow the last one
+// applied (the peer must send its whole set).
+func (n *Node) applyRoutes(from string, u *RouteUpdate) bool {
+	n.rmu.Lock()
+	defer n.rmu.Unlock()
+	st := n.rmu.from[from]
+	if !u.Full && (st == nil || st.epoch != u.Epoch || st.next != u.Seq) {
+		return false
+	}
+	if u.Full {
+		n.remote.RemoveClient(from)
+		st = &senderState{epoch: u.Epoch}
+		n.rmu.from[from] = st
+	}
+	for _, c := range u.Changes {
+		if c.Present {
+			// The peer filters by its own sessions' options: the route only says "send".
+			if _, err := n.remote.Add(from, c.Filter, subscriptions.Options{QoS: 2}); err != nil {
+				n.log.Warn("peering: route refused", "peer", from, "filter", c.Filter, "err", err)
+			}
+		} else {
+			n.remote.Remove(from, c.Filter)
+		}
+	}
+	st.next = u.Seq + 1
+	return true
+}
+
+func (n *Node) servePublish(w http.ResponseWriter, r *http.Request) {
+	_, body, ok := n.readBody(w, r)
+	if !ok {
+		return
+	}
+	msgs, err := UnmarshalBatch(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	b := n.broker.Load()
+	if b == nil {
+		http.Error(w, "broker not started", http.StatusServiceUnavailable)
+		return
+	}
+	for _, m := range msgs {
+		(*b).DeliverFromPeer(m)
+	}
+	n.stats.received.Add(uint64(len(msgs)))
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,233 @@
+package peering
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mqttds/mqttds/mqtt"
+	"github.com/mqttds/mqttds/server"
+)
+
+const waitFor = 10 * time.Second
+
+// httpTransport posts to the test servers of the nodes, over loopback.
+type httpTransport struct {
+	self string
+	mu   sync.Mutex
+	urls map[string]string
+}
+
+func (t *httpTransport) Post(ctx context.Context, node, path string, body []byte) (int, error) {
+	t.mu.Lock()
+	url, ok := t.urls[node]
+	t.mu.Unlock()
+	if !ok {
+		return 0, fmt.Errorf("no address for %s", node)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set(NodeHeader, t.self)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
+}
+
+// inbox is a Broker that records what it is handed.
+type inbox struct {
+	mu   sync.Mutex
+	msgs []*server.Message
+}
+
+func (b *inbox) DeliverFromPeer(m *server.Message) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.msgs = append(b.msgs, m)
+	return 1
+}
+
+func (b *inbox) topics() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, m := range b.msgs {
+		out = append(out, m.Topic)
+	}
+	return out
+}
+
+// cluster is a set of nodes, each serving its Handler on its own loopback HTTP server.
+type cluster struct {
+	t       *testing.T
+	names   []string
+	urls    map[string]string
+	servers map[string]*httptest.Server
+	nodes   map[string]*Node
+	inboxes map[string]*inbox
+	trs     []*httpTransport
+}
+
+func newCluster(t *testing.T, names ...string) *cluster {
+	c := &cluster{t: t, names: names, urls: map[string]string{}, servers: map[string]*httptest.Server{},
+		nodes: map[string]*Node{}, inboxes: map[string]*inbox{}}
+	for _, name := range names {
+		c.start(name)
+	}
+	t.Cleanup(func() {
+		for _, name := range names {
+			c.stop(name)
+		}
+	})
+	return c
+}
+
+// start starts (or restarts) a node with no routes and an empty inbox.
+func (c *cluster) start(name string) {
+	tr := &httpTransport{self: name, urls: c.urls}
+	c.trs = append(c.trs, tr)
+	in := &inbox{}
+	n, err := New(Config{Self: name, Peers: c.names, Transport: tr, Broker: in,
+		SyncInterval: 20 * time.Millisecond, RequestTimeout: time.Second, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(c.t, err)
+	srv := httptest.NewServer(n.Handler())
+	for _, tr := range c.trs {
+		tr.mu.Lock()
+	}
+	c.urls[name] = srv.URL
+	for _, tr := range c.trs {
+		tr.mu.Unlock()
+	}
+	c.nodes[name], c.servers[name], c.inboxes[name] = n, srv, in
+}
+
+func (c *cluster) stop(name string) {
+	if n := c.nodes[name]; n != nil {
+		n.Close()
+		c.servers[name].Close()
+		delete(c.nodes, name)
+	}
+}
+
+// knows waits until node at sees routes as peer's routes.
+func (c *cluster) knows(at, peer string, routes ...string) {
+	c.t.Helper()
+	slices.Sort(routes)
+	require.Eventually(c.t, func() bool {
+		return slices.Equal(c.nodes[at].RemoteRoutes(peer), routes)
+	}, waitFor, time.Millisecond, "%s does not know %s's routes %v: %v", at, peer, routes, c.nodes[at].RemoteRoutes(peer))
+}
+
+func msg(topic string) *server.Message {
+	return &server.Message{Topic: topic, QoS: mqtt.QoS1, Payload: []byte(topic), Created: time.Now()}
+}
+
+// Routes reach every peer; a message goes once to each peer with a matching route and
+// nowhere else; routes that go away stop the messages.
+func TestRoutesAndForwarding(t *testing.T) {
+	c := newCluster(t, "a", "b", "c")
+	a, b := c.nodes["a"], c.nodes["b"]
+	a.Subscribe("x/#")
+	a.Subscribe("x/+/y") // overlapping: still one copy for a
+	a.Subscribe("x/#")   // counted twice: one Unsubscribe keeps the route
+	b.Subscribe("z")
+	c.knows("c", "a", "x/#", "x/+/y")
+	c.knows("c", "b", "z")
+	c.knows("a", "b", "z")
+
+	for _, topic := range []string{"x/1/y", "z", "q"} {
+		c.nodes["c"].Forward(msg(topic))
+	}
+	require.Eventually(t, func() bool {
+		return slices.Equal(c.inboxes["a"].topics(), []string{"x/1/y"}) && slices.Equal(c.inboxes["b"].topics(), []string{"z"})
+	}, waitFor, time.Millisecond)
+
+	a.Unsubscribe("x/#")
+	a.Unsubscribe("x/+/y")
+	c.knows("c", "a", "x/#")
+	a.Unsubscribe("x/#")
+	b.Unsubscribe("z")
+	c.knows("c", "a")
+	c.knows("c", "b")
+	c.nodes["c"].Forward(msg("x/1/y"))
+	require.Never(t, func() bool { return len(c.inboxes["a"].topics()) > 1 }, 100*time.Millisecond, 5*time.Millisecond)
+	require.Zero(t, a.Stats().Routes)
+}
+
+// A restarted node comes back with no routes and its peers forget its old ones; a node whose
+// peer restarted finds out (409 on its next delta) and sends its whole set again.
+func TestRestartResyncsRoutes(t *testing.T) {
+	c := newCluster(t, "a", "b")
+	c.nodes["a"].Subscribe("old/#")
+	c.knows("b", "a", "old/#")
+	c.nodes["b"].Subscribe("kept")
+	c.knows("a", "b", "kept")
+
+	c.stop("a")
+	c.start("a")
+	c.knows("b", "a") // the new a announced its (empty) set
+	c.knows("a", "b", "kept")
+	require.Positive(t, c.nodes["b"].Stats().Resyncs, "b sent its whole set again")
+
+	c.nodes["a"].Subscribe("new")
+	c.knows("b", "a", "new")
+}
+
+// Messages reach a peer in the order they were forwarded, across batches.
+func TestForwardKeepsOrder(t *testing.T) {
+	c := newCluster(t, "a", "b")
+	c.nodes["a"].Subscribe("o/#")
+	c.knows("b", "a", "o/#")
+	const n = 5000
+	var want []string
+	for i := range n {
+		topic := fmt.Sprintf("o/%d", i)
+		want = append(want, topic)
+		c.nodes["b"].Forward(msg(topic))
+	}
+	require.Eventually(t, func() bool { return len(c.inboxes["a"].topics()) == n }, waitFor, time.Millisecond)
+	require.Equal(t, want, c.inboxes["a"].topics())
+	st := c.nodes["b"].Stats()
+	require.EqualValues(t, n, st.Forwarded)
+	require.Zero(t, st.Dropped)
+	require.EqualValues(t, n, c.nodes["a"].Stats().Received)
+}
+
+// A request from a node that is not a peer, or with a body that does not decode, is refused
+// and changes nothing.
+func TestHandlerRefuses(t *testing.T) {
+	c := newCluster(t, "a", "b")
+	post := func(node, path string, body []byte) int {
+		req, err := http.NewRequest(http.MethodPost, c.urls["a"]+path, bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set(NodeHeader, node)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	batch := MarshalBatch([]*server.Message{msg("t")})
+	require.Equal(t, http.StatusForbidden, post("mallory", PublishPath, batch))
+	require.Equal(t, http.StatusBadRequest, post("b", PublishPath, batch[:len(batch)-1]))
+	require.Equal(t, http.StatusBadRequest, post("b", RoutesPath, []byte{9}))
+	stale := &RouteUpdate{Epoch: 1, Seq: 5, Changes: []RouteChange{{"t", true}}}
+	require.Equal(t, http.StatusConflict, post("b", RoutesPath, stale.Marshal()))
+	require.Empty(t, c.inboxes["a"].topics())
+	require.Equal(t, http.StatusNoContent, post("b", PublishPath, batch))
+	require.Equal(t, []string{"t"}, c.inboxes["a"].topics())
+}
