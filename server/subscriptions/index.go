@@ -26,7 +26,16 @@ type Index struct {
 	}
 	// scratch recycles the *matcher of Match calls, with their buffers.
 	scratch sync.Pool
+	// watch, if set, hears a filter gain its first non-shared subscription or lose its last.
+	watch func(filter string, present bool)
 }
+
+// Watch makes the index call f when a filter gains its first non-shared subscription (present
+// true) or loses its last (false), with the filter in canonical form: the set of filters with
+// a non-shared subscriber, as a stream of changes (a cluster's brokers announce it to each
+// other). f runs under the index's write lock, so the calls come in the order of the changes;
+// it must not call the index. Call Watch before the index is used.
+func (ix *Index) Watch(f func(filter string, present bool)) { ix.watch = f }
 
 // New returns an empty index.
 func New() *Index {
@@ -106,6 +115,9 @@ func (ix *Index) addLocked(clientID string, f topic.Filter, opts Options) (repla
 	s := &sub{client: c, id: c.id, seq: c.seq, opts: opts, node: n}
 	n.addSub(s)
 	ix.linkLocked(c, s)
+	if ix.watch != nil && len(n.subs) == 1 {
+		ix.watch(n.filter(), true)
+	}
 	return false
 }
 
@@ -183,6 +195,9 @@ func (ix *Index) unlinkLocked(s *sub) {
 		}
 	} else {
 		s.node.removeSub(s.node.findSub(s.client))
+		if ix.watch != nil && len(s.node.subs) == 0 {
+			ix.watch(s.node.filter(), false) // before prune unlinks the node from its parents
+		}
 	}
 	ix.mu.nodes -= s.node.prune()
 	// 2. Off the client, moving its last subscription into the hole.
