@@ -115,6 +115,9 @@ type Node struct {
 	// confApplied, when set (tests), sees every configuration a replica here applies, on the
 	// replica's loop goroutine.
 	confApplied func(shard int, cs *pb.ConfState)
+
+	extraMu sync.Mutex
+	extra   []extraHandler // Handle
 }
 
 // NewNode validates cfg and starts the transport. Peers' addresses are set with AddPeer.
@@ -138,7 +141,7 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	n.tr = tr
 	n.http = tr.Client()
-	tr.ServeHTTP(n.httpHandler())
+	tr.ServeHTTP(n.withExtra(n.httpHandler()))
 	return n, nil
 }
 
