@@ -10,8 +10,9 @@
 //
 // # Routes
 //
-// A broker counts its local subscriptions per filter (Node.Subscribe, Node.Unsubscribe); a
-// filter is a route while its count is above zero. Each peer receives the changes as numbered
+// A broker's routes are the filters its sessions subscribe to (shared subscriptions aside);
+// the subscription index reports each filter's first subscriber and its last one leaving
+// (Node.Route). Each peer receives the changes as numbered
 // deltas (add or remove a filter) under the sender's epoch, a random number drawn at start. A
 // receiver that finds a delta out of sequence, or an epoch it does not know (the sender or the
 // receiver restarted), answers 409 and the sender sends its whole route set instead. An empty

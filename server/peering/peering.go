@@ -67,8 +67,8 @@ type Node struct {
 
 	mu struct {
 		sync.Mutex
-		// local counts the local subscriptions per filter; a filter is a route while present.
-		local map[string]int
+		// local are the filters with a local subscriber: this broker's routes.
+		local map[string]struct{}
 	}
 	peers map[string]*peer
 
@@ -114,7 +114,7 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Broker != nil {
 		n.SetBroker(cfg.Broker)
 	}
-	n.mu.local = map[string]int{}
+	n.mu.local = map[string]struct{}{}
 	n.rmu.from = map[string]*senderState{}
 	for _, name := range cfg.Peers {
 		if name == cfg.Self {
@@ -143,35 +143,27 @@ func (n *Node) Close() error {
 	return nil
 }
 
-// Subscribe counts one more local subscription to filter (shared ones excluded: see the
-// package comment).
-func (n *Node) Subscribe(filter string) { n.count(filter, 1) }
-
-// Unsubscribe counts one local subscription to filter less.
-func (n *Node) Unsubscribe(filter string) { n.count(filter, -1) }
-
-func (n *Node) count(filter string, d int) {
+// Route records that filter gained its first local subscriber (present) or lost its last, as
+// subscriptions.Index.Watch reports it; the change goes to every peer.
+func (n *Node) Route(filter string, present bool) {
 	n.mu.Lock()
-	before := n.mu.local[filter]
-	after := max(before+d, 0)
-	if after == 0 {
-		delete(n.mu.local, filter)
-	} else {
-		n.mu.local[filter] = after
+	if _, had := n.mu.local[filter]; had == present {
+		n.mu.Unlock()
+		return
 	}
-	changed := (before == 0) != (after == 0)
-	if changed {
-		for _, p := range n.peers {
-			p.mu.Lock()
-			p.pending[filter] = after > 0
-			p.mu.Unlock()
-		}
+	if present {
+		n.mu.local[filter] = struct{}{}
+	} else {
+		delete(n.mu.local, filter)
+	}
+	for _, p := range n.peers {
+		p.mu.Lock()
+		p.pending[filter] = present
+		p.mu.Unlock()
 	}
 	n.mu.Unlock()
-	if changed {
-		for _, p := range n.peers {
-			p.poke()
-		}
+	for _, p := range n.peers {
+		p.poke()
 	}
 }
 

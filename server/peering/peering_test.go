@@ -142,10 +142,10 @@ func msg(topic string) *server.Message {
 func TestRoutesAndForwarding(t *testing.T) {
 	c := newCluster(t, "a", "b", "c")
 	a, b := c.nodes["a"], c.nodes["b"]
-	a.Subscribe("x/#")
-	a.Subscribe("x/+/y") // overlapping: still one copy for a
-	a.Subscribe("x/#")   // counted twice: one Unsubscribe keeps the route
-	b.Subscribe("z")
+	a.Route("x/#", true)
+	a.Route("x/+/y", true) // overlapping: still one copy for a
+	a.Route("x/#", true)   // repeated: no change
+	b.Route("z", true)
 	c.knows("c", "a", "x/#", "x/+/y")
 	c.knows("c", "b", "z")
 	c.knows("a", "b", "z")
@@ -157,11 +157,10 @@ func TestRoutesAndForwarding(t *testing.T) {
 		return slices.Equal(c.inboxes["a"].topics(), []string{"x/1/y"}) && slices.Equal(c.inboxes["b"].topics(), []string{"z"})
 	}, waitFor, time.Millisecond)
 
-	a.Unsubscribe("x/#")
-	a.Unsubscribe("x/+/y")
+	a.Route("x/+/y", false)
 	c.knows("c", "a", "x/#")
-	a.Unsubscribe("x/#")
-	b.Unsubscribe("z")
+	a.Route("x/#", false)
+	b.Route("z", false)
 	c.knows("c", "a")
 	c.knows("c", "b")
 	c.nodes["c"].Forward(msg("x/1/y"))
@@ -173,9 +172,9 @@ func TestRoutesAndForwarding(t *testing.T) {
 // peer restarted finds out (409 on its next delta) and sends its whole set again.
 func TestRestartResyncsRoutes(t *testing.T) {
 	c := newCluster(t, "a", "b")
-	c.nodes["a"].Subscribe("old/#")
+	c.nodes["a"].Route("old/#", true)
 	c.knows("b", "a", "old/#")
-	c.nodes["b"].Subscribe("kept")
+	c.nodes["b"].Route("kept", true)
 	c.knows("a", "b", "kept")
 
 	c.stop("a")
@@ -184,14 +183,14 @@ func TestRestartResyncsRoutes(t *testing.T) {
 	c.knows("a", "b", "kept")
 	require.Positive(t, c.nodes["b"].Stats().Resyncs, "b sent its whole set again")
 
-	c.nodes["a"].Subscribe("new")
+	c.nodes["a"].Route("new", true)
 	c.knows("b", "a", "new")
 }
 
 // Messages reach a peer in the order they were forwarded, across batches.
 func TestForwardKeepsOrder(t *testing.T) {
 	c := newCluster(t, "a", "b")
-	c.nodes["a"].Subscribe("o/#")
+	c.nodes["a"].Route("o/#", true)
 	c.knows("b", "a", "o/#")
 	const n = 5000
 	var want []string
