@@ -27,6 +27,8 @@
 //	            durable_timers.go compact sessions' deadlines and evictions; durable_shared.go
 //	            durable shared groups
 //	router.go   a PUBLISH's routes (matched once), delivery, shared-group picking, redispatch
+//	peers.go    Peers, the link to the other brokers of a cluster (server/peering): routes out,
+//	            forwarded PUBLISHes in and out
 //	subscribe.go SUBSCRIBE/UNSUBSCRIBE, retained delivery, auto subscriptions
 //	retained.go RetainedStore and the in-memory store; retained_ds.go the ds one
 //	will.go     the end of a connection: goodbye, Will, session end

@@ -144,6 +144,10 @@ type Options struct {
 	// Cluster, when the store is replicated, describes the cluster to the API and the metrics.
 	Cluster Cluster
 
+	// Peers, in a cluster, carries messages to the in-memory sessions of the other brokers
+	// and hears which filters this broker's sessions subscribe to (see Peers). Nil: alone.
+	Peers Peers
+
 	// API configures the HTTP management API (APIHandler). The zero value serves every
 	// route without authentication.
 	API APIOptions

@@ -24,6 +24,9 @@ type routes struct {
 	// index of durable storage: that of a compact session too, which the
 	// subscription index does not hold.
 	durable bool
+	// fromPeer marks a message another broker of the cluster published and forwarded
+	// (DeliverFromPeer): it is neither retained nor forwarded again, and shared groups skip it.
+	fromPeer bool
 }
 
 // match computes m's routes.
@@ -63,14 +66,18 @@ func (s *Server) route(m *Message) int {
 // cannot take yet. It releases rt.
 func (s *Server) routeFlow(m *Message, rt *routes) (n int, backed Session) {
 	defer rt.release()
-	if m.Retain {
+	if m.Retain && !rt.fromPeer {
 		s.retain(m)
 	}
+	s.forwardToPeers(m, rt)
 	subs := rt.subs
 	shed := m.QoS == mqtt.QoS0 && s.memoryHigh()
 	for i := range subs {
 		sub := &subs[i]
 		if sub.Shared() {
+			if rt.fromPeer {
+				continue
+			}
 			if ok, congested := s.deliverShared(m, sub, ""); ok {
 				n++
 				if congested != nil && backed == nil {

@@ -77,6 +77,9 @@ func New(opts *Options) (*Server, error) {
 		strategy: strategy,
 		closing:  make(chan struct{}),
 	}
+	if opts.Peers != nil {
+		s.subs.Watch(opts.Peers.Route)
+	}
 	s.mu.sessions = make(map[string]Session)
 	s.mu.conns = make(map[*conn]struct{})
 	s.mu.rates = make(map[string]*tokenBucket)

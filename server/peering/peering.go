@@ -18,10 +18,11 @@ import (
 	"github.com/mqttds/mqttds/server/subscriptions"
 )
 
-// Paths of the requests between brokers, served by Node.Handler.
+// Paths of the requests between brokers, served by Node.Handler; all start with PathPrefix.
 const (
-	RoutesPath  = "/v1/peering/routes"
-	PublishPath = "/v1/peering/publish"
+	PathPrefix  = "/v1/peering/"
+	RoutesPath  = PathPrefix + "routes"
+	PublishPath = PathPrefix + "publish"
 )
 
 // Transport carries a request to another broker of the cluster, by its node name.

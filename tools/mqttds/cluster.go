@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/mqttds/mqttds/replication/transport"
 	"github.com/mqttds/mqttds/server"
 	"github.com/mqttds/mqttds/server/config"
+	"github.com/mqttds/mqttds/server/peering"
 )
 
 // joinTimeout bounds how long a site waits at start for the others (all of them at the first
@@ -78,12 +80,45 @@ func openStore(cfg *config.Config, opts *server.Options, log *slog.Logger, stop 
 		return fail(err)
 	}
 	opts.Cluster = clusterView{node}
+	// The brokers' peering, over the same transport: it carries messages to the other brokers'
+	// in-memory sessions. The broker is attached once made (attachPeers).
+	var peers []string
+	for _, s := range node.Placement().Sites() {
+		peers = append(peers, s.String())
+	}
+	pn, err := peering.New(peering.Config{Self: id.String(), Peers: peers, Transport: peerTransport{node}, Logger: log})
+	if err != nil {
+		db.Close()
+		return fail(err)
+	}
+	node.Handle(peering.PathPrefix, pn.Handler())
+	opts.Peers = pn
 	log.Info("cluster joined", "site", id.String(), "sites", len(node.Placement().Sites()),
 		"replication_factor", m.ReplicationFactor)
 	return db, func() {
+		pn.Close()
 		db.Close()
 		node.Close()
 	}, nil
+}
+
+// attachPeers gives the broker to the peering that openStore set up, if any, so that the
+// other brokers' messages reach its sessions.
+func attachPeers(opts *server.Options, srv *server.Server) {
+	if pn, ok := opts.Peers.(*peering.Node); ok {
+		pn.SetBroker(srv)
+	}
+}
+
+// peerTransport is peering.Transport over the replication node: node names are site ids.
+type peerTransport struct{ n *replication.Node }
+
+func (t peerTransport) Post(ctx context.Context, node, path string, body []byte) (int, error) {
+	id, err := site.Parse(node)
+	if err != nil {
+		return 0, err
+	}
+	return t.n.Post(ctx, id, path, http.Header{peering.NodeHeader: {t.n.Site().String()}}, body)
 }
 
 // clusterView is server.Cluster over a replication.Node.

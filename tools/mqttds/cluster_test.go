@@ -176,6 +176,8 @@ func TestCluster_KillSiteKeepsAcknowledged(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
+	liveAcrossSites(ctx, t, sites)
+
 	sub, _ := connectV5(ctx, t, sites[0].mqtt, "cluster-sub", nil)
 	_, err = sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "cl/#", QoS: 1}}})
 	require.NoError(t, err)
@@ -246,4 +248,74 @@ func TestCluster_KillSiteKeepsAcknowledged(t *testing.T) {
 		}
 	}
 	require.NoError(t, pub.Disconnect(&paho.Disconnect{}))
+}
+
+// liveAcrossSites checks the routing of in-memory sessions across brokers: clients with no
+// session expiry on sites 0 and 2 subscribe, a client on site 1 publishes, and each subscriber
+// receives every message published once the subscription's route reached site 1, in order,
+// once [MQTT-4.6.0-6].
+func liveAcrossSites(ctx context.Context, t *testing.T, sites []*clusterSite) {
+	t.Helper()
+	connect := func(addr, id string, got chan<- *paho.Publish) *paho.Client {
+		nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		require.NoError(t, err)
+		c := paho.NewClient(paho.ClientConfig{Conn: nc,
+			OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(r paho.PublishReceived) (bool, error) {
+				if got != nil {
+					got <- r.Packet
+				}
+				return true, nil
+			}}})
+		_, err = c.Connect(ctx, &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{}) })
+		return c
+	}
+	got0, got2 := make(chan *paho.Publish, 1000), make(chan *paho.Publish, 1000)
+	for _, s := range []struct {
+		site int
+		got  chan *paho.Publish
+	}{{0, got0}, {2, got2}} {
+		c := connect(sites[s.site].mqtt, fmt.Sprintf("live-%d", s.site), s.got)
+		_, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "live/#", QoS: 1}}})
+		require.NoError(t, err)
+	}
+	pub := connect(sites[1].mqtt, "live-pub", nil)
+	publish := func(payload string) {
+		_, err := pub.Publish(ctx, &paho.Publish{Topic: "live/x", QoS: 1, Payload: []byte(payload)})
+		require.NoError(t, err)
+	}
+	// Routes travel asynchronously: probe until both subscribers hear one.
+	for _, got := range []chan *paho.Publish{got0, got2} {
+		for heard := false; !heard; {
+			publish("probe")
+			select {
+			case <-got:
+				heard = true
+			case <-time.After(50 * time.Millisecond):
+			case <-ctx.Done():
+				t.Fatalf("an in-memory subscriber on another site never received a message\n%s", logs(sites))
+			}
+		}
+	}
+	const n = 50
+	for i := range n {
+		publish(fmt.Sprintf("live-%02d", i))
+	}
+	for site, got := range map[int]chan *paho.Publish{0: got0, 2: got2} {
+		var seen []string
+		for len(seen) < n {
+			select {
+			case m := <-got:
+				if p := string(m.Payload); p != "probe" {
+					seen = append(seen, p)
+				}
+			case <-ctx.Done():
+				t.Fatalf("site %d received %d of %d live messages", site, len(seen), n)
+			}
+		}
+		for i, p := range seen {
+			require.Equal(t, fmt.Sprintf("live-%02d", i), p, "site %d: order and no duplicates", site)
+		}
+	}
 }

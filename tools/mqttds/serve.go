@@ -108,6 +108,7 @@ func serve(args, environ []string, logOut io.Writer, stop <-chan os.Signal) erro
 	if err != nil {
 		return err
 	}
+	attachPeers(opts, srv)
 	for _, l := range ls {
 		if err := srv.AddListener(l); err != nil {
 			return err
