@@ -10,11 +10,14 @@ import (
 	"github.com/mqttds/mqttds/mqtt"
 )
 
-// recordingPeers is a Peers that records what the broker tells it.
+// recordingPeers is a Peers that records what the broker tells it; it gives every shared
+// group to another broker while giveAway is set.
 type recordingPeers struct {
 	mu        sync.Mutex
 	routes    map[string]bool
 	forwarded []string
+	local     [][]string
+	giveAway  bool
 }
 
 func (p *recordingPeers) Route(filter string, present bool) {
@@ -27,10 +30,15 @@ func (p *recordingPeers) Route(filter string, present bool) {
 	}
 }
 
-func (p *recordingPeers) Forward(m *Message) {
+func (p *recordingPeers) Forward(m *Message, local []string) []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.forwarded = append(p.forwarded, m.Topic)
+	p.local = append(p.local, local)
+	if p.giveAway {
+		return local
+	}
+	return nil
 }
 
 func (p *recordingPeers) state() (map[string]bool, []string) {
@@ -43,10 +51,11 @@ func (p *recordingPeers) state() (map[string]bool, []string) {
 	return routes, append([]string(nil), p.forwarded...)
 }
 
-// The broker announces its subscribers' filters (not shared ones) and forwards what its
-// clients publish, not its $SYS tree; a message from a peer reaches the in-memory
-// subscribers, is neither retained nor forwarded again, and skips shared groups, whose
-// members on the publishing broker took it.
+// The broker announces its subscribers' filters, shared groups included, and forwards what
+// its clients publish, naming the groups it has members for; a group given to another broker
+// skips the local members. A message from a peer reaches the non-shared subscribers only if
+// the peer says so, a shared group only if the peer picked this broker for it, and it is
+// neither retained nor forwarded again.
 func TestPeers_RoutesForwardAndDeliver(t *testing.T) {
 	peers := &recordingPeers{routes: map[string]bool{}}
 	s, addr := startServer(t, &Options{Peers: peers})
@@ -57,7 +66,7 @@ func TestPeers_RoutesForwardAndDeliver(t *testing.T) {
 	member.connect("member", true)
 	member.subscribe(1, mqtt.Subscription{Filter: "$share/g/a/#", QoS: mqtt.QoS1})
 	routes, _ := peers.state()
-	require.Equal(t, map[string]bool{"a/#": true}, routes)
+	require.Equal(t, map[string]bool{"a/#": true, "$share/g/a/#": true}, routes)
 
 	pub := dialRaw(t, addr, mqtt.V5)
 	pub.connect("pub", true)
@@ -67,19 +76,33 @@ func TestPeers_RoutesForwardAndDeliver(t *testing.T) {
 	require.Equal(t, "local", string(member.expect(mqtt.TypePublish).Payload))
 	_, forwarded := peers.state()
 	require.Equal(t, []string{"a/1"}, forwarded)
+	require.Equal(t, [][]string{{"$share/g/a/#"}}, peers.local)
 
-	n := s.DeliverFromPeer(&Message{Topic: "a/2", Payload: []byte("remote"), QoS: mqtt.QoS1, Retain: true, Created: time.Now()})
-	require.Equal(t, 1, n, "the in-memory subscriber only, not the shared group")
+	peers.mu.Lock()
+	peers.giveAway = true
+	peers.mu.Unlock()
+	pub.publish("a/1", "group elsewhere", mqtt.QoS1, 2, false)
+	pub.expect(mqtt.TypePuback)
+	require.Equal(t, "group elsewhere", string(sub.expect(mqtt.TypePublish).Payload))
+	member.expectNothing(100 * time.Millisecond)
+
+	remote := func(payload string) *Message {
+		return &Message{Topic: "a/2", Payload: []byte(payload), QoS: mqtt.QoS1, Retain: true, Created: time.Now()}
+	}
+	require.Equal(t, 1, s.DeliverFromPeer(remote("plain"), true, nil), "the non-shared subscriber only")
 	got := sub.expect(mqtt.TypePublish)
-	require.Equal(t, "remote", string(got.Payload))
+	require.Equal(t, "plain", string(got.Payload))
 	require.False(t, got.Retain, "a routed copy carries RETAIN only with Retain As Published [MQTT-3.3.1-12]")
 	member.expectNothing(100 * time.Millisecond)
+	require.Equal(t, 1, s.DeliverFromPeer(remote("group"), false, []string{"$share/g/a/#"}), "the group only")
+	require.Equal(t, "group", string(member.expect(mqtt.TypePublish).Payload))
+	sub.expectNothing(100 * time.Millisecond)
 	_, forwarded = peers.state()
-	require.Equal(t, []string{"a/1"}, forwarded, "a peer's message is not forwarded again")
+	require.Len(t, forwarded, 2, "a peer's message is not forwarded again")
 	require.Zero(t, s.opts.Retained.Len(), "the publishing broker retained it, not this one")
 
 	sub.send(&mqtt.Packet{Type: mqtt.TypeUnsubscribe, PacketID: 2, Filters: []string{"a/#"}})
 	sub.expect(mqtt.TypeUnsuback)
 	routes, _ = peers.state()
-	require.Empty(t, routes)
+	require.Equal(t, map[string]bool{"$share/g/a/#": true}, routes)
 }

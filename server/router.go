@@ -25,8 +25,11 @@ type routes struct {
 	// subscription index does not hold.
 	durable bool
 	// fromPeer marks a message another broker of the cluster published and forwarded
-	// (DeliverFromPeer): it is neither retained nor forwarded again, and shared groups skip it.
+	// (DeliverFromPeer): it is neither retained nor forwarded again; it goes to the
+	// non-shared subscribers if plain, and to the shared groups in groups.
 	fromPeer bool
+	plain    bool
+	groups   []string
 }
 
 // match computes m's routes.
@@ -69,13 +72,13 @@ func (s *Server) routeFlow(m *Message, rt *routes) (n int, backed Session) {
 	if m.Retain && !rt.fromPeer {
 		s.retain(m)
 	}
-	s.forwardToPeers(m, rt)
+	elsewhere := s.forwardToPeers(m, rt)
 	subs := rt.subs
 	shed := m.QoS == mqtt.QoS0 && s.memoryHigh()
 	for i := range subs {
 		sub := &subs[i]
 		if sub.Shared() {
-			if rt.fromPeer {
+			if (rt.fromPeer || elsewhere != nil) && !s.sharedHere(sub.Filter(), rt, elsewhere) {
 				continue
 			}
 			if ok, congested := s.deliverShared(m, sub, ""); ok {
@@ -84,6 +87,9 @@ func (s *Server) routeFlow(m *Message, rt *routes) (n int, backed Session) {
 					backed = congested
 				}
 			}
+			continue
+		}
+		if rt.fromPeer && !rt.plain {
 			continue
 		}
 		sess := s.session(sub.ClientID)

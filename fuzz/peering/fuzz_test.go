@@ -12,15 +12,16 @@ import (
 )
 
 // FuzzBatch feeds arbitrary bytes to the message batch decoder: it must return an error or
-// messages that keep the rules (valid topic names, QoS at most 2), and what it decodes must
-// encode to the same bytes.
+// messages that keep the rules (valid topic names, QoS at most 2, shared filters as groups),
+// and what it decodes must encode to the same bytes.
 func FuzzBatch(f *testing.F) {
 	now := time.Unix(1_800_000_000, 0)
 	f.Add(peering.MarshalBatch(nil))
-	f.Add(peering.MarshalBatch([]*server.Message{
-		{Topic: "a/b", Payload: []byte("x"), QoS: mqtt.QoS1, Publisher: "p", Created: now},
-		{Topic: "c", QoS: mqtt.QoS2, Retain: true, Created: now, Expires: now.Add(time.Second), PayloadFormat: 1,
+	f.Add(peering.MarshalBatch([]peering.Forwarded{
+		{Message: &server.Message{Topic: "a/b", Payload: []byte("x"), QoS: mqtt.QoS1, Publisher: "p", Created: now}, Plain: true},
+		{Message: &server.Message{Topic: "c", QoS: mqtt.QoS2, Retain: true, Created: now, Expires: now.Add(time.Second), PayloadFormat: 1,
 			ContentType: "t", ResponseTopic: "r", CorrelationData: []byte{1}, User: []mqtt.UserProperty{{Key: "k", Value: "v"}}},
+			Groups: []string{"$share/g/c", "$share/$queue/#"}},
 	}))
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -28,9 +29,15 @@ func FuzzBatch(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, m := range msgs {
+		for _, f := range msgs {
+			m := f.Message
 			if err := topic.ValidateName(m.Topic); err != nil || m.QoS > mqtt.QoS2 {
 				t.Fatalf("decoded a message that breaks the rules: %q QoS %d", m.Topic, m.QoS)
+			}
+			for _, g := range f.Groups {
+				if sf, err := topic.ParseFilter(g); err != nil || !sf.Shared() {
+					t.Fatalf("decoded a group that is not a shared filter: %q", g)
+				}
 			}
 		}
 		if again := peering.MarshalBatch(msgs); !bytes.Equal(again, data) {

@@ -10,9 +10,8 @@
 //
 // # Routes
 //
-// A broker's routes are the filters its sessions subscribe to (shared subscriptions aside);
-// the subscription index reports each filter's first subscriber and its last one leaving
-// (Node.Route). Each peer receives the changes as numbered
+// A broker's routes are the filters its sessions subscribe to; the subscription index reports
+// each filter's first subscriber and its last one leaving (Node.Route). Each peer receives the changes as numbered
 // deltas (add or remove a filter) under the sender's epoch, a random number drawn at start. A
 // receiver that finds a delta out of sequence, or an epoch it does not know (the sender or the
 // receiver restarted), answers 409 and the sender sends its whole route set instead. An empty
@@ -27,9 +26,10 @@
 // full, or a batch the peer does not take, is dropped and counted: the in-memory sessions of a
 // broker that cannot be reached are not reachable either.
 //
-// # What is not here
+// # Shared subscriptions
 //
-// Shared subscriptions of in-memory sessions are served by the members on the publishing
-// broker only; a group whose members are all on other brokers does not receive what is
-// published here. Durable shared groups span the cluster through the store.
+// A shared group's filter is a route too ("$share/{group}/{filter}") while the group has a
+// member on the broker. A message matching a group is given to one broker among those with
+// members, taken in turn, and that broker picks the member with its own strategy: the group
+// receives it once across the cluster.
 package peering

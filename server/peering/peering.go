@@ -33,9 +33,10 @@ type Transport interface {
 
 // Broker is the local broker, which receives what the peers send (*server.Server).
 type Broker interface {
-	// DeliverFromPeer hands a message published on another broker to the local in-memory
-	// sessions with a matching subscription, and returns how many took it.
-	DeliverFromPeer(m *server.Message) int
+	// DeliverFromPeer hands a message published on another broker to the local sessions: to
+	// those with a matching non-shared subscription if plain, and to one member of each of
+	// groups (canonical shared filters); it returns how many took it.
+	DeliverFromPeer(m *server.Message, plain bool, groups []string) int
 }
 
 // Config configures a Node.
@@ -83,6 +84,8 @@ type Node struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+	// turn takes the brokers of a shared group in turn (Forward).
+	turn atomic.Uint64
 
 	stats struct {
 		forwarded, dropped, received, routeUpdatesSent, routeUpdatesReceived, resyncs atomic.Uint64
@@ -121,7 +124,7 @@ func New(cfg Config) (*Node, error) {
 		if name == cfg.Self {
 			continue
 		}
-		p := &peer{n: n, name: name, queue: make(chan *server.Message, cfg.QueueLen),
+		p := &peer{n: n, name: name, queue: make(chan Forwarded, cfg.QueueLen),
 			wake: make(chan struct{}, 1), pending: map[string]bool{}, full: true}
 		n.peers[name] = p
 		n.wg.Add(1)
@@ -180,30 +183,71 @@ func (n *Node) routes() []string {
 	return out
 }
 
-// Forward queues m for every peer with a matching route, once per peer.
-func (n *Node) Forward(m *server.Message) {
+// Forward queues m for the peers whose routes match it: once for each peer with a matching
+// non-shared route, and, for each matching shared group, for one broker among those with
+// members, taken in turn; local lists the shared filters (canonical form) this broker has
+// members for, which makes it one of the candidates. It returns the shared filters it gave
+// to a peer: this broker's members must not get the message too. It never blocks: a peer
+// whose queue is full misses the message (counted), and a group picked for it falls back to
+// the local members if there are any.
+func (n *Node) Forward(m *server.Message, local []string) (elsewhere []string) {
 	if len(n.peers) == 0 {
-		return
+		return nil
 	}
 	buf := matchBufs.Get().(*[]subscriptions.Subscriber)
 	subs := n.remote.Match(m.Topic, "", (*buf)[:0])
-	for i := range subs {
-		if subs[i].Shared() {
-			continue
-		}
-		p := n.peers[subs[i].ClientID]
+	var outs []outgoing // one per peer; a cluster has few
+	out := func(name string) *Forwarded {
+		p := n.peers[name]
 		if p == nil {
+			return nil
+		}
+		for i := range outs {
+			if outs[i].p == p {
+				return &outs[i].f
+			}
+		}
+		outs = append(outs, outgoing{p: p, f: Forwarded{Message: m}})
+		return &outs[len(outs)-1].f
+	}
+	for i := range subs {
+		sub := &subs[i]
+		if !sub.Shared() {
+			if f := out(sub.ClientID); f != nil {
+				f.Plain = true
+			}
 			continue
 		}
-		select {
-		case p.queue <- m:
-		default:
-			n.stats.dropped.Add(1)
+		key := sub.Filter()
+		candidates := len(sub.Members)
+		if slices.Contains(local, key) {
+			candidates++ // this broker is the last candidate
+		}
+		pick := int(n.turn.Add(1) % uint64(candidates))
+		if pick == len(sub.Members) {
+			continue // this broker's own members take it
+		}
+		if f := out(sub.Members[pick].ClientID); f != nil {
+			f.Groups = append(f.Groups, key)
 		}
 	}
 	clear(subs)
 	*buf = subs[:0]
 	matchBufs.Put(buf)
+	for _, o := range outs {
+		select {
+		case o.p.queue <- o.f:
+			elsewhere = append(elsewhere, o.f.Groups...)
+		default:
+			n.stats.dropped.Add(1)
+		}
+	}
+	return elsewhere
+}
+
+type outgoing struct {
+	p *peer
+	f Forwarded
 }
 
 // matchBufs recycles the Match results of Forward, which runs for every PUBLISH.
@@ -330,8 +374,8 @@ func (n *Node) servePublish(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "broker not started", http.StatusServiceUnavailable)
 		return
 	}
-	for _, m := range msgs {
-		(*b).DeliverFromPeer(m)
+	for _, f := range msgs {
+		(*b).DeliverFromPeer(f.Message, f.Plain, f.Groups)
 	}
 	n.stats.received.Add(uint64(len(msgs)))
 	w.WriteHeader(http.StatusNoContent)

@@ -51,15 +51,30 @@ func (t *httpTransport) Post(ctx context.Context, node, path string, body []byte
 
 // inbox is a Broker that records what it is handed.
 type inbox struct {
-	mu   sync.Mutex
-	msgs []*server.Message
+	mu     sync.Mutex
+	msgs   []*server.Message // the plain ones
+	groups map[string]int    // messages per shared group
 }
 
-func (b *inbox) DeliverFromPeer(m *server.Message) int {
+func (b *inbox) DeliverFromPeer(m *server.Message, plain bool, groups []string) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.msgs = append(b.msgs, m)
+	if plain {
+		b.msgs = append(b.msgs, m)
+	}
+	for _, g := range groups {
+		if b.groups == nil {
+			b.groups = map[string]int{}
+		}
+		b.groups[g]++
+	}
 	return 1
+}
+
+func (b *inbox) group(g string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.groups[g]
 }
 
 func (b *inbox) topics() []string {
@@ -151,7 +166,7 @@ func TestRoutesAndForwarding(t *testing.T) {
 	c.knows("a", "b", "z")
 
 	for _, topic := range []string{"x/1/y", "z", "q"} {
-		c.nodes["c"].Forward(msg(topic))
+		require.Empty(t, c.nodes["c"].Forward(msg(topic), nil))
 	}
 	require.Eventually(t, func() bool {
 		return slices.Equal(c.inboxes["a"].topics(), []string{"x/1/y"}) && slices.Equal(c.inboxes["b"].topics(), []string{"z"})
@@ -163,7 +178,7 @@ func TestRoutesAndForwarding(t *testing.T) {
 	b.Route("z", false)
 	c.knows("c", "a")
 	c.knows("c", "b")
-	c.nodes["c"].Forward(msg("x/1/y"))
+	c.nodes["c"].Forward(msg("x/1/y"), nil)
 	require.Never(t, func() bool { return len(c.inboxes["a"].topics()) > 1 }, 100*time.Millisecond, 5*time.Millisecond)
 	require.Zero(t, a.Stats().Routes)
 }
@@ -197,7 +212,7 @@ func TestForwardKeepsOrder(t *testing.T) {
 	for i := range n {
 		topic := fmt.Sprintf("o/%d", i)
 		want = append(want, topic)
-		c.nodes["b"].Forward(msg(topic))
+		c.nodes["b"].Forward(msg(topic), nil)
 	}
 	require.Eventually(t, func() bool { return len(c.inboxes["a"].topics()) == n }, waitFor, time.Millisecond)
 	require.Equal(t, want, c.inboxes["a"].topics())
@@ -220,7 +235,7 @@ func TestHandlerRefuses(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	batch := MarshalBatch([]*server.Message{msg("t")})
+	batch := MarshalBatch([]Forwarded{{Message: msg("t"), Plain: true}})
 	require.Equal(t, http.StatusForbidden, post("mallory", PublishPath, batch))
 	require.Equal(t, http.StatusBadRequest, post("b", PublishPath, batch[:len(batch)-1]))
 	require.Equal(t, http.StatusBadRequest, post("b", RoutesPath, []byte{9}))
@@ -229,4 +244,40 @@ func TestHandlerRefuses(t *testing.T) {
 	require.Empty(t, c.inboxes["a"].topics())
 	require.Equal(t, http.StatusNoContent, post("b", PublishPath, batch))
 	require.Equal(t, []string{"t"}, c.inboxes["a"].topics())
+}
+
+// A shared group with members on several brokers gets each message once: the publishing
+// broker gives it to one broker with members, itself included when it has members, in turn.
+func TestSharedGroupsAcrossBrokers(t *testing.T) {
+	c := newCluster(t, "a", "b", "c")
+	const group = "$share/g/s/#"
+	c.nodes["a"].Route(group, true)
+	c.nodes["b"].Route(group, true)
+	c.knows("c", "a", group)
+	c.knows("c", "b", group)
+	const n = 300
+	local := 0
+	for i := range n {
+		// c has members too for the second half.
+		var mine []string
+		if i >= n/2 {
+			mine = []string{group}
+		}
+		elsewhere := c.nodes["c"].Forward(msg(fmt.Sprintf("s/%d", i)), mine)
+		switch {
+		case len(elsewhere) == 0:
+			require.NotNil(t, mine, "message %d: no broker took the group", i)
+			local++
+		default:
+			require.Equal(t, []string{group}, elsewhere)
+		}
+	}
+	require.Eventually(t, func() bool {
+		return c.inboxes["a"].group(group)+c.inboxes["b"].group(group)+local == n
+	}, waitFor, time.Millisecond)
+	for _, name := range []string{"a", "b"} {
+		require.Greater(t, c.inboxes[name].group(group), n/6, "%s gets its turns", name)
+		require.Empty(t, c.inboxes[name].topics(), "no plain copies")
+	}
+	require.Greater(t, local, n/12, "c's own members get their turns")
 }

@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/mqttds/mqttds/server"
 )
 
 // maxBatch bounds how many messages one publish request carries.
@@ -16,7 +14,7 @@ const maxBatch = 1024
 type peer struct {
 	n     *Node
 	name  string
-	queue chan *server.Message
+	queue chan Forwarded
 	wake  chan struct{}
 
 	mu sync.Mutex
@@ -42,7 +40,7 @@ func (p *peer) run() {
 	defer p.n.wg.Done()
 	tick := time.NewTicker(p.n.cfg.SyncInterval)
 	defer tick.Stop()
-	batch := make([]*server.Message, 0, maxBatch)
+	batch := make([]Forwarded, 0, maxBatch)
 	for {
 		sync := false
 		select {
@@ -125,7 +123,7 @@ func (p *peer) sendRoutes(sync bool) {
 	}
 }
 
-func (p *peer) sendBatch(batch []*server.Message) {
+func (p *peer) sendBatch(batch []Forwarded) {
 	status, err := p.post(PublishPath, MarshalBatch(batch))
 	if err != nil || status != http.StatusNoContent {
 		p.n.stats.dropped.Add(uint64(len(batch)))

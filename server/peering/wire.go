@@ -17,9 +17,9 @@ import (
 //
 //	routes:  version:1 epoch:8 seq:8 full:1 count:uvarint { present:1 filter }...
 //	batch:   version:1 count:uvarint { message }...
-//	message: flags:1 (qos:2 retain:1 expires:1) topic publisher created:8 [expires:8]
+//	message: flags:1 (qos:2 retain:1 expires:1 plain:1) topic publisher created:8 [expires:8]
 //	         payload_format:1 content_type response_topic correlation_data
-//	         user_count:uvarint { key value }... payload
+//	         user_count:uvarint { key value }... payload group_count:uvarint { shared filter }...
 //
 // Times are Unix nanoseconds. A decoder checks every length against what is left, so a hostile
 // or corrupt body fails with an error and never allocates more than its own size.
@@ -233,10 +233,24 @@ const (
 	flagQoS     = 0x03
 	flagRetain  = 0x04
 	flagExpires = 0x08
+	flagPlain   = 0x10
 )
 
-func appendMessage(b []byte, m *server.Message) []byte {
+// Forwarded is one message as it goes to one peer: for the peer's non-shared subscribers
+// (Plain), for the shared groups the sending broker picked that peer for (Groups, canonical
+// "$share/{group}/{filter}" filters), or both.
+type Forwarded struct {
+	Message *server.Message
+	Plain   bool
+	Groups  []string
+}
+
+func appendMessage(b []byte, f *Forwarded) []byte {
+	m := f.Message
 	flags := byte(m.QoS) & flagQoS
+	if f.Plain {
+		flags |= flagPlain
+	}
 	if m.Retain {
 		flags |= flagRetain
 	}
@@ -259,18 +273,23 @@ func appendMessage(b []byte, m *server.Message) []byte {
 		b = appendString(b, p.Key)
 		b = appendString(b, p.Value)
 	}
-	return appendBytes(b, m.Payload)
+	b = appendBytes(b, m.Payload)
+	b = binary.AppendUvarint(b, uint64(len(f.Groups)))
+	for _, g := range f.Groups {
+		b = appendString(b, g)
+	}
+	return b
 }
 
 // minMessage is the fewest bytes a message takes on the wire.
-const minMessage = 1 + 1 + 1 + 8 + 1 + 1 + 1 + 1 + 1 + 1
+const minMessage = 1 + 1 + 1 + 8 + 1 + 1 + 1 + 1 + 1 + 1 + 1
 
 // MarshalBatch encodes messages as one batch.
-func MarshalBatch(msgs []*server.Message) []byte {
+func MarshalBatch(msgs []Forwarded) []byte {
 	b := []byte{wireVersion}
 	b = binary.AppendUvarint(b, uint64(len(msgs)))
-	for _, m := range msgs {
-		b = appendMessage(b, m)
+	for i := range msgs {
+		b = appendMessage(b, &msgs[i])
 	}
 	return b
 }
@@ -283,16 +302,17 @@ func appendTime(b []byte, t time.Time) []byte {
 	return binary.BigEndian.AppendUint64(b, uint64(max(t.UnixNano(), 1)))
 }
 
-// UnmarshalBatch decodes a batch. Every message must have a valid topic name and QoS; the
-// messages share b's memory.
-func UnmarshalBatch(b []byte) ([]*server.Message, error) {
+// UnmarshalBatch decodes a batch. Every message must have a valid topic name and QoS, and
+// every group a valid shared filter; the messages share b's memory.
+func UnmarshalBatch(b []byte) ([]Forwarded, error) {
 	r := &reader{b: b}
 	r.version()
 	n := r.count(minMessage)
-	msgs := make([]*server.Message, 0, n)
+	msgs := make([]Forwarded, 0, n)
 	for range n {
 		flags := r.byte()
 		m := &server.Message{QoS: mqtt.QoS(flags & flagQoS), Retain: flags&flagRetain != 0}
+		f := Forwarded{Message: m, Plain: flags&flagPlain != 0}
 		m.Topic = r.string()
 		m.Publisher = r.string()
 		m.Created = r.time()
@@ -310,11 +330,23 @@ func UnmarshalBatch(b []byte) ([]*server.Message, error) {
 			m.User = append(m.User, mqtt.UserProperty{Key: r.string(), Value: r.string()})
 		}
 		m.Payload = r.bytes()
+		groups := r.count(2)
+		for range groups {
+			g := r.string()
+			if r.err != nil {
+				break
+			}
+			if sf, err := topic.ParseFilter(g); err != nil || !sf.Shared() || sf.String() != g {
+				r.fail(fmt.Errorf("peering: %q is not a shared filter in canonical form", g))
+				break
+			}
+			f.Groups = append(f.Groups, g)
+		}
 		if r.err != nil {
 			break
 		}
 		switch {
-		case flags&^(flagQoS|flagRetain|flagExpires) != 0:
+		case flags&^(flagQoS|flagRetain|flagExpires|flagPlain) != 0:
 			r.fail(fmt.Errorf("peering: unknown message flags %#x", flags))
 		case m.QoS > mqtt.QoS2:
 			r.fail(errors.New("peering: QoS 3"))
@@ -328,7 +360,7 @@ func UnmarshalBatch(b []byte) ([]*server.Message, error) {
 		if r.err != nil {
 			break
 		}
-		msgs = append(msgs, m)
+		msgs = append(msgs, f)
 	}
 	if err := r.end(); err != nil {
 		return nil, err

@@ -10,24 +10,27 @@ import (
 	"github.com/mqttds/mqttds/server"
 )
 
-func sampleMessages() []*server.Message {
+func sampleMessages() []Forwarded {
 	now := time.Unix(1_800_000_000, 123456789)
-	return []*server.Message{
-		{Topic: "a/b", Payload: []byte("hello"), QoS: mqtt.QoS1, Publisher: "p1", Created: now},
-		{Topic: "sensors/1/temp", Payload: nil, QoS: mqtt.QoS2, Retain: true, Created: now,
+	return []Forwarded{
+		{Message: &server.Message{Topic: "a/b", Payload: []byte("hello"), QoS: mqtt.QoS1, Publisher: "p1", Created: now}, Plain: true},
+		{Message: &server.Message{Topic: "sensors/1/temp", Payload: nil, QoS: mqtt.QoS2, Retain: true, Created: now,
 			Expires: now.Add(time.Minute), PayloadFormat: 1, ContentType: "text/plain", ResponseTopic: "r/1",
 			CorrelationData: []byte{0, 1, 2}, User: []mqtt.UserProperty{{Key: "k", Value: "v"}, {Key: "k", Value: ""}}},
-		{Topic: "$SYS/x", QoS: mqtt.QoS0, Created: now},
+			Groups: []string{"$share/g/sensors/#", "$share/$queue/+/1/temp"}},
+		{Message: &server.Message{Topic: "$SYS/x", QoS: mqtt.QoS0, Created: now}, Plain: true, Groups: []string{"$share/h/$SYS/#"}},
 	}
 }
 
 func TestBatchRoundTrip(t *testing.T) {
-	for _, msgs := range [][]*server.Message{nil, sampleMessages()} {
+	for _, msgs := range [][]Forwarded{nil, sampleMessages()} {
 		got, err := UnmarshalBatch(MarshalBatch(msgs))
 		require.NoError(t, err)
 		require.Len(t, got, len(msgs))
-		for i, m := range msgs {
-			g := got[i]
+		for i, f := range msgs {
+			require.Equal(t, f.Plain, got[i].Plain)
+			require.Equal(t, f.Groups, got[i].Groups)
+			m, g := f.Message, got[i].Message
 			require.Equal(t, m.Topic, g.Topic)
 			require.Equal(t, string(m.Payload), string(g.Payload))
 			require.Equal(t, m.QoS, g.QoS)
@@ -64,9 +67,11 @@ func TestDecodersRefuse(t *testing.T) {
 		"truncated":      good[:len(good)-1],
 		"trailing":       append(append([]byte(nil), good...), 0),
 		"huge count":     {wireVersion, 0xff, 0xff, 0xff, 0xff, 0x0f},
-		"bad topic":      MarshalBatch([]*server.Message{{Topic: "a/+"}}),
-		"qos 3":          MarshalBatch([]*server.Message{{Topic: "a", QoS: 3}}),
-		"payload format": MarshalBatch([]*server.Message{{Topic: "a", PayloadFormat: 2}}),
+		"bad topic":      MarshalBatch([]Forwarded{{Message: &server.Message{Topic: "a/+"}}}),
+		"qos 3":          MarshalBatch([]Forwarded{{Message: &server.Message{Topic: "a", QoS: 3}}}),
+		"payload format": MarshalBatch([]Forwarded{{Message: &server.Message{Topic: "a", PayloadFormat: 2}}}),
+		"plain group":    MarshalBatch([]Forwarded{{Message: &server.Message{Topic: "a"}, Groups: []string{"a/#"}}}),
+		"queue form":     MarshalBatch([]Forwarded{{Message: &server.Message{Topic: "a"}, Groups: []string{"$queue/a"}}}),
 	} {
 		_, err := UnmarshalBatch(body)
 		require.Error(t, err, name)

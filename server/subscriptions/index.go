@@ -26,15 +26,17 @@ type Index struct {
 	}
 	// scratch recycles the *matcher of Match calls, with their buffers.
 	scratch sync.Pool
-	// watch, if set, hears a filter gain its first non-shared subscription or lose its last.
+	// watch, if set, hears a filter gain its first subscriber or lose its last.
 	watch func(filter string, present bool)
 }
 
-// Watch makes the index call f when a filter gains its first non-shared subscription (present
-// true) or loses its last (false), with the filter in canonical form: the set of filters with
-// a non-shared subscriber, as a stream of changes (a cluster's brokers announce it to each
-// other). f runs under the index's write lock, so the calls come in the order of the changes;
-// it must not call the index. Call Watch before the index is used.
+// Watch makes the index call f when a filter gains its first subscriber (present true) or
+// loses its last (false): a non-shared filter its first or last subscription, a shared one
+// ("$share/{group}/{filter}", the canonical form, "$queue/f" as "$share/$queue/f") its
+// group's first or last member. That is the set of filters with a subscriber, as a stream of
+// changes (a cluster's brokers announce it to each other). f runs under the index's write
+// lock, so the calls come in the order of the changes; it must not call the index. Call Watch
+// before the index is used.
 func (ix *Index) Watch(f func(filter string, present bool)) { ix.watch = f }
 
 // New returns an empty index.
@@ -106,6 +108,9 @@ func (ix *Index) addLocked(clientID string, f topic.Filter, opts Options) (repla
 		s := &sub{client: c, id: c.id, seq: c.seq, opts: opts, node: n, group: g}
 		g.set(s)
 		ix.linkLocked(c, s)
+		if ix.watch != nil && len(g.members) == 1 {
+			ix.watch(g.filter(), true)
+		}
 		return false
 	}
 	if i := n.findSub(c); i >= 0 {
@@ -190,6 +195,9 @@ func (ix *Index) unlinkLocked(s *sub) {
 	if g := s.group; g != nil {
 		g.remove(g.find(s.client))
 		if len(g.members) == 0 {
+			if ix.watch != nil {
+				ix.watch(g.filter(), false)
+			}
 			s.node.removeGroup(g)
 			ix.mu.groups--
 		}

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync/atomic"
+
+	"github.com/mqttds/mqttds/mqtt/topic"
 )
 
 // Member is one client of a shared subscription, with the options it subscribed with.
@@ -36,6 +38,21 @@ type group struct {
 	next atomic.Uint64
 	// sticky is the member the Sticky strategy keeps choosing while it stays online.
 	sticky atomic.Pointer[string]
+}
+
+// filter is the group's subscription filter in canonical form, "$share/{group}/{filter}".
+func (g *group) filter() string {
+	return topic.Filter{Filter: g.node.filter(), Group: g.name}.String()
+}
+
+// Filter is a shared subscription's filter in canonical form ("$share/{group}/{filter}"), the
+// form Index.Watch reports; "" for a client. It allocates: for the cluster's routing, not for
+// every delivery.
+func (s *Subscriber) Filter() string {
+	if s.group == nil {
+		return ""
+	}
+	return s.group.filter()
 }
 
 // find returns the index of client c among the members, or -1.

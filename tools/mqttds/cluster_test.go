@@ -253,7 +253,8 @@ func TestCluster_KillSiteKeepsAcknowledged(t *testing.T) {
 // liveAcrossSites checks the routing of in-memory sessions across brokers: clients with no
 // session expiry on sites 0 and 2 subscribe, a client on site 1 publishes, and each subscriber
 // receives every message published once the subscription's route reached site 1, in order,
-// once [MQTT-4.6.0-6].
+// once [MQTT-4.6.0-6]; a shared group with a member on each of sites 0 and 2 receives each
+// message once, and both members get some [MQTT-4.8.2-2].
 func liveAcrossSites(ctx context.Context, t *testing.T, sites []*clusterSite) {
 	t.Helper()
 	connect := func(addr, id string, got chan<- *paho.Publish) *paho.Client {
@@ -270,6 +271,14 @@ func liveAcrossSites(ctx context.Context, t *testing.T, sites []*clusterSite) {
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{}) })
 		return c
+	}
+	// The group's members subscribe first: a site's route changes reach a peer in order, so
+	// once a later route is heard, the group's is known too.
+	grp := map[int]chan *paho.Publish{0: make(chan *paho.Publish, 1000), 2: make(chan *paho.Publish, 1000)}
+	for _, site := range []int{0, 2} {
+		c := connect(sites[site].mqtt, fmt.Sprintf("live-g-%d", site), grp[site])
+		_, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "$share/g/grp/#", QoS: 1}}})
+		require.NoError(t, err)
 	}
 	got0, got2 := make(chan *paho.Publish, 1000), make(chan *paho.Publish, 1000)
 	for _, s := range []struct {
@@ -318,4 +327,29 @@ func liveAcrossSites(ctx context.Context, t *testing.T, sites []*clusterSite) {
 			require.Equal(t, fmt.Sprintf("live-%02d", i), p, "site %d: order and no duplicates", site)
 		}
 	}
+
+	for i := range n {
+		_, err := pub.Publish(ctx, &paho.Publish{Topic: "grp/x", QoS: 1, Payload: []byte(fmt.Sprintf("g-%02d", i))})
+		require.NoError(t, err)
+	}
+	members := map[int]int{}
+	seen := map[string]bool{}
+	take := func(site int, m *paho.Publish) {
+		p := string(m.Payload)
+		require.False(t, seen[p], "the group received %s twice", p)
+		seen[p] = true
+		members[site]++
+	}
+	for len(seen) < n {
+		select {
+		case m := <-grp[0]:
+			take(0, m)
+		case m := <-grp[2]:
+			take(2, m)
+		case <-ctx.Done():
+			t.Fatalf("the shared group received %d of %d", len(seen), n)
+		}
+	}
+	require.Positive(t, members[0], "the member on site 0 got its turns")
+	require.Positive(t, members[2], "the member on site 2 got its turns")
 }
