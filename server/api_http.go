@@ -209,6 +209,9 @@ func (s *Server) apiRoutes() []apiRoute {
 			reg.MustRegister(newClusterCollector(c, db.NumShards()))
 		}
 	}
+	if p := s.opts.Peers; p != nil {
+		reg.MustRegister(newPeersCollector(p))
+	}
 	prom := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return []apiRoute{
 		{"GET", "/healthz", accessOpen, s.apiHealthz},

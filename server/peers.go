@@ -3,6 +3,8 @@ package server
 import (
 	"slices"
 	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Peers links the broker to the other brokers of a cluster (Options.Peers; package
@@ -21,6 +23,58 @@ type Peers interface {
 	// groups listed in local). It returns the groups it gave to another broker, which this
 	// broker's members must not receive. It must not block.
 	Forward(m *Message, local []string) (elsewhere []string)
+	// Stats returns the peering's counters, for /metrics.
+	Stats() PeerStats
+}
+
+// PeerStats are the counters of a broker's peering.
+type PeerStats struct {
+	// Forwarded messages went to a peer that took them; Dropped ones found a full queue or a
+	// peer that did not take them; Received ones came from peers.
+	Forwarded, Dropped, Received uint64
+	// RouteUpdatesSent and RouteUpdatesReceived count route messages; Resyncs counts whole
+	// route sets sent because a peer had lost track.
+	RouteUpdatesSent, RouteUpdatesReceived, Resyncs uint64
+	// Routes is how many filters this broker announces; RemoteRoutes how many the peers do.
+	Routes, RemoteRoutes int
+}
+
+// peersCollector exports PeerStats (mqttds_peering_*).
+type peersCollector struct {
+	p     Peers
+	descs map[string]*prometheus.Desc
+}
+
+func newPeersCollector(p Peers) *peersCollector {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("mqttds_peering_"+name, help, nil, nil)
+	}
+	return &peersCollector{p: p, descs: map[string]*prometheus.Desc{
+		"forwarded":     d("forwarded_total", "Messages published here and taken by another broker for its sessions."),
+		"dropped":       d("dropped_total", "Messages for another broker dropped (its queue full, or it did not take them)."),
+		"received":      d("received_total", "Messages published on another broker and routed here."),
+		"routes_sent":   d("route_updates_sent_total", "Route updates taken by other brokers."),
+		"routes_recv":   d("route_updates_received_total", "Route updates applied here."),
+		"resyncs":       d("resyncs_total", "Whole route sets sent because a broker had lost track of this one's."),
+		"routes":        d("routes", "Filters with a subscriber here, announced to the other brokers."),
+		"remote_routes": d("remote_routes", "Filters the other brokers announced."),
+	}}
+}
+
+func (pc *peersCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range pc.descs {
+		ch <- d
+	}
+}
+
+func (pc *peersCollector) Collect(ch chan<- prometheus.Metric) {
+	st := pc.p.Stats()
+	for name, v := range map[string]uint64{"forwarded": st.Forwarded, "dropped": st.Dropped, "received": st.Received,
+		"routes_sent": st.RouteUpdatesSent, "routes_recv": st.RouteUpdatesReceived, "resyncs": st.Resyncs} {
+		ch <- prometheus.MustNewConstMetric(pc.descs[name], prometheus.CounterValue, float64(v))
+	}
+	ch <- prometheus.MustNewConstMetric(pc.descs["routes"], prometheus.GaugeValue, float64(st.Routes))
+	ch <- prometheus.MustNewConstMetric(pc.descs["remote_routes"], prometheus.GaugeValue, float64(st.RemoteRoutes))
 }
 
 // forwardToPeers hands m to the peers, unless it is this broker's own $SYS tree (each broker

@@ -41,6 +41,12 @@ func (p *recordingPeers) Forward(m *Message, local []string) []string {
 	return nil
 }
 
+func (p *recordingPeers) Stats() PeerStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return PeerStats{Forwarded: uint64(len(p.forwarded)), Routes: len(p.routes)}
+}
+
 func (p *recordingPeers) state() (map[string]bool, []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -253,29 +253,20 @@ type outgoing struct {
 // matchBufs recycles the Match results of Forward, which runs for every PUBLISH.
 var matchBufs = sync.Pool{New: func() any { s := make([]subscriptions.Subscriber, 0, 8); return &s }}
 
-// Stats are a node's peering counters.
-type Stats struct {
-	// Forwarded messages went to a peer that took them; Dropped ones found a full queue or a
-	// peer that did not take them; Received ones came from peers.
-	Forwarded, Dropped, Received uint64
-	// RouteUpdatesSent and RouteUpdatesReceived count route messages; Resyncs counts whole
-	// route sets sent because a peer had lost track.
-	RouteUpdatesSent, RouteUpdatesReceived, Resyncs uint64
-	// Routes is how many filters this broker announces; RemoteRoutes how many the peers do.
-	Routes, RemoteRoutes int
-}
-
-// Stats returns the counters.
-func (n *Node) Stats() Stats {
+// Stats returns the counters (server.Peers).
+func (n *Node) Stats() server.PeerStats {
 	n.mu.Lock()
 	routes := len(n.mu.local)
 	n.mu.Unlock()
-	return Stats{
+	return server.PeerStats{
 		Forwarded: n.stats.forwarded.Load(), Dropped: n.stats.dropped.Load(), Received: n.stats.received.Load(),
 		RouteUpdatesSent: n.stats.routeUpdatesSent.Load(), RouteUpdatesReceived: n.stats.routeUpdatesReceived.Load(),
 		Resyncs: n.stats.resyncs.Load(), Routes: routes, RemoteRoutes: n.remote.Len(),
 	}
 }
+
+// The Node is the broker's link to its peers.
+var _ server.Peers = (*Node)(nil)
 
 // RemoteRoutes returns the routes peer announced, as this node knows them.
 func (n *Node) RemoteRoutes(peer string) []string {

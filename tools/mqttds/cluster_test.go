@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -232,8 +233,9 @@ func TestCluster_KillSiteKeepsAcknowledged(t *testing.T) {
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
 		return strings.Contains(string(body), "mqttds_replication_sites_up 2") &&
-			strings.Contains(string(body), `mqttds_replication_applied_index{shard="3"}`)
-	}, 20*time.Second, 50*time.Millisecond, "replication metrics on site 2")
+			strings.Contains(string(body), `mqttds_replication_applied_index{shard="3"}`) &&
+			regexp.MustCompile(`(?m)^mqttds_peering_received_total [1-9]`).Match(body) // the live messages
+	}, 20*time.Second, 50*time.Millisecond, "replication and peering metrics on site 2")
 
 	// The killed site restarts and rejoins; the cluster keeps taking writes.
 	startClusterSite(t, bin, sites, 0)
