@@ -1,10 +1,14 @@
 package server
 
 import (
+	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mqttds/mqttds/mqtt"
 )
 
 // Peers links the broker to the other brokers of a cluster (Options.Peers; package
@@ -23,8 +27,47 @@ type Peers interface {
 	// groups listed in local). It returns the groups it gave to another broker, which this
 	// broker's members must not receive. It must not block.
 	Forward(m *Message, local []string) (elsewhere []string)
+	// TakeOver asks every other broker to let go of clientID (Server.LetGo) before a client
+	// with that id is admitted here, so that a client id is connected to one broker of the
+	// cluster at a time [MQTT-3.1.4-3] and two brokers never deliver the same session. It
+	// returns once every broker answered or ctx ends; a broker that cannot be reached is not
+	// waited for (see the peering package).
+	TakeOver(ctx context.Context, clientID string)
 	// Stats returns the peering's counters, for /metrics.
 	Stats() PeerStats
+}
+
+// takeOverTimeout bounds how long a CONNECT waits for the other brokers to let go of its
+// client id.
+const takeOverTimeout = 2 * time.Second
+
+// takeOverRemote is openSession's step for the other brokers of a cluster.
+func (s *Server) takeOverRemote(clientID string) {
+	if s.opts.Peers == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), takeOverTimeout)
+	defer cancel()
+	s.opts.Peers.TakeOver(ctx, clientID)
+}
+
+// LetGo disconnects the connection of clientID, if one is attached here, with Session taken
+// over (0x8E) [MQTT-3.1.4-3] v5, because the client connected to another broker of the
+// cluster, and waits until the connection has let go of its session (a durable session has
+// then stored its state). It reports whether a connection was attached.
+func (s *Server) LetGo(clientID string) bool {
+	sess := s.loadedSession(clientID)
+	if sess == nil {
+		return false
+	}
+	c := sess.currentConn()
+	if c == nil {
+		return false
+	}
+	s.log.Info("client taken over by another broker", "client", clientID)
+	c.disconnect(CauseTakeover, mqtt.SessionTakenOver)
+	c.waitFinished(5 * time.Second)
+	return true
 }
 
 // PeerStats are the counters of a broker's peering.
@@ -35,6 +78,9 @@ type PeerStats struct {
 	// RouteUpdatesSent and RouteUpdatesReceived count route messages; Resyncs counts whole
 	// route sets sent because a peer had lost track.
 	RouteUpdatesSent, RouteUpdatesReceived, Resyncs uint64
+	// TakeOvers counts the CONNECTs that asked the other brokers to let go of their client
+	// id; TakeOverFailures the brokers that did not confirm.
+	TakeOvers, TakeOverFailures uint64
 	// Routes is how many filters this broker announces; RemoteRoutes how many the peers do.
 	Routes, RemoteRoutes int
 }
@@ -56,6 +102,8 @@ func newPeersCollector(p Peers) *peersCollector {
 		"routes_sent":   d("route_updates_sent_total", "Route updates taken by other brokers."),
 		"routes_recv":   d("route_updates_received_total", "Route updates applied here."),
 		"resyncs":       d("resyncs_total", "Whole route sets sent because a broker had lost track of this one's."),
+		"takeovers":     d("takeovers_total", "CONNECTs that asked the other brokers to let go of the client id first."),
+		"takeover_fail": d("takeover_failures_total", "Take-over requests a broker did not confirm (unreachable or refused)."),
 		"routes":        d("routes", "Filters with a subscriber here, announced to the other brokers."),
 		"remote_routes": d("remote_routes", "Filters the other brokers announced."),
 	}}
@@ -70,7 +118,8 @@ func (pc *peersCollector) Describe(ch chan<- *prometheus.Desc) {
 func (pc *peersCollector) Collect(ch chan<- prometheus.Metric) {
 	st := pc.p.Stats()
 	for name, v := range map[string]uint64{"forwarded": st.Forwarded, "dropped": st.Dropped, "received": st.Received,
-		"routes_sent": st.RouteUpdatesSent, "routes_recv": st.RouteUpdatesReceived, "resyncs": st.Resyncs} {
+		"routes_sent": st.RouteUpdatesSent, "routes_recv": st.RouteUpdatesReceived, "resyncs": st.Resyncs,
+		"takeovers": st.TakeOvers, "takeover_fail": st.TakeOverFailures} {
 		ch <- prometheus.MustNewConstMetric(pc.descs[name], prometheus.CounterValue, float64(v))
 	}
 	ch <- prometheus.MustNewConstMetric(pc.descs["routes"], prometheus.GaugeValue, float64(st.Routes))

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ type recordingPeers struct {
 	forwarded []string
 	local     [][]string
 	giveAway  bool
+	takeOvers []string
 }
 
 func (p *recordingPeers) Route(filter string, present bool) {
@@ -39,6 +41,12 @@ func (p *recordingPeers) Forward(m *Message, local []string) []string {
 		return local
 	}
 	return nil
+}
+
+func (p *recordingPeers) TakeOver(_ context.Context, clientID string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.takeOvers = append(p.takeOvers, clientID)
 }
 
 func (p *recordingPeers) Stats() PeerStats {
@@ -111,4 +119,22 @@ func TestPeers_RoutesForwardAndDeliver(t *testing.T) {
 	sub.expect(mqtt.TypeUnsuback)
 	routes, _ = peers.state()
 	require.Equal(t, map[string]bool{"$share/g/a/#": true}, routes)
+}
+
+// A CONNECT asks the other brokers to let go of its client id first; LetGo disconnects the
+// local connection of a client that connected elsewhere with Session taken over (0x8E)
+// [MQTT-3.1.4-3] v5 and keeps its session.
+func TestPeers_TakeOver(t *testing.T) {
+	peers := &recordingPeers{routes: map[string]bool{}}
+	s, addr := startServer(t, &Options{Peers: peers})
+	c := dialRaw(t, addr, mqtt.V5)
+	c.connect("roaming", true)
+	peers.mu.Lock()
+	require.Equal(t, []string{"roaming"}, peers.takeOvers)
+	peers.mu.Unlock()
+	require.True(t, s.LetGo("roaming"))
+	d := c.expect(mqtt.TypeDisconnect)
+	require.Equal(t, mqtt.SessionTakenOver, d.ReasonCode)
+	require.False(t, s.LetGo("roaming"), "nothing attached any more")
+	require.False(t, s.LetGo("nobody"))
 }

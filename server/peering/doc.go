@@ -26,6 +26,12 @@
 // full, or a batch the peer does not take, is dropped and counted: the in-memory sessions of a
 // broker that cannot be reached are not reachable either.
 //
+// # Take-over
+//
+// Before a broker admits a CONNECT it asks every peer to let go of the client id (TakeOver):
+// a peer with that client connected disconnects it (Session taken over) and answers once the
+// connection let go of its session, so a client id is connected to one broker at a time.
+//
 // # Shared subscriptions
 //
 // A shared group's filter is a route too ("$share/{group}/{filter}") while the group has a

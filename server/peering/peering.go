@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mqttds/mqttds/server"
 	"github.com/mqttds/mqttds/server/subscriptions"
@@ -20,9 +21,10 @@ import (
 
 // Paths of the requests between brokers, served by Node.Handler; all start with PathPrefix.
 const (
-	PathPrefix  = "/v1/peering/"
-	RoutesPath  = PathPrefix + "routes"
-	PublishPath = PathPrefix + "publish"
+	PathPrefix   = "/v1/peering/"
+	RoutesPath   = PathPrefix + "routes"
+	PublishPath  = PathPrefix + "publish"
+	TakeOverPath = PathPrefix + "takeover"
 )
 
 // Transport carries a request to another broker of the cluster, by its node name.
@@ -37,6 +39,9 @@ type Broker interface {
 	// those with a matching non-shared subscription if plain, and to one member of each of
 	// groups (canonical shared filters); it returns how many took it.
 	DeliverFromPeer(m *server.Message, plain bool, groups []string) int
+	// LetGo disconnects the local connection of clientID, which connected to another broker,
+	// and returns once it let go of its session.
+	LetGo(clientID string) bool
 }
 
 // Config configures a Node.
@@ -89,6 +94,7 @@ type Node struct {
 
 	stats struct {
 		forwarded, dropped, received, routeUpdatesSent, routeUpdatesReceived, resyncs atomic.Uint64
+		takeOvers, takeOverFailures                                                   atomic.Uint64
 	}
 }
 
@@ -261,7 +267,8 @@ func (n *Node) Stats() server.PeerStats {
 	return server.PeerStats{
 		Forwarded: n.stats.forwarded.Load(), Dropped: n.stats.dropped.Load(), Received: n.stats.received.Load(),
 		RouteUpdatesSent: n.stats.routeUpdatesSent.Load(), RouteUpdatesReceived: n.stats.routeUpdatesReceived.Load(),
-		Resyncs: n.stats.resyncs.Load(), Routes: routes, RemoteRoutes: n.remote.Len(),
+		Resyncs: n.stats.resyncs.Load(), TakeOvers: n.stats.takeOvers.Load(), TakeOverFailures: n.stats.takeOverFailures.Load(),
+		Routes: routes, RemoteRoutes: n.remote.Len(),
 	}
 }
 
@@ -284,6 +291,7 @@ func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+RoutesPath, n.serveRoutes)
 	mux.HandleFunc("POST "+PublishPath, n.servePublish)
+	mux.HandleFunc("POST "+TakeOverPath, n.serveTakeOver)
 	return mux
 }
 
@@ -369,5 +377,45 @@ func (n *Node) servePublish(w http.ResponseWriter, r *http.Request) {
 		(*b).DeliverFromPeer(f.Message, f.Plain, f.Groups)
 	}
 	n.stats.received.Add(uint64(len(msgs)))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// TakeOver asks every peer at once to let go of clientID and waits for their answers, or for
+// ctx to end (server.Peers). A peer that cannot be reached is not waited for: a broker cut off
+// from the others may keep its connection until it finds out (its durable sessions' writes
+// fail without a quorum).
+func (n *Node) TakeOver(ctx context.Context, clientID string) {
+	var wg sync.WaitGroup
+	for name := range n.peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			status, err := n.cfg.Transport.Post(ctx, name, TakeOverPath, []byte(clientID))
+			if err != nil || status != http.StatusNoContent {
+				n.stats.takeOverFailures.Add(1)
+				n.log.Warn("peering: a broker did not confirm a take-over", "peer", name, "client", clientID,
+					"status", status, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	n.stats.takeOvers.Add(1)
+}
+
+func (n *Node) serveTakeOver(w http.ResponseWriter, r *http.Request) {
+	_, body, ok := n.readBody(w, r)
+	if !ok {
+		return
+	}
+	if len(body) == 0 || len(body) > 65535 || !utf8.Valid(body) {
+		http.Error(w, "bad client id", http.StatusBadRequest)
+		return
+	}
+	b := n.broker.Load()
+	if b == nil {
+		http.Error(w, "broker not started", http.StatusServiceUnavailable)
+		return
+	}
+	(*b).LetGo(string(body))
 	w.WriteHeader(http.StatusNoContent)
 }

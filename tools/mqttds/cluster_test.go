@@ -354,4 +354,20 @@ func liveAcrossSites(ctx context.Context, t *testing.T, sites []*clusterSite) {
 	}
 	require.Positive(t, members[0], "the member on site 0 got its turns")
 	require.Positive(t, members[2], "the member on site 2 got its turns")
+
+	// A client id connects to one broker at a time: connecting through site 2 takes the
+	// connection on site 0 over [MQTT-3.1.4-3].
+	gone := make(chan *paho.Disconnect, 1)
+	nc, err := net.DialTimeout("tcp", sites[0].mqtt, 5*time.Second)
+	require.NoError(t, err)
+	first := paho.NewClient(paho.ClientConfig{Conn: nc, OnServerDisconnect: func(d *paho.Disconnect) { gone <- d }})
+	_, err = first.Connect(ctx, &paho.Connect{ClientID: "roaming", CleanStart: true, KeepAlive: 30})
+	require.NoError(t, err)
+	connect(sites[2].mqtt, "roaming", nil)
+	select {
+	case d := <-gone:
+		require.EqualValues(t, 0x8E, d.ReasonCode, "Session taken over")
+	case <-ctx.Done():
+		t.Fatal("the connection on site 0 was not taken over")
+	}
 }
