@@ -120,7 +120,9 @@ func (s *Server) apiRetainedDelete(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("topic")
 	m, err := s.retainedOne(name)
 	if err == nil && m != nil {
-		err = s.opts.Retained.Delete(name)
+		if err = s.opts.Retained.Delete(name); err == nil {
+			s.forwardRetainedDelete(name)
+		}
 	}
 	switch {
 	case err != nil:

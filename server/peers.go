@@ -155,12 +155,49 @@ func (s *Server) sharedHere(sub string, rt *routes, elsewhere []string) bool {
 // DeliverFromPeer hands a message published on another broker of the cluster to this
 // broker's sessions: if plain, to those with a matching non-shared subscription, and to one
 // member of each shared group in groups (the publishing broker picked this one for them). It
-// returns how many took it. The message is not retained again (the broker it was published
-// on did that, in the shared store), not stored, and not forwarded. A durable session is only
-// told to look in storage, where the message arrives by replication.
+// returns how many took it. A retained message (every broker gets each one) updates this
+// broker's view of the retained messages, not the store: the broker it was published on
+// wrote that, and the table is replicated. It is not stored or forwarded again. A durable
+// session is only told to look in storage, where the message arrives by replication.
 func (s *Server) DeliverFromPeer(m *Message, plain bool, groups []string) int {
+	if m.Retain {
+		s.mirrorRetained(m)
+	}
+	if !plain && len(groups) == 0 {
+		return 0
+	}
 	rt := s.match(m)
 	rt.fromPeer, rt.plain, rt.groups = true, plain, groups
 	n, _ := s.routeFlow(m, &rt)
 	return n
+}
+
+// retainedMirror is a RetainedStore whose table is shared by the brokers of a cluster: Mirror
+// applies another broker's change to this broker's view only.
+type retainedMirror interface {
+	Mirror(m *Message) error
+}
+
+// mirrorRetained applies a retained PUBLISH made on another broker (an empty payload
+// deletes) [MQTT-3.3.1-5], [MQTT-3.3.1-6] v5.
+func (s *Server) mirrorRetained(m *Message) {
+	var err error
+	if mr, ok := s.opts.Retained.(retainedMirror); ok {
+		err = mr.Mirror(m)
+	} else {
+		s.retain(m) // a store of this broker's own (tests): keep it like a local PUBLISH
+		return
+	}
+	if err != nil {
+		s.log.Error("retained view failed", "topic", m.Topic, "err", err)
+	}
+}
+
+// forwardRetainedDelete tells the other brokers that the API deleted a retained message, as
+// a retained PUBLISH with an empty payload would.
+func (s *Server) forwardRetainedDelete(topic string) {
+	if s.opts.Peers == nil {
+		return
+	}
+	s.opts.Peers.Forward(&Message{Topic: topic, Retain: true, Created: time.Now()}, nil)
 }

@@ -113,7 +113,14 @@ func TestPeers_RoutesForwardAndDeliver(t *testing.T) {
 	sub.expectNothing(100 * time.Millisecond)
 	_, forwarded = peers.state()
 	require.Len(t, forwarded, 2, "a peer's message is not forwarded again")
-	require.Zero(t, s.opts.Retained.Len(), "the publishing broker retained it, not this one")
+
+	// Retained messages: every broker's view follows the others' [MQTT-3.3.1-5], [MQTT-3.3.1-6].
+	require.Equal(t, 1, s.opts.Retained.Len(), "the view has a peer's retained message")
+	require.Zero(t, s.DeliverFromPeer(&Message{Topic: "r/1", Payload: []byte("x"), Retain: true, Created: time.Now()}, false, nil))
+	require.Equal(t, 2, s.opts.Retained.Len(), "also when no subscriber here matches")
+	require.Zero(t, s.DeliverFromPeer(&Message{Topic: "r/1", Retain: true, Created: time.Now()}, false, nil))
+	require.Equal(t, 1, s.opts.Retained.Len(), "an empty retained message deletes")
+	sub.expectNothing(50 * time.Millisecond)
 
 	sub.send(&mqtt.Packet{Type: mqtt.TypeUnsubscribe, PacketID: 2, Filters: []string{"a/#"}})
 	sub.expect(mqtt.TypeUnsuback)

@@ -90,6 +90,18 @@ func (r *DSRetained) Delete(topic string) error {
 	return r.mem.Delete(topic)
 }
 
+// Mirror applies a retained message another broker of the cluster wrote to the shared table
+// (an empty payload deletes) to the in-memory index only.
+func (r *DSRetained) Mirror(m *Message) error {
+	sh := r.shard(m.Topic)
+	r.shardMu[sh].Lock()
+	defer r.shardMu[sh].Unlock()
+	if len(m.Payload) == 0 {
+		return r.mem.Delete(m.Topic)
+	}
+	return r.mem.Set(m)
+}
+
 // Match implements RetainedStore. Expired messages are skipped; they leave
 // the table at the next open or when their topic is written again.
 func (r *DSRetained) Match(filter string, now time.Time, dst []*Message) ([]*Message, error) {

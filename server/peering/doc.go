@@ -26,6 +26,11 @@
 // full, or a batch the peer does not take, is dropped and counted: the in-memory sessions of a
 // broker that cannot be reached are not reachable either.
 //
+// # Retained messages
+//
+// Every peer gets each retained PUBLISH, matching routes or not, to keep its view of the
+// retained messages (the replicated table holds them; each broker serves them from memory).
+//
 // # Take-over
 //
 // Before a broker admits a CONNECT it asks every peer to let go of the client id (TakeOver):

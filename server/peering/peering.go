@@ -189,7 +189,8 @@ func (n *Node) routes() []string {
 	return out
 }
 
-// Forward queues m for the peers whose routes match it: once for each peer with a matching
+// Forward queues m for the peers whose routes match it (every peer for a retained message,
+// which they keep in their view of the retained messages): once for each peer with a matching
 // non-shared route, and, for each matching shared group, for one broker among those with
 // members, taken in turn; local lists the shared filters (canonical form) this broker has
 // members for, which makes it one of the candidates. It returns the shared filters it gave
@@ -240,6 +241,13 @@ func (n *Node) Forward(m *server.Message, local []string) (elsewhere []string) {
 	clear(subs)
 	*buf = subs[:0]
 	matchBufs.Put(buf)
+	if m.Retain {
+		// Every broker keeps a view of the retained messages: each gets every retained
+		// PUBLISH, matching routes or not.
+		for name := range n.peers {
+			out(name)
+		}
+	}
 	for _, o := range outs {
 		select {
 		case o.p.queue <- o.f:

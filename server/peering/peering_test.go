@@ -51,15 +51,25 @@ func (t *httpTransport) Post(ctx context.Context, node, path string, body []byte
 
 // inbox is a Broker that records what it is handed.
 type inbox struct {
-	mu     sync.Mutex
-	msgs   []*server.Message // the plain ones
-	groups map[string]int    // messages per shared group
-	letGo  []string          // client ids taken over by other brokers
+	mu      sync.Mutex
+	msgs    []*server.Message // the plain ones
+	groups  map[string]int    // messages per shared group
+	letGo   []string          // client ids taken over by other brokers
+	retains int
+}
+
+func (b *inbox) retained() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.retains
 }
 
 func (b *inbox) DeliverFromPeer(m *server.Message, plain bool, groups []string) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if m.Retain {
+		b.retains++
+	}
 	if plain {
 		b.msgs = append(b.msgs, m)
 	}
@@ -314,4 +324,17 @@ func TestTakeOver(t *testing.T) {
 	st := c.nodes["a"].Stats()
 	require.EqualValues(t, 2, st.TakeOvers)
 	require.EqualValues(t, 1, st.TakeOverFailures)
+}
+
+// Every peer gets each retained message, whatever its routes: brokers keep a view of the
+// retained messages each.
+func TestRetainedGoesEverywhere(t *testing.T) {
+	c := newCluster(t, "a", "b", "c")
+	m := msg("r/x")
+	m.Retain = true
+	require.Empty(t, c.nodes["c"].Forward(m, nil))
+	for _, name := range []string{"a", "b"} {
+		require.Eventually(t, func() bool { return c.inboxes[name].retained() == 1 }, waitFor, time.Millisecond, name)
+		require.Empty(t, c.inboxes[name].topics(), "%s: for the view, not for delivery", name)
+	}
 }

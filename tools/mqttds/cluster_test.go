@@ -309,6 +309,10 @@ func liveAcrossSites(ctx context.Context, t *testing.T, sites []*clusterSite) {
 			}
 		}
 	}
+	// A retained message set through site 1 is in site 0's view once what followed it arrived
+	// there (each broker's messages reach another in order).
+	_, err := pub.Publish(ctx, &paho.Publish{Topic: "ret/x", QoS: 1, Retain: true, Payload: []byte("kept")})
+	require.NoError(t, err)
 	const n = 50
 	for i := range n {
 		publish(fmt.Sprintf("live-%02d", i))
@@ -328,6 +332,18 @@ func liveAcrossSites(ctx context.Context, t *testing.T, sites []*clusterSite) {
 		for i, p := range seen {
 			require.Equal(t, fmt.Sprintf("live-%02d", i), p, "site %d: order and no duplicates", site)
 		}
+	}
+
+	late := make(chan *paho.Publish, 1)
+	lc := connect(sites[0].mqtt, "live-late", late)
+	_, err = lc.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "ret/#", QoS: 1}}})
+	require.NoError(t, err)
+	select {
+	case m := <-late:
+		require.Equal(t, "kept", string(m.Payload))
+		require.True(t, m.Retain, "sent as retained [MQTT-3.3.1-8]")
+	case <-ctx.Done():
+		t.Fatal("the retained message set through site 1 is not on site 0")
 	}
 
 	for i := range n {
