@@ -202,7 +202,7 @@ func (o *APIOptions) authorized(r *http.Request) bool {
 func (s *Server) apiRoutes() []apiRoute {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&promCollector{s: s}, &durableCollector{s: s}, &webhookCollector{s: s}, &httpAuthCollector{s: s})
+		&promCollector{s: s}, &durableCollector{s: s}, &webhookCollector{s: s}, &httpAuthCollector{s: s}, s.connectTime)
 	if db := s.Storage(); db != nil {
 		reg.MustRegister(newDSCollector(storageName, db))
 		if c := s.opts.Cluster; c != nil {

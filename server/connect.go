@@ -40,6 +40,7 @@ func (c *conn) handshake() error {
 		return &mqtt.Error{Code: mqtt.ProtocolError, Rule: "MQTT-3.1.0-1", Detail: "first packet is " + p.Type.String()}
 	}
 	// 2. Accept or refuse it.
+	start := time.Now()
 	if err := c.connect(&p); err != nil {
 		var r *refusal
 		if errors.As(err, &r) {
@@ -48,6 +49,7 @@ func (c *conn) handshake() error {
 		}
 		return err
 	}
+	c.srv.connectTime.Observe(time.Since(start).Seconds())
 	return nil
 }
 

@@ -254,3 +254,15 @@ func TestConnect_KickDuringConnect(t *testing.T) {
 	}
 	t.Logf("%d of 50 connections kicked while connecting", kicked)
 }
+
+// /metrics shows how long accepted CONNECTs took on the broker's side.
+func TestMetrics_ConnectDuration(t *testing.T) {
+	s, addr := startServer(t, nil)
+	for i := range 3 {
+		c := dialRaw(t, addr, mqtt.V5)
+		c.connect(fmt.Sprintf("timed-%d", i), true)
+	}
+	body := apiCall(t, s.APIHandler(), "GET", "/metrics", "", "").Body.String()
+	require.Regexp(t, `(?m)^mqttds_connect_duration_seconds_count 3$`, body)
+	require.Contains(t, body, `mqttds_connect_duration_seconds_bucket{le="0.0001"}`)
+}
