@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mqttds/mqttds/ds"
+	"github.com/mqttds/mqttds/replication/site"
 )
 
 // storeLoad stores b.N one-message writes (64-byte payloads) from writers goroutines, each
@@ -124,4 +125,38 @@ func BenchmarkFailover(b *testing.B) {
 		c.start(l)
 	}
 	b.ReportMetric(total.Seconds()/float64(b.N), "failover-s")
+}
+
+// BenchmarkMoveShard moves a shard holding a given number of messages (64-byte payloads)
+// between two sites of a four-site cluster, back and forth: each move adds a learner that
+// catches up from a snapshot, promotes it and removes a replica (three transitions). It
+// reports the seconds per move and the messages moved per second.
+func BenchmarkMoveShard(b *testing.B) {
+	for _, msgs := range []int{1000, 200000} {
+		b.Run(fmt.Sprintf("messages=%d", msgs), func(b *testing.B) {
+			c := newTestCluster(b, 3, 1)
+			payload := make([]byte, 64)
+			for i := 0; i < msgs; i += 500 {
+				batch := make([]ds.Message, 0, 500)
+				for j := i; j < min(i+500, msgs); j++ {
+					batch = append(batch, ds.Message{ClientID: clientFor(0, 1), Topic: fmt.Sprintf("t/0/m%d", j), Payload: payload, QoS: 1})
+				}
+				require.NoError(b, c.sites[c.leader(0)].db.Store(context.Background(), batch, ds.Sync))
+			}
+			d := c.addSite()
+			sets := [][]site.ID{{c.ids[0], c.ids[1], c.sites[d].id}, {c.ids[0], c.ids[1], c.ids[2]}}
+			b.ResetTimer()
+			start := time.Now()
+			for i := range b.N {
+				_, err := c.sites[0].node.SetReplicas(context.Background(), 0, sets[i%2])
+				require.NoError(b, err)
+				c.waitTarget(0, sets[i%2])
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			b.ReportMetric(elapsed.Seconds()/float64(b.N), "s/move")
+			b.ReportMetric(float64(msgs*b.N)/elapsed.Seconds(), "msgs-moved/s")
+			b.ReportMetric(float64(3*b.N)/elapsed.Seconds(), "transitions/s")
+		})
+	}
 }

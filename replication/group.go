@@ -376,7 +376,7 @@ const compactCheckTicks = 20
 // Config.SnapshotLag entries behind: then it no longer does, and catches up from a snapshot.
 func (g *group) maybeCompact() {
 	if g.ready.Load() {
-		g.compact(g.n.cfg.CompactEntries)
+		g.compact(g.n.cfg.CompactEntries, false)
 	}
 }
 

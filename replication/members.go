@@ -283,8 +283,9 @@ func (g *group) maybeTransition() {
 		return
 	case stepAddLearner:
 		if first, _ := g.st.FirstIndex(); first <= 1 {
-			// The new replica must start from a snapshot: compact the log past its start.
-			g.compact(1)
+			// The new replica must start from a snapshot: compact the log past its start (a voter
+			// that is down does not hold this back: it would catch up from a snapshot too).
+			g.compact(1, true)
 			return
 		}
 		if !g.m.created[id] {
@@ -347,6 +348,19 @@ func (g *group) applyConfChangeState(cs *pb.ConfState) {
 		g.n.metrics.transitionsDone.Add(1)
 	}
 	g.m.waitUntil = 0
+	// What the leader learned about adding a site holds until the site is a learner: a site
+	// removed and added again is asked again, and catches up again.
+	for id := range g.m.created {
+		if !slices.Contains(cs.GetLearners(), id) {
+			delete(g.m.created, id)
+			delete(g.m.asked, id)
+		}
+	}
+	for id := range g.m.catchMark {
+		if !slices.Contains(cs.GetLearners(), id) {
+			delete(g.m.catchMark, id)
+		}
+	}
 	self := uint64(g.n.cfg.Site)
 	if !slices.Contains(cs.GetVoters(), self) && !slices.Contains(cs.GetLearners(), self) {
 		g.m.removed = true
@@ -355,13 +369,16 @@ func (g *group) applyConfChangeState(cs *pb.ConfState) {
 }
 
 // compact proposes, on a leader, to discard the log up to the last entry every voter has and
-// this replica applied, if that is at least minEntries past the log's start.
-func (g *group) compact(minEntries int) {
+// this replica applied, if that is at least minEntries past the log's start. A voter more than
+// Config.SnapshotLag entries behind does not count, nor, with activeOnly, one that is not
+// recently active.
+func (g *group) compact(minEntries int, activeOnly bool) {
 	st := g.rn.Status()
 	applied := g.applied.Load()
 	safe := applied
 	for id, pr := range st.Progress {
-		if _, voter := st.Config.Voters.IDs()[id]; voter && applied-min(applied, pr.Match) <= uint64(g.n.cfg.SnapshotLag) {
+		_, voter := st.Config.Voters.IDs()[id]
+		if voter && applied-min(applied, pr.Match) <= uint64(g.n.cfg.SnapshotLag) && (pr.RecentActive || !activeOnly || id == st.ID) {
 			safe = min(safe, pr.Match)
 		}
 	}

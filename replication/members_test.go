@@ -390,3 +390,63 @@ func TestSetReplicasRefusesUnknownSites(t *testing.T) {
 	_, err = c.sites[0].node.ForgetSite(ctx, 0x9999)
 	require.True(t, errors.Is(err, ErrUnknownSite))
 }
+
+// TestForgetDeadSite: a fourth site joins, then a founding site dies and is forgotten; the
+// replica it held moves to the fourth site with the two live voters as the quorum, the voters
+// never below three; when the forgotten site comes back, its replica finds that it left the
+// group and drops the shard.
+func TestForgetDeadSite(t *testing.T) {
+	log := &confLog{}
+	c := (&testCluster{t: t, shards: 2, confHook: log.hook}).run(3)
+	var acked [2][]string
+	for shard := range 2 {
+		p, tp := topics(shard, 0, 20)
+		c.write(shard, p...)
+		acked[shard] = tp
+	}
+	d := c.addSite()
+	ctx := context.Background()
+	plan, err := c.sites[0].node.JoinSite(ctx, c.sites[d].id)
+	require.NoError(t, err)
+	for _, sp := range plan.Shards {
+		c.waitTarget(sp.Shard, sp.To)
+	}
+	const dead = 2
+	c.stop(dead)
+	require.Eventually(t, func() bool { // refused while the site is still seen up
+		plan, err = c.sites[0].node.ForgetSite(ctx, c.sites[dead].id)
+		return err == nil
+	}, waitFor, 20*time.Millisecond)
+	require.False(t, slices.ContainsFunc(c.sites[0].node.Sites(), func(s SiteStatus) bool { return s.ID == c.sites[dead].id }),
+		"a forgotten site is no longer listed")
+	require.NotEmpty(t, plan.Shards)
+	for _, sp := range plan.Shards {
+		require.Equal(t, []site.ID{c.sites[dead].id}, sp.Remove)
+		require.Equal(t, []site.ID{c.sites[d].id}, sp.Add)
+		c.waitTarget(sp.Shard, sp.To)
+	}
+	for shard := range 2 {
+		p, tp := topics(shard, 20, 30)
+		c.write(shard, p...)
+		acked[shard] = append(acked[shard], tp...)
+		st, err := c.sites[0].node.ShardStatus(ctx, shard)
+		require.NoError(t, err)
+		require.NotContains(t, st.Voters, c.sites[dead].id)
+		c.checkReplicas(shard, st.Voters, acked[shard])
+		minVoters, _ := log.min(shard)
+		require.GreaterOrEqual(t, minVoters, 3)
+	}
+
+	c.start(dead)
+	require.Eventually(t, func() bool {
+		for shard := range 2 {
+			if _, err := c.sites[dead].node.Status(shard); !errors.Is(err, ErrNotReplica) {
+				return false
+			}
+		}
+		return true
+	}, waitFor, 20*time.Millisecond, "the forgotten site still holds a shard")
+	for shard := range 2 {
+		require.Empty(t, shardTopics(t, c.sites[dead].db, shard))
+	}
+}
