@@ -419,12 +419,16 @@ func TestForgetDeadSite(t *testing.T) {
 	}, waitFor, 20*time.Millisecond)
 	require.False(t, slices.ContainsFunc(c.sites[0].node.Sites(), func(s SiteStatus) bool { return s.ID == c.sites[dead].id }),
 		"a forgotten site is no longer listed")
-	require.NotEmpty(t, plan.Shards)
+	moved := 0
 	for _, sp := range plan.Shards {
-		require.Equal(t, []site.ID{c.sites[dead].id}, sp.Remove)
-		require.Equal(t, []site.ID{c.sites[d].id}, sp.Add)
+		if len(sp.Remove) > 0 { // else only the shard's leader changes
+			require.Equal(t, []site.ID{c.sites[dead].id}, sp.Remove)
+			require.Equal(t, []site.ID{c.sites[d].id}, sp.Add)
+			moved++
+		}
 		c.waitTarget(sp.Shard, sp.To)
 	}
+	require.Positive(t, moved)
 	for shard := range 2 {
 		p, tp := topics(shard, 20, 30)
 		c.write(shard, p...)

@@ -3,6 +3,7 @@ package replication
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/mqttds/mqttds/replication/site"
@@ -100,7 +101,65 @@ func PlanLeaders(targets [][]site.ID, current []site.ID) []site.ID {
 		out[s] = best
 		leads[best]++
 	}
+	balanceLeaders(targets, out, leads)
 	return out
+}
+
+// balanceLeaders evens out the leaders chosen greedily: while a site leads at least two shards
+// more than another site it can reach — through shards whose targets hold the next site, each
+// handing its leadership one step along — the leaderships along that path move, one shard
+// each, so the first site leads one less and the last one more. Each move lowers the sum of
+// the squares of the counts, so it ends.
+func balanceLeaders(targets [][]site.ID, out []site.ID, leads map[site.ID]int) {
+	sites := slices.Sorted(maps.Keys(leads))
+	for _, t := range targets {
+		for _, id := range t {
+			if _, ok := leads[id]; !ok {
+				leads[id] = 0
+				sites = append(sites, id)
+			}
+		}
+	}
+	slices.Sort(sites)
+	type step struct {
+		from  site.ID
+		shard int
+	}
+	for moved := true; moved; {
+		moved = false
+		for _, start := range sites {
+			prev := map[site.ID]step{start: {}}
+			queue := []site.ID{start}
+			for len(queue) > 0 && !moved {
+				a := queue[0]
+				queue = queue[1:]
+				for s, t := range targets {
+					if out[s] != a {
+						continue
+					}
+					for _, b := range t {
+						if _, seen := prev[b]; seen {
+							continue
+						}
+						prev[b] = step{a, s}
+						if leads[b] <= leads[start]-2 {
+							for at := b; at != start; at = prev[at].from {
+								out[prev[at].shard] = at
+							}
+							leads[start]--
+							leads[b]++
+							moved = true
+							break
+						}
+						queue = append(queue, b)
+					}
+					if moved {
+						break
+					}
+				}
+			}
+		}
+	}
 }
 
 // planner is PlanTargets's working state.
