@@ -389,21 +389,33 @@ func (n *Node) servePublish(w http.ResponseWriter, r *http.Request) {
 }
 
 // TakeOver asks every peer at once to let go of clientID and waits for their answers, or for
-// ctx to end (server.Peers). A peer that cannot be reached is not waited for: a broker cut off
-// from the others may keep its connection until it finds out (its durable sessions' writes
-// fail without a quorum).
+// ctx to end (server.Peers). A peer that cannot be reached is not waited for: one whose last
+// request got no answer is asked without waiting (so CONNECTs stay fast while a broker is
+// down or cut off), and a broker cut off from the others may keep its connection until it
+// finds out (its durable sessions' writes fail without a quorum).
 func (n *Node) TakeOver(ctx context.Context, clientID string) {
 	var wg sync.WaitGroup
-	for name := range n.peers {
+	for _, p := range n.peers {
+		ask := func(ctx context.Context) {
+			status, err := p.postCtx(ctx, TakeOverPath, []byte(clientID))
+			if err != nil || status != http.StatusNoContent {
+				n.stats.takeOverFailures.Add(1)
+				n.log.Warn("peering: a broker did not confirm a take-over", "peer", p.name, "client", clientID,
+					"status", status, "err", err)
+			}
+		}
+		if p.down.Load() {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
+				defer cancel()
+				ask(ctx)
+			}()
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			status, err := n.cfg.Transport.Post(ctx, name, TakeOverPath, []byte(clientID))
-			if err != nil || status != http.StatusNoContent {
-				n.stats.takeOverFailures.Add(1)
-				n.log.Warn("peering: a broker did not confirm a take-over", "peer", name, "client", clientID,
-					"status", status, "err", err)
-			}
+			ask(ctx)
 		}()
 	}
 	wg.Wait()

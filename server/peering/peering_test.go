@@ -324,6 +324,13 @@ func TestTakeOver(t *testing.T) {
 	st := c.nodes["a"].Stats()
 	require.EqualValues(t, 2, st.TakeOvers)
 	require.EqualValues(t, 1, st.TakeOverFailures)
+
+	// c is now known to be down: a take-over no longer waits for it, and still reaches b.
+	require.True(t, c.nodes["a"].peers["c"].down.Load())
+	c.nodes["a"].TakeOver(context.Background(), "client-9")
+	require.Equal(t, []string{"client-7", "client-8", "client-9"}, c.inboxes["b"].lettingGo())
+	require.Eventually(t, func() bool { return c.nodes["a"].Stats().TakeOverFailures == 2 }, waitFor, time.Millisecond,
+		"the request to c went out in the background and failed")
 }
 
 // Every peer gets each retained message, whatever its routes: brokers keep a view of the

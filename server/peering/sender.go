@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,6 +25,10 @@ type peer struct {
 	full bool
 	// seq numbers the next delta; it restarts with every whole set.
 	seq uint64
+
+	// down is set while the last request to the peer got no answer; the sender's requests
+	// (an empty delta at least every SyncInterval) find out when it is back.
+	down atomic.Bool
 }
 
 func (p *peer) poke() {
@@ -143,5 +148,12 @@ func (p *peer) post(path string, body []byte) (int, error) {
 		case <-ctx.Done():
 		}
 	}()
-	return p.n.cfg.Transport.Post(ctx, p.name, path, body)
+	return p.postCtx(ctx, path, body)
+}
+
+// postCtx sends one request and notes whether the peer answered.
+func (p *peer) postCtx(ctx context.Context, path string, body []byte) (int, error) {
+	status, err := p.n.cfg.Transport.Post(ctx, p.name, path, body)
+	p.down.Store(err != nil)
+	return status, err
 }
