@@ -512,7 +512,7 @@ func TestCompactionKeepsWhatAVoterNeeds(t *testing.T) {
 
 // lastLogIndex reads the last raft log index of group from a stopped site's store.
 func lastLogIndex(t *testing.T, dir string, group uint32) uint64 {
-	db, err := pebble.Open(dir, &pebble.Options{})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietPebble{}})
 	require.NoError(t, err)
 	defer db.Close()
 	st, err := raftstore.Open(db, group)
@@ -521,3 +521,10 @@ func lastLogIndex(t *testing.T, dir string, group uint32) uint64 {
 	require.NoError(t, err)
 	return last
 }
+
+// quietPebble drops pebble's informational logs (WAL recovery at every open) from test output.
+type quietPebble struct{}
+
+func (quietPebble) Infof(string, ...any)              {}
+func (quietPebble) Errorf(format string, args ...any) { fmt.Printf("pebble: "+format+"\n", args...) }
+func (quietPebble) Fatalf(format string, args ...any) { panic(fmt.Sprintf("pebble: "+format, args...)) }

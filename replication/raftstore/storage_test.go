@@ -15,7 +15,7 @@ import (
 
 func openPebble(t *testing.T, fs vfs.FS) *pebble.DB {
 	t.Helper()
-	db, err := pebble.Open("db", &pebble.Options{FS: fs})
+	db, err := pebble.Open("db", &pebble.Options{FS: fs, Logger: quietPebble{}})
 	require.NoError(t, err)
 	return db
 }
@@ -204,3 +204,10 @@ func TestSaveSyncsWhatRaftNeeds(t *testing.T) {
 		require.NoError(t, crashed.Close())
 	}
 }
+
+// quietPebble drops pebble's informational logs (WAL recovery at every open) from test output.
+type quietPebble struct{}
+
+func (quietPebble) Infof(string, ...any)              {}
+func (quietPebble) Errorf(format string, args ...any) { fmt.Printf("pebble: "+format+"\n", args...) }
+func (quietPebble) Fatalf(format string, args ...any) { panic(fmt.Sprintf("pebble: "+format, args...)) }
