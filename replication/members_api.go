@@ -438,15 +438,8 @@ func (n *Node) serveTarget(w http.ResponseWriter, r *http.Request) {
 
 // askCreate asks site to = to create its replica of shard (a leader adds it).
 func (n *Node) askCreate(to site.ID, shard int) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := n.untilStop(5 * time.Second)
 	defer cancel()
-	go func() {
-		select {
-		case <-n.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+to.String()+replicaPath+strconv.Itoa(shard), nil)
 	if err != nil {
 		return err
@@ -479,15 +472,8 @@ func (n *Node) serveReplica(w http.ResponseWriter, r *http.Request) {
 // removedFrom asks the other sites whether shard's group still counts this site: true if a
 // leader of at least term has it neither in its configuration nor in its target.
 func (n *Node) removedFrom(shard int, term uint64) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := n.untilStop(5 * time.Second)
 	defer cancel()
-	go func() {
-		select {
-		case <-n.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	for _, id := range n.knownSites() {
 		if id == n.cfg.Site {
 			continue

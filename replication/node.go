@@ -461,5 +461,25 @@ func (n *Node) Sites() []SiteStatus {
 	return out
 }
 
+// untilStop returns a context that ends when the node stops, or after d (0: no limit), for
+// requests to other sites made on the node's own behalf.
+func (n *Node) untilStop(d time.Duration) (context.Context, context.CancelFunc) {
+	var ctx context.Context
+	var cancel context.CancelFunc
+	if d > 0 {
+		ctx, cancel = context.WithTimeout(context.Background(), d)
+	} else {
+		ctx, cancel = context.WithCancel(context.Background())
+	}
+	go func() {
+		select {
+		case <-n.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
 // Site is this site's id.
 func (n *Node) Site() site.ID { return n.cfg.Site }

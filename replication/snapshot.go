@@ -109,15 +109,8 @@ func (g *group) sendSnapshot(m *pb.Message) {
 	g.n.wg.Add(1)
 	go func() {
 		defer g.n.wg.Done()
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := g.n.untilStop(0)
 		defer cancel()
-		go func() {
-			select {
-			case <-g.n.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 		err := g.n.streamSnapshot(ctx, g.shard, m, out.snap)
 		if err != nil {
 			g.n.metrics.snapshotFailures.Add(1)
