@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mqttds/mqttds/mqtt"
+	"github.com/mqttds/mqttds/server/subscriptions"
 )
 
 // Peers links the broker to the other brokers of a cluster (Options.Peers; package
@@ -128,18 +129,30 @@ func (pc *peersCollector) Collect(ch chan<- prometheus.Metric) {
 
 // forwardToPeers hands m to the peers, unless it is this broker's own $SYS tree (each broker
 // publishes its own) or it came from a peer (the broker it was published on forwarded it
-// everywhere already). It returns the shared groups this broker must leave out.
-func (s *Server) forwardToPeers(m *Message, rt *routes) (elsewhere []string) {
+// everywhere already). It returns the shared groups this broker must leave out, and the
+// filters of the matching shared subscriptions it computed (in rt.subs order: see
+// sharedFilter).
+func (s *Server) forwardToPeers(m *Message, rt *routes) (elsewhere, local []string) {
 	if s.opts.Peers == nil || rt.fromPeer || strings.HasPrefix(m.Topic, "$SYS/") {
-		return nil
+		return nil, nil
 	}
-	var local []string
+	// Match puts the shared subscriptions first: local[i] is the filter of rt.subs[i].
 	for i := range rt.subs {
-		if rt.subs[i].Shared() {
-			local = append(local, rt.subs[i].Filter())
+		if !rt.subs[i].Shared() {
+			break
 		}
+		local = append(local, rt.subs[i].Filter())
 	}
-	return s.opts.Peers.Forward(m, local)
+	return s.opts.Peers.Forward(m, local), local
+}
+
+// sharedFilter is the filter of the shared subscription subs[i]: local[i] when
+// forwardToPeers computed it, else computed now.
+func sharedFilter(subs []subscriptions.Subscriber, i int, local []string) string {
+	if i < len(local) {
+		return local[i]
+	}
+	return subs[i].Filter()
 }
 
 // sharedHere reports whether this broker's members of the shared subscription sub take m:

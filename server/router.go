@@ -72,13 +72,13 @@ func (s *Server) routeFlow(m *Message, rt *routes) (n int, backed Session) {
 	if m.Retain && !rt.fromPeer {
 		s.retain(m)
 	}
-	elsewhere := s.forwardToPeers(m, rt)
+	elsewhere, shared := s.forwardToPeers(m, rt)
 	subs := rt.subs
 	shed := m.QoS == mqtt.QoS0 && s.memoryHigh()
 	for i := range subs {
 		sub := &subs[i]
 		if sub.Shared() {
-			if (rt.fromPeer || elsewhere != nil) && !s.sharedHere(sub.Filter(), rt, elsewhere) {
+			if (rt.fromPeer || elsewhere != nil) && !s.sharedHere(sharedFilter(subs, i, shared), rt, elsewhere) {
 				continue
 			}
 			if ok, congested := s.deliverShared(m, sub, ""); ok {
