@@ -19,7 +19,8 @@
 // the transport trusts any certificate it signed.
 //
 // Tests inject faults with SetFilter: a filter that returns false drops the message, which
-// models partitions and lossy links without touching the network.
+// models partitions and lossy links without touching the network; SetMessageFilter drops
+// messages by kind.
 package transport
 
 import (
@@ -62,6 +63,11 @@ type Handler interface {
 // Filter decides whether a message may travel; false drops it.
 type Filter func(from, to site.ID, group uint32) bool
 
+// MessageFilter decides, from the message itself, whether a message this site sends may
+// travel; false drops it. It models a link that loses some kinds of messages (a follower
+// that gets heartbeats but no entries lags its leader while it stays in touch).
+type MessageFilter func(to site.ID, group uint32, m *pb.Message) bool
+
 // Stats counts a transport's traffic.
 type Stats struct {
 	Sent, Received, Dropped, Filtered uint64
@@ -81,7 +87,8 @@ type Transport struct {
 	closed bool
 	wg     sync.WaitGroup
 
-	filter atomic.Pointer[Filter]
+	filter    atomic.Pointer[Filter]
+	msgFilter atomic.Pointer[MessageFilter]
 
 	httpLn  *connListener // set by ServeHTTP
 	httpSrv *http.Server
@@ -177,6 +184,15 @@ func (t *Transport) SetFilter(f Filter) {
 	t.filter.Store(&f)
 }
 
+// SetMessageFilter installs f for the messages this site sends (nil removes it).
+func (t *Transport) SetMessageFilter(f MessageFilter) {
+	if f == nil {
+		t.msgFilter.Store(nil)
+		return
+	}
+	t.msgFilter.Store(&f)
+}
+
 // Stats returns the traffic counters.
 func (t *Transport) Stats() Stats {
 	return Stats{Sent: t.sent.Load(), Received: t.received.Load(), Dropped: t.dropped.Load(), Filtered: t.filtered.Load()}
@@ -220,6 +236,10 @@ type frame struct {
 func (t *Transport) Send(group uint32, m *pb.Message) {
 	to := site.ID(m.GetTo())
 	if f := t.filter.Load(); f != nil && !(*f)(t.self, to, group) {
+		t.filtered.Add(1)
+		return
+	}
+	if f := t.msgFilter.Load(); f != nil && !(*f)(to, group, m) {
 		t.filtered.Add(1)
 		return
 	}
