@@ -25,7 +25,9 @@
 //
 // Replicas (replica.go, forward.go): on a replica that does not lead a shard, the Applier
 // refuses batches, the leader's batches arrive through ApplyReplicated, and with a Forwarder
-// the shard's writes go to the leader as they are before preparing (StoreForwarded).
+// the shard's writes go to the leader as they are before preparing (StoreForwarded). Reads
+// are the local replica's, which may lag the leader; DB.Barrier waits until it has every
+// write acknowledged before the call (a Forwarder that is a ReadBarrier does the work).
 //
 // Group commit: a flush starts at once while fewer than four flushes of the shard are
 // committing, so a lone message waits for one fsync, not a timer, and a new batch joins the

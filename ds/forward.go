@@ -29,6 +29,29 @@ type Forwarder interface {
 	Forward(ctx context.Context, shard int, data []byte) error
 }
 
+// ReadBarrier is implemented by a Forwarder whose replica may lag the shard's leader (reads
+// are served by the local replica): Barrier returns once this replica has applied every
+// write the shard had committed when it was called. See DB.Barrier.
+type ReadBarrier interface {
+	Barrier(ctx context.Context, shard int) error
+}
+
+// Barrier returns once reads of shard on this store see every write acknowledged, on any
+// replica, before Barrier was called: a linearizable read point. On a store that is not
+// replicated (no Forwarder, or one that is no ReadBarrier) every read already does, and it
+// returns at once. It fails when ctx ends first, for instance on a replica cut off from the
+// shard's quorum, which cannot know what was committed.
+func (d *DB) Barrier(ctx context.Context, shard int) error {
+	if _, err := d.shard(shard); err != nil {
+		return err
+	}
+	rb, ok := d.opts.Forwarder.(ReadBarrier)
+	if !ok {
+		return ctx.Err()
+	}
+	return rb.Barrier(ctx, shard)
+}
+
 // forwardFormatV1 is the version of an encoded forwarded request:
 //
 //	0x01 | uvarint n | n × (topic len | topic | value len | value)

@@ -385,10 +385,10 @@ func TestPartitionedLeaderStepsDown(t *testing.T) {
 }
 
 // TestReadyContractOrder pins the order of the steps of a group's pass to the numbered list
-// in doc.go: every pass starts with step 1, and the steps of each Ready follow 2..8.
+// in doc.go: every pass starts with step 1, and the steps of each Ready follow 2..9.
 func TestReadyContractOrder(t *testing.T) {
 	doc := readDoc(t)
-	want := []string{"step", "ready", "leadership", "leader-send", "persist", "send", "apply", "advance"}
+	want := []string{"step", "ready", "leadership", "leader-send", "persist", "send", "apply", "reads", "advance"}
 	require.Equal(t, want, doc, "doc.go lists the Ready contract steps in this order")
 
 	id := site.ID(0x77)
@@ -409,6 +409,7 @@ func TestReadyContractOrder(t *testing.T) {
 	defer db.Close()
 	require.Eventually(t, func() bool { st, _ := node.Status(0); return st.Leading }, waitFor, 5*time.Millisecond)
 	require.NoError(t, db.Store(context.Background(), []ds.Message{{ClientID: "c", Topic: "a/b", Payload: []byte("p")}}, ds.Sync))
+	require.NoError(t, node.Barrier(context.Background(), 0), "a read barrier goes through the steps too")
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -418,10 +419,10 @@ func TestReadyContractOrder(t *testing.T) {
 	for i := 1; i < len(steps); i++ {
 		prev, cur := steps[i-1], steps[i]
 		switch {
-		case cur == 1: // a new pass: the previous one ended after step 1 or 8
-			require.Contains(t, []int{1, 8}, prev, "pass ended at step %d", prev)
+		case cur == 1: // a new pass: the previous one ended after step 1 or 9
+			require.Contains(t, []int{1, 9}, prev, "pass ended at step %d", prev)
 		case cur == 2:
-			require.Contains(t, []int{1, 8}, prev)
+			require.Contains(t, []int{1, 9}, prev)
 			readies++
 		default:
 			require.Equal(t, prev+1, cur, "step %d after step %d", cur, prev)

@@ -9,7 +9,10 @@
 // hands it to the Applier (ds.Options.NewApplier), which proposes it to the shard's group. A
 // batch is acknowledged once a quorum has it in its log, synced, and the leader has applied
 // it. Followers apply every committed batch to their pebble instance and call
-// ds.DB.ApplyReplicated, so their readers see it. Reads are always served locally.
+// ds.DB.ApplyReplicated, so their readers see it. Reads are always served locally; a
+// follower may lag its leader by a replication round, so a reader that must see every write
+// acknowledged anywhere calls Node.Barrier first (barrier.go: raft's ReadIndex, then a wait
+// until the read index is applied; ds.DB.Barrier reaches it through the Forwarder).
 //
 // # The Ready contract
 //
@@ -17,7 +20,9 @@
 // in order; TestReadyContractOrder checks the order of the steps against this list:
 //
 //  1. step: feed raft the messages received from peers and the ticks that elapsed, and
-//     propose the batches ds handed over (only on a leader whose state is current).
+//     propose the batches ds handed over (only on a leader whose state is current); ask raft
+//     for the read index of new read barriers (rn.ReadIndex), and again for those whose
+//     answer was lost.
 //  2. ready: take rn.Ready(); nothing below runs if raft has nothing ready.
 //  3. leadership: on a change of raft state, a replica that lost leadership fails every batch
 //     still in flight with ds.ErrNotCommitted (they may still commit; ds rebuilds its state
@@ -36,7 +41,10 @@
 //  7. apply: apply rd.CommittedEntries in order; each batch's writes and the group's applied
 //     index go into one pebble batch, so a restart resumes exactly after the last applied
 //     entry; configuration changes go through rn.ApplyConfChange and are stored.
-//  8. advance: rn.Advance(rd), and repeat from 2 while raft has more ready.
+//  8. reads: hand rd.ReadStates (the read indexes raft confirmed, asked for in step 1 by
+//     Node.Barrier) to their barriers, and release every barrier whose index is now applied,
+//     so that what a barrier's caller reads next includes the entries just applied.
+//  9. advance: rn.Advance(rd), and repeat from 2 while raft has more ready.
 //
 // # Durability
 //

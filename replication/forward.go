@@ -41,6 +41,9 @@ func (f forwarder) Leads(shard int) bool {
 	return g != nil && g.ready.Load()
 }
 
+// Barrier is ds.ReadBarrier: Node.Barrier.
+func (f forwarder) Barrier(ctx context.Context, shard int) error { return f.n.Barrier(ctx, shard) }
+
 func (f forwarder) Forward(ctx context.Context, shard int, data []byte) error {
 	n := f.n
 	ctx, cancel := context.WithTimeout(ctx, forwardPatience)

@@ -85,6 +85,8 @@ type group struct {
 	}
 	// view is the membership Status shows (members.go).
 	view atomic.Pointer[memberView]
+	// reads are the read barriers (barrier.go).
+	reads barriers
 
 	// ready is set while this replica leads the shard with its state current: Apply
 	// proposes only then.
@@ -291,6 +293,7 @@ func (g *group) pass(ticked bool) error {
 		}
 		g.maybeCheckOrphan()
 	}
+	g.askReads(ticked)
 	for _, data := range targets {
 		if g.ready.Load() {
 			// A lost proposal shows in the target the group reports; the caller may repeat it.
@@ -351,8 +354,11 @@ func (g *group) pass(ticked bool) error {
 		if err := g.apply(rd.CommittedEntries); err != nil {
 			return err
 		}
-		// 8. advance
+		// 8. reads
 		g.step(8)
+		g.readStates(rd.ReadStates)
+		// 9. advance
+		g.step(9)
 		g.rn.Advance(rd)
 	}
 	if g.wantBarrier {
@@ -573,6 +579,7 @@ func (g *group) stop(err error) {
 	g.mu.stopped = true
 	g.mu.Unlock()
 	g.abandon(err)
+	g.failReads(err)
 	g.isLeader = false
 	g.releaseSnapshots()
 	g.dropStaged(true)

@@ -164,6 +164,12 @@ func (c *conn) connect(p *mqtt.Packet) error {
 	// The writes are held until the connection is ready: a client that
 	// has its CONNACK is listed and can be kicked, and a kick that comes
 	// in between queues its DISCONNECT behind the CONNACK.
+	// In a cluster the other brokers let go of the client id first, and the session is read
+	// only once this site's replica has everything they wrote to it.
+	if err := s.prepareSession(id); err != nil {
+		s.log.Warn("connect refused: the session's storage is not current on this site", "client", id, "err", err)
+		return &refusal{mqtt.ServerUnavailable, CauseRefused}
+	}
 	var sess Session
 	var present bool
 	c.connected = true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
 	"testing"
@@ -11,8 +12,10 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/stretchr/testify/require"
+	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/mqttds/mqttds/ds"
+	"github.com/mqttds/mqttds/mqtt"
 	"github.com/mqttds/mqttds/replication"
 	"github.com/mqttds/mqttds/replication/site"
 )
@@ -59,8 +62,9 @@ func TestDurable_ClusteredOfflineMessages(t *testing.T) {
 	}
 }
 
-// clusteredServers starts n brokers, each on its own site of one replicated store.
-func clusteredServers(t *testing.T, n int) []string {
+// clusteredServers starts n brokers, each on its own site of one replicated store, and
+// returns their addresses and the sites' nodes.
+func clusteredServers(t *testing.T, n int) ([]string, []*replication.Node) {
 	t.Helper()
 	var ids []site.ID
 	for i := range n {
@@ -105,14 +109,14 @@ func clusteredServers(t *testing.T, n int) []string {
 		_, addr := durableServer(t, t.TempDir(), func(o *Options) { o.Durable.DB = dbs[i]; o.Durable.Clustered = true })
 		addrs = append(addrs, addr)
 	}
-	return addrs
+	return addrs, nodes
 }
 
 // Ensure that a durable session created through one broker of a cluster gets, through a third
 // one, the messages published through a second one while it was away [MQTT-3.2.2-3] v5: the
 // session and the messages live in the replicated store, not in a broker.
 func TestDurable_ClusteredAcrossSites(t *testing.T) {
-	addrs := clusteredServers(t, 3)
+	addrs, _ := clusteredServers(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	sub, _ := pahoV5(t, addrs[0], "c-sub", true, 3600)
@@ -129,6 +133,69 @@ func TestDurable_ClusteredAcrossSites(t *testing.T) {
 		p := receive(t, got)
 		require.Equal(t, fmt.Sprint(i), string(p.Payload))
 	}
+}
+
+// Ensure that a client taken over by a site whose replica lags never resumes a stale session:
+// a site that gets no raft entries (only heartbeats) misses the subscription a client added
+// through another broker; its CONNECT waits on a read barrier and, while the site cannot
+// catch up, is refused with Server unavailable instead of resuming the session without the
+// subscription. Once the site catches up, the session resumes with it.
+func TestDurable_ClusteredTakeOverReadsCurrentSession(t *testing.T) {
+	addrs, nodes := clusteredServers(t, 3)
+	const id = "c-move"
+	shard := ds.ShardOf(id, 4)
+	leader, lagging := -1, -1
+	require.Eventually(t, func() bool {
+		leader, lagging = -1, -1
+		for i, n := range nodes {
+			st, err := n.Status(shard)
+			require.NoError(t, err)
+			if st.Leading {
+				leader = i
+			} else {
+				lagging = i
+			}
+		}
+		return leader >= 0 && lagging >= 0
+	}, testTimeout, 5*time.Millisecond)
+	first := 3 - leader - lagging
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	c, _ := pahoV5(t, addrs[first], id, true, 3600)
+	_, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "a/#", QoS: 1}}})
+	require.NoError(t, err)
+	lag := nodes[lagging].Site()
+	for _, n := range nodes {
+		n.Transport().SetMessageFilter(func(to site.ID, _ uint32, m *pb.Message) bool {
+			return to != lag || m.GetType() != pb.MessageType_MsgApp
+		})
+	}
+	_, err = c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "b/#", QoS: 1}}})
+	require.NoError(t, err)
+	require.NoError(t, c.Disconnect(&paho.Disconnect{}))
+
+	// The lagging site cannot apply what the barrier's read index needs: refused.
+	nc, err := net.DialTimeout("tcp", addrs[lagging], testTimeout)
+	require.NoError(t, err)
+	refused := paho.NewClient(paho.ClientConfig{Conn: nc})
+	expiry := uint32(3600)
+	start := time.Now()
+	ack, err := refused.Connect(ctx, &paho.Connect{ClientID: id, KeepAlive: 30,
+		Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}})
+	require.Error(t, err)
+	require.NotNil(t, ack)
+	require.EqualValues(t, mqtt.ServerUnavailable, ack.ReasonCode)
+	require.Less(t, time.Since(start), sessionBarrierTimeout+5*time.Second)
+
+	for _, n := range nodes {
+		n.Transport().SetMessageFilter(nil)
+	}
+	_, got := pahoV5Present(t, addrs[lagging], id, 3600, true)
+	pub, _ := pahoV5(t, addrs[leader], "c-move-pub", true, 0)
+	_, err = pub.Publish(ctx, &paho.Publish{Topic: "b/x", QoS: 1, Payload: []byte("b")})
+	require.NoError(t, err)
+	require.Equal(t, "b", string(receive(t, got).Payload), "the resumed session has the subscription made elsewhere")
 }
 
 // fakeCluster is a fixed three-site view: site a leads shard 0, b the others; c is down.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mqttds/mqttds/ds"
 	"github.com/mqttds/mqttds/mqtt"
 	"github.com/mqttds/mqttds/server/subscriptions"
 )
@@ -42,7 +43,29 @@ type Peers interface {
 // client id.
 const takeOverTimeout = 2 * time.Second
 
-// takeOverRemote is openSession's step for the other brokers of a cluster.
+// sessionBarrierTimeout bounds how long a CONNECT in a cluster waits for this site's replica
+// of its session to be current; past it the CONNECT is refused (Server unavailable).
+const sessionBarrierTimeout = 3 * time.Second
+
+// prepareSession readies a CONNECT in a cluster before its session is looked up: the other
+// brokers let go of clientID (takeOverRemote), which stores the state of a session one of them
+// had connected, then a read barrier on the session's shard (ds.DB.Barrier) waits until this
+// site's replica has applied every write acknowledged before it. Without the barrier a
+// take-over could resume the session as this replica last saw it, one replication round
+// behind the broker that let it go. An error means this site cannot tell (cut off from the
+// shard's quorum, or too far behind): the CONNECT is refused rather than resumed stale.
+func (s *Server) prepareSession(clientID string) error {
+	s.takeOverRemote(clientID)
+	b := s.durable
+	if b == nil || !b.opts.Clustered {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sessionBarrierTimeout)
+	defer cancel()
+	return b.db.Barrier(ctx, ds.ShardOf(clientID, b.db.NumShards()))
+}
+
+// takeOverRemote is prepareSession's step for the other brokers of a cluster.
 func (s *Server) takeOverRemote(clientID string) {
 	if s.opts.Peers == nil {
 		return

@@ -245,11 +245,10 @@ func (s *Server) loadedSession(clientID string) Session {
 // existing connection with the same id is taken over: it gets DISCONNECT
 // 0x8E and is closed [MQTT-3.1.4-3] v5, and we wait (without holding
 // connectMu, which its end may need) for it to let go of the session; in a
-// cluster the other brokers are asked to do the same first. Clean
+// cluster the other brokers were asked to do the same first (prepareSession). Clean
 // Start discards the old session [MQTT-3.1.2-4] v5, otherwise it continues
 // [MQTT-3.1.2-5] v5.
 func (s *Server) openSession(id string, clean bool) (Session, bool) {
-	s.takeOverRemote(id)
 	for {
 		s.connectMu.Lock()
 		old := s.session(id)
