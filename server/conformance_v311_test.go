@@ -52,6 +52,21 @@ func dialPaho3(t *testing.T, addr, id string, clean bool, opt func(*pahov3.Clien
 	return pc
 }
 
+// disconnect sends DISCONNECT and returns once the broker has let go of the connection.
+// paho's Disconnect(0) is no such step: it returns at once, before the client has even queued
+// its DISCONNECT, so the client stays connected for a moment; a message published then reaches
+// this connection, which receives and acknowledges it, and it is rightly not queued for the
+// session's next connection. Disconnect with a quiesce time returns once the DISCONNECT is
+// written and the client's goroutines have stopped; the broker then sees the end.
+func (pc *paho3Client) disconnect(t *testing.T, srv *Server, id string) {
+	t.Helper()
+	pc.Disconnect(uint(testTimeout / time.Millisecond))
+	waitFor(t, id+" offline", func() bool {
+		sess := srv.loadedSession(id)
+		return sess == nil || !sess.online()
+	})
+}
+
 func wait3(t *testing.T, tok pahov3.Token) {
 	t.Helper()
 	require.True(t, tok.WaitTimeout(testTimeout), "timed out")
@@ -147,7 +162,7 @@ func TestConformanceV311_Retained(t *testing.T) {
 // never after DISCONNECT [MQTT-3.1.2-10], [MQTT-3.14.4-3] v3.1.1; nothing
 // without a Will flag [MQTT-3.1.2-12] v3.1.1.
 func TestConformanceV311_Will(t *testing.T) {
-	_, addr := startConformance(t, nil)
+	srv, addr := startConformance(t, nil)
 	watch := dialPaho3(t, addr, "w3watch", true, nil)
 	watch.sub(t, "w3/#", 1)
 	withWill := func(id string, retain bool) func(*pahov3.ClientOptions) {
@@ -155,7 +170,7 @@ func TestConformanceV311_Will(t *testing.T) {
 	}
 	dialPaho3(t, addr, "nowill", true, nil).nc.Close()
 	normal := dialPaho3(t, addr, "normal", true, withWill("normal", false))
-	normal.Disconnect(250) // waits for the DISCONNECT to be written
+	normal.disconnect(t, srv, "normal")
 	dialPaho3(t, addr, "dropped", true, withWill("dropped", false)).nc.Close()
 	m := watch.next(t)
 	require.Equal(t, "w3/dropped", m.Topic(), "[MQTT-3.1.2-12], [MQTT-3.14.4-3] v3.1.1")
@@ -176,12 +191,15 @@ func TestConformanceV311_Will(t *testing.T) {
 // queued while away [MQTT-3.1.2-4], [MQTT-3.1.2-5] v3.1.1, in order
 // [MQTT-4.6.0-6] v3.1.1; CleanSession = 1 discards it [MQTT-3.1.2-6],
 // [MQTT-3.2.2-1] v3.1.1.
+//
+// The publisher starts only once the broker has seen the subscriber leave: before that the
+// messages go to the subscriber's connection, not to the queue this test is about.
 func TestConformanceV311_OfflineQueue(t *testing.T) {
-	_, addr := startConformance(t, nil)
+	srv, addr := startConformance(t, nil)
 	c := dialPaho3(t, addr, "q3", false, nil)
 	require.False(t, c.ack.SessionPresent(), "[MQTT-3.2.2-3] v3.1.1")
 	c.sub(t, "q3/#", 2)
-	c.Disconnect(0)
+	c.disconnect(t, srv, "q3")
 	pub := dialPaho3(t, addr, "q3pub", true, nil)
 	for i := range 6 {
 		pub.pub(t, "q3/t", byte(1+i%2), false, fmt.Sprint(i))
@@ -193,7 +211,7 @@ func TestConformanceV311_OfflineQueue(t *testing.T) {
 		require.Equal(t, fmt.Sprint(i), string(m.Payload()))
 		require.EqualValues(t, 1+i%2, m.Qos())
 	}
-	c.Disconnect(0)
+	c.disconnect(t, srv, "q3")
 	pub.pub(t, "q3/t", 1, false, "lost")
 	c = dialPaho3(t, addr, "q3", true, nil)
 	require.False(t, c.ack.SessionPresent(), "[MQTT-3.2.2-1] v3.1.1")
