@@ -164,9 +164,13 @@ func (c *conn) connect(p *mqtt.Packet) error {
 	// The writes are held until the connection is ready: a client that
 	// has its CONNACK is listed and can be kicked, and a kick that comes
 	// in between queues its DISCONNECT behind the CONNACK.
+	// The client id is claimed throughout, so that another CONNECT with it
+	// waits, then takes the session over from this one [MQTT-3.1.4-3] v5.
 	// In a cluster the other brokers let go of the client id first, and the session is read
 	// only once this site's replica has everything they wrote to it.
+	release := s.claims.claim(id)
 	if err := s.prepareSession(id); err != nil {
+		release()
 		s.log.Warn("connect refused: the session's storage is not current on this site", "client", id, "err", err)
 		return &refusal{mqtt.ServerUnavailable, CauseRefused}
 	}
@@ -190,6 +194,10 @@ func (c *conn) connect(p *mqtt.Packet) error {
 	c.ready.Store(true)
 	s.stats.connectionsTotal.Add(1)
 	c.releaseWrites()
+	// Let go of the client id only now: a CONNECT that takes the session
+	// over from here on finds this connection ready, so its DISCONNECT
+	// 0x8E goes out after the CONNACK.
+	release()
 
 	info := c.info()
 	s.hooks.clientConnected(info)

@@ -44,7 +44,9 @@
 // which exists while the connection's bounded outbound queue is non-empty.
 // Routing never blocks on the network: a session takes a delivery under its
 // own mutex and either queues it or hands it to its connection's queue. Lock
-// order: Server.connectMu, then Server.mu, then a session's mu, then a
+// order: a client id's claim (held by a CONNECT from finding its session to
+// attaching to it, so the CONNECTs of one id take over one after the other),
+// then Server.connectMu, then Server.mu, then a session's mu, then a
 // connection's out mutex; no code holds two sessions' locks at once.
 //
 // A PUBACK or PUBREC is sent only after the message was handed to every

@@ -49,6 +49,11 @@ type Server struct {
 	traceOnce  sync.Once
 	traceState *traceSet
 
+	// claims holds a lock per client id with a CONNECT under way: a CONNECT
+	// holds its id's from finding the session to attaching to it, so the
+	// CONNECTs of one client id take the session over one after the other
+	// and exactly one connection owns it at a time [MQTT-3.1.4-3] v5.
+	claims claimTable
 	// connectMu serializes session take-over and creation, so two CONNECTs
 	// with one client id cannot both believe they own the session.
 	connectMu sync.Mutex
@@ -241,7 +246,46 @@ func (s *Server) loadedSession(clientID string) Session {
 	return s.mu.sessions[clientID]
 }
 
-// openSession finds or makes the session for a connecting client. An
+// claimTable is the per client id lock of Server.claims. An entry lives
+// while a CONNECT holds or waits for it, so the table only holds the ids
+// being connected now.
+type claimTable struct {
+	mu sync.Mutex
+	m  map[string]*claim
+}
+
+type claim struct {
+	sync.Mutex
+	refs int // holders and waiters, under claimTable.mu
+}
+
+// claim waits until no other CONNECT holds id and returns the function
+// that lets it go.
+func (t *claimTable) claim(id string) (release func()) {
+	t.mu.Lock()
+	if t.m == nil {
+		t.m = make(map[string]*claim)
+	}
+	c := t.m[id]
+	if c == nil {
+		c = &claim{}
+		t.m[id] = c
+	}
+	c.refs++
+	t.mu.Unlock()
+	c.Lock()
+	return func() {
+		c.Unlock()
+		t.mu.Lock()
+		if c.refs--; c.refs == 0 {
+			delete(t.m, id)
+		}
+		t.mu.Unlock()
+	}
+}
+
+// openSession finds or makes the session for a connecting client, which
+// holds the claim on id (so no other CONNECT attaches meanwhile). An
 // existing connection with the same id is taken over: it gets DISCONNECT
 // 0x8E and is closed [MQTT-3.1.4-3] v5, and we wait (without holding
 // connectMu, which its end may need) for it to let go of the session; in a

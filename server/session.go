@@ -33,7 +33,8 @@ type Session interface {
 	configure(expiry time.Duration, will *Message, willDelay time.Duration)
 	// attach binds a connection that just completed CONNECT, queues its
 	// CONNACK and re-sends the unacknowledged messages of a resumed session
-	// [MQTT-4.4.0-1] v5; false if the session ended meanwhile.
+	// [MQTT-4.4.0-1] v5; false if the session ended meanwhile or another
+	// connection owns it.
 	attach(c *conn, resumed bool, connack *mqtt.Packet) bool
 	// detach unbinds c (if it is still the attached connection) and starts
 	// the expiry clock.
@@ -153,9 +154,11 @@ const neverExpire = time.Duration(1<<63 - 1)
 
 // attachLocked queues c's CONNACK and binds c, cancelling the timers: a
 // reconnect within the will delay cancels the Will [MQTT-3.1.3-9] v5. It
-// reports false, sending nothing, once the session ended.
+// reports false, sending nothing, once the session ended, or while another
+// connection owns it (the caller's CONNECT then takes it over
+// [MQTT-3.1.4-3] v5: a session has one connection at a time).
 func (l *sessionLife) attachLocked(c *conn, connack *mqtt.Packet) bool {
-	if l.ended {
+	if l.ended || (l.conn != nil && l.conn != c) {
 		return false
 	}
 	c.sendPacket(connack, false)
