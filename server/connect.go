@@ -181,13 +181,12 @@ func (c *conn) connect(p *mqtt.Packet) error {
 	for {
 		sess, present = s.openSession(id, cp.CleanStart)
 		sess = s.durableFor(sess, expiry)
-		sess.configure(expiry, will, willDelay)
 		ack := &mqtt.Packet{Type: mqtt.TypeConnack, SessionPresent: present}
 		if c.version == mqtt.V5 {
 			c.connackProperties(&ack.Properties, props, expiry, assigned)
 		}
 		c.sess = sess
-		if sess.attach(c, present, ack) {
+		if sess.attach(c, present, ack, sessionConfig{expiry: expiry, will: will, willDelay: willDelay}) {
 			break
 		}
 	}
@@ -303,7 +302,7 @@ func (c *conn) will(cp *mqtt.Connect) (*Message, time.Duration, error) {
 		return nil, 0, nil
 	}
 	m := messageFromWill(w, c.clientID, time.Now())
-	return m, time.Duration(w.Properties.WillDelay) * time.Second, nil
+	return m, time.Duration(w.Properties.WillDelay) * c.srv.willDelayUnit, nil
 }
 
 // connackProperties announces what this broker supports and what it

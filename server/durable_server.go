@@ -221,7 +221,7 @@ func (b *durableBroker) adopt(st *durable.Session, now time.Time) *durableSessio
 	}
 	if w != nil && w.Delay < meta.Expiry {
 		left := max(0, meta.LastAlive.Add(w.Delay).Sub(now))
-		d.mu.willTimer = time.AfterFunc(left, d.willTimerFired)
+		d.mu.startWillTimerLocked(left, d.willTimerFired)
 	}
 	return d
 }

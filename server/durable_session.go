@@ -87,31 +87,25 @@ func (d *durableSession) poke() {
 	}
 }
 
-// configure implements Session: the expiry and Will are recorded in storage too.
-func (d *durableSession) configure(expiry time.Duration, will *Message, willDelay time.Duration) {
-	d.mu.Lock()
-	d.mu.expiry, d.mu.will, d.mu.willDelay = expiry, will, willDelay
-	d.mu.Unlock()
-	var w *durable.Will
-	if will != nil {
-		w = &durable.Will{Message: messageToDS(will), Delay: willDelay}
-	}
-	if err := d.ds.Configure(durableExpiry(expiry), w); err != nil {
-		d.b.srv.log.Error("storing a durable session failed", "client", d.id, "err", err)
-	}
-}
-
 // attach implements Session: it starts serving c, first with the re-sends of a resumed
 // session in their original order (PUBREL for released QoS 2, PUBLISH with DUP otherwise)
-// [MQTT-4.4.0-1], then with new messages.
-func (d *durableSession) attach(c *conn, _ bool, connack *mqtt.Packet) bool {
+// [MQTT-4.4.0-1], then with new messages. The expiry and Will of cfg are recorded in storage
+// in the same step as in memory, and are durable before the CONNACK goes out (the
+// connection's writes are held until then).
+func (d *durableSession) attach(c *conn, _ bool, connack *mqtt.Packet, cfg sessionConfig) bool {
 	d.fetchMu.Lock()
 	defer d.fetchMu.Unlock()
 	d.mu.Lock()
-	if !d.mu.attachLocked(c, connack) {
+	if !d.mu.attachLocked(c, connack, cfg) {
 		d.mu.Unlock()
 		return false
 	}
+	var w *durable.Will
+	if cfg.will != nil {
+		w = &durable.Will{Message: messageToDS(cfg.will), Delay: cfg.willDelay}
+	}
+	d.ds.SetConfig(durableExpiry(cfg.expiry), w)
+	d.ds.SetOnline(true)
 	d.stopLocked()
 	quota := int(min(c.clientReceiveMax, d.b.srv.opts.MaxInflight))
 	d.mu.quota = quota
@@ -120,7 +114,9 @@ func (d *durableSession) attach(c *conn, _ bool, connack *mqtt.Packet) bool {
 	stop := make(chan struct{})
 	d.mu.stop = stop
 	d.mu.Unlock()
-	d.ds.SetOnline(true)
+	if err := d.ds.Flush(); err != nil {
+		d.b.srv.log.Error("storing a durable session failed", "client", d.id, "err", err)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
@@ -160,20 +156,24 @@ func (d *durableSession) attach(c *conn, _ bool, connack *mqtt.Packet) bool {
 // next connection, except the QoS 1 messages of durable shared groups, which go back to their
 // group for another member. A QoS 2 one stays with this member [MQTT-4.8.2-4] v5. The session
 // is made compact in storage later, unless it is needed again first.
-func (d *durableSession) detach(c *conn) {
+func (d *durableSession) detach(c *conn) (will *Message, end bool) {
 	d.mu.Lock()
 	if !d.mu.detachLocked(c) {
 		d.mu.Unlock()
-		return
+		return nil, false
 	}
 	back := d.offlineLocked()
-	evict := d.mu.startTimersLocked(d.b.srv, d.willTimerFired, d.expiryTimerFired)
-	d.mu.Unlock()
+	will, end, evict := d.mu.leftLocked(d.b.srv, d.willTimerFired, d.expiryTimerFired)
+	if will != nil {
+		d.ds.TakeWill()
+	}
 	d.ds.SetOnline(false)
+	d.mu.Unlock()
 	d.giveBack(back)
 	if evict {
 		d.b.timers.evictLater(d, c)
 	}
+	return will, end
 }
 
 // offlineLocked stops the delivery loop and takes the QoS 1 messages of durable shared groups
@@ -241,25 +241,25 @@ func (d *durableSession) expired(now time.Time) bool { return d.ds.Expired(now) 
 func (d *durableSession) takeWill() *Message {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	w := d.mu.takeWillLocked(false)
+	w := d.mu.takeWillLocked()
 	if w != nil {
 		d.ds.TakeWill()
 	}
 	return w
 }
 
-func (d *durableSession) willDelayed() bool {
+// willTimerFired publishes the Will once its delay passed offline. It leaves storage in the
+// same step as memory, under the session lock: a reconnect then either comes first and
+// cancels the Will (the timer finds a connection) [MQTT-3.1.3-9] v5, or comes after and
+// stores its own Will, which this timer can no longer erase.
+func (d *durableSession) willTimerFired(gen uint64) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.mu.willDelayedLocked()
-}
-
-func (d *durableSession) willTimerFired() {
-	d.mu.Lock()
-	w := d.mu.takeWillLocked(true)
-	d.mu.Unlock()
+	w := d.mu.timedWillLocked(gen)
 	if w != nil {
 		d.ds.TakeWill()
+	}
+	d.mu.Unlock()
+	if w != nil {
 		d.b.srv.publishWill(w)
 	}
 }

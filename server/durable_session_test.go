@@ -402,7 +402,7 @@ func TestDurable_MemorySessionStaysInMemory(t *testing.T) {
 	require.True(t, d.markEnded(true))
 	require.NoError(t, d.ds.Delete(context.Background()))
 	mem := newMemSession(srv, "m")
-	mem.configure(10*time.Second, nil, 0)
+	mem.mu.expiry = 10 * time.Second
 	srv.mu.Lock()
 	srv.mu.sessions["m"] = mem
 	srv.mu.Unlock()

@@ -69,6 +69,10 @@ type Server struct {
 	}
 	closing chan struct{}
 	wg      sync.WaitGroup // listeners' Serve and connection goroutines
+
+	// willDelayUnit is what one second of a Will Delay Interval lasts:
+	// a second (tests shorten it, before Start).
+	willDelayUnit time.Duration
 }
 
 // New returns a Server with opts (nil for defaults), or the problems with
@@ -80,12 +84,13 @@ func New(opts *Options) (*Server, error) {
 	}
 	strategy, _ := subscriptions.ParseStrategy(opts.SharedStrategy)
 	s := &Server{
-		opts:     opts,
-		log:      opts.Logger,
-		topics:   &topic.Options{MaxLevels: opts.MaxTopicLevels},
-		subs:     subscriptions.New(),
-		strategy: strategy,
-		closing:  make(chan struct{}),
+		opts:          opts,
+		log:           opts.Logger,
+		topics:        &topic.Options{MaxLevels: opts.MaxTopicLevels},
+		subs:          subscriptions.New(),
+		strategy:      strategy,
+		closing:       make(chan struct{}),
+		willDelayUnit: time.Second,
 		connectTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "mqttds_connect_duration_seconds",
 			Help: "Time from an accepted CONNECT read to its CONNACK queued (authentication, session take-over and creation, durable state included).",
 			// 25 µs to about 1.6 s.

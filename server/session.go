@@ -28,17 +28,18 @@ type Session interface {
 	// Info is a snapshot for the API and $SYS.
 	Info() SessionInfo
 
-	// configure records what a CONNECT decided: the expiry interval and the
-	// Will (nil for none) with its delay.
-	configure(expiry time.Duration, will *Message, willDelay time.Duration)
-	// attach binds a connection that just completed CONNECT, queues its
-	// CONNACK and re-sends the unacknowledged messages of a resumed session
-	// [MQTT-4.4.0-1] v5; false if the session ended meanwhile or another
-	// connection owns it.
-	attach(c *conn, resumed bool, connack *mqtt.Packet) bool
-	// detach unbinds c (if it is still the attached connection) and starts
-	// the expiry clock.
-	detach(c *conn)
+	// attach binds a connection that just completed CONNECT, with what
+	// its CONNECT decided (cfg: the expiry interval, the Will and its
+	// delay), queues its CONNACK and re-sends the unacknowledged messages
+	// of a resumed session [MQTT-4.4.0-1] v5; false, changing nothing, if
+	// the session ended meanwhile or another connection owns it.
+	attach(c *conn, resumed bool, connack *mqtt.Packet, cfg sessionConfig) bool
+	// detach unbinds c (if it is still the attached connection), in one
+	// step with what its leaving decides: the Will to publish now (nil
+	// if none, or if it waits for its delay) and, with an expiry interval
+	// of 0, the session's end (end: the caller releases the session);
+	// otherwise the Will delay and expiry clocks start.
+	detach(c *conn) (will *Message, end bool)
 	// online, currentConn and isEnded look at the session's connection and
 	// whether it ended.
 	online() bool
@@ -50,10 +51,8 @@ type Session interface {
 	expiry() time.Duration
 	setExpiry(e time.Duration)
 	expired(now time.Time) bool
-	// takeWill removes and returns the Will, so that it is published once;
-	// willDelayed reports whether it must wait for its delay.
+	// takeWill removes and returns the Will, so that it is published once.
 	takeWill() *Message
-	willDelayed() bool
 	// stopTimers stops the Will delay and expiry timers (broker close).
 	stopTimers()
 
@@ -131,6 +130,14 @@ type delivery struct {
 	state deliveryState
 }
 
+// sessionConfig is what a CONNECT decides for the session it attaches to:
+// the expiry interval, and the Will (nil for none) with its delay.
+type sessionConfig struct {
+	expiry    time.Duration
+	will      *Message
+	willDelay time.Duration
+}
+
 // sessionLife is what every Session keeps about its connections: the
 // attached one, the expiry interval, the Will and their timers, and whether
 // the session ended. It is guarded by its session's mutex: the methods
@@ -146,23 +153,31 @@ type sessionLife struct {
 	willDelay time.Duration
 	// timers run the will delay and the session expiry while offline.
 	willTimer, expiryTimer *time.Timer
-	ended                  bool
+	// willGen numbers the Will timers: a timer acts only if it is the
+	// last one started and not stopped since (Stop does not stop a timer
+	// whose function has begun).
+	willGen uint64
+	ended   bool
 }
 
 // neverExpire is the session expiry of 0xFFFFFFFF seconds.
 const neverExpire = time.Duration(1<<63 - 1)
 
-// attachLocked queues c's CONNACK and binds c, cancelling the timers: a
-// reconnect within the will delay cancels the Will [MQTT-3.1.3-9] v5. It
-// reports false, sending nothing, once the session ended, or while another
+// attachLocked queues c's CONNACK and binds c with cfg, cancelling the
+// timers: a reconnect within the will delay cancels the Will
+// [MQTT-3.1.3-9] v5, in the same step as the new connection's Will takes
+// its place, so a Will timer firing meanwhile publishes the old Will
+// (its delay passed first) or nothing, never the new one. It reports
+// false, changing nothing, once the session ended, or while another
 // connection owns it (the caller's CONNECT then takes it over
 // [MQTT-3.1.4-3] v5: a session has one connection at a time).
-func (l *sessionLife) attachLocked(c *conn, connack *mqtt.Packet) bool {
+func (l *sessionLife) attachLocked(c *conn, connack *mqtt.Packet, cfg sessionConfig) bool {
 	if l.ended || (l.conn != nil && l.conn != c) {
 		return false
 	}
 	c.sendPacket(connack, false)
 	l.stopTimersLocked()
+	l.expiry, l.will, l.willDelay = cfg.expiry, cfg.will, cfg.willDelay
 	l.conn = c
 	return true
 }
@@ -177,26 +192,49 @@ func (l *sessionLife) detachLocked(c *conn) bool {
 	return true
 }
 
-// startTimersLocked starts the Will delay and expiry clocks of a session
-// whose connection left. It reports false when the session outlives no
-// connection (expiry 0: the caller ends it) or the broker is stopping (no
-// timers into a stopping broker).
-func (l *sessionLife) startTimersLocked(srv *Server, willFired, expiryFired func()) bool {
-	if l.expiry == 0 {
-		return false
+// leftLocked decides what the connection that just left (detachLocked)
+// leaves behind, in the same step: the Will to publish now, unless it
+// waits for its delay [MQTT-3.1.2-8] v5; the end of a session that
+// outlives no connection (expiry 0; end: the caller releases it, and no
+// CONNECT can resume it meanwhile); otherwise the Will delay and expiry
+// clocks (timers: false when the broker is stopping, which gets no timers).
+func (l *sessionLife) leftLocked(srv *Server, willFired func(gen uint64), expiryFired func()) (will *Message, end, timers bool) {
+	if !l.willDelayedLocked() {
+		will, l.will = l.will, nil
 	}
+	if l.expiry == 0 {
+		l.ended = true
+		l.stopTimersLocked()
+		return will, true, false
+	}
+	return will, false, l.startTimersLocked(srv, willFired, expiryFired)
+}
+
+// startTimersLocked starts the Will delay and expiry clocks of an offline
+// session (the Will timer only while the Will would come before the
+// session's end, which publishes it too); false when the broker is
+// stopping (no timers into a stopping broker).
+func (l *sessionLife) startTimersLocked(srv *Server, willFired func(gen uint64), expiryFired func()) bool {
 	select {
 	case <-srv.closing:
 		return false
 	default:
 	}
 	if l.will != nil && l.willDelay > 0 && l.willDelay < l.expiry {
-		l.willTimer = time.AfterFunc(l.willDelay, willFired)
+		l.startWillTimerLocked(l.willDelay, willFired)
 	}
 	if l.expiry != neverExpire {
 		l.expiryTimer = time.AfterFunc(l.expiry, expiryFired)
 	}
 	return true
+}
+
+// startWillTimerLocked starts the Will timer, the only one that acts from
+// now on (timedWillLocked).
+func (l *sessionLife) startWillTimerLocked(after time.Duration, fired func(gen uint64)) {
+	l.willGen++
+	gen := l.willGen
+	l.willTimer = time.AfterFunc(after, func() { fired(gen) })
 }
 
 // willDelayedLocked reports whether the Will must wait (delay > 0 and the
@@ -207,15 +245,23 @@ func (l *sessionLife) willDelayedLocked() bool {
 	return l.will != nil && l.willDelay > 0 && l.expiry > 0
 }
 
-// takeWillLocked removes and returns the Will; with offlineOnly (the Will
-// timer) nothing while a connection is attached or after the end.
-func (l *sessionLife) takeWillLocked(offlineOnly bool) *Message {
-	if offlineOnly && (l.conn != nil || l.ended) {
-		return nil
-	}
+// takeWillLocked removes and returns the Will.
+func (l *sessionLife) takeWillLocked() *Message {
 	w := l.will
 	l.will = nil
 	return w
+}
+
+// timedWillLocked is takeWillLocked for Will timer gen: nothing unless it
+// is the running timer of an offline session (a connection attached or the
+// session ended since it was started: the Will is cancelled, or published
+// by the end).
+func (l *sessionLife) timedWillLocked(gen uint64) *Message {
+	if l.conn != nil || l.ended || gen != l.willGen || l.willTimer == nil {
+		return nil
+	}
+	l.willTimer = nil
+	return l.takeWillLocked()
 }
 
 // markEndedLocked is the first step of ending a session: from then on
@@ -236,6 +282,7 @@ func (l *sessionLife) stopTimersLocked() {
 		l.willTimer.Stop()
 		l.willTimer = nil
 	}
+	l.willGen++
 	if l.expiryTimer != nil {
 		l.expiryTimer.Stop()
 		l.expiryTimer = nil
@@ -293,23 +340,16 @@ func (s *memSession) online() bool {
 	return s.mu.conn != nil
 }
 
-// configure implements Session.
-func (s *memSession) configure(expiry time.Duration, will *Message, willDelay time.Duration) {
-	s.mu.Lock()
-	s.mu.expiry, s.mu.will, s.mu.willDelay = expiry, will, willDelay
-	s.mu.Unlock()
-}
-
 // attach implements Session.
 //
 // The CONNACK is queued here, under the session lock, so that it goes out
 // before anything the session sends [MQTT-3.2.0-1] v5. attach reports false,
 // sending nothing, when the session ended meanwhile (its last connection's
 // end raced this CONNECT); the caller then starts a new session.
-func (s *memSession) attach(c *conn, resumed bool, connack *mqtt.Packet) bool {
+func (s *memSession) attach(c *conn, resumed bool, connack *mqtt.Packet, cfg sessionConfig) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.mu.attachLocked(c, connack) {
+	if !s.mu.attachLocked(c, connack, cfg) {
 		return false
 	}
 	s.mu.quota = int(min(c.clientReceiveMax, s.srv.opts.MaxInflight))
@@ -330,35 +370,29 @@ func (s *memSession) attach(c *conn, resumed bool, connack *mqtt.Packet) bool {
 }
 
 // detach implements Session.
-func (s *memSession) detach(c *conn) {
+func (s *memSession) detach(c *conn) (will *Message, end bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.mu.detachLocked(c) {
-		return
+		return nil, false
 	}
 	s.flow.open() // offline: nothing to wait for
 	moved := s.takeSharedLocked()
 	defer s.srv.redispatch(s.id, moved) // after the unlock: it locks other sessions
-	s.mu.startTimersLocked(s.srv, s.willTimerFired, s.expiryTimerFired)
+	will, end, _ = s.mu.leftLocked(s.srv, s.willTimerFired, s.expiryTimerFired)
+	return will, end
 }
 
 // takeWill implements Session.
 func (s *memSession) takeWill() *Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.mu.takeWillLocked(false)
+	return s.mu.takeWillLocked()
 }
 
-// willDelayed implements Session.
-func (s *memSession) willDelayed() bool {
+func (s *memSession) willTimerFired(gen uint64) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.mu.willDelayedLocked()
-}
-
-func (s *memSession) willTimerFired() {
-	s.mu.Lock()
-	w := s.mu.takeWillLocked(true)
+	w := s.mu.timedWillLocked(gen)
 	s.mu.Unlock()
 	if w != nil {
 		s.srv.publishWill(w)

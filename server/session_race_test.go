@@ -3,13 +3,16 @@ package server
 import (
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/mqttds/mqttds/mqtt"
+	"github.com/mqttds/mqttds/server/listeners"
 )
 
 // sessionKinds runs fn with a broker keeping sessions in memory and with one keeping them in
@@ -283,4 +286,169 @@ func TestTakeOver_ConcurrentConnects(t *testing.T) {
 			owner.c.close()
 		}
 	})
+}
+
+// startServerUnits is startServer with the Will Delay Interval counted in unit instead of
+// seconds.
+func startServerUnits(t *testing.T, opts *Options, unit time.Duration) (*Server, string) {
+	t.Helper()
+	if opts == nil {
+		opts = &Options{}
+	}
+	opts.Logger = testLogger()
+	s, err := New(opts)
+	require.NoError(t, err)
+	s.willDelayUnit = unit
+	l := listeners.NewTCP("tcp", "127.0.0.1:0")
+	require.NoError(t, s.AddListener(l))
+	require.NoError(t, s.Start())
+	t.Cleanup(func() { closeServer(t, s) })
+	return s, l.Address()
+}
+
+// storedWill is the Will a session holds in memory and, for a durable one, in storage.
+func storedWill(sess Session) (mem, stored string) {
+	str := func(m *Message) string {
+		if m == nil {
+			return "none"
+		}
+		return string(m.Payload)
+	}
+	switch s := sess.(type) {
+	case *memSession:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return str(s.mu.will), str(s.mu.will)
+	case *durableSession:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		stored = "none"
+		if w := s.ds.Meta().Will; w != nil {
+			stored = string(w.Message.Payload)
+		}
+		return str(s.mu.will), stored
+	}
+	return "?", "?"
+}
+
+// Ensure that a client coming back while its Will's delay runs out either cancels the Will
+// [MQTT-3.1.3-9] v5 or finds it published [MQTT-3.1.2-8] v5, never both and never a half
+// state: each Will is published at most once, only after its own connection ended, never the
+// Will of the connection just made; and the Will the session holds, in memory and in storage
+// alike, is its current connection's. The Will Delay Interval is counted in 25 µs units here, so
+// that the timer and the reconnect meet (0 to 15 units: a Will without a delay goes out as its
+// connection ends, and the reconnect races that); each round drops the connection and connects
+// again at once with a new Will, or as soon as the broker saw the connection end.
+func TestWillDelay_ReconnectRace(t *testing.T) {
+	const rounds = 150
+	for _, kind := range []string{"memory", "durable"} {
+		t.Run(kind, func(t *testing.T) {
+			var opts *Options
+			if kind == "durable" {
+				opts = &Options{Durable: DurableOptions{Enable: true, Dir: t.TempDir()}}
+			}
+			srv, addr := startServerUnits(t, opts, 25*time.Microsecond)
+			id := "wd-" + kind
+			var ended [rounds + 1]atomic.Bool // connection i was dropped by the test
+			var bad atomic.Value
+			var mu sync.Mutex
+			published := map[string]int{}
+			watch := dialRaw(t, addr, mqtt.V5)
+			watch.connect("wd-watch", true)
+			watch.subscribe(1, mqtt.Subscription{Filter: "wd/#", QoS: mqtt.QoS1})
+			markers := make(chan struct{}, 1)
+			watchDone := make(chan struct{})
+			go func() {
+				defer close(watchDone)
+				for {
+					p, err := watch.read(2 * testTimeout)
+					if err != nil {
+						return
+					}
+					if p.Type != mqtt.TypePublish {
+						continue
+					}
+					if p.QoS > 0 {
+						b, _ := mqtt.Encode(nil, &mqtt.Packet{Type: mqtt.TypePuback, PacketID: p.PacketID}, mqtt.V5)
+						_, _ = watch.nc.Write(b)
+					}
+					if p.Topic == "wd/marker" {
+						markers <- struct{}{}
+						continue
+					}
+					var i int
+					_, _ = fmt.Sscan(string(p.Payload), &i)
+					if !ended[i].Load() {
+						bad.Store(fmt.Sprintf("the Will of connection %d published while it is connected", i))
+					}
+					mu.Lock()
+					published[string(p.Payload)]++
+					mu.Unlock()
+				}
+			}()
+
+			connect := func(i int) *rawClient {
+				c := dialRaw(t, addr, mqtt.V5)
+				ack := c.connect(id, i == 0, sessionExpiry(3600), func(p *mqtt.Packet) {
+					p.Connect.Will = &mqtt.Will{Topic: "wd/will", Payload: []byte(fmt.Sprint(i)), QoS: mqtt.QoS1,
+						Properties: mqtt.Properties{WillDelay: uint32(i % 16)}}
+					p.Connect.Will.Properties.Present.Add(mqtt.PropWillDelay)
+				})
+				require.Equal(t, mqtt.Success, ack.ReasonCode)
+				return c
+			}
+			c := connect(0)
+			for i := 1; i <= rounds; i++ {
+				mem, stored := storedWill(srv.loadedSession(id))
+				require.Equal(t, fmt.Sprint(i-1), mem, "round %d: the Will held in memory", i)
+				require.Equal(t, mem, stored, "round %d: the Will held in storage", i)
+				ended[i-1].Store(true)
+				c.close()
+				if i%3 != 0 {
+					// Come back once the broker has seen the connection end, so that the
+					// Will timer has started and the reconnect races it (the other rounds
+					// take the session over from a connection still ending).
+					deadline := time.Now().Add(testTimeout)
+					for srv.loadedSession(id).online() {
+						require.False(t, time.Now().After(deadline), "the connection did not end")
+						runtime.Gosched()
+					}
+				}
+				c = connect(i)
+			}
+			// The last connection is still there: nothing it left is published; a
+			// marker behind everything the broker routed so far says so.
+			pub := dialRaw(t, addr, mqtt.V5)
+			pub.connect("wd-pub", true)
+			pub.publish("wd/marker", "m", mqtt.QoS1, 1, false)
+			pub.expect(mqtt.TypePuback)
+			select {
+			case <-markers:
+			case <-time.After(testTimeout):
+				t.Fatal("no marker")
+			}
+			mem, stored := storedWill(srv.loadedSession(id))
+			require.Equal(t, fmt.Sprint(rounds), mem)
+			require.Equal(t, mem, stored, "the Will held in storage")
+			// Its Will goes out once after its delay.
+			ended[rounds].Store(true)
+			c.close()
+			waitFor(t, "the last Will", func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return published[fmt.Sprint(rounds)] > 0
+			})
+			watch.close()
+			<-watchDone
+			if v := bad.Load(); v != nil {
+				t.Fatal(v)
+			}
+			n := 0
+			for w, times := range published {
+				require.Equal(t, 1, times, "Will %s published %d times", w, times)
+				n++
+			}
+			t.Logf("%d of %d Wills published, the others cancelled by the reconnect", n, rounds+1)
+		})
+	}
 }

@@ -47,19 +47,19 @@ func (c *conn) finish(err error) {
 		return
 	}
 
-	// 3. The session outlives the connection, or ends with it.
-	sess := c.sess
-	sess.detach(c)
-	// A Will still held is published now unless it has a delay: a normal
+	// 3. The session outlives the connection, or ends with it. A Will
+	// still held is published now unless it has a delay: a normal
 	// DISCONNECT (0x00) took it away, one with 0x04 or an error code kept
-	// it [MQTT-3.1.2-8] v5.
-	if !sess.willDelayed() {
-		if w := sess.takeWill(); w != nil {
-			s.publishWill(w)
-		}
+	// it [MQTT-3.1.2-8] v5. Both are decided as the connection lets go of
+	// the session, in one step: a CONNECT that resumes the session at once
+	// brings its own Will, which this connection's end must not take.
+	sess := c.sess
+	will, end := sess.detach(c)
+	if will != nil {
+		s.publishWill(will)
 	}
-	if sess.expiry() == 0 {
-		s.endIdleSession(sess, "disconnected") // unless a new connection took it meanwhile
+	if end {
+		s.releaseSession(sess, "disconnected")
 	}
 	var reason error
 	if cause != CauseNormal {

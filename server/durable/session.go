@@ -279,15 +279,23 @@ func (s *Session) ExpiresIn(now time.Time) time.Duration {
 // Configure records what a CONNECT decided: the expiry interval and the Will. It waits until
 // the change is durable.
 func (s *Session) Configure(expiry time.Duration, will *Will) error {
-	s.mu.Lock()
-	if s.mu.ended {
-		s.mu.Unlock()
+	if !s.SetConfig(expiry, will) {
 		return ErrSessionEnded
 	}
+	return s.Flush()
+}
+
+// SetConfig is Configure without the wait: the change is durable once Flush returns. It
+// reports false for an ended session.
+func (s *Session) SetConfig(expiry time.Duration, will *Will) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.ended {
+		return false
+	}
 	s.mu.meta.Expiry, s.mu.meta.Will = expiry, will
-	t := s.putMetaLocked()
-	s.mu.Unlock()
-	return s.wait(t)
+	s.putMetaLocked()
+	return true
 }
 
 // SetExpiry changes the expiry interval (DISCONNECT); durable within one commit.
