@@ -382,3 +382,13 @@ func messageFromDS(dm *ds.Message, created time.Time) *Message {
 	}
 	return m
 }
+
+// sessionBarrier waits until this site's replica of clientID's session shard has applied
+// every write acknowledged before the call (Server.prepareSession); a single node has nothing
+// to wait for.
+func (b *durableBroker) sessionBarrier(ctx context.Context, clientID string) error {
+	if !b.opts.Clustered {
+		return nil
+	}
+	return b.db.Barrier(ctx, ds.ShardOf(clientID, b.db.NumShards()))
+}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/mqttds/mqttds/ds"
 	"github.com/mqttds/mqttds/mqtt"
 	"github.com/mqttds/mqttds/server/subscriptions"
 )
@@ -56,13 +55,12 @@ const sessionBarrierTimeout = 3 * time.Second
 // shard's quorum, or too far behind): the CONNECT is refused rather than resumed stale.
 func (s *Server) prepareSession(clientID string) error {
 	s.takeOverRemote(clientID)
-	b := s.durable
-	if b == nil || !b.opts.Clustered {
+	if s.durable == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), sessionBarrierTimeout)
 	defer cancel()
-	return b.db.Barrier(ctx, ds.ShardOf(clientID, b.db.NumShards()))
+	return s.durable.sessionBarrier(ctx, clientID)
 }
 
 // takeOverRemote is prepareSession's step for the other brokers of a cluster.
