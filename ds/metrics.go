@@ -251,6 +251,17 @@ func (d *DB) Metrics() *Metrics {
 	return m
 }
 
+// LatencyRecorder records durations into the histogram ds's own latencies use, for packages
+// built on ds (replication's commit latency) to report theirs the same way. The zero value is
+// ready; it is safe for concurrent use.
+type LatencyRecorder struct{ h histogram }
+
+// Record adds one duration.
+func (r *LatencyRecorder) Record(d time.Duration) { r.h.record(d) }
+
+// Summary returns what was recorded so far.
+func (r *LatencyRecorder) Summary() Latency { return r.h.summary() }
+
 // histogram is a lock-free latency histogram in microseconds with four buckets per power of
 // two: bucket boundaries are within 25% of each other.
 type histogram struct {

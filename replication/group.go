@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mqttds/mqttds/ds"
@@ -58,6 +60,9 @@ type proposal struct {
 	id   proposalID
 	data []byte
 	done chan error // buffered: the loop never blocks on it
+	// start is when ds handed the batch over: its commit latency runs from there to its
+	// apply on this replica.
+	start time.Time
 }
 
 func (p *proposal) Wait() error { return <-p.done }
@@ -85,6 +90,10 @@ type group struct {
 	}
 	// view is the membership Status shows (members.go).
 	view atomic.Pointer[memberView]
+	// progress is, on a leader, how far each other replica has its log (refreshed every
+	// progressTicks); nil on a follower.
+	progress atomic.Pointer[[]ReplicaProgress]
+	proposed atomic.Uint64 // batches this replica proposed as leader
 	// reads are the read barriers (barrier.go).
 	reads barriers
 
@@ -292,6 +301,9 @@ func (g *group) pass(ticked bool) error {
 			g.maybeTransition()
 		}
 		g.maybeCheckOrphan()
+		if g.ticks%progressTicks == 0 {
+			g.publishProgress()
+		}
 	}
 	g.askReads(ticked)
 	for _, data := range targets {
@@ -313,6 +325,7 @@ func (g *group) pass(ticked bool) error {
 			break
 		}
 		g.pending = append(g.pending, p)
+		g.proposed.Add(1)
 	}
 	for g.rn.HasReady() {
 		// 2. ready
@@ -373,6 +386,48 @@ func (g *group) pass(ticked bool) error {
 	return g.maybeResume()
 }
 
+// progressTicks is how often (in ticks) a leader publishes its replicas' progress.
+const progressTicks = 4
+
+// ReplicaProgress is how far one replica of a shard has the log, as its leader sees it.
+type ReplicaProgress struct {
+	Site site.ID `json:"site"`
+	// Match is the last index the replica is known to have in its log; Lag how many entries
+	// of the leader's log it does not have yet.
+	Match uint64 `json:"match"`
+	Lag   uint64 `json:"lag"`
+	// State is raft's view of the replica: "probe" (finding where their logs agree),
+	// "replicate" (receiving entries as they come) or "snapshot" (receiving a snapshot).
+	State   string `json:"state"`
+	Learner bool   `json:"learner,omitempty"`
+}
+
+var progressStates = map[tracker.StateType]string{
+	tracker.StateProbe: "probe", tracker.StateReplicate: "replicate", tracker.StateSnapshot: "snapshot"}
+
+// publishProgress stores, on a leader, each other replica's progress for Status (step 1,
+// on ticks).
+func (g *group) publishProgress() {
+	if !g.isLeader {
+		g.progress.Store(nil)
+		return
+	}
+	st := g.rn.Status()
+	out := make([]ReplicaProgress, 0, len(st.Progress))
+	for id, pr := range st.Progress {
+		if id == uint64(g.n.cfg.Site) {
+			continue
+		}
+		rp := ReplicaProgress{Site: site.ID(id), Match: pr.Match, State: progressStates[pr.State], Learner: pr.IsLearner}
+		if g.lastIndex > pr.Match {
+			rp.Lag = g.lastIndex - pr.Match
+		}
+		out = append(out, rp)
+	}
+	slices.SortFunc(out, func(a, b ReplicaProgress) int { return cmp.Compare(a.Site, b.Site) })
+	g.progress.Store(&out)
+}
+
 // compactCheckTicks is how often (in ticks) a leader looks whether its log can be compacted.
 const compactCheckTicks = 20
 
@@ -416,6 +471,7 @@ func (g *group) leadership(ss *raft.SoftState) {
 		g.log.Info("replication: leading shard", "term", g.rn.BasicStatus().GetTerm())
 		return
 	}
+	g.progress.Store(nil)
 	g.abandon(errLeadershipLost)
 }
 
@@ -522,6 +578,7 @@ func (g *group) applyNormal(e *pb.Entry) error {
 	if own {
 		p := g.pending[0]
 		g.pending = g.pending[1:]
+		g.n.metrics.commit.Record(time.Since(p.start))
 		p.done <- nil
 		return nil
 	}
@@ -612,6 +669,10 @@ type Status struct {
 	// none; Queue counts the transitions left to reach the target.
 	Pending string `json:"pending,omitempty"`
 	Queue   int    `json:"queue"`
+	// Proposed counts the batches this replica proposed while leading.
+	Proposed uint64 `json:"proposed"`
+	// Progress is, on the leader, every other replica's progress (refreshed every few ticks).
+	Progress []ReplicaProgress `json:"progress,omitempty"`
 }
 
 func (g *group) status() Status {
@@ -622,6 +683,10 @@ func (g *group) status() Status {
 	if v := g.view.Load(); v != nil {
 		st.Voters, st.Learners, st.Target = slices.Clone(v.voters), slices.Clone(v.learners), slices.Clone(v.target)
 		st.Pending, st.Queue, st.PreferredLeader = v.pending, v.queue, v.leader
+	}
+	st.Proposed = g.proposed.Load()
+	if p := g.progress.Load(); p != nil {
+		st.Progress = slices.Clone(*p)
 	}
 	return st
 }

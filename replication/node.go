@@ -105,6 +105,7 @@ type Node struct {
 		applied, leaderships, failures, forwarded, compactions atomic.Uint64
 		snapshotsSent, snapshotsReceived, snapshotFailures     atomic.Uint64
 		transitionsDone, transitionsFailed                     atomic.Uint64
+		commit                                                 ds.LatencyRecorder
 	}
 	// peers are the sites this site knows an address of, besides the placement's.
 	peers struct {
@@ -339,6 +340,9 @@ type Metrics struct {
 	TransitionsDone, TransitionsFailed uint64
 	// Transport is the transport's traffic.
 	Transport transport.Stats
+	// CommitLatency is the time from ds handing a batch to a replica leading here to its
+	// apply on that replica (committed on a quorum), for every batch acknowledged.
+	CommitLatency ds.Latency
 }
 
 // Metrics returns the node's counters.
@@ -348,7 +352,7 @@ func (n *Node) Metrics() Metrics {
 		Compactions: n.metrics.compactions.Load(), Transport: n.tr.Stats(),
 		SnapshotsSent: n.metrics.snapshotsSent.Load(), SnapshotsReceived: n.metrics.snapshotsReceived.Load(),
 		SnapshotFailures: n.metrics.snapshotFailures.Load(), TransitionsDone: n.metrics.transitionsDone.Load(),
-		TransitionsFailed: n.metrics.transitionsFailed.Load()}
+		TransitionsFailed: n.metrics.transitionsFailed.Load(), CommitLatency: n.metrics.commit.Summary()}
 }
 
 func (n *Node) send(shard int, m *pb.Message) { n.tr.Send(uint32(shard), m) }
@@ -400,7 +404,7 @@ func (a applier) Apply(shard int, cb *layout.CookedBatch) (ds.Commit, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &proposal{id: id, data: data, done: make(chan error, 1)}
+	p := &proposal{id: id, data: data, done: make(chan error, 1), start: time.Now()}
 	if err := g.propose(p); err != nil {
 		return nil, err
 	}

@@ -86,6 +86,10 @@ type ReplicaView struct {
 	Term    uint64 `json:"term,omitempty"`
 	Commit  uint64 `json:"commit_index,omitempty"`
 	Applied uint64 `json:"applied_index,omitempty"`
+	// Another site's replica when this site leads the shard: the last index it has and how
+	// many entries of the log it is behind.
+	Match uint64  `json:"match_index,omitempty"`
+	Lag   *uint64 `json:"lag_entries,omitempty"`
 }
 
 // GenerationView is one generation of a shard.
@@ -152,6 +156,13 @@ func (s *Server) shardView(id int) ShardView {
 		rv := ReplicaView{Site: r, Status: status}
 		if r == c.Site() && sh.Local != nil {
 			rv.Term, rv.Commit, rv.Applied = sh.Local.Term, sh.Local.Commit, sh.Local.Applied
+		}
+		if sh.Local != nil {
+			for _, p := range sh.Local.Progress {
+				if p.Site == r {
+					rv.Match, rv.Lag = p.Match, &p.Lag
+				}
+			}
 		}
 		v.Replicas = append(v.Replicas, rv)
 	}

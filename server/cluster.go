@@ -49,6 +49,16 @@ type ReplicaState struct {
 	Term, Commit, Applied uint64
 	// Queue counts the membership transitions left to reach the shard's target.
 	Queue int
+	// Proposed counts the batches the replica proposed while leading.
+	Proposed uint64
+	// Progress is, on the leader, how far every other replica has the log.
+	Progress []ReplicaProgress
+}
+
+// ReplicaProgress is one replica's position in its leader's log.
+type ReplicaProgress struct {
+	Site       string
+	Match, Lag uint64 // the last index it has; the entries it is behind
 }
 
 // ClusterMembers is implemented by a Cluster whose replica sets can change (the PUT and
@@ -106,7 +116,8 @@ type clusterCollector struct {
 	c                                       Cluster
 	shards                                  int
 	leading, term, commit, applied, sitesUp *prometheus.Desc
-	queue                                   *prometheus.Desc
+	queue, proposed, lag, leaderSite        *prometheus.Desc
+	commitLatency                           *prometheus.Desc
 	counters                                map[string]*prometheus.Desc
 }
 
@@ -115,12 +126,18 @@ func newClusterCollector(c Cluster, shards int) *clusterCollector {
 		return prometheus.NewDesc("mqttds_replication_"+name, help, labels, nil)
 	}
 	return &clusterCollector{c: c, shards: shards,
-		leading: d("leader", "1 if this site's replica leads the shard and takes writes.", "shard"),
-		term:    d("term", "Raft term of this site's replica of the shard.", "shard"),
-		commit:  d("commit_index", "Raft commit index of this site's replica of the shard.", "shard"),
-		applied: d("applied_index", "Last log index applied by this site's replica of the shard.", "shard"),
-		sitesUp: d("sites_up", "Sites of the cluster this site hears from (itself included)."),
-		queue:   d("transition_queue", "Membership transitions left before the shard reaches its target replica set.", "shard"),
+		leading:  d("leader", "1 if this site's replica leads the shard and takes writes.", "shard"),
+		term:     d("term", "Raft term of this site's replica of the shard.", "shard"),
+		commit:   d("commit_index", "Raft commit index of this site's replica of the shard.", "shard"),
+		applied:  d("applied_index", "Last log index applied by this site's replica of the shard.", "shard"),
+		sitesUp:  d("sites_up", "Sites of the cluster this site hears from (itself included)."),
+		queue:    d("transition_queue", "Membership transitions left before the shard reaches its target replica set.", "shard"),
+		proposed: d("proposals_total", "Batches this site's replica of the shard proposed while leading it.", "shard"),
+		lag: d("replica_lag_entries",
+			"On the shard's leader: log entries a replica of the shard (site) does not have yet.", "shard", "site"),
+		leaderSite: d("shard_leader_info", "1 for the site this site knows as the shard's leader.", "shard", "site"),
+		commitLatency: d("commit_duration_seconds",
+			"Time from a batch reaching a replica that leads its shard here to its commit on a quorum and apply."),
 		counters: map[string]*prometheus.Desc{
 			"applied":     d("applied_batches_total", "Batches applied by this site's replicas."),
 			"leaderships": d("leaderships_total", "Times a replica on this site became leader."),
@@ -140,7 +157,8 @@ func newClusterCollector(c Cluster, shards int) *clusterCollector {
 }
 
 func (cc *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{cc.leading, cc.term, cc.commit, cc.applied, cc.sitesUp, cc.queue} {
+	for _, d := range []*prometheus.Desc{cc.leading, cc.term, cc.commit, cc.applied, cc.sitesUp, cc.queue,
+		cc.proposed, cc.lag, cc.leaderSite, cc.commitLatency} {
 		ch <- d
 	}
 	for _, d := range cc.counters {
@@ -150,11 +168,15 @@ func (cc *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (cc *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	for shard := range cc.shards {
-		l := cc.c.Shard(shard).Local
+		sh := cc.c.Shard(shard)
+		label := strconv.Itoa(shard)
+		if sh.Leader != "" {
+			ch <- prometheus.MustNewConstMetric(cc.leaderSite, prometheus.GaugeValue, 1, label, sh.Leader)
+		}
+		l := sh.Local
 		if l == nil {
 			continue
 		}
-		label := strconv.Itoa(shard)
 		leading := 0.0
 		if l.Leading {
 			leading = 1
@@ -164,6 +186,13 @@ func (cc *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(cc.commit, prometheus.GaugeValue, float64(l.Commit), label)
 		ch <- prometheus.MustNewConstMetric(cc.applied, prometheus.GaugeValue, float64(l.Applied), label)
 		ch <- prometheus.MustNewConstMetric(cc.queue, prometheus.GaugeValue, float64(l.Queue), label)
+		ch <- prometheus.MustNewConstMetric(cc.proposed, prometheus.CounterValue, float64(l.Proposed), label)
+		for _, p := range l.Progress {
+			ch <- prometheus.MustNewConstMetric(cc.lag, prometheus.GaugeValue, float64(p.Lag), label, p.Site)
+		}
+	}
+	if m, ok := commitLatencyMetric(cc.commitLatency, cc.c); ok {
+		ch <- m
 	}
 	up := 0
 	for _, s := range cc.c.Sites() {

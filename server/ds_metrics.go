@@ -146,6 +146,21 @@ func latencyHistogram(desc *prometheus.Desc, l ds.Latency) prometheus.Metric {
 	return prometheus.MustNewConstHistogram(desc, l.Count, l.Sum.Seconds(), cumulative)
 }
 
+// ClusterLatencies is implemented by a Cluster that measures how long its writes take to
+// commit (exported as mqttds_replication_commit_duration_seconds).
+type ClusterLatencies interface {
+	CommitLatency() ds.Latency
+}
+
+// commitLatencyMetric is the commit latency histogram of c, if c measures it.
+func commitLatencyMetric(desc *prometheus.Desc, c Cluster) (prometheus.Metric, bool) {
+	cl, ok := c.(ClusterLatencies)
+	if !ok {
+		return nil, false
+	}
+	return latencyHistogram(desc, cl.CommitLatency()), true
+}
+
 // storageName is the db label of the broker's one store (durable sessions, their messages and
 // the retained messages).
 const storageName = "default"

@@ -212,11 +212,20 @@ func (fakeCluster) Shard(shard int) ClusterShard {
 	if shard == 0 {
 		leader = "a"
 	}
-	return ClusterShard{Replicas: []string{"a", "b", "c"}, Leader: leader,
-		Local: &ReplicaState{Leading: shard == 0, Term: 3, Commit: 10 + uint64(shard), Applied: 9 + uint64(shard)}}
+	local := &ReplicaState{Leading: shard == 0, Term: 3, Commit: 10 + uint64(shard), Applied: 9 + uint64(shard)}
+	if shard == 0 {
+		local.Proposed = 5
+		local.Progress = []ReplicaProgress{{Site: "b", Match: 10, Lag: 0}, {Site: "c", Match: 4, Lag: 6}}
+	}
+	return ClusterShard{Replicas: []string{"a", "b", "c"}, Leader: leader, Local: local}
 }
 
 func (fakeCluster) Counters() ClusterCounters { return ClusterCounters{Applied: 7, Forwarded: 2} }
+
+func (fakeCluster) CommitLatency() ds.Latency {
+	return ds.Latency{Count: 3, Sum: 6 * time.Millisecond, Buckets: []ds.LatencyBucket{
+		{Below: 900 * time.Microsecond, Count: 1}, {Below: 2 * time.Millisecond, Count: 1}, {Below: 4 * time.Millisecond, Count: 1}}}
+}
 
 // The storage routes and /metrics show a cluster's replicas, leaders and raft state.
 func TestAPI_ClusterRows(t *testing.T) {
@@ -226,8 +235,11 @@ func TestAPI_ClusterRows(t *testing.T) {
 	apiJSON(t, h, "GET", "/api/v1/ds/storages/default", "", http.StatusOK, &sd)
 	require.Equal(t, []string{"a", "b", "c"}, sd.Sites)
 	require.Equal(t, "a", sd.ShardList[0].Leader)
+	zero, six := uint64(0), uint64(6)
 	require.Equal(t, []ReplicaView{{Site: "a", Status: "leader", Term: 3, Commit: 10, Applied: 9},
-		{Site: "b", Status: "follower"}, {Site: "c", Status: "follower"}}, sd.ShardList[0].Replicas)
+		{Site: "b", Status: "follower", Match: 10, Lag: &zero}, {Site: "c", Status: "follower", Match: 4, Lag: &six}},
+		sd.ShardList[0].Replicas)
+	require.Nil(t, sd.ShardList[1].Replicas[2].Lag, "a follower site knows no lag")
 	require.Equal(t, "leader", sd.ShardList[1].Replicas[1].Status)
 	var sites []SiteView
 	apiJSON(t, h, "GET", "/api/v1/ds/sites", "", http.StatusOK, &sites)
@@ -243,7 +255,14 @@ func TestAPI_ClusterRows(t *testing.T) {
 	body := rec.Body.String()
 	for _, want := range []string{`mqttds_replication_leader{shard="0"} 1`, `mqttds_replication_leader{shard="1"} 0`,
 		`mqttds_replication_applied_index{shard="2"} 11`, `mqttds_replication_sites_up 2`,
-		`mqttds_replication_forwarded_writes_total 2`} {
+		`mqttds_replication_forwarded_writes_total 2`,
+		`mqttds_replication_proposals_total{shard="0"} 5`,
+		`mqttds_replication_replica_lag_entries{shard="0",site="b"} 0`,
+		`mqttds_replication_replica_lag_entries{shard="0",site="c"} 6`,
+		`mqttds_replication_shard_leader_info{shard="1",site="b"} 1`,
+		`mqttds_replication_commit_duration_seconds_bucket{le="0.001"} 1`,
+		`mqttds_replication_commit_duration_seconds_bucket{le="0.0025"} 2`,
+		`mqttds_replication_commit_duration_seconds_count 3`} {
 		require.Contains(t, body, want)
 	}
 }

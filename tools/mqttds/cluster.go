@@ -152,7 +152,10 @@ func (v clusterView) Shard(shard int) server.ClusterShard {
 	}
 	if local, err := v.n.Status(shard); err == nil {
 		out.Local = &server.ReplicaState{Leading: local.Leading, Term: local.Term, Commit: local.Commit, Applied: local.Applied,
-			Queue: local.Queue}
+			Queue: local.Queue, Proposed: local.Proposed}
+		for _, p := range local.Progress {
+			out.Local.Progress = append(out.Local.Progress, server.ReplicaProgress{Site: p.Site.String(), Match: p.Match, Lag: p.Lag})
+		}
 	}
 	return out
 }
@@ -167,6 +170,9 @@ func siteStrings(ids []site.ID) []string {
 	}
 	return out
 }
+
+// CommitLatency implements server.ClusterLatencies.
+func (v clusterView) CommitLatency() ds.Latency { return v.n.Metrics().CommitLatency }
 
 func (v clusterView) Counters() server.ClusterCounters {
 	m := v.n.Metrics()

@@ -24,7 +24,9 @@ func (f *replicasFake) Shard(shard int) server.ClusterShard {
 		return server.ClusterShard{Replicas: []string{"a", "b", "c"}, Leader: "a"}
 	}
 	return server.ClusterShard{Replicas: []string{"a", "b", "c"}, Learners: []string{"d"}, Leader: "a",
-		Target: []string{"a", "b", "d"}, Pending: "catch up learner d"}
+		Target: []string{"a", "b", "d"}, Pending: "catch up learner d",
+		Local: &server.ReplicaState{Leading: true, Progress: []server.ReplicaProgress{
+			{Site: "b", Match: 9, Lag: 0}, {Site: "c", Match: 9, Lag: 0}, {Site: "d", Match: 2, Lag: 7}}}}
 }
 func (f *replicasFake) Counters() server.ClusterCounters { return server.ClusterCounters{} }
 func (f *replicasFake) StorageSites(context.Context) ([]string, error) {
@@ -53,7 +55,7 @@ func (f *replicasFake) ForgetSite(ctx context.Context, s string) (server.Cluster
 }
 
 // Ensure that ds set_replicas, join, leave and forget send the change and show its plan, that
-// ds info shows a shard's target and pending transition, and that a single node refuses them.
+// ds info shows a shard's target and pending transition and how far a replica is behind, and that a single node refuses them.
 func TestCtl_DSReplicas(t *testing.T) {
 	api, _ := ctlBrokerWith(t, &server.Options{NodeName: "n1", Cluster: &replicasFake{sites: []string{"a", "b", "c"}},
 		Durable: server.DurableOptions{Enable: true, Dir: t.TempDir(), Storage: &ds.Options{NumShards: 2}}})
@@ -78,7 +80,7 @@ func TestCtl_DSReplicas(t *testing.T) {
 	require.ErrorContains(t, err, "STORAGE_NOT_FOUND")
 	out, err = ctl(t, "--api", api, "ds", "info")
 	require.NoError(t, err)
-	require.Regexp(t, `(?m)^0\s+a \(leader\), b \(follower\), c \(follower\), d \(learner\)\s+\d+\s+\S+\s+a, b, d\s+catch up learner d$`, out)
+	require.Regexp(t, `(?m)^0\s+a \(leader\), b \(follower\), c \(follower\), d \(learner, 7 behind\)\s+\d+\s+\S+\s+a, b, d\s+catch up learner d$`, out)
 	require.Regexp(t, `(?m)^1\s+a \(leader\), b \(follower\), c \(follower\)\s+\d+\s+\S+\s+-\s+-$`, out)
 
 	single, _ := ctlBrokerWith(t, &server.Options{NodeName: "n1",

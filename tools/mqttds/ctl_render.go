@@ -266,7 +266,11 @@ func renderDSInfo(w io.Writer, body []byte) error {
 		for _, sh := range st.ShardList {
 			var replicas []string
 			for _, r := range sh.Replicas {
-				replicas = append(replicas, r.Site+" ("+r.Status+")")
+				state := r.Status
+				if r.Lag != nil && *r.Lag > 0 {
+					state += fmt.Sprintf(", %d behind", *r.Lag)
+				}
+				replicas = append(replicas, r.Site+" ("+state+")")
 			}
 			layout := "-"
 			for _, g := range sh.Generations {
