@@ -53,14 +53,6 @@ func (rt *routes) release() {
 	rt.subs, rt.buf = nil, nil
 }
 
-// route hands a message from the broker itself to every session with a
-// matching subscription and returns how many received it.
-func (s *Server) route(m *Message) int {
-	rt := s.match(m)
-	n, _ := s.routeFlow(m, &rt)
-	return n
-}
-
 // routeFlow hands m to every session of its routes and returns how many
 // received it (at least one when it was stored for compact durable sessions
 // only), and a recipient session now backed up beyond the flow-control high

@@ -474,8 +474,8 @@ func (s *Server) Close(ctx context.Context) error {
 		sess.stopTimers()
 	}
 	s.mu.RUnlock()
-	defer s.mem.stop()
-	defer s.closeDurable() // after the connections let go of their sessions
+	defer s.closeDurable() // after the connections let go of their sessions, and the alarms stopped
+	defer s.mem.stop()     // it publishes alarms, which are stored
 	defer s.stopTraces()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

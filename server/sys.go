@@ -48,14 +48,17 @@ var sysTopics = []struct {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-// publishSys publishes one round of $SYS values.
+// publishSys publishes one round of $SYS values. Like every message the
+// broker publishes itself, they are stored when a durable subscription
+// matches: a durable session reads its messages from storage, and gets
+// them live and after being away as it would any topic's.
 func (s *Server) publishSys() {
 	m := s.Metrics()
 	prefix := "$SYS/brokers/" + s.opts.NodeName + "/"
 	for _, t := range sysTopics {
 		msg := &Message{Topic: prefix + t.name, Payload: []byte(t.value(s, &m)), QoS: mqtt.QoS0, Retain: true,
 			Created: time.Now()}
-		s.route(msg)
+		s.publishStored(msg)
 	}
 }
 
@@ -80,6 +83,6 @@ func (s *Server) publishAlarm(name string, raised bool, value, limit uint64) {
 		ev.State = "raised"
 	}
 	payload, _ := json.Marshal(ev) // strings, numbers and a time: cannot fail
-	s.route(&Message{Topic: "$SYS/brokers/" + s.opts.NodeName + "/alarms/" + name, Payload: payload,
+	s.publishStored(&Message{Topic: "$SYS/brokers/" + s.opts.NodeName + "/alarms/" + name, Payload: payload,
 		QoS: mqtt.QoS1, Retain: true, Created: ev.Time})
 }
