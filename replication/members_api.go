@@ -284,7 +284,9 @@ func (n *Node) JoinSite(ctx context.Context, id site.ID) (Plan, error) {
 	return n.SetReplicas(ctx, AllShards, sites)
 }
 
-// LeaveSite moves every replica off a site and rebalances the others.
+// LeaveSite moves every replica off a site and rebalances the others. It is refused when fewer
+// sites than the replication factor would be left: the shards would then keep fewer replicas
+// (SetReplicas with the sites asks for that explicitly).
 func (n *Node) LeaveSite(ctx context.Context, id site.ID) (Plan, error) {
 	sites, err := n.StorageSites(ctx)
 	if err != nil {
@@ -293,6 +295,10 @@ func (n *Node) LeaveSite(ctx context.Context, id site.ID) (Plan, error) {
 	rest := filter(sites, func(s site.ID) bool { return s != id })
 	if len(rest) == len(sites) {
 		return Plan{}, fmt.Errorf("%w: site %v holds no replica of the storage", ErrInvalidReplicas, id)
+	}
+	if rf := n.cfg.ReplicationFactor; len(rest) < rf {
+		return Plan{}, fmt.Errorf("%w: without site %v the storage has %d sites, fewer than its replication factor %d",
+			ErrInvalidReplicas, id, len(rest), rf)
 	}
 	return n.SetReplicas(ctx, AllShards, rest)
 }

@@ -377,7 +377,8 @@ func TestJoinLeaveAndRestartMidTransition(t *testing.T) {
 }
 
 // TestSetReplicasRefusesUnknownSites: a site without an address is refused; forgetting a site
-// that is up is refused.
+// that is up is refused; a site may not leave when fewer sites than the replication factor
+// would be left.
 func TestSetReplicasRefusesUnknownSites(t *testing.T) {
 	c := newTestCluster(t, 3, 1)
 	ctx := context.Background()
@@ -389,6 +390,8 @@ func TestSetReplicasRefusesUnknownSites(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidReplicas, "site 1 is up")
 	_, err = c.sites[0].node.ForgetSite(ctx, 0x9999)
 	require.True(t, errors.Is(err, ErrUnknownSite))
+	_, err = c.sites[0].node.LeaveSite(ctx, c.sites[1].id)
+	require.ErrorIs(t, err, ErrInvalidReplicas, "two sites left for a replication factor of three")
 }
 
 // TestForgetDeadSite: a fourth site joins, then a founding site dies and is forgotten; the
