@@ -27,17 +27,21 @@ type appendOp struct {
 	acked    bool
 }
 
-// TestRandomFaultsSoak writes concurrently through every site of a three-site cluster while
-// sites are stopped and restarted and cut off from the others, at random (seeded), then heals
-// everything and checks the shard's log against the history of writes, as a linearizability
-// checker of an append-only log would:
+// TestRandomFaultsSoak writes concurrently through every site while sites are stopped and
+// restarted and cut off from the others, at random (seeded), then heals everything and checks
+// each shard's log against the history of writes, as a linearizability checker of an
+// append-only log would:
 //   - every acknowledged value is in the log, exactly once, on every replica;
 //   - no value appears twice, and none that was never written;
 //   - real-time order holds: a value whose write began after an acknowledged write returned
 //     comes after it in the log.
 //
-// A value whose write failed may or may not be there (its outcome was unknown). It runs for
-// 3 s in `make test`; MQTTDS_SOAK (a duration) runs it longer, and MQTTDS_SEED replays a seed.
+// A value whose write failed may or may not be there (its outcome was unknown). "faults" runs
+// three sites and one shard; "membership" runs a pool of five sites, three replicas a shard,
+// two shards, and mixes in replica changes at random (SetReplicas, JoinSite, LeaveSite), with
+// the further check that no replica ever applied a configuration of fewer than three voters.
+// Each runs for 3 s in `make test`; MQTTDS_SOAK (a duration) runs them longer, and MQTTDS_SEED
+// replays a seed.
 func TestRandomFaultsSoak(t *testing.T) {
 	duration := 3 * time.Second
 	if d, err := time.ParseDuration(os.Getenv("MQTTDS_SOAK")); err == nil && d > 0 {
@@ -47,19 +51,48 @@ func TestRandomFaultsSoak(t *testing.T) {
 	if s, err := strconv.ParseUint(os.Getenv("MQTTDS_SEED"), 10, 64); err == nil {
 		seed = s
 	}
+	t.Run("faults", func(t *testing.T) {
+		runSoak(t, soakConfig{founding: 3, shards: 1, writers: 3}, seed, duration)
+	})
+	t.Run("membership", func(t *testing.T) {
+		runSoak(t, soakConfig{founding: 3, extra: 2, shards: 2, writers: 4, membership: true}, seed, duration)
+	})
+}
+
+// soakConfig shapes a fault soak: founding sites, sites added before it starts (the pool is
+// both), shards, concurrent writers, and whether replica sets change at random.
+type soakConfig struct {
+	founding, extra, shards, writers int
+	membership                       bool
+}
+
+// soakVoters is the voters a shard keeps: the replication factor, and the size of every
+// replica set the soak asks for.
+const soakVoters = 3
+
+func runSoak(t *testing.T, sc soakConfig, seed uint64, duration time.Duration) {
 	t.Logf("seed %d (MQTTDS_SEED replays it), %v of faults", seed, duration)
 	rng := rand.New(rand.NewPCG(seed, 1))
 
 	// A short log, so that a site stopped for a while catches up from a snapshot.
-	c := newTestCluster(t, 3, 1, func(cfg *Config) { cfg.CompactEntries = 50; cfg.SnapshotLag = 150 })
-	locks := make([]sync.RWMutex, 3) // a writer holds its site's lock for reading while it writes
-	client := clientFor(0, 1)
+	confs := &confLog{}
+	c := (&testCluster{t: t, shards: sc.shards, confHook: confs.hook,
+		mod: func(cfg *Config) { cfg.CompactEntries = 50; cfg.SnapshotLag = 150 }}).run(sc.founding)
+	for range sc.extra {
+		c.addSite()
+	}
+	pool := len(c.sites)
+	locks := make([]sync.RWMutex, pool) // a writer holds its site's lock for reading while it writes
+	clients := make([]string, sc.shards)
+	for shard := range sc.shards {
+		clients[shard] = clientFor(shard, sc.shards)
+	}
 
 	var mu sync.Mutex
-	var ops []*appendOp
+	ops := make([][]*appendOp, sc.shards)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for w := range 3 {
+	for w := range sc.writers {
 		wrng := rand.New(rand.NewPCG(seed, uint64(10+w)))
 		wg.Add(1)
 		go func() {
@@ -70,7 +103,7 @@ func TestRandomFaultsSoak(t *testing.T) {
 					return
 				default:
 				}
-				s := wrng.IntN(3)
+				s, shard := wrng.IntN(pool), wrng.IntN(sc.shards)
 				op := &appendOp{value: fmt.Sprintf("w%d-%d", w, i)}
 				locks[s].RLock()
 				db := c.sites[s].db
@@ -80,14 +113,14 @@ func TestRandomFaultsSoak(t *testing.T) {
 					err = errors.New("site down")
 				} else {
 					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-					err = db.Store(ctx, []ds.Message{{ClientID: client, Topic: "log", Payload: []byte(op.value), QoS: 1}}, ds.Sync)
+					err = db.Store(ctx, []ds.Message{{ClientID: clients[shard], Topic: logTopic(shard), Payload: []byte(op.value), QoS: 1}}, ds.Sync)
 					cancel()
 				}
 				op.ret = time.Now()
 				locks[s].RUnlock()
 				op.acked = err == nil
 				mu.Lock()
-				ops = append(ops, op)
+				ops[shard] = append(ops[shard], op)
 				mu.Unlock()
 				if err != nil {
 					time.Sleep(5 * time.Millisecond) // do not spin on a site that is down
@@ -101,12 +134,17 @@ func TestRandomFaultsSoak(t *testing.T) {
 	down, cut := -1, -1
 	deadline := time.Now().Add(duration)
 	faults := 0
+	var changes, refused int
+	kinds := 4
+	if sc.membership {
+		kinds = 6
+	}
 	for time.Now().Before(deadline) {
 		time.Sleep(time.Duration(50+rng.IntN(250)) * time.Millisecond)
-		switch rng.IntN(4) {
+		switch rng.IntN(kinds) {
 		case 0: // stop a site
 			if down < 0 {
-				down = rng.IntN(3)
+				down = rng.IntN(pool)
 				if down == cut {
 					down = -1
 					continue
@@ -128,7 +166,7 @@ func TestRandomFaultsSoak(t *testing.T) {
 			}
 		case 2: // cut a site off
 			if cut < 0 {
-				cut = rng.IntN(3)
+				cut = rng.IntN(pool)
 				if cut == down {
 					cut = -1
 					continue
@@ -149,6 +187,16 @@ func TestRandomFaultsSoak(t *testing.T) {
 				}
 				cut = -1
 			}
+		case 4, 5: // change the replicas, through any running site
+			via := rng.IntN(pool)
+			if via == down || via == cut {
+				continue
+			}
+			if err := soakChange(c, rng, via); err != nil {
+				refused++
+			} else {
+				changes++
+			}
 		}
 	}
 	close(stop)
@@ -164,41 +212,107 @@ func TestRandomFaultsSoak(t *testing.T) {
 		c.start(down)
 	}
 
-	acked := 0
-	for _, op := range ops {
-		if op.acked {
-			acked++
-		}
-	}
-	t.Logf("%d writes, %d acknowledged, %d faults, %d snapshots installed", len(ops), acked, faults, c.snapshotsInstalled())
-	require.Positive(t, acked, "no write succeeded")
-
-	// After healing, every replica reads the same log.
-	var log []string
-	require.Eventually(t, func() bool {
-		var first []string
-		for i, s := range c.sites {
-			got := logOf(t, s.db)
-			if i == 0 {
-				first = got
-			} else if !equalStrings(first, got) {
-				return false
+	acked, total := 0, 0
+	for _, sops := range ops {
+		total += len(sops)
+		for _, op := range sops {
+			if op.acked {
+				acked++
 			}
 		}
-		log = first
-		return true
-	}, waitFor, 20*time.Millisecond, "replicas did not converge")
-	require.NoError(t, checkAppendHistory(ops, log))
+	}
+	t.Logf("%d writes, %d acknowledged, %d faults, %d snapshots installed", total, acked, faults, c.snapshotsInstalled())
+	require.Positive(t, acked, "no write succeeded")
+
+	for shard := range sc.shards {
+		replicas := c.founding(shard)
+		if sc.membership {
+			// Every replica change asked for completes once everything is up and connected.
+			l := c.leader(shard)
+			st, err := c.sites[l].node.Status(shard)
+			require.NoError(t, err)
+			if st.Target != nil {
+				replicas = st.Target
+			}
+			c.waitTarget(shard, replicas)
+			minVoters, _ := confs.min(shard)
+			if minVoters > 0 { // 0: no configuration changed
+				require.GreaterOrEqual(t, minVoters, soakVoters, "shard %d: a replica applied a configuration of %d voters", shard, minVoters)
+			}
+		}
+		// After healing, every replica reads the same log.
+		var log []string
+		require.Eventually(t, func() bool {
+			var first []string
+			for i, id := range replicas {
+				got := logOf(t, c.site(id).db, shard)
+				if i == 0 {
+					first = got
+				} else if !equalStrings(first, got) {
+					return false
+				}
+			}
+			log = first
+			return true
+		}, waitFor, 20*time.Millisecond, "replicas of shard %d did not converge", shard)
+		require.NoError(t, checkAppendHistory(ops[shard], log), "shard %d", shard)
+	}
+	if sc.membership {
+		_, applied := confs.min(0)
+		t.Logf("%d replica changes taken, %d refused; %d configurations applied", changes, refused, applied)
+	}
+}
+
+// soakChange asks site via for a random replica change: three sites of the pool for one shard
+// or for all of them, a site joining, or a site leaving. The change may be refused (a site
+// that cannot leave, one that holds every shard it can, a site that is cut off).
+func soakChange(c *testCluster, rng *rand.Rand, via int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n := c.sites[via].node
+	other := c.sites[rng.IntN(len(c.sites))].id
+	var err error
+	switch rng.IntN(3) {
+	case 0:
+		shard := rng.IntN(c.shards+1) - 1 // AllShards is -1
+		var sites []site.ID
+		for _, i := range rng.Perm(len(c.sites))[:soakVoters] {
+			sites = append(sites, c.sites[i].id)
+		}
+		_, err = n.SetReplicas(ctx, shard, sites)
+	case 1:
+		_, err = n.JoinSite(ctx, other)
+	default:
+		_, err = n.LeaveSite(ctx, other)
+	}
+	return err
+}
+
+// logTopic is the topic of shard's one stream in the fault soak.
+func logTopic(shard int) string { return fmt.Sprintf("log/%d", shard) }
+
+// founding returns the founding replica set of shard.
+func (c *testCluster) founding(shard int) []site.ID {
+	place, err := NewPlacement(c.ids, min(3, len(c.ids)))
+	require.NoError(c.t, err)
+	return place.Replicas(shard)
+}
+
+// site returns the site of id.
+func (c *testCluster) site(id site.ID) *testSite {
+	i := slices.IndexFunc(c.sites, func(s *testSite) bool { return s.id == id })
+	require.GreaterOrEqual(c.t, i, 0, "no site %v", id)
+	return c.sites[i]
 }
 
 func isolating(cut site.ID) transport.Filter {
 	return func(from, to site.ID, _ uint32) bool { return from != cut && to != cut }
 }
 
-// logOf reads the payloads of the shard's one stream in order.
-func logOf(t testing.TB, db *ds.DB) []string {
+// logOf reads the payloads of shard's one stream in order.
+func logOf(t testing.TB, db *ds.DB, shard int) []string {
 	var out []string
-	for _, m := range readMessages(t, db, "log") {
+	for _, m := range readMessages(t, db, logTopic(shard)) {
 		out = append(out, string(m.Payload))
 	}
 	return out
