@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,9 +63,9 @@ func TestDurable_ClusteredOfflineMessages(t *testing.T) {
 	}
 }
 
-// clusteredServers starts n brokers, each on its own site of one replicated store, and
-// returns their addresses and the sites' nodes.
-func clusteredServers(t *testing.T, n int) ([]string, []*replication.Node) {
+// clusteredServers starts n brokers, each on its own site of one replicated store (mods change
+// broker i's options), and returns their addresses, the sites' nodes and the brokers.
+func clusteredServers(t *testing.T, n int, mods ...func(i int, o *Options)) ([]string, []*replication.Node, []*Server) {
 	t.Helper()
 	var ids []site.ID
 	for i := range n {
@@ -105,18 +106,86 @@ func clusteredServers(t *testing.T, n int) ([]string, []*replication.Node) {
 		}
 	})
 	var addrs []string
+	var srvs []*Server
 	for i := range n {
-		_, addr := durableServer(t, t.TempDir(), func(o *Options) { o.Durable.DB = dbs[i]; o.Durable.Clustered = true })
-		addrs = append(addrs, addr)
+		srv, addr := durableServer(t, t.TempDir(), func(o *Options) {
+			o.Durable.DB = dbs[i]
+			o.Durable.Clustered = true
+			for _, m := range mods {
+				m(i, o)
+			}
+		})
+		addrs, srvs = append(addrs, addr), append(srvs, srv)
 	}
-	return addrs, nodes
+	return addrs, nodes, srvs
+}
+
+// linkedPeers is the Peers of brokers in one process: a take-over asks every other broker to
+// let go directly; nothing is routed (durable sessions need no routes).
+type linkedPeers struct {
+	self int
+	mu   sync.Mutex
+	all  []*Server
+}
+
+func (p *linkedPeers) Route(string, bool)                  {}
+func (p *linkedPeers) Forward(*Message, []string) []string { return nil }
+func (p *linkedPeers) Stats() PeerStats                    { return PeerStats{} }
+
+func (p *linkedPeers) TakeOver(_ context.Context, clientID string) {
+	p.mu.Lock()
+	all := p.all
+	p.mu.Unlock()
+	for i, s := range all {
+		if i != p.self {
+			s.LetGo(clientID)
+		}
+	}
+}
+
+// Ensure that a client that goes back to a broker it left resumes the session as the broker it
+// was on meanwhile left it: the broker it left made its loaded copy compact when the other took
+// the client id over, so it reads the session from the store again.
+func TestDurable_ClusteredTakeOverBackAndForth(t *testing.T) {
+	peers := []*linkedPeers{{self: 0}, {self: 1}, {self: 2}}
+	addrs, _, srvs := clusteredServers(t, 3, func(i int, o *Options) { o.Peers = peers[i] })
+	for _, p := range peers {
+		p.mu.Lock()
+		p.all = srvs
+		p.mu.Unlock()
+	}
+	for _, s := range srvs {
+		s.durable.timers.delay.Store(int64(time.Hour)) // no eviction but the take-over's
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const id = "c-roam"
+	subscribe := func(c *paho.Client, filter string) {
+		_, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}})
+		require.NoError(t, err)
+	}
+	c, _ := pahoV5(t, addrs[0], id, true, 3600)
+	subscribe(c, "a/#")
+	require.NoError(t, c.Disconnect(&paho.Disconnect{}))
+	c, _ = pahoV5Present(t, addrs[1], id, 3600, true)
+	subscribe(c, "b/#")
+	require.NoError(t, c.Disconnect(&paho.Disconnect{}))
+
+	_, got := pahoV5Present(t, addrs[0], id, 3600, true)
+	pub, _ := pahoV5(t, addrs[2], "c-roam-pub", true, 0)
+	for _, topic := range []string{"b/x", "a/x"} {
+		_, err := pub.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Payload: []byte(topic)})
+		require.NoError(t, err)
+	}
+	require.Equal(t, "b/x", string(receive(t, got).Payload), "the subscription made on the other broker holds")
+	require.Equal(t, "a/x", string(receive(t, got).Payload))
 }
 
 // Ensure that a durable session created through one broker of a cluster gets, through a third
 // one, the messages published through a second one while it was away [MQTT-3.2.2-3] v5: the
 // session and the messages live in the replicated store, not in a broker.
 func TestDurable_ClusteredAcrossSites(t *testing.T) {
-	addrs, _ := clusteredServers(t, 3)
+	addrs, _, _ := clusteredServers(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	sub, _ := pahoV5(t, addrs[0], "c-sub", true, 3600)
@@ -141,7 +210,7 @@ func TestDurable_ClusteredAcrossSites(t *testing.T) {
 // catch up, is refused with Server unavailable instead of resuming the session without the
 // subscription. Once the site catches up, the session resumes with it.
 func TestDurable_ClusteredTakeOverReadsCurrentSession(t *testing.T) {
-	addrs, nodes := clusteredServers(t, 3)
+	addrs, nodes, _ := clusteredServers(t, 3)
 	const id = "c-move"
 	shard := ds.ShardOf(id, 4)
 	leader, lagging := -1, -1

@@ -77,11 +77,16 @@ func (s *Server) takeOverRemote(clientID string) {
 // over (0x8E) [MQTT-3.1.4-3] v5, because the client connected to another broker of the
 // cluster, and waits until the connection has let go of its session (a durable session has
 // then stored its state). It reports whether a connection was attached.
+//
+// A durable session still loaded here (attached a moment ago, or offline and not yet made
+// compact) is made compact at once: the other broker will change it in the store, and a
+// later CONNECT here must read it from there, not resume this broker's copy of it.
 func (s *Server) LetGo(clientID string) bool {
 	sess := s.loadedSession(clientID)
 	if sess == nil {
 		return false
 	}
+	defer s.evictTakenOver(sess)
 	c := sess.currentConn()
 	if c == nil {
 		return false
@@ -90,6 +95,19 @@ func (s *Server) LetGo(clientID string) bool {
 	c.disconnect(CauseTakeover, mqtt.SessionTakenOver)
 	c.waitFinished(5 * time.Second)
 	return true
+}
+
+// evictTakenOver makes a durable session another broker takes over compact (see LetGo). One
+// that holds something in memory alone (a transient delivery queued, a message of a shared
+// group) stays loaded until its usual eviction.
+func (s *Server) evictTakenOver(sess Session) {
+	d, ok := sess.(*durableSession)
+	if !ok || s.durable == nil {
+		return
+	}
+	if retry := s.durable.evict(d); retry {
+		s.durable.timers.evictLater(d, nil)
+	}
 }
 
 // PeerStats are the counters of a broker's peering.
