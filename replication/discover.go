@@ -1,7 +1,6 @@
 package replication
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -17,50 +16,77 @@ import (
 	"github.com/mqttds/mqttds/replication/site"
 )
 
-// Joining a static cluster. A site knows the addresses of the others (seeds), not their ids,
-// which each site creates on its first start. Join asks every seed for its id
-// (GET /v1/site on the transport port) until it knows n sites, this one included, and then
-// keeps the list in the data directory (file SITES), so that the placement of shards, and the
-// voters of every raft group, never change across restarts even if a seed is down.
+// Joining a cluster. A site knows the addresses of the others (seeds), not their ids, which
+// each site creates on its first start. Join asks every seed for its id (GET /v1/site on the
+// transport port) until it knows n sites, this one included, and then keeps the list in the
+// data directory (file SITES), so that the placement of shards, and the voters of every raft
+// group, never change across restarts even if a seed is down.
+//
+// A site started later, when its seeds have formed their cluster already, joins it instead:
+// a seed that has its list answers GET /v1/sites with it, and the new site announces itself
+// to every site listed (POST /v1/sites/join, its id and address), each of which adds it as a
+// peer and writes it to its SITES file as a joined site. The new site writes the same list
+// with itself added. Joined sites do not change the placement (which derives from the
+// founding sites alone): a joined site holds no replica until a membership change moves
+// shards onto it (Node.JoinSite, SetReplicas).
 
 // SitesFile is the file in the data directory that holds the cluster's sites.
 const SitesFile = "SITES"
 
-const sitePath = "/v1/site"
+const (
+	sitePath  = "/v1/site"
+	sitesPath = "/v1/sites"
+	joinPath  = "/v1/sites/join"
+)
+
+// siteList is the content of a SITES file: the founding sites and those that joined later,
+// each with its cluster address.
+type siteList struct {
+	founding, joined map[site.ID]string
+}
+
+// all is every site of l with its address.
+func (l siteList) all() map[site.ID]string {
+	out := maps.Clone(l.founding)
+	maps.Copy(out, l.joined)
+	return out
+}
 
 // Join fills in Config.Sites and the peers' addresses: from the SITES file in dir if there is
-// one, else by asking seeds until nSites sites (this one included) are known, bounded by ctx.
+// one, else by asking seeds until nSites sites (this one included) are known, or by joining
+// the cluster the seeds formed already; bounded by ctx.
 func (n *Node) Join(ctx context.Context, dir string, seeds []string, nSites int) error {
 	path := filepath.Join(dir, SitesFile)
-	peers, err := readSites(path)
+	list, err := readSites(path)
 	if err != nil {
 		return err
 	}
-	if peers == nil {
-		if peers, err = n.discover(ctx, seeds, nSites); err != nil {
+	if list == nil {
+		if list, err = n.discover(ctx, seeds, nSites); err != nil {
 			return err
 		}
-		if err := writeSites(path, peers); err != nil {
+		if err := writeSites(path, *list); err != nil {
 			return err
 		}
 	}
-	if len(peers) != nSites {
-		return fmt.Errorf("replication: %s lists %d sites, n_sites is %d", path, len(peers), nSites)
+	if len(list.founding) != nSites {
+		return fmt.Errorf("replication: %s lists %d founding sites, n_sites is %d", path, len(list.founding), nSites)
 	}
-	ids := make([]site.ID, 0, len(peers))
-	for id, addr := range peers {
-		ids = append(ids, id)
+	if _, ok := list.all()[n.cfg.Site]; !ok {
+		return fmt.Errorf("replication: %s does not list this site %v", path, n.cfg.Site)
+	}
+	for id, addr := range list.all() {
 		if id != n.cfg.Site {
 			n.AddPeer(id, addr)
 		}
 	}
-	if _, ok := peers[n.cfg.Site]; !ok {
-		return fmt.Errorf("replication: %s does not list this site %v", path, n.cfg.Site)
-	}
-	return n.setSites(ids)
+	n.sites.Lock()
+	n.sites.path, n.sites.list = path, list
+	n.sites.Unlock()
+	return n.setSites(slices.Collect(maps.Keys(list.founding)))
 }
 
-func (n *Node) discover(ctx context.Context, seeds []string, nSites int) (map[site.ID]string, error) {
+func (n *Node) discover(ctx context.Context, seeds []string, nSites int) (*siteList, error) {
 	peers := map[site.ID]string{n.cfg.Site: n.Addr()}
 	client := n.tr.AddrClient(2 * time.Second)
 	for {
@@ -72,16 +98,22 @@ func (n *Node) discover(ctx context.Context, seeds []string, nSites int) (map[si
 			if err != nil {
 				continue
 			}
-			if id != n.cfg.Site {
-				peers[id] = seed
+			if id == n.cfg.Site {
+				continue
 			}
+			if formed, err := askSites(ctx, client, seed); err == nil {
+				if _, listed := formed.all()[n.cfg.Site]; !listed {
+					return n.joinFormed(ctx, client, formed)
+				}
+			}
+			peers[id] = seed
 		}
 		if len(peers) >= nSites {
 			if len(peers) > nSites {
 				return nil, fmt.Errorf("replication: found %d sites, n_sites is %d", len(peers), nSites)
 			}
 			n.log.Info("replication: cluster sites known", "sites", len(peers))
-			return peers, nil
+			return &siteList{founding: peers, joined: map[site.ID]string{}}, nil
 		}
 		select {
 		case <-ctx.Done():
@@ -89,6 +121,134 @@ func (n *Node) discover(ctx context.Context, seeds []string, nSites int) (map[si
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// joinFormed announces this site to every site of a cluster formed without it, until each
+// has taken it (bounded by ctx): a site that never heard of it could not reach it.
+func (n *Node) joinFormed(ctx context.Context, client *http.Client, formed *siteList) (*siteList, error) {
+	self := n.cfg.Site.String() + " " + n.Addr()
+	pending := formed.all()
+	n.log.Info("replication: joining a formed cluster", "sites", len(pending))
+	for {
+		for id, addr := range pending {
+			if err := post(ctx, client, addr, joinPath, self); err != nil {
+				n.log.Debug("replication: announcing this site", "to", id.String(), "err", err)
+				continue
+			}
+			delete(pending, id)
+		}
+		if len(pending) == 0 {
+			list := siteList{founding: formed.founding, joined: maps.Clone(formed.joined)}
+			list.joined[n.cfg.Site] = n.Addr()
+			n.log.Info("replication: joined the cluster", "site", n.cfg.Site.String())
+			return &list, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("replication: joining the cluster: %d sites did not take this one: %w", len(pending), ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func post(ctx context.Context, client *http.Client, addr, path, body string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("replication: %s answered %d: %s", addr, resp.StatusCode, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
+
+// askSites asks a site for its SITES list; an error if it has none yet (still forming).
+func askSites(ctx context.Context, client *http.Client, addr string) (*siteList, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+sitesPath, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("replication: %s answered %d", addr, resp.StatusCode)
+	}
+	return parseSites(addr, string(body))
+}
+
+// serveSites answers GET /v1/sites with this site's list, once it has one.
+func (n *Node) serveSites(w http.ResponseWriter, _ *http.Request) {
+	n.sites.Lock()
+	list := n.sites.list
+	n.sites.Unlock()
+	if list == nil {
+		http.Error(w, "this site is not part of a cluster yet", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprint(w, formatSites(*list))
+}
+
+// serveJoin answers POST /v1/sites/join ("id addr"): the site becomes a peer of this one, and
+// is written to the SITES file before the answer, so it is known across restarts.
+func (n *Node) serveJoin(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 512))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	idText, addr, ok := strings.Cut(strings.TrimSpace(string(body)), " ")
+	id, err := site.Parse(idText)
+	if !ok || err != nil || addr == "" || strings.ContainsAny(addr, " \n") {
+		http.Error(w, "want \"<site id> <address>\"", http.StatusBadRequest)
+		return
+	}
+	n.sites.Lock()
+	defer n.sites.Unlock()
+	if n.sites.list == nil {
+		http.Error(w, "this site is not part of a cluster yet", http.StatusServiceUnavailable)
+		return
+	}
+	list := n.sites.list
+	if _, founding := list.founding[id]; founding {
+		http.Error(w, "a founding site cannot join again", http.StatusConflict)
+		return
+	}
+	if list.joined[id] != addr {
+		next := siteList{founding: list.founding, joined: maps.Clone(list.joined)}
+		next.joined[id] = addr
+		if err := writeSites(n.sites.path, next); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		n.sites.list = &next
+		n.log.Info("replication: a site joined the cluster", "site", id.String(), "addr", addr)
+	}
+	n.AddPeer(id, addr)
+	if f := n.sites.joined; f != nil {
+		f(id)
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// OnSiteJoined sets f to be called with every site that joins the cluster through this one
+// (after it became a peer), e.g. for the broker to start peering with it.
+func (n *Node) OnSiteJoined(f func(site.ID)) {
+	n.sites.Lock()
+	n.sites.joined = f
+	n.sites.Unlock()
 }
 
 func askSite(ctx context.Context, client *http.Client, addr string) (site.ID, error) {
@@ -112,39 +272,63 @@ func (n *Node) serveSite(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintln(w, n.cfg.Site.String())
 }
 
-// readSites reads "id addr" lines; nil if the file does not exist.
-func readSites(path string) (map[site.ID]string, error) {
-	f, err := os.Open(path)
+// readSites reads a SITES file; nil if it does not exist.
+func readSites(path string) (*siteList, error) {
+	data, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	out := map[site.ID]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
+	return parseSites(path, string(data))
+}
+
+// parseSites parses "id addr" lines (a founding site) and "id addr joined" lines (a site that
+// joined later); from names the source in errors.
+func parseSites(from, text string) (*siteList, error) {
+	list := &siteList{founding: map[site.ID]string{}, joined: map[site.ID]string{}}
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		idText, addr, ok := strings.Cut(line, " ")
-		id, err := site.Parse(idText)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("replication: %s: bad line %q", path, line)
+		fields := strings.Fields(line)
+		if len(fields) < 2 || len(fields) > 3 || (len(fields) == 3 && fields[2] != "joined") {
+			return nil, fmt.Errorf("replication: %s: bad line %q", from, line)
 		}
-		out[id] = strings.TrimSpace(addr)
+		id, err := site.Parse(fields[0])
+		if err != nil {
+			return nil, fmt.Errorf("replication: %s: bad line %q", from, line)
+		}
+		if _, dup := list.all()[id]; dup {
+			return nil, fmt.Errorf("replication: %s: site %v listed twice", from, id)
+		}
+		if len(fields) == 3 {
+			list.joined[id] = fields[1]
+		} else {
+			list.founding[id] = fields[1]
+		}
 	}
-	return out, sc.Err()
+	if len(list.founding) == 0 {
+		return nil, fmt.Errorf("replication: %s lists no founding site", from)
+	}
+	return list, nil
 }
 
-func writeSites(path string, peers map[site.ID]string) error {
-	ids := slices.Sorted(maps.Keys(peers))
+func formatSites(list siteList) string {
 	var b strings.Builder
-	b.WriteString("# the sites of this cluster: id and cluster address (shard placement derives from the ids)\n")
-	for _, id := range ids {
-		fmt.Fprintf(&b, "%v %s\n", id, peers[id])
+	b.WriteString("# the sites of this cluster: id and cluster address (shard placement derives from the\n")
+	b.WriteString("# founding sites' ids; \"joined\" marks a site that joined the formed cluster)\n")
+	for _, id := range slices.Sorted(maps.Keys(list.founding)) {
+		fmt.Fprintf(&b, "%v %s\n", id, list.founding[id])
 	}
-	return atomicfile.Write(path, []byte(b.String()), 0o644)
+	for _, id := range slices.Sorted(maps.Keys(list.joined)) {
+		fmt.Fprintf(&b, "%v %s joined\n", id, list.joined[id])
+	}
+	return b.String()
+}
+
+func writeSites(path string, list siteList) error {
+	return atomicfile.Write(path, []byte(formatSites(list)), 0o644)
 }

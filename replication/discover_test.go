@@ -2,13 +2,16 @@ package replication
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mqttds/mqttds/replication/site"
@@ -70,4 +73,109 @@ func TestJoinGivesUpWhenSitesAreMissing(t *testing.T) {
 	defer cancel()
 	err = n.Join(ctx, t.TempDir(), []string{"127.0.0.1:1"}, 2)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+// TestJoinFormedCluster: a site started after its seeds formed their cluster joins it: every
+// site takes it as a peer and keeps it in its SITES file (across restarts), the placement
+// stays the founding sites', and a founding site or a bad announcement is refused.
+func TestJoinFormedCluster(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	newNode := func(id site.ID) *Node {
+		n, err := NewNode(Config{Site: id, NumShards: 4, Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		t.Cleanup(func() { n.Close() })
+		return n
+	}
+	var nodes []*Node
+	var dirs, seeds []string
+	for i := range 3 {
+		nodes = append(nodes, newNode(site.ID(0x700+i)))
+		dirs = append(dirs, t.TempDir())
+		seeds = append(seeds, nodes[i].Addr())
+	}
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			assert.NoError(t, n.Join(ctx, dirs[i], seeds, 3))
+		}()
+	}
+	wg.Wait()
+	founding := nodes[0].Placement().Sites()
+
+	late := newNode(0x7ff)
+	lateDir := t.TempDir()
+	require.NoError(t, late.Join(ctx, lateDir, seeds[1:2], 3), "one seed is enough")
+	require.Equal(t, founding, late.Placement().Sites(), "a joined site leaves the placement as it was")
+	for shard := range 4 {
+		require.NotContains(t, late.Placement().Replicas(shard), late.Site())
+	}
+	knows := func(n *Node, id site.ID, addr string) bool {
+		for _, s := range n.Sites() {
+			if s.ID == id {
+				return s.Addr == addr
+			}
+		}
+		return false
+	}
+	for i, n := range nodes {
+		require.True(t, knows(n, late.Site(), late.Addr()), "site %d takes the joined site as a peer", i)
+		require.True(t, knows(late, n.Site(), n.Addr()), "the joined site knows site %d", i)
+		data, err := os.ReadFile(filepath.Join(dirs[i], SitesFile))
+		require.NoError(t, err)
+		require.Contains(t, string(data), late.Site().String()+" "+late.Addr()+" joined\n")
+	}
+
+	// Restarts read the lists: no seed needs to answer.
+	again := newNode(0x701)
+	require.NoError(t, again.Join(ctx, dirs[1], nil, 3))
+	require.Equal(t, founding, again.Placement().Sites())
+	require.True(t, knows(again, late.Site(), late.Addr()))
+	lateAgain := newNode(0x7ff)
+	require.NoError(t, lateAgain.Join(ctx, lateDir, nil, 3))
+	require.Equal(t, founding, lateAgain.Placement().Sites())
+	require.True(t, knows(lateAgain, nodes[2].Site(), nodes[2].Addr()))
+
+	// A second site joins through the first joined one and learns of it too.
+	second := newNode(0x7fe)
+	require.NoError(t, second.Join(ctx, t.TempDir(), []string{late.Addr()}, 3))
+	require.True(t, knows(second, late.Site(), late.Addr()))
+	require.True(t, knows(nodes[0], second.Site(), second.Addr()))
+
+	client := nodes[0].tr.AddrClient(2 * time.Second)
+	for _, c := range []struct {
+		body string
+		code int
+	}{
+		{founding[1].String() + " 127.0.0.1:9", http.StatusConflict},
+		{"not-a-site 127.0.0.1:9", http.StatusBadRequest},
+		{site.ID(0x7fd).String(), http.StatusBadRequest},
+	} {
+		err := post(ctx, client, nodes[0].Addr(), joinPath, c.body)
+		require.ErrorContains(t, err, fmt.Sprintf("answered %d", c.code), c.body)
+	}
+	fresh := newNode(0x7fc)
+	err := post(ctx, client, fresh.Addr(), joinPath, site.ID(0x7fd).String()+" 127.0.0.1:9")
+	require.ErrorContains(t, err, "answered 503", "a site outside any cluster takes no one")
+}
+
+func TestParseSitesRefusesBadLists(t *testing.T) {
+	for _, text := range []string{
+		"",
+		"# only a comment\n",
+		"0000000000000701 127.0.0.1:1 founding\n",
+		"0000000000000701\n",
+		"0000000000000701 127.0.0.1:1\n0000000000000701 127.0.0.1:2 joined\n",
+		"0000000000000702 127.0.0.1:2 joined\n",
+	} {
+		_, err := parseSites("test", text)
+		require.Error(t, err, "%q", text)
+	}
+	list, err := parseSites("test", "0000000000000701 127.0.0.1:1\n0000000000000702 127.0.0.1:2 joined\n")
+	require.NoError(t, err)
+	again, err := parseSites("test", formatSites(*list))
+	require.NoError(t, err)
+	require.Equal(t, list, again)
 }

@@ -123,6 +123,8 @@ func (n *Node) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+forwardPath+"{shard}", n.serveForward)
 	mux.HandleFunc("GET "+sitePath, n.serveSite)
+	mux.HandleFunc("GET "+sitesPath, n.serveSites)
+	mux.HandleFunc("POST "+joinPath, n.serveJoin)
 	mux.HandleFunc("POST "+snapshotPath+"{shard}", n.serveSnapshot)
 	mux.HandleFunc("GET "+shardPath+"{shard}", n.serveShard)
 	mux.HandleFunc("POST "+targetPath+"{shard}", n.serveTarget)

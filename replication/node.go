@@ -107,6 +107,13 @@ type Node struct {
 		transitionsDone, transitionsFailed                     atomic.Uint64
 		commit                                                 ds.LatencyRecorder
 	}
+	// sites is the cluster's site list as the SITES file holds it, once Join found it.
+	sites struct {
+		sync.Mutex
+		path   string
+		list   *siteList
+		joined func(site.ID) // OnSiteJoined
+	}
 	// peers are the sites this site knows an address of, besides the placement's.
 	peers struct {
 		sync.Mutex

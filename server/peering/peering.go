@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -75,9 +76,12 @@ type Node struct {
 	mu struct {
 		sync.Mutex
 		// local are the filters with a local subscriber: this broker's routes.
-		local map[string]struct{}
+		local  map[string]struct{}
+		closed bool
 	}
-	peers map[string]*peer
+	// peers maps each peer's name to its sender; replaced as a whole (under mu) when a
+	// broker joins (AddPeer), read without a lock.
+	peers atomic.Pointer[map[string]*peer]
 
 	// remote holds the peers' routes, each peer as one "client" of the index.
 	remote *subscriptions.Index
@@ -120,35 +124,52 @@ func New(cfg Config) (*Node, error) {
 	var e [8]byte
 	rand.Read(e[:])
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Self), epoch: binary.BigEndian.Uint64(e[:]),
-		peers: map[string]*peer{}, remote: subscriptions.New(), stop: make(chan struct{})}
+		remote: subscriptions.New(), stop: make(chan struct{})}
 	if cfg.Broker != nil {
 		n.SetBroker(cfg.Broker)
 	}
 	n.mu.local = map[string]struct{}{}
 	n.rmu.from = map[string]*senderState{}
+	n.peers.Store(&map[string]*peer{})
 	for _, name := range cfg.Peers {
-		if name == cfg.Self {
-			continue
-		}
-		p := &peer{n: n, name: name, queue: make(chan Forwarded, cfg.QueueLen),
-			wake: make(chan struct{}, 1), pending: map[string]bool{}, full: true}
-		n.peers[name] = p
-		n.wg.Add(1)
-		go p.run()
+		n.AddPeer(name)
 	}
 	return n, nil
 }
+
+// AddPeer starts peering with the broker name (a site that joined the cluster): it gets this
+// broker's whole route set, then its changes, and its own requests are taken. Adding a known
+// peer, this broker, or any after Close does nothing.
+func (n *Node) AddPeer(name string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	old := n.peerMap()
+	if _, ok := old[name]; ok || name == n.cfg.Self || n.mu.closed {
+		return
+	}
+	p := &peer{n: n, name: name, queue: make(chan Forwarded, n.cfg.QueueLen),
+		wake: make(chan struct{}, 1), pending: map[string]bool{}, full: true}
+	next := make(map[string]*peer, len(old)+1)
+	maps.Copy(next, old)
+	next[name] = p
+	n.peers.Store(&next)
+	n.wg.Add(1)
+	go p.run()
+}
+
+func (n *Node) peerMap() map[string]*peer { return *n.peers.Load() }
 
 // SetBroker sets the broker that receives the peers' messages.
 func (n *Node) SetBroker(b Broker) { n.broker.Store(&b) }
 
 // Close stops the senders; queued messages are dropped.
 func (n *Node) Close() error {
-	select {
-	case <-n.stop:
-	default:
+	n.mu.Lock()
+	if !n.mu.closed {
+		n.mu.closed = true
 		close(n.stop)
 	}
+	n.mu.Unlock()
 	n.wg.Wait()
 	return nil
 }
@@ -166,13 +187,14 @@ func (n *Node) Route(filter string, present bool) {
 	} else {
 		delete(n.mu.local, filter)
 	}
-	for _, p := range n.peers {
+	peers := n.peerMap()
+	for _, p := range peers {
 		p.mu.Lock()
 		p.pending[filter] = present
 		p.mu.Unlock()
 	}
 	n.mu.Unlock()
-	for _, p := range n.peers {
+	for _, p := range peers {
 		p.poke()
 	}
 }
@@ -198,14 +220,15 @@ func (n *Node) routes() []string {
 // whose queue is full misses the message (counted), and a group picked for it falls back to
 // the local members if there are any.
 func (n *Node) Forward(m *server.Message, local []string) (elsewhere []string) {
-	if len(n.peers) == 0 {
+	peers := n.peerMap()
+	if len(peers) == 0 {
 		return nil
 	}
 	buf := matchBufs.Get().(*[]subscriptions.Subscriber)
 	subs := n.remote.Match(m.Topic, "", (*buf)[:0])
 	var outs []outgoing // one per peer; a cluster has few
 	out := func(name string) *Forwarded {
-		p := n.peers[name]
+		p := peers[name]
 		if p == nil {
 			return nil
 		}
@@ -244,7 +267,7 @@ func (n *Node) Forward(m *server.Message, local []string) (elsewhere []string) {
 	if m.Retain {
 		// Every broker keeps a view of the retained messages: each gets every retained
 		// PUBLISH, matching routes or not.
-		for name := range n.peers {
+		for name := range peers {
 			out(name)
 		}
 	}
@@ -308,7 +331,7 @@ const NodeHeader = "Mqttds-Node"
 
 func (n *Node) readBody(w http.ResponseWriter, r *http.Request) (string, []byte, bool) {
 	from := r.Header.Get(NodeHeader)
-	if _, ok := n.peers[from]; !ok {
+	if _, ok := n.peerMap()[from]; !ok {
 		http.Error(w, fmt.Sprintf("unknown node %q", from), http.StatusForbidden)
 		return "", nil, false
 	}
@@ -395,7 +418,7 @@ func (n *Node) servePublish(w http.ResponseWriter, r *http.Request) {
 // finds out (its durable sessions' writes fail without a quorum).
 func (n *Node) TakeOver(ctx context.Context, clientID string) {
 	var wg sync.WaitGroup
-	for _, p := range n.peers {
+	for _, p := range n.peerMap() {
 		ask := func(ctx context.Context) {
 			status, err := p.postCtx(ctx, TakeOverPath, []byte(clientID))
 			if err != nil || status != http.StatusNoContent {

@@ -326,7 +326,7 @@ func TestTakeOver(t *testing.T) {
 	require.EqualValues(t, 1, st.TakeOverFailures)
 
 	// c is now known to be down: a take-over no longer waits for it, and still reaches b.
-	require.True(t, c.nodes["a"].peers["c"].down.Load())
+	require.True(t, c.nodes["a"].peerMap()["c"].down.Load())
 	c.nodes["a"].TakeOver(context.Background(), "client-9")
 	require.Equal(t, []string{"client-7", "client-8", "client-9"}, c.inboxes["b"].lettingGo())
 	require.Eventually(t, func() bool { return c.nodes["a"].Stats().TakeOverFailures == 2 }, waitFor, time.Millisecond,
@@ -344,4 +344,36 @@ func TestRetainedGoesEverywhere(t *testing.T) {
 		require.Eventually(t, func() bool { return c.inboxes[name].retained() == 1 }, waitFor, time.Millisecond, name)
 		require.Empty(t, c.inboxes[name].topics(), "%s: for the view, not for delivery", name)
 	}
+}
+
+// A broker that joins later is refused until the others add it (AddPeer); then it gets their
+// routes, they get its routes, and messages flow both ways.
+func TestAddPeerTakesAJoinedBroker(t *testing.T) {
+	c := newCluster(t, "a", "b")
+	c.nodes["a"].Route("j/#", true)
+	c.names = append(c.names, "d")
+	c.start("d")
+	t.Cleanup(func() { c.stop("d") })
+	d := c.nodes["d"]
+	d.Route("d/#", true)
+	require.Never(t, func() bool { return len(c.nodes["a"].RemoteRoutes("d")) > 0 }, 100*time.Millisecond, 5*time.Millisecond,
+		"an unknown broker's routes are refused")
+	for _, name := range []string{"a", "b"} {
+		c.nodes[name].AddPeer("d")
+		c.nodes[name].AddPeer("d") // known: nothing changes
+		c.nodes[name].AddPeer(name)
+		require.Len(t, c.nodes[name].peerMap(), 2, name)
+	}
+	c.knows("d", "a", "j/#")
+	c.knows("a", "d", "d/#")
+	c.knows("b", "d", "d/#")
+	c.nodes["b"].Forward(msg("d/1"), nil)
+	d.Forward(msg("j/1"), nil)
+	require.Eventually(t, func() bool {
+		return slices.Equal(c.inboxes["d"].topics(), []string{"d/1"}) && slices.Equal(c.inboxes["a"].topics(), []string{"j/1"})
+	}, waitFor, time.Millisecond)
+
+	c.nodes["b"].Close()
+	c.nodes["b"].AddPeer("e")
+	require.NotContains(t, c.nodes["b"].peerMap(), "e", "a closed node starts no sender")
 }

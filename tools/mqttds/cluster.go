@@ -83,13 +83,19 @@ func openStore(cfg *config.Config, opts *server.Options, log *slog.Logger, stop 
 	// The brokers' peering, over the same transport: it carries messages to the other brokers'
 	// in-memory sessions. The broker is attached once made (attachPeers).
 	var peers []string
-	for _, s := range node.Placement().Sites() {
-		peers = append(peers, s.String())
+	for _, s := range node.Sites() {
+		peers = append(peers, s.ID.String())
 	}
 	pn, err := peering.New(peering.Config{Self: id.String(), Peers: peers, Transport: peerTransport{node}, Logger: log})
 	if err != nil {
 		db.Close()
 		return fail(err)
+	}
+	// A site that joins the formed cluster later peers too; one that joined while the peering
+	// was being made is in Sites by now.
+	node.OnSiteJoined(func(s site.ID) { pn.AddPeer(s.String()) })
+	for _, s := range node.Sites() {
+		pn.AddPeer(s.ID.String())
 	}
 	node.Handle(peering.PathPrefix, pn.Handler())
 	opts.Peers = pn
