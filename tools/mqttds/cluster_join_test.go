@@ -17,7 +17,6 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mqttds/mqttds/internal/testcert"
 	"github.com/mqttds/mqttds/server"
 )
 
@@ -28,16 +27,7 @@ import (
 // in-memory session.
 func TestCluster_SiteJoinsRunningCluster(t *testing.T) {
 	bin := buildBinary(t)
-	root := t.TempDir()
-	authority, err := testcert.NewCA()
-	require.NoError(t, err)
-	cert, key, caFile, err := authority.WriteFiles(root)
-	require.NoError(t, err)
-	sites := make([]*clusterSite, 4)
-	for i := range sites {
-		sites[i] = &clusterSite{mqtt: freeAddr(t), cluster: freeAddr(t), api: freeAddr(t), dir: filepath.Join(root, fmt.Sprint(i)),
-			tls: []string{cert, key, caFile}}
-	}
+	sites := newClusterSites(t, 4)
 	for i := range 3 {
 		startClusterSite(t, bin, sites[:3], i)
 	}

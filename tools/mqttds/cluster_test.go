@@ -150,6 +150,22 @@ func connectV5(ctx context.Context, t *testing.T, addr, id string, got chan<- *p
 	return c, ca
 }
 
+// newClusterSites makes n sites with their own addresses and data directories, linked by
+// mutual TLS with certificates of one test CA.
+func newClusterSites(t *testing.T, n int) []*clusterSite {
+	root := t.TempDir()
+	authority, err := testcert.NewCA()
+	require.NoError(t, err)
+	cert, key, caFile, err := authority.WriteFiles(root)
+	require.NoError(t, err)
+	sites := make([]*clusterSite, n)
+	for i := range sites {
+		sites[i] = &clusterSite{mqtt: freeAddr(t), cluster: freeAddr(t), api: freeAddr(t), dir: filepath.Join(root, fmt.Sprint(i)),
+			tls: []string{cert, key, caFile}}
+	}
+	return sites
+}
+
 // TestCluster_KillSiteKeepsAcknowledged runs three broker processes as one cluster, linked by
 // mutual TLS. A
 // subscriber's durable session is created on site 0, messages are published and acknowledged
@@ -157,16 +173,7 @@ func connectV5(ctx context.Context, t *testing.T, addr, id string, got chan<- *p
 // every acknowledged message, including those published after the kill.
 func TestCluster_KillSiteKeepsAcknowledged(t *testing.T) {
 	bin := buildBinary(t)
-	root := t.TempDir()
-	authority, err := testcert.NewCA()
-	require.NoError(t, err)
-	cert, key, caFile, err := authority.WriteFiles(root)
-	require.NoError(t, err)
-	sites := make([]*clusterSite, 3)
-	for i := range sites {
-		sites[i] = &clusterSite{mqtt: freeAddr(t), cluster: freeAddr(t), api: freeAddr(t), dir: filepath.Join(root, fmt.Sprint(i)),
-			tls: []string{cert, key, caFile}}
-	}
+	sites := newClusterSites(t, 3)
 	for i := range sites {
 		startClusterSite(t, bin, sites, i)
 	}
@@ -180,7 +187,7 @@ func TestCluster_KillSiteKeepsAcknowledged(t *testing.T) {
 	liveAcrossSites(ctx, t, sites)
 
 	sub, _ := connectV5(ctx, t, sites[0].mqtt, "cluster-sub", nil)
-	_, err = sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "cl/#", QoS: 1}}})
+	_, err := sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "cl/#", QoS: 1}}})
 	require.NoError(t, err)
 	require.NoError(t, sub.Disconnect(&paho.Disconnect{ReasonCode: 0}))
 
