@@ -409,7 +409,7 @@ func TestWillDelay_ReconnectRace(t *testing.T) {
 					// Will timer has started and the reconnect races it (the other rounds
 					// take the session over from a connection still ending).
 					deadline := time.Now().Add(testTimeout)
-					for srv.loadedSession(id).online() {
+					for sess := srv.loadedSession(id); sess != nil && sess.online(); sess = srv.loadedSession(id) {
 						require.False(t, time.Now().After(deadline), "the connection did not end")
 						runtime.Gosched()
 					}
