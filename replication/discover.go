@@ -52,10 +52,15 @@ func (l siteList) all() map[site.ID]string {
 	return out
 }
 
-// Join fills in Config.Sites and the peers' addresses: from the SITES file in dir if there is
-// one, else by asking seeds until nSites sites (this one included) are known, or by joining
-// the cluster the seeds formed already; bounded by ctx.
+// Join is JoinSeeds with a fixed list of seeds.
 func (n *Node) Join(ctx context.Context, dir string, seeds []string, nSites int) error {
+	return n.JoinSeeds(ctx, dir, StaticSeeds(seeds), nSites)
+}
+
+// JoinSeeds fills in Config.Sites and the peers' addresses: from the SITES file in dir if there
+// is one, else by asking seeds until nSites sites (this one included) are known, or by joining
+// the cluster the seeds formed already; bounded by ctx.
+func (n *Node) JoinSeeds(ctx context.Context, dir string, seeds Seeds, nSites int) error {
 	path := filepath.Join(dir, SitesFile)
 	list, err := readSites(path)
 	if err != nil {
@@ -86,11 +91,11 @@ func (n *Node) Join(ctx context.Context, dir string, seeds []string, nSites int)
 	return n.setSites(slices.Collect(maps.Keys(list.founding)))
 }
 
-func (n *Node) discover(ctx context.Context, seeds []string, nSites int) (*siteList, error) {
+func (n *Node) discover(ctx context.Context, seeds Seeds, nSites int) (*siteList, error) {
 	peers := map[site.ID]string{n.cfg.Site: n.Addr()}
 	client := n.tr.AddrClient(2 * time.Second)
 	for {
-		for _, seed := range seeds {
+		for _, seed := range seeds(ctx) {
 			if slices.Contains(slices.Collect(maps.Values(peers)), seed) {
 				continue
 			}

@@ -209,13 +209,25 @@ type MessagesDB struct {
 
 // Cluster configures the site-to-site links of a replicated store.
 type Cluster struct {
-	Bind  string   `yaml:"bind"`
-	Seeds []string `yaml:"seeds"`
+	Bind string `yaml:"bind"`
+	// Discovery is how a site finds the others at its first start: "static" (Seeds) or "dns"
+	// (DNS's A or SRV records).
+	Discovery string     `yaml:"discovery"`
+	Seeds     []string   `yaml:"seeds"`
+	DNS       ClusterDNS `yaml:"dns"`
 	// CertFile, KeyFile and CAFile, all three or none, make every site-to-site link mutual
 	// TLS: the site's certificate (for both accepting and dialing) and the cluster's CA.
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
 	CAFile   string `yaml:"ca_file"`
+}
+
+// ClusterDNS names the DNS records that list the sites (Cluster.Discovery "dns").
+type ClusterDNS struct {
+	Name string `yaml:"name"`
+	// RecordType "a": the name's A and AAAA records, each address with cluster.bind's port;
+	// "srv": the name's SRV records, each a host and port.
+	RecordType string `yaml:"record_type"`
 }
 
 // LocalWriteBuffer bounds a shard's group-commit batch.
@@ -287,6 +299,7 @@ func Default() *Config {
 			NShards:           16,
 			NSites:            1,
 			ReplicationFactor: 1,
+			Cluster:           Cluster{Discovery: "static", DNS: ClusterDNS{RecordType: "a"}},
 			LocalWriteBuffer: LocalWriteBuffer{
 				MaxItems:      1000,
 				MaxBytes:      1 << 20,

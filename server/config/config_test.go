@@ -336,6 +336,19 @@ func TestValidate(t *testing.T) {
 			m.Cluster.Seeds = []string{"10.0.0.2:7000"}
 		}, []string{"durable_storage.messages.replication_factor", "durable_storage.messages.cluster.bind",
 			"durable_storage.messages.cluster.seeds"}},
+		{"cluster DNS discovery needs a name", func(c *Config) {
+			m := &c.DurableStorage.Messages
+			m.NSites, m.ReplicationFactor = 3, 3
+			m.Cluster.Bind = "127.0.0.1:7000"
+			m.Cluster.Discovery = "dns"
+			m.Cluster.DNS.RecordType = "mx"
+		}, []string{"durable_storage.messages.cluster.dns.name", "durable_storage.messages.cluster.dns.record_type"}},
+		{"cluster discovery is static or dns", func(c *Config) {
+			m := &c.DurableStorage.Messages
+			m.NSites, m.ReplicationFactor = 3, 3
+			m.Cluster.Bind = "127.0.0.1:7000"
+			m.Cluster.Discovery = "gossip"
+		}, []string{"durable_storage.messages.cluster.discovery"}},
 		{"cluster TLS needs all three files", func(c *Config) {
 			m := &c.DurableStorage.Messages
 			m.NSites, m.ReplicationFactor = 3, 3

@@ -301,8 +301,17 @@ func (c *Config) validateDurable(v *validator) {
 		if m.Cluster.Bind == "" {
 			v.fail("durable_storage.messages.cluster.bind", "must be set when n_sites > 1")
 		}
-		if len(m.Cluster.Seeds) < m.NSites-1 {
-			v.fail("durable_storage.messages.cluster.seeds", "lists %d sites, n_sites %d needs at least %d", len(m.Cluster.Seeds), m.NSites, m.NSites-1)
+		v.enum("durable_storage.messages.cluster.discovery", m.Cluster.Discovery, "static", "dns")
+		switch m.Cluster.Discovery {
+		case "static":
+			if len(m.Cluster.Seeds) < m.NSites-1 {
+				v.fail("durable_storage.messages.cluster.seeds", "lists %d sites, n_sites %d needs at least %d", len(m.Cluster.Seeds), m.NSites, m.NSites-1)
+			}
+		case "dns":
+			if m.Cluster.DNS.Name == "" {
+				v.fail("durable_storage.messages.cluster.dns.name", "must be set when cluster.discovery is dns")
+			}
+			v.enum("durable_storage.messages.cluster.dns.record_type", m.Cluster.DNS.RecordType, "a", "srv")
 		}
 		if cl := &m.Cluster; cl.CertFile != "" || cl.KeyFile != "" || cl.CAFile != "" {
 			for _, f := range []struct{ key, value string }{{"cert_file", cl.CertFile}, {"key_file", cl.KeyFile}, {"ca_file", cl.CAFile}} {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -59,12 +60,21 @@ func openStore(cfg *config.Config, opts *server.Options, log *slog.Logger, stop 
 		case <-ctx.Done():
 		}
 	}()
-	log.Info("joining the cluster", "site", id.String(), "bind", node.Addr(), "n_sites", m.NSites, "tls", tlsCfg != nil)
+	log.Info("joining the cluster", "site", id.String(), "bind", node.Addr(), "n_sites", m.NSites, "tls", tlsCfg != nil,
+		"discovery", m.Cluster.Discovery)
 	fail := func(err error) (*ds.DB, func(), error) {
 		node.Close()
 		return nil, nil, err
 	}
-	if err := node.Join(ctx, cfg.DataDir, m.Cluster.Seeds, m.NSites); err != nil {
+	seeds := replication.StaticSeeds(m.Cluster.Seeds)
+	if m.Cluster.Discovery == "dns" {
+		_, port, err := net.SplitHostPort(m.Cluster.Bind)
+		if err != nil {
+			return fail(fmt.Errorf("durable_storage.messages.cluster.bind: %w", err))
+		}
+		seeds = replication.DNSSeeds(nil, m.Cluster.DNS.Name, m.Cluster.DNS.RecordType, port, log)
+	}
+	if err := node.JoinSeeds(ctx, cfg.DataDir, seeds, m.NSites); err != nil {
 		return fail(err)
 	}
 	db, err = ds.Open(opts.Durable.Dir, node.StoreOptions(opts.Durable.Storage))
