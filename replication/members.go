@@ -168,9 +168,10 @@ type membership struct {
 	// removed is set once this replica applied its own removal (or learned of it).
 	removed bool
 	// heard is the tick of the last message from a leader; checking: a check that this
-	// replica still belongs to the group is running.
-	heard    uint64
-	checking bool
+	// replica still belongs to the group is running, since the tick checkFrom.
+	heard     uint64
+	checking  bool
+	checkFrom uint64
 }
 
 // memberView is what Status shows of a group's membership (the loop replaces it whole).
@@ -404,7 +405,7 @@ func (g *group) maybeCheckOrphan() {
 	if g.isLeader || g.m.checking || g.ticks-g.m.heard < uint64(orphanElections*g.n.cfg.ElectionTicks) {
 		return
 	}
-	g.m.checking = true
+	g.m.checking, g.m.checkFrom = true, g.ticks
 	term := g.rn.BasicStatus().GetTerm()
 	g.n.wg.Add(1)
 	go func() {
@@ -423,9 +424,13 @@ func (g *group) membershipReports(created []uint64, checked *bool) {
 		g.m.created[id] = true
 	}
 	if checked != nil {
+		// A leader heard from since the check began has this replica in its configuration
+		// now: the site may have been added again after the leader answered (its old group
+		// caught up as the new replica), and the answer is stale.
+		stale := g.m.heard >= g.m.checkFrom
 		g.m.checking = false
 		g.m.heard = g.ticks
-		if *checked {
+		if *checked && !stale {
 			g.log.Info("replication: this site is no longer a replica of the shard")
 			g.m.removed = true
 		}
