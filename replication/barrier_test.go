@@ -183,3 +183,28 @@ func BenchmarkBarrier(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkBarrierParallel: many barriers at once on a follower (CONNECTs of a busy broker).
+func BenchmarkBarrierParallel(b *testing.B) {
+	c := newTestCluster(b, 3, 1)
+	c.write(0, "a")
+	f := c.sites[(c.leader(0)+1)%3]
+	ctx := context.Background()
+	sent := func() (n uint64) {
+		for _, s := range c.sites {
+			n += s.node.Transport().Stats().Sent
+		}
+		return n
+	}
+	before := sent()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := f.db.Barrier(ctx, 0); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(sent()-before)/float64(b.N), "msgs/op")
+}
