@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -169,13 +171,80 @@ func TestParseSitesRefusesBadLists(t *testing.T) {
 		"0000000000000701\n",
 		"0000000000000701 127.0.0.1:1\n0000000000000701 127.0.0.1:2 joined\n",
 		"0000000000000702 127.0.0.1:2 joined\n",
+		"0000000000000701 127.0.0.1:1\nforgotten 0000000000000709\n",
+		"0000000000000701 127.0.0.1:1\nforgotten nope\n",
 	} {
 		_, err := parseSites("test", text)
 		require.Error(t, err, "%q", text)
 	}
-	list, err := parseSites("test", "0000000000000701 127.0.0.1:1\n0000000000000702 127.0.0.1:2 joined\n")
+	list, err := parseSites("test", "0000000000000701 127.0.0.1:1\n0000000000000702 127.0.0.1:2 joined\nforgotten 0000000000000702\n")
 	require.NoError(t, err)
 	again, err := parseSites("test", formatSites(*list))
 	require.NoError(t, err)
 	require.Equal(t, list, again)
+}
+
+// TestSiteListsConverge: a site that was down while another joined learns of it from the
+// others once it is back; a forgotten site stops being anyone's peer, its id cannot join
+// again, and the forgotten site itself refuses to start from its old list.
+func TestSiteListsConverge(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	newNode := func(id site.ID) *Node {
+		n, err := NewNode(Config{Site: id, NumShards: 4, SiteSyncInterval: 20 * time.Millisecond,
+			JoinGrace: 200 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		t.Cleanup(func() { n.Close() })
+		return n
+	}
+	knows := func(n *Node, id site.ID) bool {
+		return slices.ContainsFunc(n.Sites(), func(s SiteStatus) bool { return s.ID == id })
+	}
+	var nodes []*Node
+	var dirs, seeds []string
+	for i := range 3 {
+		nodes = append(nodes, newNode(site.ID(0xa00+i)))
+		dirs = append(dirs, t.TempDir())
+		seeds = append(seeds, nodes[i].Addr())
+	}
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			assert.NoError(t, n.Join(ctx, dirs[i], seeds, 3))
+		}()
+	}
+	wg.Wait()
+
+	require.NoError(t, nodes[2].Close()) // down while a site joins
+	late := newNode(0xaff)
+	lateDir := t.TempDir()
+	require.NoError(t, late.Join(ctx, lateDir, seeds[:1], 3), "a join does not wait for a site that is down")
+	back := newNode(0xa02)
+	require.NoError(t, back.Join(ctx, dirs[2], nil, 3))
+	require.Eventually(t, func() bool { return knows(back, late.Site()) }, waitFor, 5*time.Millisecond,
+		"the site that was down learns of the joined site")
+	data, err := os.ReadFile(filepath.Join(dirs[2], SitesFile))
+	require.NoError(t, err)
+	require.Contains(t, string(data), late.Site().String()+" "+late.Addr()+" joined")
+
+	require.NoError(t, nodes[0].forgetInList(late.Site()))
+	nodes[0].markForgotten([]site.ID{late.Site()})
+	for _, n := range []*Node{nodes[0], nodes[1], back} {
+		require.Eventually(t, func() bool { return !knows(n, late.Site()) }, waitFor, 5*time.Millisecond,
+			"site %v forgets the forgotten site", n.Site())
+	}
+	require.Eventually(t, func() bool {
+		data, err := os.ReadFile(filepath.Join(lateDir, SitesFile))
+		return err == nil && strings.Contains(string(data), "forgotten "+late.Site().String())
+	}, waitFor, 5*time.Millisecond, "the forgotten site hears of it too")
+	again := newNode(0xaff)
+	require.ErrorContains(t, again.Join(ctx, lateDir, nil, 3), "was forgotten")
+	client := nodes[1].tr.AddrClient(2 * time.Second)
+	err = post(ctx, client, nodes[1].Addr(), joinPath, late.Site().String()+" 127.0.0.1:9")
+	require.ErrorContains(t, err, "answered 410")
+	restarted := newNode(0xa01)
+	require.NoError(t, restarted.Join(ctx, dirs[1], nil, 3))
+	require.False(t, knows(restarted, late.Site()), "a restart keeps the site forgotten")
 }

@@ -74,9 +74,9 @@
 //
 // Reads are local: a site that holds no replica of a shard does not read its messages, so a
 // broker cluster still needs every site to hold every shard. The cluster's sites are the
-// founding ones plus those that joined the formed cluster (discover.go); the joined ones are
-// kept in every site's SITES file, not in a replicated metadata group, so a site that was down
-// while one joined does not learn of it.
+// founding ones plus those that joined the formed cluster (discover.go); the joined and the
+// forgotten ones are kept in every site's SITES file and exchanged between sites until their
+// lists agree, not in a replicated metadata group.
 //
 // # Forwarding
 //

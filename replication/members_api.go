@@ -340,12 +340,12 @@ func (n *Node) ForgetSite(ctx context.Context, id site.ID) (Plan, error) {
 	if err != nil {
 		return plan, err
 	}
-	n.peers.Lock()
-	if n.peers.ids == nil {
-		n.peers.ids = map[site.ID]bool{}
+	// Kept in the site list, which the other sites take up (syncSites): the site stops being
+	// anyone's peer, and cannot join again under its id.
+	if err := n.forgetInList(id); err != nil {
+		return plan, err
 	}
-	n.peers.ids[id] = false
-	n.peers.Unlock()
+	n.markForgotten([]site.ID{id})
 	return plan, nil
 }
 

@@ -47,6 +47,12 @@ type Config struct {
 	// SnapshotLag is how far (in entries) a voter may fall behind before it stops holding the
 	// log back; it then catches up from a snapshot of the shard. Default 4 × CompactEntries.
 	SnapshotLag int
+	// SiteSyncInterval is how often a site asks the others for their site lists (joined and
+	// forgotten sites). Default 2s.
+	SiteSyncInterval time.Duration
+	// JoinGrace is how long a joining site goes on announcing itself to sites that do not
+	// answer, once one took it. Default 5s.
+	JoinGrace time.Duration
 	// Logger receives the node's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -69,6 +75,12 @@ func (c *Config) ensureDefaults() {
 	}
 	if c.SnapshotLag == 0 {
 		c.SnapshotLag = 4 * c.CompactEntries
+	}
+	if c.SiteSyncInterval == 0 {
+		c.SiteSyncInterval = 2 * time.Second
+	}
+	if c.JoinGrace == 0 {
+		c.JoinGrace = 5 * time.Second
 	}
 }
 
@@ -94,6 +106,7 @@ type Node struct {
 	groups    []atomic.Pointer[group]
 	mu        sync.Mutex
 	stopped   bool  // under mu: no group starts any more
+	siteSync  bool  // under mu: startSiteSync ran
 	openErr   error // a group that NewApplier could not open; Start returns it
 	started   atomic.Bool
 	stop      chan struct{}
