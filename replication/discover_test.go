@@ -89,22 +89,7 @@ func TestJoinFormedCluster(t *testing.T) {
 		t.Cleanup(func() { n.Close() })
 		return n
 	}
-	var nodes []*Node
-	var dirs, seeds []string
-	for i := range 3 {
-		nodes = append(nodes, newNode(site.ID(0x700+i)))
-		dirs = append(dirs, t.TempDir())
-		seeds = append(seeds, nodes[i].Addr())
-	}
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			assert.NoError(t, n.Join(ctx, dirs[i], seeds, 3))
-		}()
-	}
-	wg.Wait()
+	nodes, dirs, seeds := formCluster(ctx, t, newNode, 0x700)
 	founding := nodes[0].Placement().Sites()
 
 	late := newNode(0x7ff)
@@ -200,22 +185,7 @@ func TestSiteListsConverge(t *testing.T) {
 	knows := func(n *Node, id site.ID) bool {
 		return slices.ContainsFunc(n.Sites(), func(s SiteStatus) bool { return s.ID == id })
 	}
-	var nodes []*Node
-	var dirs, seeds []string
-	for i := range 3 {
-		nodes = append(nodes, newNode(site.ID(0xa00+i)))
-		dirs = append(dirs, t.TempDir())
-		seeds = append(seeds, nodes[i].Addr())
-	}
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			assert.NoError(t, n.Join(ctx, dirs[i], seeds, 3))
-		}()
-	}
-	wg.Wait()
+	nodes, dirs, seeds := formCluster(ctx, t, newNode, 0xa00)
 
 	require.NoError(t, nodes[2].Close()) // down while a site joins
 	late := newNode(0xaff)
@@ -247,4 +217,24 @@ func TestSiteListsConverge(t *testing.T) {
 	restarted := newNode(0xa01)
 	require.NoError(t, restarted.Join(ctx, dirs[1], nil, 3))
 	require.False(t, knows(restarted, late.Site()), "a restart keeps the site forgotten")
+}
+
+// formCluster starts three sites from newNode, ids base to base+2, which find each other
+// through their addresses as seeds.
+func formCluster(ctx context.Context, t *testing.T, newNode func(site.ID) *Node, base site.ID) (nodes []*Node, dirs, seeds []string) {
+	for i := range 3 {
+		nodes = append(nodes, newNode(base+site.ID(i)))
+		dirs = append(dirs, t.TempDir())
+		seeds = append(seeds, nodes[i].Addr())
+	}
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			assert.NoError(t, n.Join(ctx, dirs[i], seeds, 3))
+		}()
+	}
+	wg.Wait()
+	return nodes, dirs, seeds
 }
