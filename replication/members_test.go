@@ -16,6 +16,7 @@ import (
 
 	"github.com/mqttds/mqttds/ds"
 	"github.com/mqttds/mqttds/replication/site"
+	"github.com/mqttds/mqttds/replication/transport"
 )
 
 // TestNextTransition: the order of the steps from a configuration to a target never takes the
@@ -343,13 +344,14 @@ func TestJoinLeaveAndRestartMidTransition(t *testing.T) {
 		c.checkReplicas(shard, st.Voters, acked[shard])
 	}
 
-	// Move shard 0 back onto the site that left, with raft messages to it cut, so that the
-	// move stops at "catch up learner"; restart the leader and the new replica's site, heal:
-	// the move resumes from the applied target and configuration.
+	// Move shard 0 back onto the site that left, with raft messages to it cut (its HTTP
+	// requests pass, so the leader has it create its replica), so that the move stops at
+	// "catch up learner"; restart the leader and the new replica's site, heal: the move
+	// resumes from the applied target and configuration.
 	st, err := c.sites[0].node.ShardStatus(ctx, 0)
 	require.NoError(t, err)
 	to := append(filter(st.Voters, func(id site.ID) bool { return id != st.Voters[0] }), leaving)
-	cut := func(_, to site.ID, _ uint32) bool { return to != leaving }
+	cut := func(_, to site.ID, group uint32) bool { return to != leaving || group == transport.HTTPGroup }
 	for _, s := range c.sites {
 		s.node.Transport().SetFilter(cut)
 	}

@@ -89,7 +89,7 @@ func (t *Transport) handOver(c net.Conn) {
 // site's transport address (over TLS when the transport uses it; the URL's scheme stays http
 // since the connection below is already secured).
 func (t *Transport) Client() *http.Client {
-	return t.httpClient(0, func(ctx context.Context, _, addr string) (net.Conn, error) {
+	c := t.httpClient(0, func(ctx context.Context, _, addr string) (net.Conn, error) {
 		host, _, err := net.SplitHostPort(addr)
 		if err != nil {
 			return nil, err
@@ -109,6 +109,28 @@ func (t *Transport) Client() *http.Client {
 		}
 		return t.dial(ctx, p.addr)
 	})
+	c.Transport = filtered{t, c.Transport}
+	return c
+}
+
+// filtered asks the transport's Filter about each request, as about a raft message of group
+// HTTPGroup: pooled connections would outlive a filter checked when dialing.
+type filtered struct {
+	t    *Transport
+	next http.RoundTripper
+}
+
+func (f filtered) RoundTrip(r *http.Request) (*http.Response, error) {
+	if fl := f.t.filter.Load(); fl != nil {
+		if id, err := site.Parse(r.URL.Hostname()); err == nil && !(*fl)(f.t.self, id, HTTPGroup) {
+			f.t.filtered.Add(1)
+			if r.Body != nil {
+				r.Body.Close()
+			}
+			return nil, ErrFiltered
+		}
+	}
+	return f.next.RoundTrip(r)
 }
 
 // AddrClient returns an HTTP client for transports known only by address

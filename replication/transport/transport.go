@@ -19,8 +19,9 @@
 // the transport trusts any certificate it signed.
 //
 // Tests inject faults with SetFilter: a filter that returns false drops the message, which
-// models partitions and lossy links without touching the network; SetMessageFilter drops
-// messages by kind.
+// models partitions and lossy links without touching the network; it is asked about the
+// HTTP requests of Client too (group HTTPGroup), so a partition cuts forwarded writes,
+// membership calls and snapshot streams as well. SetMessageFilter drops messages by kind.
 package transport
 
 import (
@@ -62,6 +63,12 @@ type Handler interface {
 
 // Filter decides whether a message may travel; false drops it.
 type Filter func(from, to site.ID, group uint32) bool
+
+// HTTPGroup is the group a Filter is asked about for an HTTP request between sites.
+const HTTPGroup = ^uint32(0)
+
+// ErrFiltered is the error of an HTTP request a Filter dropped.
+var ErrFiltered = errors.New("transport: request dropped by the fault filter")
 
 // MessageFilter decides, from the message itself, whether a message this site sends may
 // travel; false drops it. It models a link that loses some kinds of messages (a follower

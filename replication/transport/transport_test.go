@@ -93,6 +93,34 @@ func TestFilterDropsAndHeals(t *testing.T) {
 	require.Eventually(t, func() bool { return ib.count() == 2 }, 10*time.Second, time.Millisecond)
 }
 
+// The filter cuts HTTP requests between sites too, per request (a pooled connection does not
+// outlive it), and heals.
+func TestFilterCutsRequests(t *testing.T) {
+	var ia, ib inbox
+	a := listen(t, 1, &ia)
+	b := listen(t, 2, &ib)
+	a.AddPeer(2, b.Addr())
+	b.ServeHTTP(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	client := a.Client()
+	get := func() error {
+		resp, err := client.Get("http://" + site.ID(2).String() + "/x")
+		if err == nil {
+			resp.Body.Close()
+			require.Equal(t, http.StatusNoContent, resp.StatusCode)
+		}
+		return err
+	}
+	require.NoError(t, get())
+	a.SetFilter(func(_, to site.ID, group uint32) bool { return to != 2 || group != HTTPGroup })
+	require.ErrorIs(t, get(), ErrFiltered, "a cut request fails like a lost one")
+	require.EqualValues(t, 1, a.Stats().Filtered)
+	a.Send(3, heartbeat(1, 2, 1))
+	require.Eventually(t, func() bool { return ib.count() == 1 }, 10*time.Second, time.Millisecond,
+		"raft frames are another group")
+	a.SetFilter(nil)
+	require.NoError(t, get())
+}
+
 func TestUnknownOrDeadPeerIsUnreachable(t *testing.T) {
 	var ia inbox
 	a := listen(t, 1, &ia)
