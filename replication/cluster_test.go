@@ -199,6 +199,17 @@ func (c *testCluster) write(shard int, payloads ...string) {
 }
 
 // payloads returns the topics of every message in db, sorted.
+// writeEach writes n messages to every shard and returns each shard's acknowledged topics.
+func (c *testCluster) writeEach(n int) [][]string {
+	acked := make([][]string, c.shards)
+	for shard := range c.shards {
+		p, tp := topics(shard, 0, n)
+		c.write(shard, p...)
+		acked[shard] = tp
+	}
+	return acked
+}
+
 func payloads(t testing.TB, db *ds.DB) []string {
 	t.Helper()
 	var out []string

@@ -339,40 +339,35 @@ func (n *Node) joinFormed(ctx context.Context, client *http.Client, formed *site
 	}
 }
 
-func post(ctx context.Context, client *http.Client, addr, path, body string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, strings.NewReader(body))
+// request sends a request to the site at addr and returns its answer's body (up to limit
+// bytes); an answer other than 200 is an error carrying the start of the body.
+func request(ctx context.Context, client *http.Client, method, addr, path string, body io.Reader, limit int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("replication: %s answered %d: %s", addr, resp.StatusCode, strings.TrimSpace(string(msg)))
+		return nil, fmt.Errorf("replication: %s answered %d: %s", addr, resp.StatusCode, strings.TrimSpace(string(data[:min(len(data), 512)])))
 	}
-	return nil
+	return data, err
+}
+
+func post(ctx context.Context, client *http.Client, addr, path, body string) error {
+	_, err := request(ctx, client, http.MethodPost, addr, path, strings.NewReader(body), 512)
+	return err
 }
 
 // askSites asks a site for its SITES list; an error if it has none yet (still forming).
 func askSites(ctx context.Context, client *http.Client, addr string) (*siteList, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+sitesPath, nil)
+	body, err := request(ctx, client, http.MethodGet, addr, sitesPath, nil, 1<<20)
 	if err != nil {
 		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("replication: %s answered %d", addr, resp.StatusCode)
 	}
 	return parseSites(addr, string(body))
 }
@@ -444,18 +439,9 @@ func (n *Node) OnSiteJoined(f func(site.ID)) {
 }
 
 func askSite(ctx context.Context, client *http.Client, addr string) (site.ID, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+sitePath, nil)
+	body, err := request(ctx, client, http.MethodGet, addr, sitePath, nil, 64)
 	if err != nil {
 		return 0, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("replication: %s answered %d", addr, resp.StatusCode)
 	}
 	return site.Parse(strings.TrimSpace(string(body)))
 }

@@ -299,12 +299,7 @@ func TestMoveShardToNewSite(t *testing.T) {
 func TestJoinLeaveAndRestartMidTransition(t *testing.T) {
 	const shards = 4
 	c := newTestCluster(t, 3, shards)
-	var acked [shards][]string
-	for shard := range shards {
-		p, tp := topics(shard, 0, 10)
-		c.write(shard, p...)
-		acked[shard] = tp
-	}
+	acked := c.writeEach(10)
 	d := c.addSite()
 	ctx := context.Background()
 	plan, err := c.sites[0].node.JoinSite(ctx, c.sites[d].id)
@@ -403,12 +398,7 @@ func TestSetReplicasRefusesUnknownSites(t *testing.T) {
 func TestForgetDeadSite(t *testing.T) {
 	log := &confLog{}
 	c := (&testCluster{t: t, shards: 2, confHook: log.hook}).run(3)
-	var acked [2][]string
-	for shard := range 2 {
-		p, tp := topics(shard, 0, 20)
-		c.write(shard, p...)
-		acked[shard] = tp
-	}
+	acked := c.writeEach(20)
 	d := c.addSite()
 	ctx := context.Background()
 	plan, err := c.sites[0].node.JoinSite(ctx, c.sites[d].id)

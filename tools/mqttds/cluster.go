@@ -92,17 +92,13 @@ func openStore(cfg *config.Config, opts *server.Options, log *slog.Logger, stop 
 	opts.Cluster = clusterView{node}
 	// The brokers' peering, over the same transport: it carries messages to the other brokers'
 	// in-memory sessions. The broker is attached once made (attachPeers).
-	var peers []string
-	for _, s := range node.Sites() {
-		peers = append(peers, s.ID.String())
-	}
-	pn, err := peering.New(peering.Config{Self: id.String(), Peers: peers, Transport: peerTransport{node}, Logger: log})
+	pn, err := peering.New(peering.Config{Self: id.String(), Transport: peerTransport{node}, Logger: log})
 	if err != nil {
 		db.Close()
 		return fail(err)
 	}
-	// A site that joins the formed cluster later peers too; one that joined while the peering
-	// was being made is in Sites by now.
+	// Every site known now, and any that joins the formed cluster later (one that joins
+	// between the two steps is in Sites by then; AddPeer takes a known one once).
 	node.OnSiteJoined(func(s site.ID) { pn.AddPeer(s.String()) })
 	for _, s := range node.Sites() {
 		pn.AddPeer(s.ID.String())
