@@ -24,18 +24,19 @@ func (d *DB) Check() error {
 	defer d.storage.RUnlock()
 	all := []string{"#"}
 	for _, s := range d.shards {
+		gens, untils := s.generationBounds()
+		// Loaded after the list: a generation closed in it has until-1 <= visible.
 		visible := s.visible.Load()
-		gens := s.generations()
 		for i, g := range gens {
-			until := g.until.Load()
-			if i > 0 && gens[i-1].until.Load() != g.since {
+			until := untils[i]
+			if i > 0 && untils[i-1] != g.since {
 				return corruptf("shard %d: generation %d ends at %d, generation %d starts at %d",
-					s.id, gens[i-1].id, gens[i-1].until.Load(), g.id, g.since)
+					s.id, gens[i-1].id, untils[i-1], g.id, g.since)
 			}
 			if (until == 0) != (i == len(gens)-1) {
 				return corruptf("shard %d: generation %d has until %d", s.id, g.id, until)
 			}
-			if err := d.checkGeneration(db, s, g, all, visible); err != nil {
+			if err := d.checkGeneration(db, s, g, until, all, visible); err != nil {
 				return err
 			}
 		}
@@ -43,13 +44,14 @@ func (d *DB) Check() error {
 	return nil
 }
 
-func (d *DB) checkGeneration(db *pebble.DB, s *shard, g *generation, all []string, visible uint64) error {
+// checkGeneration checks one generation as the list showed it: until is its bound then (0 if
+// it was the open one), so a rotation during the check does not look like corruption.
+func (d *DB) checkGeneration(db *pebble.DB, s *shard, g *generation, until uint64, all []string, visible uint64) error {
 	l, err := g.reader()
 	if err != nil {
 		return nil // dropped meanwhile
 	}
 	defer g.release()
-	until := g.until.Load()
 	bounds := layout.ReadBounds{Visible: visible + 1}
 	if until != 0 {
 		bounds = layout.ReadBounds{Visible: until, Closed: true}

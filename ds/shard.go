@@ -218,6 +218,19 @@ func (s *shard) generations() []*generation {
 	return append([]*generation(nil), s.gens.list...)
 }
 
+// generationBounds returns the generations with the until each had at the same instant: a
+// closing generation and its successor appear together, so exactly the last has until 0.
+func (s *shard) generationBounds() ([]*generation, []uint64) {
+	s.gens.RLock()
+	defer s.gens.RUnlock()
+	gens := append([]*generation(nil), s.gens.list...)
+	untils := make([]uint64, len(gens))
+	for i, g := range gens {
+		untils[i] = g.until.Load()
+	}
+	return gens, untils
+}
+
 // addGeneration closes the current generation and opens a new one with the layout options
 // lopts; the new layout inherits the learned structure of the old one.
 func (s *shard) addGeneration(lopts layout.Options) (GenerationInfo, error) {
@@ -272,12 +285,14 @@ func (s *shard) addGenerationLocked(lopts layout.Options) (GenerationInfo, error
 		return GenerationInfo{}, err
 	}
 	g.mu.layout = l
+	// The previous generation closes and the new one is listed in one step under the list's
+	// lock, so a reader of generationBounds never sees the last generation already closed.
+	s.gens.Lock()
 	if prev != nil {
 		prev.until.Store(g.since)
 		s.clock = g.since - 1
 		s.visible.Store(s.clock)
 	}
-	s.gens.Lock()
 	s.gens.list = append(s.gens.list, g)
 	s.gens.Unlock()
 	s.db.metrics.generationsAdded.Add(1)
