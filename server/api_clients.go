@@ -134,7 +134,7 @@ func (s *Server) DeleteSession(clientID string) bool {
 		}
 		if sess.isEnded() { // being released by its last connection's end
 			s.connectMu.Unlock()
-			time.Sleep(time.Millisecond)
+			s.awaitRelease(sess)
 			continue
 		}
 		s.endSession(sess, "deleted")

@@ -341,6 +341,7 @@ func (s *Server) durableFor(sess Session, expiry time.Duration) Session {
 	}
 	s.mu.Lock()
 	s.mu.sessions[mem.id] = d
+	s.sessionLeft.Broadcast() // mem left the table
 	s.mu.Unlock()
 	return d
 }

@@ -294,11 +294,7 @@ func (b *durableBroker) evict(d *durableSession) (retry bool) {
 	d.mu.stopTimersLocked()
 	d.mu.Unlock()
 	s.subs.RemoveClient(d.id)
-	s.mu.Lock()
-	if s.mu.sessions[d.id] == Session(d) {
-		delete(s.mu.sessions, d.id)
-	}
-	s.mu.Unlock()
+	s.dropSession(d)
 	if e, ok := b.store.Offline(d.id); ok {
 		b.timers.add(appendDeadlines(nil, d.id, e), b.store)
 	}

@@ -57,6 +57,10 @@ type Server struct {
 	// connectMu serializes session take-over and creation, so two CONNECTs
 	// with one client id cannot both believe they own the session.
 	connectMu sync.Mutex
+	// sessionLeft is signalled whenever a session leaves the table (its L is
+	// mu's write lock): a CONNECT that found an ended session waits on it
+	// until the session is released (awaitRelease).
+	sessionLeft sync.Cond
 
 	mu struct {
 		sync.RWMutex
@@ -99,6 +103,7 @@ func New(opts *Options) (*Server, error) {
 	if opts.Peers != nil {
 		s.subs.Watch(opts.Peers.Route)
 	}
+	s.sessionLeft.L = &s.mu.RWMutex
 	s.mu.sessions = make(map[string]Session)
 	s.mu.conns = make(map[*conn]struct{})
 	s.mu.rates = make(map[string]*tokenBucket)
@@ -312,7 +317,7 @@ func (s *Server) openSession(id string, clean bool) (Session, bool) {
 				// Being released by its last connection's end: wait until
 				// its subscriptions have left the index.
 				s.connectMu.Unlock()
-				time.Sleep(time.Millisecond)
+				s.awaitRelease(old)
 				continue
 			}
 			expired := old.expired(time.Now())
@@ -361,13 +366,33 @@ func (s *Server) releaseSession(sess Session, reason string) {
 	}
 	id := sess.ClientID()
 	s.subs.RemoveClient(id)
+	s.dropSession(sess)
+	sess.end(reason)
+	s.hooks.sessionTerminated(id, reason)
+}
+
+// dropSession takes sess out of the session table, if it is still there, and
+// wakes the CONNECTs waiting for it to go (awaitRelease).
+func (s *Server) dropSession(sess Session) {
+	id := sess.ClientID()
 	s.mu.Lock()
 	if s.mu.sessions[id] == sess {
 		delete(s.mu.sessions, id)
+		s.sessionLeft.Broadcast()
 	}
 	s.mu.Unlock()
-	sess.end(reason)
-	s.hooks.sessionTerminated(id, reason)
+}
+
+// awaitRelease waits until sess, which ended (Session.isEnded), is no longer
+// the session of its client id in the table: whoever ended it releases it
+// (releaseSession), and its subscriptions have then left the index.
+func (s *Server) awaitRelease(sess Session) {
+	id := sess.ClientID()
+	s.mu.Lock()
+	for s.mu.sessions[id] == sess {
+		s.sessionLeft.Wait()
+	}
+	s.mu.Unlock()
 }
 
 // expireSession ends a session whose expiry interval passed while offline
