@@ -62,6 +62,9 @@ type conn struct {
 		// connection is ready, so a client holding its CONNACK is listed
 		// and kickable. Invariant: no writer starts while held.
 		held bool
+		// connack is set once a CONNACK is queued: what is pushed from then
+		// on goes out after it (disconnect).
+		connack bool
 		// n mirrors len(q) for flow control, which reads it under the
 		// session's lock instead of this one.
 		n atomic.Int32
@@ -87,7 +90,9 @@ type outItem struct {
 	dup    bool         // PUBLISH: a retransmission [MQTT-3.3.1-1] v5
 	pkt    *mqtt.Packet // CONNACK, SUBACK, UNSUBACK, DISCONNECT
 	// closeAfter closes the connection once this packet is written (a
-	// CONNACK or DISCONNECT with a failure code [MQTT-4.13.2-1] v5).
+	// CONNACK or DISCONNECT with a failure code [MQTT-4.13.2-1] v5). An
+	// item of kind 0 writes nothing: it only closes, after what was queued
+	// before it.
 	closeAfter bool
 }
 
@@ -263,6 +268,7 @@ func (c *conn) push(it outItem) bool {
 	}
 	c.out.q = append(c.out.q, it)
 	c.out.n.Store(int32(len(c.out.q)))
+	c.out.connack = c.out.connack || it.kind == mqtt.TypeConnack
 	start := !c.out.running && !c.out.held
 	c.out.running = c.out.running || start
 	c.out.Unlock()
@@ -439,6 +445,8 @@ func (c *conn) writeFailed() {
 func (c *conn) write(bw *bufio.Writer, it *outItem) error {
 	var p mqtt.Packet
 	switch {
+	case it.kind == 0 && it.pkt == nil:
+		return nil // a close after what went before
 	case it.pkt != nil:
 		p = *it.pkt
 	case it.kind == mqtt.TypePublish:
@@ -557,19 +565,44 @@ func (c *conn) close(cause DisconnectCause) {
 
 // disconnect ends a v5 connection with DISCONNECT and a reason code, then
 // closes it; a 3.x connection is just closed [MQTT-4.13.1-1] v5.
+//
+// A connection whose CONNECT is still being accepted, its CONNACK queued
+// (the session attached) but not yet sent, gets that CONNACK first
+// [MQTT-3.2.0-1] v5: the DISCONNECT, or for 3.x the close, is queued behind
+// it. So a take-over that reaches a client while it connects reads as a
+// CONNACK, then DISCONNECT 0x8E [MQTT-3.1.4-3] v5, not as a connection
+// closed without an answer. Before its CONNACK is queued the connection is
+// just closed.
 func (c *conn) disconnect(cause DisconnectCause, code mqtt.ReasonCode) {
 	c.setCause(cause)
-	if !c.ready.Load() || c.version != mqtt.V5 {
+	ready := c.ready.Load()
+	if !ready && !c.connackQueued() {
 		c.close(cause)
 		return
 	}
-	if !c.push(outItem{kind: mqtt.TypeDisconnect, reason: code, closeAfter: true}) {
+	it := outItem{kind: mqtt.TypeDisconnect, reason: code, closeAfter: true}
+	if c.version != mqtt.V5 {
+		if ready {
+			c.close(cause)
+			return
+		}
+		it = outItem{closeAfter: true} // the CONNACK, then the close
+	}
+	if !c.push(it) {
 		c.close(cause)
 		return
 	}
 	// Should the writer be stuck behind a client that does not read, do not
 	// wait for it longer than a moment.
 	time.AfterFunc(2*time.Second, func() { c.close(cause) })
+}
+
+// connackQueued reports whether a CONNACK was queued (or sent). Once it
+// has, the CONNECT's fields (the version) are set.
+func (c *conn) connackQueued() bool {
+	c.out.Lock()
+	defer c.out.Unlock()
+	return c.out.connack
 }
 
 func (c *conn) setCause(cause DisconnectCause) {

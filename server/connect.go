@@ -190,6 +190,9 @@ func (c *conn) connect(p *mqtt.Packet) error {
 			break
 		}
 	}
+	if s.attached != nil {
+		s.attached(id)
+	}
 	c.ready.Store(true)
 	s.stats.connectionsTotal.Add(1)
 	c.releaseWrites()

@@ -77,6 +77,9 @@ type Server struct {
 	// willDelayUnit is what one second of a Will Delay Interval lasts:
 	// a second (tests shorten it, before Start).
 	willDelayUnit time.Duration
+	// attached, if set (tests, before Start), is called by a CONNECT that has
+	// attached its session, before its connection is ready.
+	attached func(clientID string)
 }
 
 // New returns a Server with opts (nil for defaults), or the problems with
