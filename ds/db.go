@@ -38,6 +38,9 @@ type DB struct {
 	retention retention
 	forwards  []forwardQueue // by shard, with Options.Forwarder
 	closed    atomic.Bool
+	// life ends with Close: background work that waits (remote watch polls) stops with it.
+	life    context.Context
+	endLife context.CancelFunc
 
 	// storage guards pebble and applier against being swapped by recoverStorage.
 	// Use: every use of pebble holds it for reading (rlockStorage); recovery for writing.
@@ -67,7 +70,9 @@ func Open(dir string, opts *Options) (*DB, error) {
 		return nil, err
 	}
 	d := &DB{opts: o, dir: dir}
+	d.life, d.endLife = context.WithCancel(context.Background())
 	if err := d.open(); err != nil {
+		d.endLife()
 		d.closeStorage()
 		return nil, err
 	}
@@ -251,6 +256,7 @@ func (d *DB) Close() error {
 	if !d.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
+	d.endLife()
 	d.stopRetention()
 	for _, s := range d.shards {
 		s.close()

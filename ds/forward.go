@@ -45,6 +45,9 @@ func (d *DB) Barrier(ctx context.Context, shard int) error {
 	if _, err := d.shard(shard); err != nil {
 		return err
 	}
+	if rr := d.remote(shard); rr != nil {
+		return d.remoteBarrier(ctx, rr, shard)
+	}
 	rb, ok := d.opts.Forwarder.(ReadBarrier)
 	if !ok {
 		return ctx.Err()

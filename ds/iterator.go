@@ -60,7 +60,33 @@ func (d *DB) GetStreams(filter string, since uint64) ([]RankedStream, error) {
 	if err := d.checkOpen(); err != nil {
 		return nil, err
 	}
+	if _, err := filterLevels(filter); err != nil {
+		return nil, err
+	}
+	var out []RankedStream
+	for shard := range d.shards {
+		var streams []RankedStream
+		var err error
+		if rr := d.remote(shard); rr != nil {
+			streams, err = d.remoteStreams(rr, shard, filter, since)
+		} else {
+			streams, err = d.localStreams(shard, filter, since)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, streams...)
+	}
+	return out, nil
+}
+
+// localStreams is GetStreams for one shard, from this store's replica.
+func (d *DB) localStreams(shard int, filter string, since uint64) ([]RankedStream, error) {
 	levels, err := filterLevels(filter)
+	if err != nil {
+		return nil, err
+	}
+	s, err := d.shard(shard)
 	if err != nil {
 		return nil, err
 	}
@@ -70,21 +96,19 @@ func (d *DB) GetStreams(filter string, since uint64) ([]RankedStream, error) {
 	}
 	defer d.storage.RUnlock()
 	var out []RankedStream
-	for _, s := range d.shards {
-		for _, g := range s.generations() {
-			if !g.overlaps(since, 0) {
-				continue
-			}
-			l, err := g.reader()
-			if err != nil {
-				continue // dropped meanwhile
-			}
-			streams := l.Streams(levels)
-			g.release()
-			rank := Rank{Shard: s.id, Generation: g.id}
-			for _, ls := range streams {
-				out = append(out, RankedStream{Rank: rank, Stream: Stream{rank: rank, layout: ls}})
-			}
+	for _, g := range s.generations() {
+		if !g.overlaps(since, 0) {
+			continue
+		}
+		l, err := g.reader()
+		if err != nil {
+			continue // dropped meanwhile
+		}
+		streams := l.Streams(levels)
+		g.release()
+		rank := Rank{Shard: s.id, Generation: g.id}
+		for _, ls := range streams {
+			out = append(out, RankedStream{Rank: rank, Stream: Stream{rank: rank, layout: ls}})
 		}
 	}
 	return out, nil
@@ -95,6 +119,21 @@ func (d *DB) GetStreams(filter string, since uint64) ([]RankedStream, error) {
 //
 // Safe for concurrent use.
 func (d *DB) MakeIterator(stream Stream, filter string, since uint64) (Iterator, error) {
+	if err := d.checkShard(stream.rank.Shard); err != nil {
+		return Iterator{}, err
+	}
+	if rr := d.remote(stream.rank.Shard); rr != nil {
+		if _, err := filterLevels(filter); err != nil {
+			return Iterator{}, err
+		}
+		sb, _ := stream.MarshalBinary()
+		req := binary.AppendUvarint(appendString(appendBytes(remoteRequest(readIterator), sb), filter), since)
+		return d.remoteIterator(rr, stream.rank.Shard, req)
+	}
+	return d.makeLocalIterator(stream, filter, since)
+}
+
+func (d *DB) makeLocalIterator(stream Stream, filter string, since uint64) (Iterator, error) {
 	levels, err := filterLevels(filter)
 	if err != nil {
 		return Iterator{}, err
@@ -118,6 +157,17 @@ func (d *DB) MakeIterator(stream Stream, filter string, since uint64) (Iterator,
 //
 // Safe for concurrent use.
 func (d *DB) UpdateIterator(it Iterator, key []byte) (Iterator, error) {
+	if err := d.checkShard(it.rank.Shard); err != nil {
+		return Iterator{}, err
+	}
+	if rr := d.remote(it.rank.Shard); rr != nil {
+		ib, _ := it.MarshalBinary()
+		return d.remoteIterator(rr, it.rank.Shard, appendBytes(appendBytes(remoteRequest(readUpdate), ib), key))
+	}
+	return d.updateLocalIterator(it, key)
+}
+
+func (d *DB) updateLocalIterator(it Iterator, key []byte) (Iterator, error) {
 	l, release, err := d.layoutOf(it.rank)
 	if err != nil {
 		return Iterator{}, err
@@ -147,6 +197,17 @@ func (d *DB) Next(ctx context.Context, it Iterator, n int) ([]StoredMessage, Ite
 	if n <= 0 {
 		return nil, it, fmt.Errorf("ds: Next with n = %d", n)
 	}
+	if err := d.checkShard(it.rank.Shard); err != nil {
+		return nil, it, err
+	}
+	if rr := d.remote(it.rank.Shard); rr != nil {
+		return d.remoteNext(ctx, rr, it, n)
+	}
+	return d.nextLocal(ctx, it, n)
+}
+
+// nextLocal is Next from this store's replica.
+func (d *DB) nextLocal(ctx context.Context, it Iterator, n int) ([]StoredMessage, Iterator, error) {
 	start := time.Now()
 	s, err := d.shard(it.rank.Shard)
 	if err != nil {

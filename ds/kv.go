@@ -86,6 +86,13 @@ func (t *Table) Get(shard int, key []byte) ([]byte, error) {
 	if err := t.check(shard); err != nil {
 		return nil, err
 	}
+	if rr := t.db.remote(shard); rr != nil {
+		return t.remoteGet(rr, shard, key)
+	}
+	return t.getLocal(shard, key)
+}
+
+func (t *Table) getLocal(shard int, key []byte) ([]byte, error) {
 	db, err := t.db.rlockStorage()
 	if err != nil {
 		return nil, err
@@ -123,6 +130,13 @@ func (t *Table) Scan(shard int, prefix []byte, fn func(key, value []byte) error)
 	if err := t.check(shard); err != nil {
 		return err
 	}
+	if rr := t.db.remote(shard); rr != nil {
+		return t.remoteScan(rr, shard, prefix, fn)
+	}
+	return t.scanLocal(shard, prefix, fn)
+}
+
+func (t *Table) scanLocal(shard int, prefix []byte, fn func(key, value []byte) error) error {
 	lower := kvKey(shard, t.id, prefix)
 	db, err := t.db.rlockStorage()
 	if err != nil {

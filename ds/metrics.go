@@ -36,6 +36,9 @@ type Metrics struct {
 		NextLatency Latency
 		// Storage work of Next, from the layouts.
 		Seeks, Nexts, Collisions uint64
+		// Remote counts the reads this store sent to another replica, for shards it does not
+		// hold (RemoteReader); Served those it answered for other replicas (ServeRead).
+		Remote, Served uint64
 	}
 	Generations struct {
 		// Live is the number of generations over all shards; Added and Dropped count changes
@@ -90,6 +93,8 @@ func (m *Metrics) Sub(earlier *Metrics) *Metrics {
 	r.Seeks -= er.Seeks
 	r.Nexts -= er.Nexts
 	r.Collisions -= er.Collisions
+	r.Remote -= er.Remote
+	r.Served -= er.Served
 	d.Generations.Added -= earlier.Generations.Added
 	d.Generations.Dropped -= earlier.Generations.Dropped
 	d.Generations.RetentionErrors -= earlier.Generations.RetentionErrors
@@ -161,6 +166,7 @@ type metrics struct {
 	generationsAdded, generationsDropped atomic.Uint64
 	retentionErrors                      atomic.Uint64
 	recoveries                           atomic.Uint64
+	remoteReads, servedReads             atomic.Uint64
 }
 
 func (m *metrics) flushDone(f *inflightFlush, err error) {
@@ -223,6 +229,8 @@ func (d *DB) Metrics() *Metrics {
 	m.Read.Seeks = c.seeks.Load()
 	m.Read.Nexts = c.nexts.Load()
 	m.Read.Collisions = c.collisions.Load()
+	m.Read.Remote = c.remoteReads.Load()
+	m.Read.Served = c.servedReads.Load()
 	m.Generations.Added = c.generationsAdded.Load()
 	m.Generations.Dropped = c.generationsDropped.Load()
 	m.Generations.RetentionErrors = c.retentionErrors.Load()

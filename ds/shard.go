@@ -76,6 +76,13 @@ type shard struct {
 	watchers struct {
 		sync.Mutex
 		set map[*Watcher]struct{}
+		// commits counts the commits signalled (notify calls): with visible, the marks a
+		// remote watcher compares (remote.go).
+		commits uint64
+		// plain is the number of watchers in set that are not messages-only.
+		plain int
+		// polling is set while pollRemote runs for this shard.
+		polling bool
 	}
 }
 

@@ -56,6 +56,15 @@ func (d *DB) watch(shard int, messagesOnly bool) (*Watcher, error) {
 	// Read under the lock that notify holds: a commit that lands after this is signalled.
 	w.seen = s.visible.Load()
 	s.watchers.set[w] = struct{}{}
+	if !messagesOnly {
+		s.watchers.plain++
+	}
+	// A store that may not hold the shard (now or later) follows the commits of a replica that
+	// does while it has watchers.
+	if rr, ok := d.opts.Forwarder.(RemoteReader); ok && !s.watchers.polling {
+		s.watchers.polling = true
+		go s.pollRemote(rr)
+	}
 	return w, nil
 }
 
@@ -70,6 +79,9 @@ func (w *Watcher) closeLocked() {
 	if !w.closed {
 		w.closed = true
 		delete(w.s.watchers.set, w)
+		if !w.messagesOnly {
+			w.s.watchers.plain--
+		}
 		close(w.c)
 	}
 }
@@ -81,6 +93,7 @@ func (s *shard) notify() {
 	s.watchers.Lock()
 	defer s.watchers.Unlock()
 	visible := s.visible.Load()
+	s.watchers.commits++
 	for w := range s.watchers.set {
 		if w.messagesOnly {
 			if visible == w.seen {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
@@ -156,6 +157,60 @@ func FuzzStoreForwarded(f *testing.F) {
 		}
 		if err := db.Check(); err != nil {
 			t.Fatalf("a forwarded write broke the store: %v", err)
+		}
+	})
+}
+
+// FuzzServeRead feeds arbitrary bytes to the decoder of remote reads (a peer's request): it
+// must refuse them with an error or answer them, never panic, and never change what is
+// stored. An answer starts with a status byte.
+func FuzzServeRead(f *testing.F) {
+	db := openFuzzDB(f)
+	ctx := context.Background()
+	if err := db.Store(ctx, []ds.Message{{ClientID: "c", Topic: "a/b", Payload: []byte("p"), QoS: 1}}, ds.Sync); err != nil {
+		f.Fatal(err)
+	}
+	streams, err := db.GetStreams("#", 0)
+	if err != nil || len(streams) == 0 {
+		f.Fatalf("streams %v: %v", streams, err)
+	}
+	sb, _ := streams[0].Stream.MarshalBinary()
+	it, err := db.MakeIterator(streams[0].Stream, "#", 0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	ib, _ := it.MarshalBinary()
+	withBytes := func(head []byte, parts ...[]byte) []byte {
+		for _, p := range parts {
+			head = append(append(head, byte(len(p))), p...)
+		}
+		return head
+	}
+	f.Add([]byte{1, 1, 1, '#', 0})                               // streams
+	f.Add(append(withBytes([]byte{1, 2}, sb, []byte("a/+")), 0)) // iterator
+	f.Add(withBytes([]byte{1, 3}, ib, []byte("key")))            // update
+	f.Add(append(withBytes([]byte{1, 4}, ib), 10))               // next
+	f.Add(withBytes([]byte{1, 5}, []byte("t"), []byte("k")))     // get
+	f.Add(withBytes([]byte{1, 6}, []byte("t"), nil))             // scan
+	f.Add([]byte{1, 7})                                          // barrier
+	f.Add([]byte{1, 8, 1, 0, 0})                                 // wait
+	f.Add([]byte{2, 1})
+	if err := db.Check(); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// A wait for a commit ends with the context: keep it short.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+		defer cancel()
+		ans, err := db.ServeRead(ctx, 0, data)
+		if err != nil {
+			return
+		}
+		if len(ans) == 0 {
+			t.Fatalf("an empty answer to %x", data)
+		}
+		if err := db.Check(); err != nil {
+			t.Fatalf("a read broke the store: %v", err)
 		}
 	})
 }
