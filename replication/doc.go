@@ -9,10 +9,11 @@
 // hands it to the Applier (ds.Options.NewApplier), which proposes it to the shard's group. A
 // batch is acknowledged once a quorum has it in its log, synced, and the leader has applied
 // it. Followers apply every committed batch to their pebble instance and call
-// ds.DB.ApplyReplicated, so their readers see it. Reads are always served locally; a
-// follower may lag its leader by a replication round, so a reader that must see every write
-// acknowledged anywhere calls Node.Barrier first (barrier.go: raft's ReadIndex, then a wait
-// until the read index is applied; ds.DB.Barrier reaches it through the Forwarder).
+// ds.DB.ApplyReplicated, so their readers see it. Reads of a shard this site holds are served
+// locally; a follower may lag its leader by a replication round, so a reader that must see
+// every write acknowledged anywhere calls Node.Barrier first (barrier.go: raft's ReadIndex,
+// then a wait until the read index is applied; ds.DB.Barrier reaches it through the
+// Forwarder). Reads of a shard this site does not hold go to its leader (reads.go).
 //
 // # The Ready contract
 //
@@ -72,14 +73,13 @@
 //
 // # What is not here yet
 //
-// Reads are local: a site that holds no replica of a shard does not read its messages, so a
-// broker cluster still needs every site to hold every shard. The cluster's sites are the
-// founding ones plus those that joined the formed cluster (discover.go); the joined and the
-// forgotten ones are kept in every site's SITES file and exchanged between sites until their
-// lists agree, not in a replicated metadata group.
+// The cluster's sites are the founding ones plus those that joined the formed cluster
+// (discover.go); the joined and the forgotten ones are kept in every site's SITES file and
+// exchanged between sites until their lists agree, not in a replicated metadata group.
 //
 // # Forwarding
 //
 // A write on a replica that does not lead its shard goes to the leader (forward.go, through
-// ds.Options.Forwarder), so every replica takes writes.
+// ds.Options.Forwarder), so every replica takes writes; so does a read of a shard this site
+// holds no replica of (reads.go, through ds.RemoteReader), so every site reads every shard.
 package replication

@@ -46,6 +46,22 @@ func (f forwarder) Barrier(ctx context.Context, shard int) error { return f.n.Ba
 
 func (f forwarder) Forward(ctx context.Context, shard int, data []byte) error {
 	n := f.n
+	err := n.atLeader(ctx, shard, "forwarding a write", func(target site.ID) (site.ID, error) {
+		if target == n.cfg.Site {
+			return 0, n.db.StoreForwarded(ctx, shard, data)
+		}
+		return n.forwardTo(ctx, target, shard, data)
+	})
+	if err == nil {
+		n.metrics.forwarded.Add(1)
+	}
+	return err
+}
+
+// atLeader calls call with the site that leads shard, as far as this site knows, and again
+// with the next one while the answer is "not the leader" (the leader call names, or another
+// replica), for at most forwardPatience. what names the request in the error.
+func (n *Node) atLeader(ctx context.Context, shard int, what string, call func(target site.ID) (hint site.ID, err error)) error {
 	ctx, cancel := context.WithTimeout(ctx, forwardPatience)
 	defer cancel()
 	replicas := n.forwardCandidates(shard)
@@ -56,31 +72,25 @@ func (f forwarder) Forward(ctx context.Context, shard int, data []byte) error {
 		if target == 0 {
 			if g := n.group(shard); g != nil {
 				target = site.ID(g.leader.Load())
-			} else {
+			} else if len(replicas) > 0 {
 				target = replicas[attempt%len(replicas)]
 			}
 		}
 		hint = 0
 		var err error
-		switch {
-		case target == 0:
+		if target == 0 {
 			err = &NotLeaderError{Shard: shard}
-		case target == n.cfg.Site:
-			err = n.db.StoreForwarded(ctx, shard, data)
-		default:
-			hint, err = n.forwardTo(ctx, target, shard, data)
+		} else {
+			hint, err = call(target)
 		}
 		if err == nil || !errors.Is(err, ErrNotLeader) {
-			if err == nil {
-				n.metrics.forwarded.Add(1)
-			}
 			return err
 		}
 		last = err
 		pause := time.Duration(min(attempt+1, 10)) * 10 * time.Millisecond
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("replication: forwarding a write of shard %d: %w (last: %v)", shard, ctx.Err(), last)
+			return fmt.Errorf("replication: %s of shard %d: %w (last: %v)", what, shard, ctx.Err(), last)
 		case <-time.After(pause):
 		}
 	}
@@ -122,6 +132,7 @@ func (n *Node) forwardTo(ctx context.Context, to site.ID, shard int, data []byte
 func (n *Node) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+forwardPath+"{shard}", n.serveForward)
+	mux.HandleFunc("POST "+readPath+"{shard}", n.serveRead)
 	mux.HandleFunc("GET "+sitePath, n.serveSite)
 	mux.HandleFunc("GET "+sitesPath, n.serveSites)
 	mux.HandleFunc("POST "+joinPath, n.serveJoin)

@@ -142,6 +142,13 @@ func spanDigest(t testing.TB, s *testSite, shard int) (int, [32]byte) {
 	return n, sum
 }
 
+// spanKeys counts the keys of shard's span in a site's own store: what its replica holds,
+// whereas its ds reads a shard it does not hold at the leader.
+func spanKeys(t testing.TB, s *testSite, shard int) int {
+	n, _ := spanDigest(t, s, shard)
+	return n
+}
+
 // replicasOf returns the running sites that hold a replica of shard, by the configuration of
 // its leader.
 func (c *testCluster) replicasOf(shard int) []site.ID {

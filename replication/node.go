@@ -116,6 +116,7 @@ type Node struct {
 
 	metrics struct {
 		applied, leaderships, failures, forwarded, compactions atomic.Uint64
+		remoteReads, servedReads                               atomic.Uint64
 		snapshotsSent, snapshotsReceived, snapshotFailures     atomic.Uint64
 		transitionsDone, transitionsFailed                     atomic.Uint64
 		commit                                                 ds.LatencyRecorder
@@ -349,6 +350,9 @@ type Metrics struct {
 	Failures uint64
 	// Forwarded counts writes this site sent to (or took as) a shard's leader.
 	Forwarded uint64
+	// RemoteReads counts reads of shards this site does not hold that a leader answered
+	// (reads.go); ServedReads those this site answered as a leader for other sites.
+	RemoteReads, ServedReads uint64
 	// Compactions counts log compactions applied by this site's replicas.
 	Compactions uint64
 	// SnapshotsSent and SnapshotsReceived count shard snapshots streamed to and installed by
@@ -369,6 +373,7 @@ type Metrics struct {
 func (n *Node) Metrics() Metrics {
 	return Metrics{Applied: n.metrics.applied.Load(), Leaderships: n.metrics.leaderships.Load(),
 		Failures: n.metrics.failures.Load(), Forwarded: n.metrics.forwarded.Load(),
+		RemoteReads: n.metrics.remoteReads.Load(), ServedReads: n.metrics.servedReads.Load(),
 		Compactions: n.metrics.compactions.Load(), Transport: n.tr.Stats(),
 		SnapshotsSent: n.metrics.snapshotsSent.Load(), SnapshotsReceived: n.metrics.snapshotsReceived.Load(),
 		SnapshotFailures: n.metrics.snapshotFailures.Load(), TransitionsDone: n.metrics.transitionsDone.Load(),

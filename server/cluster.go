@@ -102,7 +102,10 @@ type ShardPlan struct {
 // ClusterCounters are a site's replication counters.
 type ClusterCounters struct {
 	Applied, Leaderships, Failures, Forwarded uint64
-	Sent, Received, Dropped                   uint64
+	// Reads of shards this site does not hold, answered by their leader; reads this site
+	// answered for other sites.
+	RemoteReads, ServedReads uint64
+	Sent, Received, Dropped  uint64
 	// Snapshots of shards streamed to other sites, installed here, and failed transfers.
 	SnapshotsSent, SnapshotsReceived, SnapshotFailures uint64
 	// Membership transitions applied by replicas leading here, and those that timed out.
@@ -139,17 +142,19 @@ func newClusterCollector(c Cluster, shards int) *clusterCollector {
 		commitLatency: d("commit_duration_seconds",
 			"Time from a batch reaching a replica that leads its shard here to its commit on a quorum and apply."),
 		counters: map[string]*prometheus.Desc{
-			"applied":     d("applied_batches_total", "Batches applied by this site's replicas."),
-			"leaderships": d("leaderships_total", "Times a replica on this site became leader."),
-			"failures":    d("replica_failures_total", "Replicas on this site stopped by a storage error."),
-			"forwarded":   d("forwarded_writes_total", "Writes this site sent to (or took as) a shard's leader."),
-			"sent":        d("transport_sent_total", "Raft messages sent to other sites."),
-			"received":    d("transport_received_total", "Raft messages received from other sites."),
-			"dropped":     d("transport_dropped_total", "Raft messages dropped (queue full, site unreachable)."),
-			"snap_sent":   d("snapshots_sent_total", "Shard snapshots streamed to sites whose log position was compacted away."),
-			"snap_recv":   d("snapshots_installed_total", "Shard snapshots installed by this site."),
-			"snap_failed": d("snapshot_failures_total", "Shard snapshot transfers that failed, on either side."),
-			"trans_done":  d("transitions_total", "Membership transitions (learner added, promoted, replica removed) applied by replicas leading here."),
+			"applied":      d("applied_batches_total", "Batches applied by this site's replicas."),
+			"leaderships":  d("leaderships_total", "Times a replica on this site became leader."),
+			"failures":     d("replica_failures_total", "Replicas on this site stopped by a storage error."),
+			"forwarded":    d("forwarded_writes_total", "Writes this site sent to (or took as) a shard's leader."),
+			"remote_reads": d("remote_reads_total", "Reads of shards this site holds no replica of, answered by the shard's leader."),
+			"served_reads": d("served_reads_total", "Reads this site answered, as a shard's leader, for sites that hold no replica of it."),
+			"sent":         d("transport_sent_total", "Raft messages sent to other sites."),
+			"received":     d("transport_received_total", "Raft messages received from other sites."),
+			"dropped":      d("transport_dropped_total", "Raft messages dropped (queue full, site unreachable)."),
+			"snap_sent":    d("snapshots_sent_total", "Shard snapshots streamed to sites whose log position was compacted away."),
+			"snap_recv":    d("snapshots_installed_total", "Shard snapshots installed by this site."),
+			"snap_failed":  d("snapshot_failures_total", "Shard snapshot transfers that failed, on either side."),
+			"trans_done":   d("transitions_total", "Membership transitions (learner added, promoted, replica removed) applied by replicas leading here."),
 			"trans_failed": d("transition_failures_total",
 				"Membership transitions that did not take effect in time (they are tried again)."),
 		},
@@ -203,7 +208,7 @@ func (cc *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(cc.sitesUp, prometheus.GaugeValue, float64(up))
 	n := cc.c.Counters()
 	for name, v := range map[string]uint64{"applied": n.Applied, "leaderships": n.Leaderships, "failures": n.Failures,
-		"forwarded": n.Forwarded, "sent": n.Sent, "received": n.Received, "dropped": n.Dropped,
+		"forwarded": n.Forwarded, "remote_reads": n.RemoteReads, "served_reads": n.ServedReads, "sent": n.Sent, "received": n.Received, "dropped": n.Dropped,
 		"snap_sent": n.SnapshotsSent, "snap_recv": n.SnapshotsReceived, "snap_failed": n.SnapshotFailures,
 		"trans_done": n.TransitionsDone, "trans_failed": n.TransitionsFailed} {
 		ch <- prometheus.MustNewConstMetric(cc.counters[name], prometheus.CounterValue, float64(v))

@@ -118,7 +118,7 @@ var docs = map[string]string{
 	"durable_storage.messages":                                   "The database of published messages.",
 	"durable_storage.messages.n_shards":                          "Number of shards; a publisher's messages all go to one shard, keeping their order. Fixed at creation.",
 	"durable_storage.messages.n_sites":                           "Number of sites (broker nodes) of the cluster; 1 runs alone. With more, every shard is a raft group replicated on replication_factor sites, and the sites wait for each other at first start to place the shards.",
-	"durable_storage.messages.replication_factor":                "Sites that hold each shard (1 to n_sites; a cluster needs n_sites, since each site reads from its own replicas); a shard stays writable while a majority of them is up.",
+	"durable_storage.messages.replication_factor":                "Sites that hold each shard (1 to n_sites); a shard stays writable while a majority of them is up. A site reads the shards it holds from its own replicas and the others at their leader.",
 	"durable_storage.messages.data_dir":                          "Directory of the store; empty: <data_dir>/ds.",
 	"durable_storage.messages.cluster":                           "Site-to-site links (raft and forwarded writes), used when n_sites > 1.",
 	"durable_storage.messages.cluster.bind":                      "host:port this site listens on for the other sites.",

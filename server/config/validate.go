@@ -293,11 +293,6 @@ func (c *Config) validateDurable(v *validator) {
 	v.intRange("durable_storage.messages.n_sites", m.NSites, 1, 255)
 	v.intRange("durable_storage.messages.replication_factor", m.ReplicationFactor, 1, max(1, m.NSites))
 	if m.NSites > 1 {
-		// A site serves reads from its own replicas only (reads are not forwarded), so a
-		// broker site that held no replica of a shard would miss that shard's messages.
-		if m.ReplicationFactor >= 1 && m.ReplicationFactor < m.NSites {
-			v.fail("durable_storage.messages.replication_factor", "is %d with n_sites %d: every broker site must hold every shard (reads are served from local replicas; forwarded reads are not built), so set it to n_sites", m.ReplicationFactor, m.NSites)
-		}
 		if m.Cluster.Bind == "" {
 			v.fail("durable_storage.messages.cluster.bind", "must be set when n_sites > 1")
 		}

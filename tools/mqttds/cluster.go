@@ -189,7 +189,7 @@ func (v clusterView) CommitLatency() ds.Latency { return v.n.Metrics().CommitLat
 func (v clusterView) Counters() server.ClusterCounters {
 	m := v.n.Metrics()
 	return server.ClusterCounters{Applied: m.Applied, Leaderships: m.Leaderships, Failures: m.Failures,
-		Forwarded: m.Forwarded, Sent: m.Transport.Sent, Received: m.Transport.Received, Dropped: m.Transport.Dropped,
+		Forwarded: m.Forwarded, RemoteReads: m.RemoteReads, ServedReads: m.ServedReads, Sent: m.Transport.Sent, Received: m.Transport.Received, Dropped: m.Transport.Dropped,
 		SnapshotsSent: m.SnapshotsSent, SnapshotsReceived: m.SnapshotsReceived, SnapshotFailures: m.SnapshotFailures,
 		TransitionsDone: m.TransitionsDone, TransitionsFailed: m.TransitionsFailed}
 }

@@ -59,6 +59,30 @@ func TestCluster_SiteJoinsRunningCluster(t *testing.T) {
 		require.Contains(t, string(data), joined+" "+sites[3].cluster+" joined", "site %d keeps the joined site", i)
 	}
 
+	// The joined site holds no replica yet: it serves a durable session by reading every shard
+	// at its leader (session state, messages, and the leader's commits to wake the session).
+	earlyCtx, earlyCancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer earlyCancel()
+	early := make(chan *paho.Publish, 64)
+	es, _ := connectV5(earlyCtx, t, sites[3].mqtt, "joined-early", early)
+	_, err := es.Subscribe(earlyCtx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "early/#", QoS: 1}}})
+	require.NoError(t, err)
+	ep, _ := connectV5(earlyCtx, t, sites[2].mqtt, "joined-early-pub", nil)
+	for i := range 5 {
+		_, err := ep.Publish(earlyCtx, &paho.Publish{Topic: "early/x", QoS: 1, Payload: []byte(fmt.Sprint(i))})
+		require.NoError(t, err)
+	}
+	for i := range 5 {
+		select {
+		case m := <-early:
+			require.Equal(t, fmt.Sprint(i), string(m.Payload), "in order [MQTT-4.6.0-6]")
+		case <-earlyCtx.Done():
+			t.Fatalf("a durable session on a site without replicas received %d of 5\n%s", i, logs(sites))
+		}
+	}
+	require.NoError(t, es.Disconnect(&paho.Disconnect{}))
+	require.NoError(t, ep.Disconnect(&paho.Disconnect{}))
+
 	out, err := ctl(t, append([]string{"--api", sites[1].api, "--data-dir", sites[1].dir, "ds", "set_replicas", "default"}, staying...)...)
 	require.NoError(t, err, out)
 	require.Contains(t, out, "4 shards to move")
