@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mqttds/mqttds/ds"
@@ -166,14 +167,18 @@ func benchServerWith(b *testing.B, durableOn bool, mod ...func(*Options)) (*Serv
 // once and acknowledges it after the fsync, and the subscribers read from storage; "memory"
 // is the in-memory session baseline in the same run. "durable-offline" disconnects the 4
 // durable subscribers before publishing: it measures the publish path alone (store, fsync,
-// PUBACK). Durable runs also report the write buffer's figures: messages per flush and the
-// mean time from a flush's start to its durability.
+// PUBACK). Durable runs also report the write buffer's figures (messages per flush and the
+// mean time from a flush's start to its durability) and the syncs of the store's files per
+// published message (fsyncs/msg). Every mode reports the process's CPU time per published
+// message (cpu-us/msg: broker and benchmark clients together, so compare modes of one run):
+// it tells work per message from waiting.
 func BenchmarkDurable_QoS1_4to4(b *testing.B) {
 	payload := make([]byte, 64)
 	for _, mode := range []string{"memory", "durable", "durable-offline"} {
 		b.Run(mode, func(b *testing.B) {
 			durableOn := mode != "memory"
-			srv, addr := benchServerWith(b, durableOn)
+			fs := newSyncCountFS()
+			srv, addr := benchServerWith(b, durableOn, func(o *Options) { o.Durable.Storage = &ds.Options{FS: fs} })
 			expiry := uint32(0)
 			if durableOn {
 				expiry = 3600
@@ -197,6 +202,7 @@ func BenchmarkDurable_QoS1_4to4(b *testing.B) {
 			if durableOn {
 				before = srv.Storage().Metrics()
 			}
+			syncs, cpu := fs.syncs.Load(), processCPU()
 			per := max(1, b.N/len(pubs))
 			b.ResetTimer()
 			start := time.Now()
@@ -213,12 +219,14 @@ func BenchmarkDurable_QoS1_4to4(b *testing.B) {
 			}
 			all := time.Since(start)
 			b.StopTimer()
+			b.ReportMetric(float64((processCPU()-cpu).Microseconds())/float64(want), "cpu-us/msg")
 			b.ReportMetric(float64(want)/published.Seconds(), "pub/s")
 			if subs != nil {
 				b.ReportMetric(float64(4*want)/all.Seconds(), "delivered/s")
 			}
 			if durableOn {
 				reportBuffer(b, srv.Storage().Metrics().Sub(before))
+				b.ReportMetric(float64(fs.syncs.Load()-syncs)/float64(want), "fsyncs/msg")
 			}
 			for _, c := range append(subs, pubs...) {
 				c.close()
@@ -374,4 +382,48 @@ func BenchmarkDurableShared_Drain10k(b *testing.B) {
 			}
 		})
 	}
+}
+
+// syncCountFS is the default file system with a count of the syncs of written files (fsync,
+// fdatasync, sync_file_range calls that sync all): how many times a run waits for the disk.
+type syncCountFS struct {
+	vfs.FS
+	syncs atomic.Int64
+}
+
+func newSyncCountFS() *syncCountFS { return &syncCountFS{FS: vfs.Default} }
+
+func (fs *syncCountFS) wrap(f vfs.File, err error) (vfs.File, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &syncCountFile{File: f, n: &fs.syncs}, nil
+}
+
+func (fs *syncCountFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	return fs.wrap(fs.FS.Create(name, c))
+}
+
+func (fs *syncCountFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, o ...vfs.OpenOption) (vfs.File, error) {
+	return fs.wrap(fs.FS.OpenReadWrite(name, c, o...))
+}
+
+func (fs *syncCountFS) ReuseForWrite(old, name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	return fs.wrap(fs.FS.ReuseForWrite(old, name, c))
+}
+
+type syncCountFile struct {
+	vfs.File
+	n *atomic.Int64
+}
+
+func (f *syncCountFile) Sync() error     { f.n.Add(1); return f.File.Sync() }
+func (f *syncCountFile) SyncData() error { f.n.Add(1); return f.File.SyncData() }
+
+func (f *syncCountFile) SyncTo(length int64) (bool, error) {
+	full, err := f.File.SyncTo(length)
+	if full {
+		f.n.Add(1)
+	}
+	return full, err
 }
