@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -29,8 +30,11 @@ type benchClient struct {
 	wmu  sync.Mutex
 	w    *bufio.Writer
 	acks chan struct{} // publisher: one token per free window slot
-	got  atomic.Int64  // subscriber: PUBLISHes received
-	done chan struct{} // closed when the subscriber's reader ends
+	// ackLatency holds, after publish, each message's time from its PUBLISH being written to
+	// its PUBACK being read.
+	ackLatency []time.Duration
+	got        atomic.Int64  // subscriber: PUBLISHes received
+	done       chan struct{} // closed when the subscriber's reader ends
 }
 
 func benchConnect(b *testing.B, addr, id string, clean bool, expiry uint32) *benchClient {
@@ -105,6 +109,10 @@ func (c *benchClient) publish(topic string, n, window int, payload []byte) {
 	for range window {
 		c.acks <- struct{}{}
 	}
+	// sent[pid] is when the PUBLISH holding pid was written; a pid is reused only after its
+	// PUBACK freed a window slot, which the channel orders after this read.
+	sent := make([]atomic.Int64, window+1)
+	c.ackLatency = make([]time.Duration, 0, n)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -115,6 +123,9 @@ func (c *benchClient) publish(topic string, n, window int, payload []byte) {
 				return
 			}
 			if p.Type == mqtt.TypePuback {
+				if int(p.PacketID) < len(sent) {
+					c.ackLatency = append(c.ackLatency, time.Duration(time.Now().UnixNano()-sent[p.PacketID].Load()))
+				}
 				got++
 				c.acks <- struct{}{}
 			}
@@ -122,10 +133,26 @@ func (c *benchClient) publish(topic string, n, window int, payload []byte) {
 	}()
 	for i := range n {
 		<-c.acks
-		c.write(&mqtt.Packet{Type: mqtt.TypePublish, Topic: topic, QoS: mqtt.QoS1, PacketID: uint16(i%window + 1),
+		pid := uint16(i%window + 1)
+		sent[pid].Store(time.Now().UnixNano())
+		c.write(&mqtt.Packet{Type: mqtt.TypePublish, Topic: topic, QoS: mqtt.QoS1, PacketID: pid,
 			Payload: payload}, len(c.acks) == 0 || i == n-1)
 	}
 	wg.Wait()
+}
+
+// reportAckLatency reports the median and 99th percentile of the publishers' PUBACK latency.
+func reportAckLatency(b *testing.B, pubs []*benchClient) {
+	var all []time.Duration
+	for _, p := range pubs {
+		all = append(all, p.ackLatency...)
+	}
+	if len(all) == 0 {
+		return
+	}
+	slices.Sort(all)
+	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "puback-p50-ms")
+	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "puback-p99-ms")
 }
 
 func (c *benchClient) close() {
@@ -171,7 +198,8 @@ func benchServerWith(b *testing.B, durableOn bool, mod ...func(*Options)) (*Serv
 // mean time from a flush's start to its durability) and the syncs of the store's files per
 // published message (fsyncs/msg). Every mode reports the process's CPU time per published
 // message (cpu-us/msg: broker and benchmark clients together, so compare modes of one run):
-// it tells work per message from waiting.
+// it tells work per message from waiting; and the publishers' PUBACK latency (p50, p99), which
+// with their window of 32 bounds the publish rate.
 func BenchmarkDurable_QoS1_4to4(b *testing.B) {
 	payload := make([]byte, 64)
 	for _, mode := range []string{"memory", "durable", "durable-offline"} {
@@ -221,6 +249,7 @@ func BenchmarkDurable_QoS1_4to4(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64((processCPU()-cpu).Microseconds())/float64(want), "cpu-us/msg")
 			b.ReportMetric(float64(want)/published.Seconds(), "pub/s")
+			reportAckLatency(b, pubs)
 			if subs != nil {
 				b.ReportMetric(float64(4*want)/all.Seconds(), "delivered/s")
 			}
