@@ -178,15 +178,16 @@ func (c *conn) connect(p *mqtt.Packet) error {
 	var present bool
 	c.connected = true
 	c.holdWrites()
+	cfg := sessionConfig{expiry: expiry, will: will, willDelay: willDelay}
 	for {
 		sess, present = s.openSession(id, cp.CleanStart)
-		sess = s.durableFor(sess, expiry)
+		sess = s.durableFor(sess, cfg)
 		ack := &mqtt.Packet{Type: mqtt.TypeConnack, SessionPresent: present}
 		if c.version == mqtt.V5 {
 			c.connackProperties(&ack.Properties, props, expiry, assigned)
 		}
 		c.sess = sess
-		if sess.attach(c, present, ack, sessionConfig{expiry: expiry, will: will, willDelay: willDelay}) {
+		if sess.attach(c, present, ack, cfg) {
 			break
 		}
 	}

@@ -307,14 +307,16 @@ func (s *Server) DurableMetrics() durable.Metrics {
 }
 
 // durableFor makes the session a CONNECT found or made durable when the client asks for an
-// expiry interval and durable sessions are on: a new session, or a resumed one kept in memory
-// that holds nothing yet. The durable state is created first; then the durable session
-// replaces the other in the broker's table under the take-over locks, so that a session
-// never changes kind while it is in use. A session kept in memory so far stays there until
-// it ends, and so does one whose durable state could not be created.
-func (s *Server) durableFor(sess Session, expiry time.Duration) Session {
+// expiry interval (cfg.expiry) and durable sessions are on: a new session, or a resumed one
+// kept in memory that holds nothing yet. The durable state is created first, with what the
+// CONNECT decided (cfg) and marked online, in the one commit the CONNECT waits for before its
+// CONNACK; then the durable session replaces the other in the broker's table under the
+// take-over locks, so that a session never changes kind while it is in use. A session kept in
+// memory so far stays there until it ends, and so does one whose durable state could not be
+// created.
+func (s *Server) durableFor(sess Session, cfg sessionConfig) Session {
 	b := s.durable
-	if b == nil || expiry == 0 {
+	if b == nil || cfg.expiry == 0 {
 		return sess
 	}
 	mem, ok := sess.(*memSession)
@@ -323,13 +325,14 @@ func (s *Server) durableFor(sess Session, expiry time.Duration) Session {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	st, err := b.store.Create(ctx, mem.id, durableExpiry(expiry))
+	st, err := b.store.CreateOnline(ctx, mem.id, durableExpiry(cfg.expiry), durableWill(cfg))
 	if err != nil {
 		s.log.Error("creating a durable session failed; the session is kept in memory", "client", mem.id, "err", err)
 		return sess
 	}
 	d := newDurableSession(b, st)
 	d.created = mem.created
+	d.mu.stored = &cfg
 	s.connectMu.Lock()
 	defer s.connectMu.Unlock()
 	// Another CONNECT with this client id, or the API, may have taken the session meanwhile.
@@ -344,6 +347,14 @@ func (s *Server) durableFor(sess Session, expiry time.Duration) Session {
 	s.sessionLeft.Broadcast() // mem left the table
 	s.mu.Unlock()
 	return d
+}
+
+// durableWill is the stored form of cfg's Will (nil if none).
+func durableWill(cfg sessionConfig) *durable.Will {
+	if cfg.will == nil {
+		return nil
+	}
+	return &durable.Will{Message: messageToDS(cfg.will), Delay: cfg.willDelay}
 }
 
 func durableExpiry(e time.Duration) time.Duration {

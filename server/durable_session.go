@@ -57,6 +57,9 @@ type durableSession struct {
 		// session's packet id (durable_shared.go): acknowledged, they end the group's entry;
 		// when the connection leaves, they go back to the group.
 		shared map[uint16]sharedRef
+		// stored is the configuration its storage was created with (durableFor), online: the
+		// first attach, with that configuration, has nothing more to record.
+		stored *sessionConfig
 	}
 }
 
@@ -100,12 +103,11 @@ func (d *durableSession) attach(c *conn, _ bool, connack *mqtt.Packet, cfg sessi
 		d.mu.Unlock()
 		return false
 	}
-	var w *durable.Will
-	if cfg.will != nil {
-		w = &durable.Will{Message: messageToDS(cfg.will), Delay: cfg.willDelay}
+	if d.mu.stored == nil || *d.mu.stored != cfg {
+		d.ds.SetConfig(durableExpiry(cfg.expiry), durableWill(cfg))
+		d.ds.SetOnline(true)
 	}
-	d.ds.SetConfig(durableExpiry(cfg.expiry), w)
-	d.ds.SetOnline(true)
+	d.mu.stored = nil
 	d.stopLocked()
 	quota := int(min(c.clientReceiveMax, d.b.srv.opts.MaxInflight))
 	d.mu.quota = quota

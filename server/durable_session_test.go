@@ -424,17 +424,17 @@ func TestDurable_DurableForReplaces(t *testing.T) {
 	srv, _ := durableServer(t, t.TempDir())
 
 	stale := newMemSession(srv, "r") // not the session the table holds
-	require.Equal(t, Session(stale), srv.durableFor(stale, time.Minute))
+	require.Equal(t, Session(stale), srv.durableFor(stale, sessionConfig{expiry: time.Minute}))
 	require.False(t, stale.isEnded())
 	require.Nil(t, srv.durable.store.Session("r"), "the durable state made for it is deleted")
 
 	sess, present := srv.openSession("r", true)
 	require.False(t, present)
-	require.Equal(t, sess, srv.durableFor(sess, 0), "no expiry: kept in memory")
-	got := srv.durableFor(sess, time.Minute)
+	require.Equal(t, sess, srv.durableFor(sess, sessionConfig{}), "no expiry: kept in memory")
+	got := srv.durableFor(sess, sessionConfig{expiry: time.Minute})
 	require.IsType(t, (*durableSession)(nil), got)
 	require.True(t, sess.isEnded(), "the replaced session refuses an attach")
 	require.Equal(t, got, srv.loadedSession("r"))
 	require.NotNil(t, srv.durable.store.Session("r"))
-	require.Equal(t, got, srv.durableFor(got, time.Minute), "a durable session stays as it is")
+	require.Equal(t, got, srv.durableFor(got, sessionConfig{expiry: time.Minute}), "a durable session stays as it is")
 }

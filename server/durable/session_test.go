@@ -389,3 +389,30 @@ func TestReadCacheEpochs(t *testing.T) {
 	require.Len(t, more, 2, "after a commit the read goes to storage")
 	require.NotEqual(t, ep, ep3)
 }
+
+// A session created for a connection that attaches at once is stored with its Will and as
+// online in one commit, which is durable (it survives a crash).
+func TestCreateOnline_OneCommit(t *testing.T) {
+	e := newEnv(t)
+	before := e.st.Metrics().Commits
+	will := &Will{Message: ds.Message{ClientID: "c", Topic: "gone/c", Payload: []byte("bye"), QoS: 1}, Delay: 5 * time.Second}
+	s, err := e.st.CreateOnline(context.Background(), "c", time.Hour, will)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, e.st.Metrics().Commits-before, "one commit")
+	require.True(t, s.Online())
+	require.NoError(t, s.Flush())
+	require.EqualValues(t, 1, e.st.Metrics().Commits-before, "nothing left to commit")
+	m, ok, err := e.st.StoredMeta("c")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.True(t, m.Online)
+
+	e.crash()
+	m, ok, err = e.st.StoredMeta("c")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, time.Hour, m.Expiry)
+	require.NotNil(t, m.Will)
+	require.Equal(t, "gone/c", m.Will.Message.Topic)
+	require.Equal(t, 5*time.Second, m.Will.Delay)
+}

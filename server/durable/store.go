@@ -283,6 +283,18 @@ func (st *Store) loaded(clientID string) *Session {
 // Create makes a new, empty session for clientID and writes it durably. A session that already
 // exists under that id is deleted first (Clean Start, or an expired session).
 func (st *Store) Create(ctx context.Context, clientID string, expiry time.Duration) (*Session, error) {
+	return st.create(ctx, clientID, expiry, nil, false)
+}
+
+// CreateOnline is Create for a session that a connection attaches to at once: the one record
+// it writes also holds the connection's Will and marks the session online, as SetConfig and
+// SetOnline(true) would, so that a CONNECT that creates its session waits for one commit
+// before its CONNACK, not two.
+func (st *Store) CreateOnline(ctx context.Context, clientID string, expiry time.Duration, will *Will) (*Session, error) {
+	return st.create(ctx, clientID, expiry, will, true)
+}
+
+func (st *Store) create(ctx context.Context, clientID string, expiry time.Duration, will *Will, online bool) (*Session, error) {
 	old, err := st.Load(clientID)
 	if err != nil {
 		return nil, err
@@ -296,7 +308,9 @@ func (st *Store) Create(ctx context.Context, clientID string, expiry time.Durati
 	}
 	s := newSession(st, clientID)
 	now := st.opts.Now()
-	s.mu.meta = &Meta{Created: now, LastAlive: now, Expiry: expiry, Subs: map[string]Subscription{}}
+	s.mu.meta = &Meta{Created: now, LastAlive: now, Expiry: expiry, Online: online, Will: will,
+		Subs: map[string]Subscription{}}
+	s.mu.online = online
 	s.mu.Lock()
 	t := s.putMetaLocked()
 	s.mu.Unlock()
