@@ -161,10 +161,6 @@ var sleepAllowed = map[string]string{
 		"message or byte rate is not read for the time its debt needs",
 	"server/will.go conn.waitWriter": "bounded poll (at most d, 1 ms steps) for a writer " +
 		"goroutine that signals nothing when it stops, only on the take-over path",
-	"server/server.go Server.openSession": "1 ms back-off while an ending session's " +
-		"subscriptions leave the index; that end is not awaitable from here",
-	"server/api_clients.go Server.DeleteSession": "the same 1 ms back-off as openSession, for " +
-		"the API's session deletion racing a connection's end",
 	"mqtt/client/clienttest/mosquitto.go StartMosquitto": "test support: polls until an " +
 		"external mosquitto process listens",
 	"mqtt/client/clienttest/mosquitto.go stopPID": "test support: polls until an external " +
