@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mqttds/mqttds/internal/fdtable"
 	"github.com/mqttds/mqttds/mqtt"
 	"github.com/mqttds/mqttds/mqtt/topic"
 	"github.com/mqttds/mqttds/server/listeners"
@@ -157,6 +158,7 @@ func (s *Server) Start() error {
 		return nil
 	}
 	s.started = time.Now()
+	s.reserveDescriptors()
 	for _, l := range s.mu.listeners {
 		if err := s.startListenerLocked(l); err != nil {
 			for _, x := range s.mu.listeners {
@@ -172,6 +174,19 @@ func (s *Server) Start() error {
 		go s.sysLoop()
 	}
 	return nil
+}
+
+// reservedDescriptors is how many file descriptors the broker makes room for at Start, unless
+// MaxConnections asks for more.
+const reservedDescriptors = 1 << 16
+
+// reserveDescriptors grows the process's descriptor table before any connection arrives, so
+// that accepting does not stall each time the table doubles (internal/fdtable).
+func (s *Server) reserveDescriptors() {
+	n := max(reservedDescriptors, s.opts.MaxConnections+1024)
+	if _, err := fdtable.Reserve(n); err != nil {
+		s.log.Warn("reserving room for file descriptors failed", "err", err)
+	}
 }
 
 func (s *Server) startListenerLocked(l listeners.Listener) error {
