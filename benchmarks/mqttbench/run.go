@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mqttds/mqttds/internal/fdtable"
 	"github.com/mqttds/mqttds/mqtt"
 	"github.com/mqttds/mqttds/mqtt/client"
 )
@@ -23,6 +24,12 @@ import (
 // The error is for runs that could not be carried out at all (for example no client could connect);
 // losses and failures are figures in the Result, not errors.
 func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
+	// Room for every connection in the descriptor table first: otherwise each doubling of the
+	// table stalls the dial that needs it (internal/fdtable), and the connect latency measured
+	// is the load generator's own.
+	if _, err := fdtable.Reserve(cfg.Clients + cfg.Subscribers + 256); err != nil {
+		return nil, fmt.Errorf("bench: reserving file descriptors: %w", err)
+	}
 	r, err := newRunner(cfg, out)
 	if err != nil {
 		return nil, err
