@@ -9,6 +9,9 @@
 # payloads, MQTT 5):
 #
 #   conn        CONNS connections at CONN_RATE/s, held; broker VmRSS growth per connection
+#   conn-durable the same with a session expiry of SESSION_EXPIRY (clean start): on mqttds each
+#               CONNECT creates a durable session, stored before its CONNACK; on Mosquitto a
+#               persistent session in memory
 #   qos0-p2p    4 publishers -> 4 subscribers (bench/i -> bench/i), QoS 0 at RATE0 msg/s in total
 #   qos0-unpaced the same unpaced: each publisher writes as fast as its connection takes messages
 #               (the goal "QoS 0 at least 1.5x Mosquitto"); a broker that drops QoS 0 messages
@@ -33,14 +36,14 @@
 # DURATION [10s], DRAIN [15s: how long subscribers may catch up after publishing], RATE0 [20000],
 # RATE1 [10000], CONNS [2000], CONN_RATE [2000], DURABLE_MSGS [10000], DURABLE_RATE [10000],
 # SESSION_EXPIRY [3600],
-# RESULTS [a temporary file: where the RESULT lines go], SCENARIOS [all ten, in the order above],
+# RESULTS [a temporary file: where the RESULT lines go], SCENARIOS [all eleven, in the order above],
 # BIN [build bin/mqttds from the working tree], COMMIT [what to call the mqttds code in the header].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
 DRAIN=${DRAIN:-15s}
-SCENARIOS=${SCENARIOS:-conn qos0-p2p qos0-unpaced qos1-p2p qos1-10k qos1-durable qos1-durable-half qos0-fanin qos1-fanin durable}
+SCENARIOS=${SCENARIOS:-conn conn-durable qos0-p2p qos0-unpaced qos1-p2p qos1-10k qos1-durable qos1-durable-half qos0-fanin qos1-fanin durable}
 RATE0=${RATE0:-20000}
 RATE1=${RATE1:-10000}
 CONNS=${CONNS:-2000}
@@ -201,6 +204,8 @@ run_scenario() {
 		pidfile=$work/$broker.pid
 		case $1 in
 		conn) bench "$broker" "$port" conn conn -c "$CONNS" -R "$CONN_RATE" -d 8s --rss-pid "$(cat "$pidfile")" ;;
+		conn-durable) bench "$broker" "$port" conn-durable conn -c "$CONNS" -R "$CONN_RATE" -d 8s \
+			--session-expiry "$SESSION_EXPIRY" --client-id 'bench-conn-durable-%i' --rss-pid "$(cat "$pidfile")" ;;
 		qos0-p2p) bench "$broker" "$port" qos0-p2p pub -c 4 --subscribers 4 -q 0 -s 64 --rate "$RATE0" -d "$DURATION" --drain "$DRAIN" ;;
 		qos0-unpaced) bench "$broker" "$port" qos0-unpaced pub -c 4 --subscribers 4 -q 0 -s 64 -d "$DURATION" --drain "$DRAIN" ;;
 		qos1-p2p) bench "$broker" "$port" qos1-p2p pub -c 4 --subscribers 4 -q 1 -s 64 -d "$DURATION" --drain "$DRAIN" ;;

@@ -101,6 +101,7 @@ func metricsOf(r *Result) []metric {
 	case ModeConn:
 		return []metric{
 			num("connections/s (higher is better)", r.ConnectRate, "%.0f"),
+			num("connect p50 ms (lower is better)", r.ConnectLatency.P50, "%.2f"),
 			num("connect p99 ms (lower is better)", r.ConnectLatency.P99, "%.2f"),
 			num("broker RSS per connection, KiB (lower is better)", r.RSSPerConn/1024, "%.1f"),
 			txt("connected / failed", fmt.Sprintf("%d / %d", r.Connected, r.ConnectFailed)),

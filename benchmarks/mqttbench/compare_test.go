@@ -26,6 +26,7 @@ func TestWriteComparison(t *testing.T) {
 | qos1-p2p | latency p99 ms (lower is better) | 8.00 | 4.00 | 0.50× |
 | qos1-p2p | lost / duplicates / reordered | 0 / 0 / 0 | 0 / 0 / 0 | — |
 | conn | connections/s (higher is better) | 4000 | — | — |
+| conn | connect p50 ms (lower is better) | 0.00 | — | — |
 | conn | connect p99 ms (lower is better) | 0.00 | — | — |
 | conn | broker RSS per connection, KiB (lower is better) | 2.0 | — | — |
 | conn | connected / failed | 1000 / 0 | — | — |
