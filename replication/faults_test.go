@@ -38,8 +38,9 @@ type appendOp struct {
 //
 // A value whose write failed may or may not be there (its outcome was unknown). "faults" runs
 // three sites and one shard; "membership" runs a pool of five sites, three replicas a shard,
-// two shards, and mixes in replica changes at random (SetReplicas, JoinSite, LeaveSite), with
-// the further check that no replica ever applied a configuration of fewer than three voters.
+// two shards, and mixes in replica changes at random (SetReplicas, JoinSite, LeaveSite, and
+// once a run ForgetSite of the stopped site, which then stays gone), with the further check
+// that no replica ever applied a configuration of fewer than three voters.
 // Each runs for 3 s in `make test`; MQTTDS_SOAK (a duration) runs them longer, and MQTTDS_SEED
 // replays a seed.
 func TestRandomFaultsSoak(t *testing.T) {
@@ -131,13 +132,21 @@ func runSoak(t *testing.T, sc soakConfig, seed uint64, duration time.Duration) {
 
 	// Faults: at most one site stopped and one cut off at a time, so a majority can always
 	// make progress once elections settle.
-	down, cut := -1, -1
+	down, cut, gone := -1, -1, -1 // gone: the site forgotten, never started again
 	deadline := time.Now().Add(duration)
 	faults := 0
 	var changes, refused int
 	kinds := 4
 	if sc.membership {
-		kinds = 6
+		kinds = 7
+	}
+	// filterAll sets f on every running site.
+	filterAll := func(f transport.Filter) {
+		for _, s := range c.sites {
+			if s.node != nil {
+				s.node.Transport().SetFilter(f)
+			}
+		}
 	}
 	for time.Now().Before(deadline) {
 		time.Sleep(time.Duration(50+rng.IntN(250)) * time.Millisecond)
@@ -145,7 +154,7 @@ func runSoak(t *testing.T, sc soakConfig, seed uint64, duration time.Duration) {
 		case 0: // stop a site
 			if down < 0 {
 				down = rng.IntN(pool)
-				if down == cut {
+				if down == cut || down == gone {
 					down = -1
 					continue
 				}
@@ -167,46 +176,49 @@ func runSoak(t *testing.T, sc soakConfig, seed uint64, duration time.Duration) {
 		case 2: // cut a site off
 			if cut < 0 {
 				cut = rng.IntN(pool)
-				if cut == down {
+				if cut == down || cut == gone {
 					cut = -1
 					continue
 				}
-				for i, s := range c.sites {
-					if i != down {
-						s.node.Transport().SetFilter(isolating(c.sites[cut].id))
-					}
-				}
+				filterAll(isolating(c.sites[cut].id))
 				faults++
 			}
 		case 3: // heal the partition
 			if cut >= 0 {
-				for i, s := range c.sites {
-					if i != down {
-						s.node.Transport().SetFilter(nil)
-					}
-				}
+				filterAll(nil)
 				cut = -1
 			}
 		case 4, 5: // change the replicas, through any running site
 			via := rng.IntN(pool)
-			if via == down || via == cut {
+			if via == down || via == cut || via == gone {
 				continue
 			}
-			if err := soakChange(c, rng, via); err != nil {
+			if err := soakChange(c, rng, via, gone); err != nil {
 				refused++
 			} else {
 				changes++
 			}
+		case 6: // forget the stopped site for good (once a run), through a running site
+			via := rng.IntN(pool)
+			if down < 0 || gone >= 0 || via == down || via == cut {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, err := c.sites[via].node.ForgetSite(ctx, c.sites[down].id)
+			cancel()
+			if err != nil {
+				refused++ // a cut-off shard without its quorum, or a site that is not known as down yet
+				continue
+			}
+			t.Logf("site %v forgotten", c.sites[down].id)
+			gone, down = down, -1
+			changes++
 		}
 	}
 	close(stop)
 	wg.Wait()
 	if cut >= 0 {
-		for i, s := range c.sites {
-			if i != down {
-				s.node.Transport().SetFilter(nil)
-			}
-		}
+		filterAll(nil)
 	}
 	if down >= 0 {
 		c.start(down)
@@ -264,19 +276,26 @@ func runSoak(t *testing.T, sc soakConfig, seed uint64, duration time.Duration) {
 }
 
 // soakChange asks site via for a random replica change: three sites of the pool for one shard
-// or for all of them, a site joining, or a site leaving. The change may be refused (a site
-// that cannot leave, one that holds every shard it can, a site that is cut off).
-func soakChange(c *testCluster, rng *rand.Rand, via int) error {
+// or for all of them, a site joining, or a site leaving; never naming the forgotten site gone
+// (-1: none). The change may be refused (a site that cannot leave, one that holds every shard
+// it can, a site that is cut off).
+func soakChange(c *testCluster, rng *rand.Rand, via, gone int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	n := c.sites[via].node
-	other := c.sites[rng.IntN(len(c.sites))].id
+	var pool []int
+	for _, i := range rng.Perm(len(c.sites)) {
+		if i != gone {
+			pool = append(pool, i)
+		}
+	}
+	other := c.sites[pool[0]].id
 	var err error
 	switch rng.IntN(3) {
 	case 0:
 		shard := rng.IntN(c.shards+1) - 1 // AllShards is -1
 		var sites []site.ID
-		for _, i := range rng.Perm(len(c.sites))[:soakVoters] {
+		for _, i := range pool[:soakVoters] {
 			sites = append(sites, c.sites[i].id)
 		}
 		_, err = n.SetReplicas(ctx, shard, sites)
