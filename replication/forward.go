@@ -99,34 +99,49 @@ func (n *Node) atLeader(ctx context.Context, shard int, what string, call func(t
 // forwardTo posts a forwarded write to site to. It returns the leader the site names when it
 // does not lead.
 func (n *Node) forwardTo(ctx context.Context, to site.ID, shard int, data []byte) (site.ID, error) {
-	url := "http://" + to.String() + forwardPath + strconv.Itoa(shard)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(data))
+	status, msg, leader, err := n.postToLeader(ctx, to, forwardPath, shard, data, 4096)
+	switch {
+	case err != nil:
+		return leader, err
+	case status == http.StatusNoContent:
+		return 0, nil
+	case status == http.StatusServiceUnavailable:
+		return 0, fmt.Errorf("replication: site %v: %s: %w", to, bytes.TrimSpace(msg), ds.ErrNotCommitted)
+	default:
+		return 0, fmt.Errorf("replication: site %v answered %d: %s", to, status, bytes.TrimSpace(msg))
+	}
+}
+
+// postToLeader posts body to path<shard> on site to, which should lead shard, and returns the
+// answer's status and body (at most limit bytes, more is an error). A site that does not lead
+// (409) gives a *NotLeaderError and the leader it names; so does a site that cannot be dialled,
+// since nothing reached it: the caller asks another while the shard elects a leader.
+func (n *Node) postToLeader(ctx context.Context, to site.ID, path string, shard int, body []byte, limit int64) (int, []byte, site.ID, error) {
+	url := "http://" + to.String() + path + strconv.Itoa(shard)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return 0, nil, 0, err
 	}
 	resp, err := n.http.Do(req)
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
-			// Nothing was sent: the site is down or unknown. Retry while the shard elects
-			// another leader.
-			return 0, fmt.Errorf("replication: forwarding to site %v: %v: %w", to, err, &NotLeaderError{Shard: shard})
+			return 0, nil, 0, fmt.Errorf("replication: site %v: %v: %w", to, err, &NotLeaderError{Shard: shard})
 		}
-		return 0, fmt.Errorf("replication: forwarding to site %v: %w", to, err)
+		return 0, nil, 0, fmt.Errorf("replication: site %v: %w", to, err)
 	}
 	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	switch resp.StatusCode {
-	case http.StatusNoContent:
-		return 0, nil
-	case http.StatusConflict:
+	ans, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	switch {
+	case err != nil:
+		return 0, nil, 0, fmt.Errorf("replication: site %v: %w", to, err)
+	case int64(len(ans)) > limit:
+		return 0, nil, 0, fmt.Errorf("replication: site %v answered with over %d bytes", to, limit)
+	case resp.StatusCode == http.StatusConflict:
 		leader, _ := site.Parse(resp.Header.Get(leaderHeader))
-		return leader, &NotLeaderError{Shard: shard, Leader: leader}
-	case http.StatusServiceUnavailable:
-		return 0, fmt.Errorf("replication: site %v: %s: %w", to, bytes.TrimSpace(msg), ds.ErrNotCommitted)
-	default:
-		return 0, fmt.Errorf("replication: site %v answered %d: %s", to, resp.StatusCode, bytes.TrimSpace(msg))
+		return 0, nil, leader, &NotLeaderError{Shard: shard, Leader: leader}
 	}
+	return resp.StatusCode, ans, 0, nil
 }
 
 func (n *Node) httpHandler() http.Handler {
@@ -144,28 +159,17 @@ func (n *Node) httpHandler() http.Handler {
 }
 
 func (n *Node) serveForward(w http.ResponseWriter, r *http.Request) {
-	shard, err := strconv.Atoi(r.PathValue("shard"))
-	if err != nil || shard < 0 || shard >= n.cfg.NumShards {
-		http.Error(w, "bad shard", http.StatusBadRequest)
+	shard, data, ok := n.leaderRequest(w, r, maxForwardBody)
+	if !ok {
 		return
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForwardBody))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
-		return
-	}
-	g := n.group(shard)
-	if g == nil || !g.ready.Load() || n.db == nil {
-		n.notLeader(w, shard, g)
-		return
-	}
-	err = n.db.StoreForwarded(r.Context(), shard, data)
+	err := n.db.StoreForwarded(r.Context(), shard, data)
 	var nl *NotLeaderError
 	switch {
 	case err == nil:
 		w.WriteHeader(http.StatusNoContent)
 	case errors.As(err, &nl), errors.Is(err, ErrNotLeader):
-		n.notLeader(w, shard, g)
+		n.notLeader(w, shard, n.group(shard))
 	case errors.Is(err, ds.ErrNotCommitted):
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 	case errors.Is(err, ds.ErrInvalidMessage), errors.Is(err, ds.ErrInvalidTopic), errors.Is(err, ds.ErrCorruption), errors.Is(err, ds.ErrFormatVersion):
@@ -173,6 +177,28 @@ func (n *Node) serveForward(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 	}
+}
+
+// leaderRequest reads the shard and the body (at most limit bytes) of a request that only a
+// shard's leader serves; it answers the request itself (400, 413, or 409 with the leader this
+// site knows) and returns false when this site cannot serve it.
+func (n *Node) leaderRequest(w http.ResponseWriter, r *http.Request, limit int64) (int, []byte, bool) {
+	shard, err := strconv.Atoi(r.PathValue("shard"))
+	if err != nil || shard < 0 || shard >= n.cfg.NumShards {
+		http.Error(w, "bad shard", http.StatusBadRequest)
+		return 0, nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+		return 0, nil, false
+	}
+	g := n.group(shard)
+	if g == nil || !g.ready.Load() || n.db == nil {
+		n.notLeader(w, shard, g)
+		return 0, nil, false
+	}
+	return shard, body, true
 }
 
 func (n *Node) notLeader(w http.ResponseWriter, shard int, g *group) {

@@ -3,12 +3,8 @@ package replication
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"strconv"
 
 	"github.com/mqttds/mqttds/replication/site"
 )
@@ -63,53 +59,19 @@ func (f forwarder) Read(ctx context.Context, shard int, req []byte) ([]byte, err
 
 // readAt posts a read to site to; it returns the leader that site names when it does not lead.
 func (n *Node) readAt(ctx context.Context, to site.ID, shard int, req []byte) ([]byte, site.ID, error) {
-	url := "http://" + to.String() + readPath + strconv.Itoa(shard)
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(req))
-	if err != nil {
-		return nil, 0, err
+	status, ans, leader, err := n.postToLeader(ctx, to, readPath, shard, req, maxForwardBody)
+	switch {
+	case err != nil:
+		return nil, leader, err
+	case status != http.StatusOK:
+		return nil, 0, fmt.Errorf("replication: site %v answered a read with %d: %s", to, status, bytes.TrimSpace(ans))
 	}
-	resp, err := n.http.Do(hr)
-	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			// The site is down or unknown: ask another while the shard elects a leader.
-			return nil, 0, fmt.Errorf("replication: reading at site %v: %v: %w", to, err, &NotLeaderError{Shard: shard})
-		}
-		return nil, 0, fmt.Errorf("replication: reading at site %v: %w", to, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxForwardBody+1))
-	if err != nil {
-		return nil, 0, fmt.Errorf("replication: reading at site %v: %w", to, err)
-	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-		if len(body) > maxForwardBody {
-			return nil, 0, fmt.Errorf("replication: site %v answered a read with over %d bytes", to, maxForwardBody)
-		}
-		return body, 0, nil
-	case http.StatusConflict:
-		leader, _ := site.Parse(resp.Header.Get(leaderHeader))
-		return nil, leader, &NotLeaderError{Shard: shard, Leader: leader}
-	default:
-		return nil, 0, fmt.Errorf("replication: site %v answered a read with %d: %s", to, resp.StatusCode, bytes.TrimSpace(body))
-	}
+	return ans, 0, nil
 }
 
 func (n *Node) serveRead(w http.ResponseWriter, r *http.Request) {
-	shard, err := strconv.Atoi(r.PathValue("shard"))
-	if err != nil || shard < 0 || shard >= n.cfg.NumShards {
-		http.Error(w, "bad shard", http.StatusBadRequest)
-		return
-	}
-	req, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxReadRequest))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
-		return
-	}
-	g := n.group(shard)
-	if g == nil || !g.ready.Load() || n.db == nil {
-		n.notLeader(w, shard, g)
+	shard, req, ok := n.leaderRequest(w, r, maxReadRequest)
+	if !ok {
 		return
 	}
 	ans, err := n.db.ServeRead(r.Context(), shard, req)
