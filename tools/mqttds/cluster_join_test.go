@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,21 +66,12 @@ func TestCluster_SiteJoinsRunningCluster(t *testing.T) {
 	defer earlyCancel()
 	early := make(chan *paho.Publish, 64)
 	es, _ := connectV5(earlyCtx, t, sites[3].mqtt, "joined-early", early)
-	_, err := es.Subscribe(earlyCtx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "early/#", QoS: 1}}})
-	require.NoError(t, err)
+	subscribeAcked(earlyCtx, t, es, "early/#")
 	ep, _ := connectV5(earlyCtx, t, sites[2].mqtt, "joined-early-pub", nil)
 	for i := range 5 {
-		_, err := ep.Publish(earlyCtx, &paho.Publish{Topic: "early/x", QoS: 1, Payload: []byte(fmt.Sprint(i))})
-		require.NoError(t, err)
+		publishAcked(earlyCtx, t, ep, "early/x", fmt.Sprint(i))
 	}
-	for i := range 5 {
-		select {
-		case m := <-early:
-			require.Equal(t, fmt.Sprint(i), string(m.Payload), "in order [MQTT-4.6.0-6]")
-		case <-earlyCtx.Done():
-			t.Fatalf("a durable session on a site without replicas received %d of 5\n%s", i, logs(sites))
-		}
-	}
+	receiveInOrder(earlyCtx, t, early, 0, 5, "a durable session on a site without replicas", sites)
 	require.NoError(t, es.Disconnect(&paho.Disconnect{}))
 	require.NoError(t, ep.Disconnect(&paho.Disconnect{}))
 
@@ -107,27 +99,18 @@ func TestCluster_SiteJoinsRunningCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sub, _ := connectV5(ctx, t, sites[3].mqtt, "joined-sub", nil)
-	_, err = sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "jn/#", QoS: 1}}})
-	require.NoError(t, err)
+	subscribeAcked(ctx, t, sub, "jn/#")
 	require.NoError(t, sub.Disconnect(&paho.Disconnect{}))
 	pub, _ := connectV5(ctx, t, sites[1].mqtt, "joined-pub", nil)
 	defer pub.Disconnect(&paho.Disconnect{})
 	for i := range 10 {
-		_, err := pub.Publish(ctx, &paho.Publish{Topic: "jn/x", QoS: 1, Payload: []byte(fmt.Sprint(i))})
-		require.NoError(t, err)
+		publishAcked(ctx, t, pub, "jn/x", fmt.Sprint(i))
 	}
 	got := make(chan *paho.Publish, 64)
 	back, ca := connectV5(ctx, t, sites[3].mqtt, "joined-sub", got)
 	defer back.Disconnect(&paho.Disconnect{})
 	require.True(t, ca.SessionPresent)
-	for i := range 10 {
-		select {
-		case m := <-got:
-			require.Equal(t, fmt.Sprint(i), string(m.Payload), "in order [MQTT-4.6.0-6]")
-		case <-ctx.Done():
-			t.Fatalf("the durable session on the joined site received %d of 10\n%s", i, logs(sites))
-		}
-	}
+	receiveInOrder(ctx, t, got, 0, 10, "the durable session on the joined site", sites)
 
 	// Live routing reaches the joined broker (it peers with the others and they with it).
 	live := make(chan *paho.Publish, 64)
@@ -148,13 +131,59 @@ func TestCluster_SiteJoinsRunningCluster(t *testing.T) {
 	}
 
 	for i := 10; i < 15; i++ {
-		_, err := pub.Publish(ctx, &paho.Publish{Topic: "jn/x", QoS: 1, Payload: []byte(fmt.Sprint(i))})
+		publishAcked(ctx, t, pub, "jn/x", fmt.Sprint(i))
+		receiveInOrder(ctx, t, got, i, i+1, "the durable session, live", sites)
+	}
+}
+
+// subscribeAcked subscribes c to filter at QoS 1 and repeats the SUBSCRIBE while the broker
+// refuses it: a site may fail a write whose outcome it cannot know while a shard's leadership
+// moves (ds.ErrNotCommitted), and answers with a failure reason code as MQTT lets it
+// [MQTT-3.8.4-7]; a client tries again.
+func subscribeAcked(ctx context.Context, t *testing.T, c *paho.Client, filter string) {
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		sa, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}})
 		require.NoError(t, err)
+		if len(sa.Reasons) == 1 && sa.Reasons[0] < 0x80 {
+			return
+		}
+		require.Less(t, attempt, 20, "SUBSCRIBE %s refused 20 times: %v", filter, sa.Reasons)
+		time.Sleep(100 * time.Millisecond) // a client's pause before it tries again
+	}
+}
+
+// publishAcked publishes payload at QoS 1 and publishes it again while the PUBACK reports a
+// failure (see subscribeAcked): the message may then arrive twice, which QoS 1 allows.
+func publishAcked(ctx context.Context, t *testing.T, c *paho.Client, topic, payload string) {
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		resp, err := c.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Payload: []byte(payload)})
+		require.NoError(t, err)
+		if resp.ReasonCode < 0x80 {
+			return
+		}
+		require.Less(t, attempt, 20, "PUBLISH %s refused 20 times: reason %#x", payload, resp.ReasonCode)
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// receiveInOrder waits for the payloads from..to-1 (decimal) on got, in order
+// [MQTT-4.6.0-6]; a repeat of a payload already received is a QoS 1 duplicate and skipped.
+func receiveInOrder(ctx context.Context, t *testing.T, got <-chan *paho.Publish, from, to int, who string, sites []*clusterSite) {
+	t.Helper()
+	for i := from; i < to; {
 		select {
 		case m := <-got:
-			require.Equal(t, fmt.Sprint(i), string(m.Payload))
+			n, err := strconv.Atoi(string(m.Payload))
+			require.NoError(t, err)
+			if n < i {
+				continue // a duplicate
+			}
+			require.Equal(t, i, n, "%s: in order [MQTT-4.6.0-6]", who)
+			i++
 		case <-ctx.Done():
-			t.Fatalf("message %d not received live\n%s", i, logs(sites))
+			t.Fatalf("%s received %d of %d\n%s", who, i-from, to-from, logs(sites))
 		}
 	}
 }
