@@ -68,6 +68,9 @@ type conn struct {
 		// n mirrors len(q) for flow control, which reads it under the
 		// session's lock instead of this one.
 		n atomic.Int32
+		// idle, made by waitWriter, is closed when the writer stops or
+		// the connection closes (stoppedLocked).
+		idle chan struct{}
 	}
 	// Writer goroutine only.
 	aliasOut  map[string]uint16 // outbound topic aliases
@@ -395,6 +398,7 @@ func (c *conn) writeLoop() {
 			if len(c.out.q) == 0 {
 				c.out.running = false
 				c.out.q = nil // an idle connection keeps no queue array
+				c.stoppedLocked()
 				c.out.Unlock()
 				return
 			}
@@ -437,6 +441,7 @@ func (c *conn) writeFailed() {
 	c.out.running = false
 	c.out.q = nil
 	c.out.n.Store(0)
+	c.stoppedLocked()
 	c.out.Unlock()
 	_ = c.nc.Close()
 }
@@ -551,6 +556,15 @@ func (c *conn) applyTopicAlias(p *mqtt.Packet) {
 	p.Properties.TopicAlias = a
 }
 
+// stoppedLocked wakes a waitWriter: the writer stopped or the connection
+// closed. c.out is locked.
+func (c *conn) stoppedLocked() {
+	if c.out.idle != nil {
+		close(c.out.idle)
+		c.out.idle = nil
+	}
+}
+
 // close ends the connection without a goodbye: the socket is closed and
 // the reader stops. The first cause given is the one counted.
 func (c *conn) close(cause DisconnectCause) {
@@ -558,6 +572,7 @@ func (c *conn) close(cause DisconnectCause) {
 	c.closeOnce.Do(func() {
 		c.out.Lock()
 		c.out.closed = true
+		c.stoppedLocked()
 		c.out.Unlock()
 		_ = c.nc.Close()
 	})

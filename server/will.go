@@ -72,17 +72,24 @@ func (c *conn) finish(err error) {
 	s.log.Debug("client disconnected", "client", c.clientID, "cause", cause.String(), "err", err)
 }
 
-// waitWriter waits up to d for the writer to drain and stop.
+// waitWriter waits up to d for the writer to drain and stop (or the
+// connection to close).
 func (c *conn) waitWriter(d time.Duration) {
-	deadline := time.Now().Add(d)
-	for {
-		c.out.Lock()
-		busy := c.out.running && !c.out.closed
+	c.out.Lock()
+	if !c.out.running || c.out.closed {
 		c.out.Unlock()
-		if !busy || time.Now().After(deadline) {
-			return
-		}
-		time.Sleep(time.Millisecond)
+		return
+	}
+	if c.out.idle == nil {
+		c.out.idle = make(chan struct{})
+	}
+	idle := c.out.idle
+	c.out.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-idle:
+	case <-t.C:
 	}
 }
 

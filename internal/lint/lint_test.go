@@ -159,8 +159,6 @@ var storageFiles = map[string]string{
 var sleepAllowed = map[string]string{
 	"server/limits.go rateLimiter.wait": "the pause is the feature: a client over its " +
 		"message or byte rate is not read for the time its debt needs",
-	"server/will.go conn.waitWriter": "bounded poll (at most d, 1 ms steps) for a writer " +
-		"goroutine that signals nothing when it stops, only on the take-over path",
 	"mqtt/client/clienttest/mosquitto.go StartMosquitto": "test support: polls until an " +
 		"external mosquitto process listens",
 	"mqtt/client/clienttest/mosquitto.go stopPID": "test support: polls until an external " +
