@@ -30,6 +30,13 @@ func testLogger() *slog.Logger {
 // and returns it with the listener's address. It is closed at test end.
 func startServer(t testing.TB, opts *Options) (*Server, string) {
 	t.Helper()
+	return startServerWith(t, opts, nil)
+}
+
+// startServerWith is startServer with setup called on the broker before it
+// starts (to install test hooks).
+func startServerWith(t testing.TB, opts *Options, setup func(*Server)) (*Server, string) {
+	t.Helper()
 	if opts == nil {
 		opts = &Options{}
 	}
@@ -38,6 +45,9 @@ func startServer(t testing.TB, opts *Options) (*Server, string) {
 	}
 	s, err := New(opts)
 	require.NoError(t, err)
+	if setup != nil {
+		setup(s)
+	}
 	l := listeners.NewTCP("tcp", "127.0.0.1:0")
 	require.NoError(t, s.AddListener(l))
 	require.NoError(t, s.Start())

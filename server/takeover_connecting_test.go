@@ -11,7 +11,6 @@ import (
 
 	"github.com/mqttds/mqttds/ds"
 	"github.com/mqttds/mqttds/mqtt"
-	"github.com/mqttds/mqttds/server/listeners"
 )
 
 // heldConnect starts a broker whose CONNECTs for clientID stop after attaching their session,
@@ -19,29 +18,15 @@ import (
 // once such a CONNECT got there.
 func heldConnect(t *testing.T, opts *Options, clientID string) (s *Server, addr string, attached chan struct{}, release func()) {
 	t.Helper()
-	if opts == nil {
-		opts = &Options{}
-	}
-	if opts.Logger == nil {
-		opts.Logger = testLogger()
-	}
-	s, err := New(opts)
-	require.NoError(t, err)
 	attached = make(chan struct{}, 1)
 	gate := make(chan struct{})
-	s.attached = func(id string) {
-		if id == clientID {
-			attached <- struct{}{}
-			<-gate
+	s, addr = startServerWith(t, opts, func(s *Server) {
+		s.attached = func(id string) {
+			if id == clientID {
+				attached <- struct{}{}
+				<-gate
+			}
 		}
-	}
-	l := listeners.NewTCP("tcp", "127.0.0.1:0")
-	require.NoError(t, s.AddListener(l))
-	require.NoError(t, s.Start())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		defer cancel()
-		require.NoError(t, s.Close(ctx))
 	})
 	released := false
 	release = func() {
@@ -51,7 +36,7 @@ func heldConnect(t *testing.T, opts *Options, clientID string) (s *Server, addr 
 		}
 	}
 	t.Cleanup(release)
-	return s, l.Address(), attached, release
+	return s, addr, attached, release
 }
 
 // connectingConn is the connection of clientID that attached its session and is not ready.
