@@ -157,35 +157,24 @@ func (d *DB) ServeRead(ctx context.Context, shard int, req []byte) ([]byte, erro
 		if err == nil {
 			it, err = d.makeLocalIterator(s, filter, since)
 		}
-		if err == nil {
-			ib, _ := it.MarshalBinary()
-			out = appendBytes(out, ib)
-		}
+		out = appendIterator(out, it, err)
 	case readUpdate:
 		ib, key := dec.bytes(), dec.bytes()
 		if err = dec.done(); err != nil {
 			return nil, err
 		}
 		var it Iterator
-		if err = it.UnmarshalBinary(ib); err == nil {
-			err = checkRank(it.rank, shard)
-		}
-		if err == nil {
+		if it, err = shardIterator(ib, shard); err == nil {
 			it, err = d.updateLocalIterator(it, key)
 		}
-		if err == nil {
-			ib, _ := it.MarshalBinary()
-			out = appendBytes(out, ib)
-		}
+		out = appendIterator(out, it, err)
 	case readNext:
 		ib, n := dec.bytes(), dec.uvarint()
 		if err = dec.done(); err != nil {
 			return nil, err
 		}
 		var it Iterator
-		if err = it.UnmarshalBinary(ib); err == nil {
-			err = checkRank(it.rank, shard)
-		}
+		it, err = shardIterator(ib, shard)
 		var msgs []StoredMessage
 		if err == nil {
 			msgs, it, err = d.nextLocal(ctx, it, int(min(n, 1<<16)))
@@ -252,6 +241,24 @@ func (d *DB) ServeRead(ctx context.Context, shard int, req []byte) ([]byte, erro
 		return appendRemoteError(nil, err), nil
 	}
 	return out, nil
+}
+
+// shardIterator decodes an iterator a request names, which must be of shard.
+func shardIterator(b []byte, shard int) (Iterator, error) {
+	var it Iterator
+	if err := it.UnmarshalBinary(b); err != nil {
+		return Iterator{}, err
+	}
+	return it, checkRank(it.rank, shard)
+}
+
+// appendIterator appends an answer's iterator, unless the read failed (err).
+func appendIterator(out []byte, it Iterator, err error) []byte {
+	if err != nil {
+		return out
+	}
+	ib, _ := it.MarshalBinary()
+	return appendBytes(out, ib)
 }
 
 func checkRank(r Rank, shard int) error {

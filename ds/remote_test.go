@@ -212,4 +212,15 @@ func TestServeReadRefusesBadRequests(t *testing.T) {
 	ans, err := db.ServeRead(ctx, other, binary.AppendUvarint(appendString(appendBytes(remoteRequest(readIterator), sb), "#"), 0))
 	require.NoError(t, err)
 	require.NotZero(t, ans[0])
+	it, err := db.MakeIterator(streams[0].Stream, "#", 0)
+	require.NoError(t, err)
+	ib, _ := it.MarshalBinary()
+	for _, req := range [][]byte{
+		binary.AppendUvarint(appendBytes(remoteRequest(readNext), ib), 10),
+		appendBytes(appendBytes(remoteRequest(readUpdate), ib), []byte("k")),
+	} {
+		ans, err := db.ServeRead(ctx, other, req)
+		require.NoError(t, err)
+		require.NotZero(t, ans[0], "an iterator of shard %d read as shard %d", streams[0].Rank.Shard, other)
+	}
 }
