@@ -53,7 +53,7 @@ func (b *Batch) AddMessage(m *Message) {
 // Put sets key to value in table t.
 func (b *Batch) Put(t *Table, key, value []byte) {
 	b.req.kv = append(b.req.kv, kvWrite{
-		key: kvKey(b.shard, t.id, key), value: append([]byte(nil), value...),
+		key: kvKey(b.shard, t.name, key), value: append([]byte(nil), value...),
 	})
 	b.req.items++
 	b.req.bytes += len(key) + len(value)
@@ -61,7 +61,7 @@ func (b *Batch) Put(t *Table, key, value []byte) {
 
 // Delete removes key from table t.
 func (b *Batch) Delete(t *Table, key []byte) {
-	b.req.kv = append(b.req.kv, kvWrite{key: kvKey(b.shard, t.id, key), delete: true})
+	b.req.kv = append(b.req.kv, kvWrite{key: kvKey(b.shard, t.name, key), delete: true})
 	b.req.items++
 	b.req.bytes += len(key)
 }

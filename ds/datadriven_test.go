@@ -29,7 +29,7 @@ import (
 //	drop-generation shard=N gen=N           DropGeneration
 //	generations [since=N] [until=N]         ListGenerations
 func TestDataDriven(t *testing.T) {
-	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+	datadriven.Walk(t, "testdata/scripts", func(t *testing.T, path string) {
 		e := &ddEnv{}
 		defer e.close(t)
 		datadriven.RunTest(t, path, func(t *testing.T, td *datadriven.TestData) string {

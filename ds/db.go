@@ -28,12 +28,6 @@ type DB struct {
 	numShards int
 	shards    []*shard
 
-	tables struct {
-		sync.Mutex
-		byName map[string]uint16
-		next   uint16
-	}
-
 	metrics   metrics
 	retention retention
 	forwards  []forwardQueue // by shard, with Options.Forwarder
@@ -112,10 +106,16 @@ func (d *DB) open() error {
 		return fmt.Errorf("ds: opening pebble in %s: %w", d.dir, err)
 	}
 	d.pebble = db
-	if err := d.loadCatalog(); err != nil {
+	format, err := d.loadCatalog()
+	if err != nil {
 		return err
 	}
-	if err := d.loadTables(); err != nil {
+	if format < FormatNewest {
+		if err := d.upgrade(format); err != nil {
+			return fmt.Errorf("ds: upgrading %s from format %d: %w", d.dir, format, err)
+		}
+	}
+	if err := d.syncMarker(); err != nil {
 		return err
 	}
 	// After the catalog: an Applier may keep state of its own in pebble (a replicated one
@@ -164,14 +164,15 @@ const catalogFormatV1 = 1
 
 var formatMagic = []byte("mqttds")
 
-// loadCatalog reads (or, in an empty pebble, writes) the format record and the catalog.
-func (d *DB) loadCatalog() error {
+// loadCatalog reads (or, in an empty pebble, writes) the format record and the catalog, and
+// returns the store's format version.
+func (d *DB) loadCatalog() (FormatVersion, error) {
 	format, err := d.get(formatKey)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if format == nil {
-		return d.initCatalog()
+		return FormatNewest, d.initCatalog()
 	}
 	fd := decoder{b: format}
 	for _, c := range formatMagic {
@@ -181,31 +182,31 @@ func (d *DB) loadCatalog() error {
 	}
 	v := fd.uvarint()
 	if err := fd.done(); err != nil {
-		return err
+		return 0, err
 	}
-	if FormatVersion(v) > FormatNewest {
-		return fmt.Errorf("%w: %s stores format %d, this build reads up to %d", ErrFormatVersion, d.dir, v, FormatNewest)
+	if v == 0 || FormatVersion(v) > FormatNewest {
+		return 0, fmt.Errorf("%w: %s stores format %d, this build reads up to %d", ErrFormatVersion, d.dir, v, FormatNewest)
 	}
 	cat, err := d.get(catalogKey)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	cd := decoder{b: cat}
 	if ver := cd.byte(); cd.err == nil && ver != catalogFormatV1 {
-		return corruptf("catalog version %d", ver)
+		return 0, corruptf("catalog version %d", ver)
 	}
 	n := cd.uvarint()
 	if err := cd.done(); err != nil {
-		return fmt.Errorf("ds: catalog: %w", err)
+		return 0, fmt.Errorf("ds: catalog: %w", err)
 	}
 	if n == 0 || n > maxShards {
-		return corruptf("catalog: %d shards", n)
+		return 0, corruptf("catalog: %d shards", n)
 	}
 	if d.opts.NumShards != 0 && uint64(d.opts.NumShards) != n {
-		return fmt.Errorf("%w: NumShards = %d, the store has %d", ErrOptionsMismatch, d.opts.NumShards, n)
+		return 0, fmt.Errorf("%w: NumShards = %d, the store has %d", ErrOptionsMismatch, d.opts.NumShards, n)
 	}
 	d.numShards = int(n)
-	return nil
+	return FormatVersion(v), nil
 }
 
 // initCatalog writes the format record and catalog of a new store. pebble must be empty: a

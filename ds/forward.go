@@ -1,7 +1,6 @@
 package ds
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -118,7 +117,6 @@ func unmarshalForward(shard, numShards int, data []byte) (*request, error) {
 		r.items++
 		r.bytes += len(topic) + len(value)
 	}
-	tables := append(shardPrefix(shard), keyShardKV)
 	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
 		kind, key, value := d.byte(), d.bytes(), d.bytes()
 		if d.err != nil {
@@ -127,7 +125,7 @@ func unmarshalForward(shard, numShards int, data []byte) (*request, error) {
 		if kind != fwdSet && kind != fwdDelete {
 			return nil, corruptf("forwarded write of kind %d", kind)
 		}
-		if !bytes.HasPrefix(key, tables) || len(key) < len(tables)+2 {
+		if !isKVKey(shard, key) {
 			return nil, fmt.Errorf("%w: forwarded key %x outside shard %d's tables", ErrInvalidMessage, key, shard)
 		}
 		r.kv = append(r.kv, kvWrite{key: key, value: value, delete: kind == fwdDelete})

@@ -112,6 +112,38 @@ func clientOn(db *DB, shard int) string {
 	}
 }
 
+// TestForwardedKVWritesKeepTheirTable: two stores that opened their tables in different
+// orders still agree on which table a forwarded write belongs to, because a key names its
+// table (keys.go). With tables numbered per store, the follower's "retained" write would land
+// in the leader's "sessions".
+func TestForwardedKVWritesKeepTheirTable(t *testing.T) {
+	ctx := context.Background()
+	leader := openTest(t, "leader", testOptions())
+	opts := testOptions()
+	opts.Forwarder = &pipeForwarder{to: leader}
+	opts.DeferFirstGeneration = true
+	opts.NewApplier = func(*pebble.DB) Applier { return notLeaderApplier{} }
+	follower := openTest(t, "follower", opts)
+	open := func(db *DB, names ...string) map[string]*Table {
+		out := map[string]*Table{}
+		for _, n := range names {
+			tbl, err := db.Table(n)
+			require.NoError(t, err)
+			out[n] = tbl
+		}
+		return out
+	}
+	lt := open(leader, "sessions", "retained")
+	ft := open(follower, "retained", "sessions")
+	require.NoError(t, ft["retained"].Put(ctx, 2, []byte("k"), []byte("retained value")))
+	require.NoError(t, ft["sessions"].Put(ctx, 2, []byte("k"), []byte("session value")))
+	for name, want := range map[string]string{"retained": "retained value", "sessions": "session value"} {
+		v, err := lt[name].Get(2, []byte("k"))
+		require.NoError(t, err, name)
+		require.Equal(t, want, string(v), name)
+	}
+}
+
 func TestStoreForwardedRejectsBadInput(t *testing.T) {
 	ctx := context.Background()
 	db := openTest(t, "db", testOptions())
@@ -130,11 +162,29 @@ func TestStoreForwardedRejectsBadInput(t *testing.T) {
 		{"wildcard topic", (&request{entries: []pendingEntry{{topic: "a/#", value: []byte{1}}}}).marshalForward(), ErrInvalidTopic},
 		{"other shard's publisher", other, ErrInvalidMessage},
 		{"foreign key", (&request{kv: []kvWrite{{key: shardClockKey(0), value: []byte{1}}}}).marshalForward(), ErrInvalidMessage},
-		{"other shard's table", (&request{kv: []kvWrite{{key: kvKey(1, 0, []byte("k")), value: []byte{1}}}}).marshalForward(), ErrInvalidMessage},
+		{"other shard's table", kvWrites(kvKey(1, "t", []byte("k"))), ErrInvalidMessage},
+		{"format 1 table key", kvWrites(append(kvPrefixV1(0, 0), 'k')), ErrInvalidMessage},
+		{"table without a name", kvWrites(append(shardPrefix(0), keyShardKV, 0, 'k')), ErrInvalidMessage},
+		{"table name cut short", kvWrites(append(shardPrefix(0), keyShardKV, 3, 't')), ErrInvalidMessage},
 	} {
 		err := db.StoreForwarded(ctx, 0, tc.data)
 		require.True(t, errors.Is(err, tc.want), "%s: %v", tc.name, err)
 	}
 	require.NoError(t, db.StoreForwarded(ctx, 0, good))
 	require.Len(t, readAll(t, db, "#", 0), 1)
+	require.NoError(t, db.StoreForwarded(ctx, 0, kvWrites(kvKey(0, "t", []byte("k")))))
+	tbl, err := db.Table("t")
+	require.NoError(t, err)
+	v, err := tbl.Get(0, []byte("k"))
+	require.NoError(t, err)
+	require.Equal(t, []byte{1}, v)
+}
+
+// kvWrites encodes a forwarded request that sets each key to {1}.
+func kvWrites(keys ...[]byte) []byte {
+	r := &request{}
+	for _, k := range keys {
+		r.kv = append(r.kv, kvWrite{key: k, value: []byte{1}})
+	}
+	return r.marshalForward()
 }

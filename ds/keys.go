@@ -1,6 +1,7 @@
 package ds
 
 import (
+	"bytes"
 	"encoding/binary"
 )
 
@@ -10,15 +11,21 @@ import (
 //	key                                          value
 //	0x00 'f'                                     format record        (formatRecord)
 //	0x00 'c'                                     catalog              (catalog)
-//	0x00 't' <table name>                        table id             (uint16 BE)
+//	0x00 't' <table name>                        format 1 only: table id (uint16 BE)
 //	0x01 <shard:2> 'c'                           shard clock          (uint64 BE, last timestamp, µs)
 //	0x01 <shard:2> 'g' <gen:4>                   generation record    (generationRecord)
 //	0x01 <shard:2> 'm' <gen:4> ...               messages of the generation: owned by its layout
-//	0x01 <shard:2> 'k' <table:2> <key>           KV table value       (user bytes)
+//	0x01 <shard:2> 'k' <table:2> <key>           format 1 only: KV value of table number <table>
+//	0x01 <shard:2> 'v' <len:1> <table name> <key> KV table value       (user bytes)
 //	0x01 <shard:2> 'r' ...                       replica state        (owned by the Applier)
 //
-// Shards and tables are big-endian so that keys sort by number; generations likewise, so that a
-// shard's generations are in order.
+// Shards are big-endian so that keys sort by number; generations likewise, so that a shard's
+// generations are in order.
+//
+// A KV key names its table, rather than a number from a catalog: a replicated batch or a
+// forwarded write carries its keys to other stores, which must read them as the same table
+// whatever order they opened their tables in. Format 1 numbered tables in a per-store catalog
+// ('t' and 'k' above); Open rewrites such a store (upgrade.go).
 const (
 	keyGlobal byte = 0x00
 	keyShard  byte = 0x01
@@ -30,13 +37,12 @@ const (
 	keyShardClock   byte = 'c'
 	keyShardGen     byte = 'g'
 	keyShardMsgs    byte = 'm'
-	keyShardKV      byte = 'k'
+	keyShardKV      byte = 'v'
+	keyShardKVV1    byte = 'k'
 	keyShardReplica byte = 'r'
 
 	// maxShards bounds NumShards: the shard number has two bytes in keys.
 	maxShards = 1 << 16
-	// maxTables bounds the number of KV tables: the table id has two bytes in keys.
-	maxTables = 1 << 16
 )
 
 var (
@@ -44,7 +50,7 @@ var (
 	catalogKey = []byte{keyGlobal, keyCatalog}
 )
 
-func tableNameKey(name string) []byte {
+func tableNameKeyV1(name string) []byte {
 	return append([]byte{keyGlobal, keyTable}, name...)
 }
 
@@ -85,12 +91,32 @@ func messagesPrefix(shard int, gen uint32) []byte {
 	return binary.BigEndian.AppendUint32(append(shardPrefix(shard), keyShardMsgs), gen)
 }
 
-func kvPrefix(shard int, table uint16) []byte {
-	return binary.BigEndian.AppendUint16(append(shardPrefix(shard), keyShardKV), table)
+// kvPrefix is the prefix of table's keys in shard. The name's length comes first, so that no
+// table's prefix is a prefix of another's.
+func kvPrefix(shard int, table string) []byte {
+	p := make([]byte, 0, 3+2+len(table))
+	p = append(append(append(p, shardPrefix(shard)...), keyShardKV, byte(len(table))), table...)
+	return p
 }
 
-func kvKey(shard int, table uint16, key []byte) []byte {
+func kvKey(shard int, table string, key []byte) []byte {
 	return append(kvPrefix(shard, table), key...)
+}
+
+// isKVKey reports whether key is a KV key of shard: its prefix, then a table name of 1 to
+// maxTableName bytes.
+func isKVKey(shard int, key []byte) bool {
+	p := shardPrefix(shard)
+	if len(key) < len(p)+2 || !bytes.HasPrefix(key, p) || key[len(p)] != keyShardKV {
+		return false
+	}
+	n := int(key[len(p)+1])
+	return n > 0 && len(key) >= len(p)+2+n
+}
+
+// kvPrefixV1 is the prefix of a format 1 table's keys in shard.
+func kvPrefixV1(shard int, table uint16) []byte {
+	return binary.BigEndian.AppendUint16(append(shardPrefix(shard), keyShardKVV1), table)
 }
 
 // prefixEnd returns the smallest key greater than every key with prefix p, or nil if there is

@@ -2,7 +2,6 @@ package ds
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -18,13 +17,13 @@ import (
 type Table struct {
 	db   *DB
 	name string
-	id   uint16
 }
 
-// maxTableName bounds table names.
+// maxTableName bounds table names: a key holds the name's length in one byte (keys.go).
 const maxTableName = 255
 
-// Table returns the table called name, creating it (durably) if it does not exist.
+// Table returns the table called name. A table exists once a key is written to it: its keys
+// carry its name, so every store (and every replica of a shard) reads them as the same table.
 func (d *DB) Table(name string) (*Table, error) {
 	if err := d.checkOpen(); err != nil {
 		return nil, err
@@ -32,49 +31,7 @@ func (d *DB) Table(name string) (*Table, error) {
 	if name == "" || len(name) > maxTableName {
 		return nil, fmt.Errorf("%w: %q", ErrInvalidTable, name)
 	}
-	d.tables.Lock()
-	defer d.tables.Unlock()
-	if id, ok := d.tables.byName[name]; ok {
-		return &Table{db: d, name: name, id: id}, nil
-	}
-	if len(d.tables.byName) >= maxTables {
-		return nil, fmt.Errorf("%w: too many tables", ErrInvalidTable)
-	}
-	id := d.tables.next
-	db, err := d.rlockStorage()
-	if err != nil {
-		return nil, err
-	}
-	err = db.Set(tableNameKey(name), binary.BigEndian.AppendUint16(nil, id), pebble.Sync)
-	d.storage.RUnlock()
-	if err != nil {
-		return nil, err
-	}
-	d.tables.byName[name] = id
-	d.tables.next++
-	return &Table{db: d, name: name, id: id}, nil
-}
-
-// loadTables reads the table catalog.
-func (d *DB) loadTables() error {
-	prefix := tableNameKey("")
-	it, err := d.pebble.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return err
-	}
-	d.tables.byName = map[string]uint16{}
-	for valid := it.First(); valid; valid = it.Next() {
-		if len(it.Value()) != 2 {
-			it.Close()
-			return corruptf("table %q id of %d bytes", it.Key()[len(prefix):], len(it.Value()))
-		}
-		id := binary.BigEndian.Uint16(it.Value())
-		d.tables.byName[string(it.Key()[len(prefix):])] = id
-		if int(id) >= int(d.tables.next) {
-			d.tables.next = id + 1
-		}
-	}
-	return it.Close()
+	return &Table{db: d, name: name}, nil
 }
 
 // Name returns the table's name.
@@ -98,7 +55,7 @@ func (t *Table) getLocal(shard int, key []byte) ([]byte, error) {
 		return nil, err
 	}
 	defer t.db.storage.RUnlock()
-	v, closer, err := db.Get(kvKey(shard, t.id, key))
+	v, closer, err := db.Get(kvKey(shard, t.name, key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, ErrNotFound
 	}
@@ -137,7 +94,7 @@ func (t *Table) Scan(shard int, prefix []byte, fn func(key, value []byte) error)
 }
 
 func (t *Table) scanLocal(shard int, prefix []byte, fn func(key, value []byte) error) error {
-	lower := kvKey(shard, t.id, prefix)
+	lower := kvKey(shard, t.name, prefix)
 	db, err := t.db.rlockStorage()
 	if err != nil {
 		return err
@@ -147,7 +104,7 @@ func (t *Table) scanLocal(shard int, prefix []byte, fn func(key, value []byte) e
 	if err != nil {
 		return err
 	}
-	skip := len(kvPrefix(shard, t.id))
+	skip := len(kvPrefix(shard, t.name))
 	for valid := it.First(); valid; valid = it.Next() {
 		v, err := it.ValueAndErr()
 		if err == nil {

@@ -27,10 +27,12 @@ import (
 type FormatVersion uint32
 
 const (
-	// FormatV1 is the first format.
+	// FormatV1 is the first format: KV tables are numbered in a per-store catalog.
 	FormatV1 FormatVersion = 1
+	// FormatV2 keys KV values by table name (keys.go). Open upgrades a format 1 store.
+	FormatV2 FormatVersion = 2
 	// FormatNewest is the version ds writes.
-	FormatNewest = FormatV1
+	FormatNewest = FormatV2
 )
 
 const (
