@@ -82,7 +82,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 func (d *DB) open() error {
 	fs := d.opts.FS
 	// 1. Refuse foreign and newer directories before writing anything.
-	if _, err := checkDir(fs, d.dir); err != nil {
+	if _, _, err := checkDir(fs, d.dir); err != nil {
 		return err
 	}
 	// 2. Lock, then look again: another process may have created the store meanwhile.
@@ -91,7 +91,7 @@ func (d *DB) open() error {
 		return err
 	}
 	d.lock = lock
-	fresh, err := checkDir(fs, d.dir)
+	marker, fresh, err := checkDir(fs, d.dir)
 	if err != nil {
 		return err
 	}
@@ -115,8 +115,12 @@ func (d *DB) open() error {
 			return fmt.Errorf("ds: upgrading %s from format %d: %w", d.dir, format, err)
 		}
 	}
-	if err := d.syncMarker(); err != nil {
-		return err
+	// The marker follows pebble's record: older after an upgrade, or after a crash between
+	// the two.
+	if !fresh && marker < FormatNewest {
+		if err := writeMarker(fs, d.dir, FormatNewest); err != nil {
+			return err
+		}
 	}
 	// After the catalog: an Applier may keep state of its own in pebble (a replicated one
 	// opens its raft logs), which must not look like a foreign store's data.
@@ -163,6 +167,11 @@ func pebbleOptions(base *pebble.Options, fs vfs.FS) *pebble.Options {
 const catalogFormatV1 = 1
 
 var formatMagic = []byte("mqttds")
+
+// formatRecord returns the format record of FormatNewest.
+func formatRecord() []byte {
+	return binary.AppendUvarint(append([]byte(nil), formatMagic...), uint64(FormatNewest))
+}
 
 // loadCatalog reads (or, in an empty pebble, writes) the format record and the catalog, and
 // returns the store's format version.
@@ -229,7 +238,7 @@ func (d *DB) initCatalog() error {
 	}
 	b := d.pebble.NewBatch()
 	defer b.Close()
-	if err := b.Set(formatKey, binary.AppendUvarint(append([]byte(nil), formatMagic...), uint64(FormatNewest)), nil); err != nil {
+	if err := b.Set(formatKey, formatRecord(), nil); err != nil {
 		return err
 	}
 	if err := b.Set(catalogKey, binary.AppendUvarint([]byte{catalogFormatV1}, uint64(d.numShards)), nil); err != nil {

@@ -94,9 +94,7 @@ func messagesPrefix(shard int, gen uint32) []byte {
 // kvPrefix is the prefix of table's keys in shard. The name's length comes first, so that no
 // table's prefix is a prefix of another's.
 func kvPrefix(shard int, table string) []byte {
-	p := make([]byte, 0, 3+2+len(table))
-	p = append(append(append(p, shardPrefix(shard)...), keyShardKV, byte(len(table))), table...)
-	return p
+	return append(append(shardPrefix(shard), keyShardKV, byte(len(table))), table...)
 }
 
 func kvKey(shard int, table string, key []byte) []byte {

@@ -100,35 +100,36 @@ func syncDir(fs vfs.FS, dir string) error {
 	return errors.Join(d.Sync(), d.Close())
 }
 
-// checkDir decides what Open does with dir: create a store (fresh), open one (found), or refuse.
+// checkDir decides what Open does with dir: create a store (fresh), open one (the marker's
+// version), or refuse.
 // It creates dir when missing and never writes anything else.
-func checkDir(fs vfs.FS, dir string) (fresh bool, err error) {
+func checkDir(fs vfs.FS, dir string) (marker FormatVersion, fresh bool, err error) {
 	if err := fs.MkdirAll(dir, 0o755); err != nil {
-		return false, err
+		return 0, false, err
 	}
 	v, found, err := readMarker(fs, dir)
 	if err != nil {
-		return false, fmt.Errorf("ds: %s: %w", fs.PathJoin(dir, markerName), err)
+		return 0, false, fmt.Errorf("ds: %s: %w", fs.PathJoin(dir, markerName), err)
 	}
 	if found {
 		if v > FormatNewest {
-			return false, fmt.Errorf("%w: %s has format %d, this build reads up to %d",
+			return 0, false, fmt.Errorf("%w: %s has format %d, this build reads up to %d",
 				ErrFormatVersion, dir, v, FormatNewest)
 		}
-		return false, nil
+		return v, false, nil
 	}
 	names, err := fs.List(dir)
 	if err != nil {
-		return false, err
+		return 0, false, err
 	}
 	for _, name := range names {
 		// Our own lock and an unfinished marker may be left by a crash during creation.
 		if name != lockName && name != markerName+".tmp" {
-			return false, fmt.Errorf("%w: %s holds %q and no %s marker; refusing to write there",
+			return 0, false, fmt.Errorf("%w: %s holds %q and no %s marker; refusing to write there",
 				ErrNotStore, dir, name, markerName)
 		}
 	}
-	return true, nil
+	return 0, true, nil
 }
 
 // lockDir takes the store's lock file, which excludes other DBs in this process and in other

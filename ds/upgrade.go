@@ -29,23 +29,32 @@ func (d *DB) upgrade(from FormatVersion) error {
 	}
 	b := d.pebble.NewBatch()
 	defer b.Close()
-	if err := b.Set(formatKey, binary.AppendUvarint(append([]byte(nil), formatMagic...), uint64(FormatNewest)), nil); err != nil {
+	if err := b.Set(formatKey, formatRecord(), nil); err != nil {
 		return err
 	}
 	return b.Commit(pebble.Sync)
 }
 
-// syncMarker rewrites the format marker when it is older than the format inside pebble: Open
-// crashed between recording an upgrade in pebble and in the marker.
-func (d *DB) syncMarker() error {
-	v, _, err := readMarker(d.opts.FS, d.dir)
-	if err != nil {
-		return err
-	}
-	if v >= FormatNewest {
+// upgradeBatch is the batch an upgrade step fills: commit makes a step of it once it is large
+// enough (or, with final, whatever it holds).
+type upgradeBatch struct {
+	db *pebble.DB
+	b  *pebble.Batch
+}
+
+func (u *upgradeBatch) commit(final bool) error {
+	if u.b.Len() < upgradeBatchBytes && !final {
 		return nil
 	}
-	return writeMarker(d.opts.FS, d.dir, FormatNewest)
+	if err := u.b.Commit(pebble.NoSync); err != nil {
+		return err
+	}
+	u.b.Close()
+	u.b = u.db.NewBatch()
+	if upgradeStepped != nil {
+		return upgradeStepped()
+	}
+	return nil
 }
 
 // upgradeTablesV1 moves format 1's KV values, keyed by a table number from the store's
@@ -55,69 +64,55 @@ func (d *DB) upgradeTablesV1() error {
 	if err != nil {
 		return err
 	}
-	b := d.pebble.NewBatch()
-	defer func() { b.Close() }()
-	flush := func(final bool) error {
-		if b.Len() < upgradeBatchBytes && !final {
-			return nil
-		}
-		if err := b.Commit(pebble.NoSync); err != nil {
-			return err
-		}
-		b.Close()
-		b = d.pebble.NewBatch()
-		if upgradeStepped != nil {
-			return upgradeStepped()
-		}
-		return nil
-	}
+	u := &upgradeBatch{db: d.pebble, b: d.pebble.NewBatch()}
+	defer func() { u.b.Close() }()
 	for shard := range d.numShards {
-		prefix := append(shardPrefix(shard), keyShardKVV1)
-		it, err := d.pebble.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-		if err != nil {
-			return err
-		}
-		for valid := it.First(); valid; valid = it.Next() {
-			old := it.Key()
-			if len(old) < len(prefix)+2 {
-				it.Close()
-				return corruptf("format 1 KV key %x without a table number", old)
-			}
-			id := binary.BigEndian.Uint16(old[len(prefix):])
-			name, ok := names[id]
-			if !ok {
-				it.Close()
-				return corruptf("format 1 KV key %x of table number %d, which the catalog does not name", old, id)
-			}
-			value, err := it.ValueAndErr()
-			if err != nil {
-				it.Close()
-				return err
-			}
-			if err := b.Set(kvKey(shard, name, old[len(prefix)+2:]), value, nil); err != nil {
-				it.Close()
-				return err
-			}
-			if err := b.Delete(old, nil); err != nil {
-				it.Close()
-				return err
-			}
-			if err := flush(false); err != nil {
-				it.Close()
-				return err
-			}
-		}
-		if err := it.Close(); err != nil {
+		if err := d.upgradeShardTablesV1(shard, names, u); err != nil {
 			return err
 		}
 	}
 	// The catalog goes last: until then a crash leaves it for the next attempt.
 	for _, name := range names {
-		if err := b.Delete(tableNameKeyV1(name), nil); err != nil {
+		if err := u.b.Delete(tableNameKeyV1(name), nil); err != nil {
 			return err
 		}
 	}
-	return flush(true)
+	return u.commit(true)
+}
+
+// upgradeShardTablesV1 moves shard's format 1 KV values through u.
+func (d *DB) upgradeShardTablesV1(shard int, names map[uint16]string, u *upgradeBatch) error {
+	prefix := append(shardPrefix(shard), keyShardKVV1)
+	it, err := d.pebble.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for valid := it.First(); valid; valid = it.Next() {
+		old := it.Key()
+		if len(old) < len(prefix)+2 {
+			return corruptf("format 1 KV key %x without a table number", old)
+		}
+		id := binary.BigEndian.Uint16(old[len(prefix):])
+		name, ok := names[id]
+		if !ok {
+			return corruptf("format 1 KV key %x of table number %d, which the catalog does not name", old, id)
+		}
+		value, err := it.ValueAndErr()
+		if err != nil {
+			return err
+		}
+		if err := u.b.Set(kvKey(shard, name, old[len(prefix)+2:]), value, nil); err != nil {
+			return err
+		}
+		if err := u.b.Delete(old, nil); err != nil {
+			return err
+		}
+		if err := u.commit(false); err != nil {
+			return err
+		}
+	}
+	return it.Error()
 }
 
 // tableCatalogV1 reads format 1's table catalog: table number to name.
